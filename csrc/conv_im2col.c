@@ -1,0 +1,295 @@
+/* Convolution as GEMM with implicit im2col   (template, see internal.h)
+ *
+ * Per group g, with flat output positions j = (n * P + p) * Q + q and
+ * reduction rows kappa = (c * R + r) * S + s of the group's channels:
+ *   forward          y_g[K/G, j]       = w_g[K/G, kappa] col(x_g)[kappa, j] + bias
+ *   backward weight  dw_g[K/G, kappa] += dy_g[K/G, j] col(x_g)[kappa, j]^T
+ *   backward input   dcol[kappa, j]    = w_g^T dy_g, then col2im adds it into dx
+ * col(x) is never formed: the GEMM's pack callbacks read the image directly
+ * (zero where the window leaves the padded input), so the temporary memory
+ * is the GEMM's packed panels, a few hundred KiB whatever the input size.
+ */
+
+#ifndef FC_IM2COL_COMMON
+#define FC_IM2COL_COMMON
+#include "conv_common.h"
+/* col2im tile of the input gradient: dcol (rows x cols) stays in L2 */
+#define FC_DCOL_TILE_ELEMS (64 * 1024)
+#endif
+
+typedef struct FCN(im2col_ctx) {
+    const T *x;           /* first channel of the group, image 0 */
+    const T *dy;          /* first channel of the group, image 0 (backward weight) */
+    const fc_conv_geom *g;
+    int64_t Cg;           /* channels per group */
+    fc_tap_range cols;    /* valid output columns per tap s */
+} FCN(im2col_ctx);
+
+/* Copies input row `row` (or zeros when ih is outside the input) read at the
+ * window position of tap s for output columns [q, q + len) to d[0 .. len)
+ * with destination stride ds. */
+static inline void FCN(im2col_row)(const FCN(im2col_ctx) *cx, T *d, int64_t ds, const T *plane,
+                                   int64_t ih, int64_t s, int64_t q, int64_t len)
+{
+    const fc_conv_geom *g = cx->g;
+    if (ih < 0 || ih >= g->H) {
+        for (int64_t t = 0; t < len; t++) d[t * ds] = 0;
+        return;
+    }
+    const int64_t qa = FC_MIN(FC_MAX(cx->cols.lo[s], q), q + len);
+    const int64_t qb = FC_MIN(FC_MAX(cx->cols.hi[s], qa), q + len);
+    const T *src = plane + ih * g->W - g->pad_w + s * g->dil_w;
+    int64_t t = 0;
+    for (; t < qa - q; t++) d[t * ds] = 0;
+    if (g->stride_w == 1) {
+        const T *sq = src + q;
+        if (ds == 1)
+            for (; t < qb - q; t++) d[t] = sq[t];
+        else
+            for (; t < qb - q; t++) d[t * ds] = sq[t];
+    } else {
+        for (; t < qb - q; t++) d[t * ds] = src[(q + t) * g->stride_w];
+    }
+    for (; t < len; t++) d[t * ds] = 0;
+}
+
+/* B of the forward: col(x)[kappa, j], packed in panels of GEMM_NR columns. */
+static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
+{
+    const FCN(im2col_ctx) *cx = ctx;
+    const fc_conv_geom *g = cx->g;
+    const int64_t RS = g->R * g->S, HW = g->H * g->W, CHW = g->C * HW;
+    fc_run runs[GEMM_NR + 2];
+    for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
+        const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
+        const int64_t nrun = fc_split_runs(runs, j0 + jp, w, g->P, g->Q);
+        int64_t c = k0 / RS, r = (k0 % RS) / g->S, s = k0 % g->S;
+        for (int64_t kk = 0; kk < kc; kk++) {
+            T *d = dst + kk * GEMM_NR;
+            for (int64_t u = 0; u < nrun; u++) {
+                const fc_run *ru = &runs[u];
+                const T *plane = cx->x + ru->img * CHW + c * HW;
+                const int64_t ih = ru->p * g->stride_h - g->pad_h + r * g->dil_h;
+                FCN(im2col_row)(cx, d + ru->lane, 1, plane, ih, s, ru->q, ru->len);
+            }
+            for (int64_t t = w; t < GEMM_NR; t++) d[t] = 0;
+            if (++s == g->S) {
+                s = 0;
+                if (++r == g->R) {
+                    r = 0;
+                    c++;
+                }
+            }
+        }
+    }
+}
+
+/* A of the backward weight: dy_g[k, j] for rows k, reduction over j. */
+static void FCN(pack_dy_rows)(const void *ctx, T *dst, int64_t i0, int64_t m, int64_t k0, int64_t kc)
+{
+    const FCN(im2col_ctx) *cx = ctx;
+    const fc_conv_geom *g = cx->g;
+    const int64_t PQ = g->P * g->Q, KPQ = g->K * PQ;
+    for (int64_t ip = 0; ip < m; ip += GEMM_MR, dst += (int64_t)GEMM_MR * kc) {
+        const int64_t w = FC_MIN((int64_t)GEMM_MR, m - ip);
+        for (int64_t ii = 0; ii < GEMM_MR; ii++) {
+            if (ii >= w) {
+                for (int64_t kk = 0; kk < kc; kk++) dst[kk * GEMM_MR + ii] = 0;
+                continue;
+            }
+            const T *row = cx->dy + (i0 + ip + ii) * PQ;
+            /* runs of j within one image are contiguous in dy */
+            for (int64_t kk = 0; kk < kc;) {
+                int64_t j = k0 + kk, img = j / PQ, pq = j % PQ;
+                int64_t len = FC_MIN(kc - kk, PQ - pq);
+                const T *src = row + img * KPQ + pq;
+                for (int64_t t = 0; t < len; t++) dst[(kk + t) * GEMM_MR + ii] = src[t];
+                kk += len;
+            }
+        }
+    }
+}
+
+/* B of the backward weight: col(x)^T[j, kappa], panels of GEMM_NR kappas. */
+static void FCN(pack_im2col_t)(const void *ctx, T *dst, int64_t i0, int64_t n, int64_t k0, int64_t kc)
+{
+    const FCN(im2col_ctx) *cx = ctx;
+    const fc_conv_geom *g = cx->g;
+    const int64_t RS = g->R * g->S, HW = g->H * g->W, CHW = g->C * HW;
+    fc_run runs[GEMM_KC + 2];
+    const int64_t nrun = fc_split_runs(runs, k0, kc, g->P, g->Q);
+    for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
+        const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
+        int64_t kap = i0 + jp;
+        int64_t c = kap / RS, r = (kap % RS) / g->S, s = kap % g->S;
+        for (int64_t t = 0; t < GEMM_NR; t++) {
+            T *d = dst + t;
+            if (t >= w) {
+                for (int64_t kk = 0; kk < kc; kk++) d[kk * GEMM_NR] = 0;
+                continue;
+            }
+            for (int64_t u = 0; u < nrun; u++) {
+                const fc_run *ru = &runs[u];
+                const T *plane = cx->x + ru->img * CHW + c * HW;
+                const int64_t ih = ru->p * g->stride_h - g->pad_h + r * g->dil_h;
+                FCN(im2col_row)(cx, d + ru->lane * GEMM_NR, GEMM_NR, plane, ih, s, ru->q, ru->len);
+            }
+            if (++s == g->S) {
+                s = 0;
+                if (++r == g->R) {
+                    r = 0;
+                    c++;
+                }
+            }
+        }
+    }
+}
+
+static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
+                                    const fc_conv_geom *g, int nthreads)
+{
+    const int64_t Cg = g->C / g->G, Kg = g->K / g->G;
+    const int64_t CgRS = Cg * g->R * g->S, PQ = g->P * g->Q;
+    FCN(im2col_ctx) cx = {.g = g, .Cg = Cg};
+    if (fc_tap_range_init(&cx.cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
+        return FC_ERR_NOMEM;
+    int st = FC_OK;
+    for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
+        cx.x = x + gi * Cg * g->H * g->W;
+        FCN(strided) wa = {w + gi * Kg * CgRS, CgRS, 1};
+        FCN(gemm_op) op = {
+            .M = Kg, .N = g->N * PQ, .K = CgRS,
+            .pack_a = FCN(pack_a_strided), .a_ctx = &wa,
+            .pack_b = FCN(pack_im2col), .b_ctx = &cx,
+            .c = y + gi * Kg * PQ, .ldc = PQ, .seg_len = PQ, .seg_stride = g->K * PQ,
+            .bias = bias ? bias + gi * Kg : NULL, .accumulate = 0,
+        };
+        st = FCN(gemm_run)(&op, nthreads);
+    }
+    fc_tap_range_free(&cx.cols);
+    return st;
+}
+
+static int FCN(conv_im2col_backward_weight)(T *dw, const T *dy, const T *x, const fc_conv_geom *g,
+                                            int nthreads)
+{
+    const int64_t Cg = g->C / g->G, Kg = g->K / g->G;
+    const int64_t CgRS = Cg * g->R * g->S, PQ = g->P * g->Q;
+    FCN(im2col_ctx) cx = {.g = g, .Cg = Cg};
+    if (fc_tap_range_init(&cx.cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
+        return FC_ERR_NOMEM;
+    int st = FC_OK;
+    for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
+        cx.x = x + gi * Cg * g->H * g->W;
+        cx.dy = dy + gi * Kg * PQ;
+        FCN(gemm_op) op = {
+            .M = Kg, .N = CgRS, .K = g->N * PQ,
+            .pack_a = FCN(pack_dy_rows), .a_ctx = &cx,
+            .pack_b = FCN(pack_im2col_t), .b_ctx = &cx,
+            .c = dw + gi * Kg * CgRS, .ldc = CgRS, .seg_len = CgRS, .seg_stride = 0,
+            .bias = NULL, .accumulate = 1,
+        };
+        st = FCN(gemm_run)(&op, nthreads);
+    }
+    fc_tap_range_free(&cx.cols);
+    return st;
+}
+
+/* dx[c, ih, iw] += dcol[kappa, t] for the output positions [t0, t0 + nt) of
+ * one image; rows kappa cover channels c0 .. of plane dx0 (channel c0). */
+static void FCN(col2im_add)(T *dx0, const T *dcol, int64_t rows, int64_t t0, int64_t nt,
+                            const fc_conv_geom *g, const fc_tap_range *cols)
+{
+    const int64_t HW = g->H * g->W;
+    int64_t c = 0, r = 0, s = 0;
+    for (int64_t kap = 0; kap < rows; kap++) {
+        const T *src = dcol + kap * nt;
+        T *plane = dx0 + c * HW;
+        for (int64_t t = 0; t < nt;) {
+            int64_t pq = t0 + t, p = pq / g->Q, q = pq % g->Q;
+            int64_t len = FC_MIN(nt - t, g->Q - q);
+            int64_t ih = p * g->stride_h - g->pad_h + r * g->dil_h;
+            if (ih >= 0 && ih < g->H) {
+                const int64_t qa = FC_MIN(FC_MAX(cols->lo[s], q), q + len);
+                const int64_t qb = FC_MIN(FC_MAX(cols->hi[s], qa), q + len);
+                T *drow = plane + ih * g->W - g->pad_w + s * g->dil_w;
+                const T *sr = src + t - q;
+                if (g->stride_w == 1)
+                    for (int64_t qq = qa; qq < qb; qq++) drow[qq] += sr[qq];
+                else
+                    for (int64_t qq = qa; qq < qb; qq++) drow[qq * g->stride_w] += sr[qq];
+            }
+            t += len;
+        }
+        if (++s == g->S) {
+            s = 0;
+            if (++r == g->R) {
+                r = 0;
+                c++;
+            }
+        }
+    }
+}
+
+static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const fc_conv_geom *g,
+                                           int nthreads)
+{
+    const int64_t Cg = g->C / g->G, Kg = g->K / g->G, RS = g->R * g->S;
+    const int64_t CgRS = Cg * RS, PQ = g->P * g->Q, HW = g->H * g->W;
+    const int nt = fc_resolve_threads(nthreads);
+    fc_tap_range cols;
+    if (fc_tap_range_init(&cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
+        return FC_ERR_NOMEM;
+    /* Units own disjoint slices of dx: (image, group, channel block).  Split
+     * channels only when images and groups alone leave threads idle. */
+    int64_t cblocks = 1;
+    if (g->N * g->G < 2 * nt) cblocks = FC_MIN(Cg, FC_CEIL_DIV(2 * nt, g->N * g->G));
+    const int64_t units = g->N * g->G * cblocks;
+    int err = 0;
+#pragma omp parallel num_threads(units < nt ? (int)units : nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) {
+            int failed;
+#pragma omp atomic read
+            failed = err;
+            if (failed) continue;
+            int64_t cb = u % cblocks, gi = (u / cblocks) % g->G, img = u / (cblocks * g->G);
+            int64_t c0, c1;
+            fc_split_range(Cg, cblocks, cb, &c0, &c1);
+            const int64_t rows = (c1 - c0) * RS;
+            int64_t tile = FC_MAX((int64_t)GEMM_NR,
+                                  FC_DCOL_TILE_ELEMS / FC_MAX(rows, 1) / GEMM_NR * GEMM_NR);
+            tile = FC_MIN(tile, PQ);
+            T *dcol = fc_scratch(FC_SCRATCH_WORK, (size_t)rows * tile * sizeof(T));
+            if (!dcol) {
+#pragma omp atomic write
+                err = FC_ERR_NOMEM;
+                continue;
+            }
+            FCN(strided) wa = {w + gi * Kg * CgRS + c0 * RS, 1, CgRS};
+            T *dx0 = dx + (img * g->C + gi * Cg + c0) * HW;
+            for (int64_t t0 = 0; t0 < PQ; t0 += tile) {
+                const int64_t ntc = FC_MIN(tile, PQ - t0);
+                FCN(strided) dyb = {dy + (img * g->K + gi * Kg) * PQ + t0, 1, PQ};
+                FCN(gemm_op) op = {
+                    .M = rows, .N = ntc, .K = Kg,
+                    .pack_a = FCN(pack_a_strided), .a_ctx = &wa,
+                    .pack_b = FCN(pack_b_strided), .b_ctx = &dyb,
+                    .c = dcol, .ldc = ntc, .seg_len = ntc, .seg_stride = 0,
+                    .bias = NULL, .accumulate = 0,
+                };
+                if (FCN(gemm_serial)(&op)) {
+#pragma omp atomic write
+                    err = FC_ERR_NOMEM;
+                    break;
+                }
+                FCN(col2im_add)(dx0, dcol, rows, t0, ntc, g, &cols);
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    fc_tap_range_free(&cols);
+    return err;
+}

@@ -1,0 +1,102 @@
+/* Public entry points: forward each call to the kernel table of the active
+ * SIMD level, chosen on first use (the best the CPU supports) or capped by
+ * fc_simd_set (FASTCONV_SIMD in Python, and the tests of every level). */
+#include <stdatomic.h>
+
+#include "internal.h"
+
+static _Atomic(const fc_isa_table *) fc_active = NULL;
+static atomic_int fc_active_level = -1;
+
+static const fc_isa_table *fc_table_for(int level)
+{
+#if FC_X86
+    if (level >= 2) return &fc_isa_avx512;
+    if (level == 1) return &fc_isa_avx2;
+#endif
+    (void)level;
+    return &fc_isa_generic;
+}
+
+int fc_simd_set(int level)
+{
+    int best = fc_simd_detected();
+    if (level < 0 || level > best) level = best;
+#if !FC_X86
+    level = 0;
+#endif
+    atomic_store(&fc_active, fc_table_for(level));
+    atomic_store(&fc_active_level, level);
+    return level;
+}
+
+static inline const fc_isa_table *fc_table(void)
+{
+    const fc_isa_table *t = atomic_load(&fc_active);
+    if (!t) {
+        fc_simd_set(-1);
+        t = atomic_load(&fc_active);
+    }
+    return t;
+}
+
+int fc_simd_active(void)
+{
+    fc_table();
+    return atomic_load(&fc_active_level);
+}
+
+void fc_gemm_tile(int dtype_bytes, int *mr, int *nr)
+{
+    const fc_isa_table *t = fc_table();
+    *mr = dtype_bytes == 8 ? t->gemm_mr_f64 : t->gemm_mr_f32;
+    *nr = dtype_bytes == 8 ? t->gemm_nr_f64 : t->gemm_nr_f32;
+}
+
+int fc_gemm_f32(float *c, int64_t ldc, const float *a, int64_t rsa, int64_t csa, const float *b,
+                int64_t rsb, int64_t csb, int64_t M, int64_t N, int64_t K, int accumulate, int nthreads)
+{
+    return fc_table()->gemm_f32(c, ldc, a, rsa, csa, b, rsb, csb, M, N, K, accumulate, nthreads);
+}
+
+int fc_gemm_f64(double *c, int64_t ldc, const double *a, int64_t rsa, int64_t csa, const double *b,
+                int64_t rsb, int64_t csb, int64_t M, int64_t N, int64_t K, int accumulate, int nthreads)
+{
+    return fc_table()->gemm_f64(c, ldc, a, rsa, csa, b, rsb, csb, M, N, K, accumulate, nthreads);
+}
+
+int fc_conv2d_forward_f32(int algo, float *y, const float *x, const float *w, const float *bias,
+                          const fc_conv_geom *g, int nthreads)
+{
+    return fc_table()->conv_fwd_f32(algo, y, x, w, bias, g, nthreads);
+}
+
+int fc_conv2d_forward_f64(int algo, double *y, const double *x, const double *w, const double *bias,
+                          const fc_conv_geom *g, int nthreads)
+{
+    return fc_table()->conv_fwd_f64(algo, y, x, w, bias, g, nthreads);
+}
+
+int fc_conv2d_backward_input_f32(int algo, float *dx, const float *dy, const float *w,
+                                 const fc_conv_geom *g, int nthreads)
+{
+    return fc_table()->conv_bwd_input_f32(algo, dx, dy, w, g, nthreads);
+}
+
+int fc_conv2d_backward_input_f64(int algo, double *dx, const double *dy, const double *w,
+                                 const fc_conv_geom *g, int nthreads)
+{
+    return fc_table()->conv_bwd_input_f64(algo, dx, dy, w, g, nthreads);
+}
+
+int fc_conv2d_backward_weight_f32(int algo, float *dw, const float *dy, const float *x,
+                                  const fc_conv_geom *g, int nthreads)
+{
+    return fc_table()->conv_bwd_weight_f32(algo, dw, dy, x, g, nthreads);
+}
+
+int fc_conv2d_backward_weight_f64(int algo, double *dw, const double *dy, const double *x,
+                                  const fc_conv_geom *g, int nthreads)
+{
+    return fc_table()->conv_bwd_weight_f64(algo, dw, dy, x, g, nthreads);
+}

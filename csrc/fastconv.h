@@ -1,0 +1,99 @@
+/* fastconv compiled core: the C interface seen by the Cython bindings.
+ *
+ * Size letters, used with these meanings everywhere in csrc/:
+ *   N  batch                  C  input channels       H, W  input height, width
+ *   K  output channels        R, S  kernel height, width
+ *   P, Q  output height, width                        G  groups
+ * Tensors are C-contiguous:  x (N, C, H, W)   w (K, C/G, R, S)   y (N, K, P, Q).
+ * A 1-D convolution is the case H = R = P = 1.
+ *
+ * Argument order of every kernel: outputs, then inputs and weights, then
+ * sizes, then the thread count.  Backward kernels take the gradients they
+ * produce first, then the upstream gradient, then what the forward saw.
+ * Backward kernels ADD into their outputs; the caller zeroes them.
+ * Kernels assume valid, contiguous input (validation lives in Python) and
+ * return an fc_status instead of printing or exiting.
+ */
+#ifndef FASTCONV_H
+#define FASTCONV_H
+
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define FC_EXPORT __declspec(dllexport)
+#else
+#define FC_EXPORT __attribute__((visibility("default")))
+#endif
+
+typedef enum fc_status {
+    FC_OK = 0,
+    FC_ERR_NOMEM = 1, /* a scratch buffer could not be allocated */
+    FC_ERR_ARG = 2,   /* an argument the Python layer should have rejected */
+} fc_status;
+
+typedef enum fc_conv_algo {
+    FC_ALGO_DIRECT = 0,
+    FC_ALGO_IM2COL = 1,
+} fc_conv_algo;
+
+/* Geometry of one convolution.  pad_h / pad_w are the top / left padding;
+ * the bottom / right padding is implied by P and Q, so asymmetric padding
+ * ("same" with an even kernel) needs nothing more. */
+typedef struct fc_conv_geom {
+    int64_t N, C, H, W;
+    int64_t K, R, S;
+    int64_t P, Q;
+    int64_t G;
+    int64_t stride_h, stride_w;
+    int64_t pad_h, pad_w;
+    int64_t dil_h, dil_w;
+} fc_conv_geom;
+
+/* ---- runtime ---------------------------------------------------------- */
+
+/* Thread count used by kernels when the caller passes nthreads <= 0. */
+FC_EXPORT int fc_get_num_threads(void);
+FC_EXPORT void fc_set_num_threads(int n);
+
+/* SIMD level: 0 generic, 1 AVX2+FMA, 2 AVX-512 (F, VL, BW, DQ). */
+int fc_simd_detected(void);          /* what the CPU and OS support */
+int fc_simd_active(void);            /* what the kernels use now */
+int fc_simd_set(int level);          /* caps the level; returns the level in use */
+const char *fc_simd_name(int level);
+
+/* Micro-kernel register tile of the active level, for tests and info. */
+void fc_gemm_tile(int dtype_bytes, int *mr, int *nr);
+
+/* ---- GEMM -------------------------------------------------------------- */
+
+/* C[M,N] (+)= A[M,K] B[K,N] with element strides (rs = row stride,
+ * cs = column stride), so transposed operands need no copy.  accumulate = 0
+ * overwrites C.  The one GEMM every kernel in csrc/ goes through. */
+int fc_gemm_f32(float *c, int64_t ldc, const float *a, int64_t rsa, int64_t csa,
+                const float *b, int64_t rsb, int64_t csb, int64_t M, int64_t N,
+                int64_t K, int accumulate, int nthreads);
+int fc_gemm_f64(double *c, int64_t ldc, const double *a, int64_t rsa, int64_t csa,
+                const double *b, int64_t rsb, int64_t csb, int64_t M, int64_t N,
+                int64_t K, int accumulate, int nthreads);
+
+/* ---- convolution ------------------------------------------------------- */
+
+/* y = conv(x, w) + bias          (bias may be NULL) */
+int fc_conv2d_forward_f32(int algo, float *y, const float *x, const float *w,
+                          const float *bias, const fc_conv_geom *g, int nthreads);
+int fc_conv2d_forward_f64(int algo, double *y, const double *x, const double *w,
+                          const double *bias, const fc_conv_geom *g, int nthreads);
+
+/* dx += conv^T(dy, w) */
+int fc_conv2d_backward_input_f32(int algo, float *dx, const float *dy, const float *w,
+                                 const fc_conv_geom *g, int nthreads);
+int fc_conv2d_backward_input_f64(int algo, double *dx, const double *dy, const double *w,
+                                 const fc_conv_geom *g, int nthreads);
+
+/* dw += correlation of dy with x */
+int fc_conv2d_backward_weight_f32(int algo, float *dw, const float *dy, const float *x,
+                                  const fc_conv_geom *g, int nthreads);
+int fc_conv2d_backward_weight_f64(int algo, double *dw, const double *dy, const double *x,
+                                  const fc_conv_geom *g, int nthreads);
+
+#endif

@@ -1,0 +1,340 @@
+/* Packed GEMM: C[M,N] (+)= A[M,K] B[K,N] + bias[M]   (template, see internal.h)
+ *
+ * BLIS-style: operands are copied ("packed") into panels that the
+ * micro-kernel streams with unit stride.  A is packed into panels of GEMM_MR
+ * rows (the broadcast operand), B into panels of GEMM_NR columns (the vector
+ * operand).  Operands are described by pack callbacks rather than pointers,
+ * so a convolution packs B straight from the image: that packing *is* the
+ * im2col, and no im2col matrix ever exists in memory.
+ *
+ * Loop nest of one work unit (a block of rows x a block of columns):
+ *   for each KC slice of the reduction:        pack B block (KC x NC, in L2)
+ *     for each MC chunk of rows:               pack A chunk (MC x KC)
+ *       for each NR panel of B:                B panel stays in L1
+ *         for each MR panel of A:              micro-kernel
+ * Threads take work units (2-D blocks of C); when C has too few blocks for
+ * the threads and the reduction is long, the reduction is split instead and
+ * per-thread partial products are summed in a fixed order.
+ */
+
+#ifndef FC_GEMM_COMMON
+#define FC_GEMM_COMMON
+#include <string.h>
+/* A rows / C rows chunk so that a packed A chunk (MC x KC) stays in L2. */
+#define FC_GEMM_A_CHUNK_BYTES (256 * 1024)
+#endif
+
+/* Packs rows (for A) or columns (for B) [i0, i0 + n) over the reduction range
+ * [k0, k0 + kc) as ceil(n / width) consecutive panels, panel element
+ * (kk, t) at dst[kk * width + t], lanes t >= n zero-filled; width is GEMM_MR
+ * for A and GEMM_NR for B. */
+typedef void (*FCN(pack_fn))(const void *ctx, T *dst, int64_t i0, int64_t n, int64_t k0,
+                              int64_t kc);
+
+typedef struct FCN(gemm_op) {
+    int64_t M, N, K;
+    FCN(pack_fn) pack_a;
+    const void *a_ctx;
+    FCN(pack_fn) pack_b;
+    const void *b_ctx;
+    /* C(i, j) lives at c[i * ldc + (j / seg_len) * seg_stride + j % seg_len]:
+     * a plain matrix has seg_len = N; a convolution output spans images. */
+    T *c;
+    int64_t ldc, seg_len, seg_stride;
+    const T *bias; /* per row, added when overwriting; may be NULL */
+    int accumulate;
+} FCN(gemm_op);
+
+/* c[MR x NR] = acc (+ bias[i]) or c += acc, acc = sum_k a[k][:] (x) b[k][:] */
+static void FCN(gemm_ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,
+                          int64_t ldc, const T *restrict bias, int accumulate)
+{
+    V acc[GEMM_MR][GEMM_NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < GEMM_MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GEMM_NV; v++) acc[i][v] = (V){0};
+    for (int64_t k = 0; k < kc; k++) {
+        V bv[GEMM_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < GEMM_NV; v++) bv[v] = *(const V *)(b + k * GEMM_NR + v * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < GEMM_MR; i++) {
+            V ai = FCN(splat)(a[k * GEMM_MR + i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < GEMM_NV; v++) acc[i][v] += ai * bv[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < GEMM_MR; i++) {
+        T *ci = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < GEMM_NV; v++) {
+            V r = acc[i][v];
+            if (accumulate)
+                r += FCN(loadu)(ci + v * VL);
+            else if (bias)
+                r += FCN(splat)(bias[i]);
+            FCN(storeu)(ci + v * VL, r);
+        }
+    }
+}
+
+/* Adds or stores the valid mr x nr corner of a tile computed into tmp. */
+static void FCN(gemm_store_tile)(const FCN(gemm_op) *g, const T *tmp, int64_t i0, int64_t j0,
+                                 int64_t mr, int64_t nr, int overwrite)
+{
+    for (int64_t jj = 0; jj < nr;) {
+        int64_t j = j0 + jj, off = j % g->seg_len;
+        int64_t run = FC_MIN(nr - jj, g->seg_len - off);
+        T *cb = g->c + (j / g->seg_len) * g->seg_stride + off;
+        for (int64_t i = 0; i < mr; i++) {
+            T *ci = cb + (i0 + i) * g->ldc;
+            const T *ti = tmp + i * GEMM_NR + jj;
+            if (!overwrite)
+                for (int64_t t = 0; t < run; t++) ci[t] += ti[t];
+            else if (g->bias)
+                for (int64_t t = 0; t < run; t++) ci[t] = ti[t] + g->bias[i0 + i];
+            else
+                memcpy(ci, ti, (size_t)run * sizeof(T));
+        }
+        jj += run;
+    }
+}
+
+/* One work unit: rows [m0, m1) x columns [n0, n1) over reduction [kb, ke).
+ * abuf holds MC x KC, bbuf KC x (n1 - n0) rounded up to NR. */
+static void FCN(gemm_unit)(const FCN(gemm_op) *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                           int64_t kb, int64_t ke, T *abuf, T *bbuf)
+{
+    const int64_t K = ke - kb;
+    const int64_t nkc = FC_CEIL_DIV(K, GEMM_KC);
+    const int64_t kcs = FC_CEIL_DIV(K, nkc); /* even slices, none tiny */
+    const int64_t mc_max = FC_MAX(GEMM_MR, FC_GEMM_A_CHUNK_BYTES / (kcs * (int64_t)sizeof(T)) /
+                                               GEMM_MR * GEMM_MR);
+    T tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(64)));
+
+    for (int64_t k0 = kb; k0 < ke; k0 += kcs) {
+        const int64_t kc = FC_MIN(kcs, ke - k0);
+        const int overwrite = (k0 == kb) && !g->accumulate;
+        g->pack_b(g->b_ctx, bbuf, n0, n1 - n0, k0, kc);
+        for (int64_t mc0 = m0; mc0 < m1; mc0 += mc_max) {
+            const int64_t mc = FC_MIN(mc_max, m1 - mc0);
+            g->pack_a(g->a_ctx, abuf, mc0, mc, k0, kc);
+            for (int64_t j = n0; j < n1; j += GEMM_NR) {
+                const int64_t nr = FC_MIN(GEMM_NR, n1 - j);
+                const T *bp = bbuf + ((j - n0) / GEMM_NR) * GEMM_NR * kc;
+                const int64_t off = j % g->seg_len;
+                const int full_cols = nr == GEMM_NR && off + GEMM_NR <= g->seg_len;
+                T *cj = g->c + (j / g->seg_len) * g->seg_stride + off;
+                for (int64_t i = mc0; i < mc0 + mc; i += GEMM_MR) {
+                    const int64_t mr = FC_MIN(GEMM_MR, mc0 + mc - i);
+                    const T *ap = abuf + ((i - mc0) / GEMM_MR) * GEMM_MR * kc;
+                    if (full_cols && mr == GEMM_MR) {
+                        FCN(gemm_ukr)(kc, ap, bp, cj + i * g->ldc, g->ldc,
+                                      g->bias ? g->bias + i : NULL, !overwrite);
+                    } else {
+                        FCN(gemm_ukr)(kc, ap, bp, tmp, GEMM_NR, NULL, 0);
+                        FCN(gemm_store_tile)(g, tmp, i, j, mr, nr, overwrite);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static size_t FCN(gemm_abuf_elems)(void)
+{
+    return (size_t)FC_MAX(FC_GEMM_A_CHUNK_BYTES / (int)sizeof(T), GEMM_MR * GEMM_KC) + GEMM_MR * GEMM_KC;
+}
+
+/* Runs the whole product on the calling thread (no OpenMP region, so it may
+ * be called from inside one). */
+static int FCN(gemm_serial)(const FCN(gemm_op) *g)
+{
+    const int64_t ncols = FC_MIN(g->N, (int64_t)GEMM_NC);
+    T *abuf = fc_scratch(FC_SCRATCH_PACK_A, FCN(gemm_abuf_elems)() * sizeof(T));
+    T *bbuf = fc_scratch(FC_SCRATCH_PACK_B, (size_t)GEMM_KC * FC_ROUND_UP(ncols, GEMM_NR) * sizeof(T));
+    if (!abuf || !bbuf) return FC_ERR_NOMEM;
+    for (int64_t n0 = 0; n0 < g->N; n0 += GEMM_NC)
+        FCN(gemm_unit)(g, 0, g->M, n0, FC_MIN(g->N, n0 + GEMM_NC), 0, g->K, abuf, bbuf);
+    return FC_OK;
+}
+
+/* C = 0 or bias when there is nothing to reduce over. */
+static void FCN(gemm_empty_reduction)(const FCN(gemm_op) *g)
+{
+    if (g->accumulate) return;
+    for (int64_t i = 0; i < g->M; i++)
+        for (int64_t j = 0; j < g->N; j++)
+            g->c[i * g->ldc + (j / g->seg_len) * g->seg_stride + j % g->seg_len] =
+                g->bias ? g->bias[i] : 0;
+}
+
+/* Split-K: thread t reduces over its slice of K into a private M x N buffer;
+ * the partial products are then added into C in thread order. */
+static int FCN(gemm_split_k)(const FCN(gemm_op) *g, int nt)
+{
+    const int64_t MN = g->M * g->N;
+    T *part = fc_scratch(FC_SCRATCH_SHARED, (size_t)MN * nt * sizeof(T));
+    if (!part) return FC_ERR_NOMEM;
+    int err = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+        int t = omp_get_thread_num(), nteam = omp_get_num_threads();
+        int64_t kb, ke;
+        fc_split_range(g->K, nteam, t, &kb, &ke);
+        FCN(gemm_op) sub = *g;
+        sub.c = part + (size_t)t * MN;
+        sub.ldc = g->N;
+        sub.seg_len = g->N;
+        sub.seg_stride = 0;
+        sub.bias = NULL;
+        sub.accumulate = 0;
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, FCN(gemm_abuf_elems)() * sizeof(T));
+        T *bbuf = fc_scratch(FC_SCRATCH_PACK_B,
+                             (size_t)GEMM_KC * FC_ROUND_UP(FC_MIN(g->N, (int64_t)GEMM_NC), GEMM_NR) * sizeof(T));
+        if (!abuf || !bbuf) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        } else if (ke > kb) {
+            for (int64_t n0 = 0; n0 < g->N; n0 += GEMM_NC)
+                FCN(gemm_unit)(&sub, 0, g->M, n0, FC_MIN(g->N, n0 + GEMM_NC), kb, ke, abuf, bbuf);
+        } else {
+            memset(sub.c, 0, (size_t)MN * sizeof(T));
+        }
+#pragma omp barrier
+        if (!err) {
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < g->M; i++) {
+                for (int64_t j = 0; j < g->N; j++) {
+                    T s = 0;
+                    for (int u = 0; u < nteam; u++) s += part[(size_t)u * MN + i * g->N + j];
+                    T *cij = g->c + i * g->ldc + (j / g->seg_len) * g->seg_stride + j % g->seg_len;
+                    if (g->accumulate)
+                        *cij += s;
+                    else
+                        *cij = g->bias ? s + g->bias[i] : s;
+                }
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    return err;
+}
+
+static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
+{
+    if (g->M <= 0 || g->N <= 0) return FC_OK;
+    if (g->K <= 0) {
+        FCN(gemm_empty_reduction)(g);
+        return FC_OK;
+    }
+    int nt = fc_resolve_threads(nthreads);
+    const double flops = 2.0 * (double)g->M * (double)g->N * (double)g->K;
+    if (flops < 2e5) nt = 1; /* a fork/join costs more than the product */
+    if (nt == 1) {
+        fc_fpstate fp = fc_fp_enter();
+        int st = FCN(gemm_serial)(g);
+        fc_fp_leave(fp);
+        return st;
+    }
+
+    /* Work units: shrink column blocks, then row blocks, until every thread
+     * has about two units (dynamic scheduling evens out the rest). */
+    int64_t ncu = FC_MIN((int64_t)GEMM_NC, FC_ROUND_UP(g->N, GEMM_NR));
+    int64_t mcu = FC_ROUND_UP(g->M, GEMM_MR);
+    for (;;) {
+        int64_t units = FC_CEIL_DIV(g->M, mcu) * FC_CEIL_DIV(g->N, ncu);
+        if (units >= 2 * nt) break;
+        if (ncu > GEMM_NR)
+            ncu = FC_ROUND_UP(ncu / 2, GEMM_NR);
+        else if (mcu > 4 * GEMM_MR)
+            mcu = FC_ROUND_UP(mcu / 2, GEMM_MR);
+        else
+            break;
+    }
+    const int64_t nmu = FC_CEIL_DIV(g->M, mcu), nnu = FC_CEIL_DIV(g->N, ncu);
+    if (nmu * nnu < nt && g->K >= 8 * GEMM_KC && g->M * g->N * nt <= (1 << 22))
+        return FCN(gemm_split_k)(g, nt);
+
+    int err = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, FCN(gemm_abuf_elems)() * sizeof(T));
+        T *bbuf = fc_scratch(FC_SCRATCH_PACK_B, (size_t)GEMM_KC * ncu * sizeof(T));
+        if (!abuf || !bbuf) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < nmu * nnu; u++) {
+            if (!abuf || !bbuf) continue;
+            int64_t mu = u / nnu, nu = u % nnu;
+            int64_t m0 = mu * mcu, n0 = nu * ncu;
+            FCN(gemm_unit)(g, m0, FC_MIN(g->M, m0 + mcu), n0, FC_MIN(g->N, n0 + ncu), 0, g->K,
+                           abuf, bbuf);
+        }
+        fc_fp_leave(fp);
+    }
+    return err;
+}
+
+/* ---- plain strided matrices ------------------------------------------------ */
+
+typedef struct FCN(strided) {
+    const T *p;
+    int64_t rs_lane; /* stride between panel lanes (rows of A, columns of B) */
+    int64_t rs_red;  /* stride along the reduction */
+} FCN(strided);
+
+static inline void FCN(pack_strided)(const FCN(strided) *m, T *dst, int64_t i0, int64_t n,
+                                     int64_t k0, int64_t kc, int width)
+{
+    for (int64_t p = 0; p < n; p += width, dst += (int64_t)width * kc) {
+        const int64_t w = FC_MIN((int64_t)width, n - p);
+        const T *src = m->p + (i0 + p) * m->rs_lane + k0 * m->rs_red;
+        if (m->rs_lane == 1) {
+            for (int64_t kk = 0; kk < kc; kk++) {
+                const T *s = src + kk * m->rs_red;
+                T *d = dst + kk * width;
+                for (int64_t t = 0; t < w; t++) d[t] = s[t];
+                for (int64_t t = w; t < width; t++) d[t] = 0;
+            }
+        } else {
+            for (int64_t t = 0; t < w; t++) {
+                const T *s = src + t * m->rs_lane;
+                for (int64_t kk = 0; kk < kc; kk++) dst[kk * width + t] = s[kk * m->rs_red];
+            }
+            for (int64_t t = w; t < width; t++)
+                for (int64_t kk = 0; kk < kc; kk++) dst[kk * width + t] = 0;
+        }
+    }
+}
+
+static void FCN(pack_a_strided)(const void *ctx, T *dst, int64_t i0, int64_t n, int64_t k0, int64_t kc)
+{
+    FCN(pack_strided)(ctx, dst, i0, n, k0, kc, GEMM_MR);
+}
+
+static void FCN(pack_b_strided)(const void *ctx, T *dst, int64_t i0, int64_t n, int64_t k0, int64_t kc)
+{
+    FCN(pack_strided)(ctx, dst, i0, n, k0, kc, GEMM_NR);
+}
+
+static int FCN(gemm)(T *c, int64_t ldc, const T *a, int64_t rsa, int64_t csa, const T *b,
+                     int64_t rsb, int64_t csb, int64_t M, int64_t N, int64_t K, int accumulate,
+                     int nthreads)
+{
+    FCN(strided) am = {a, rsa, csa}, bm = {b, csb, rsb};
+    FCN(gemm_op) g = {
+        .M = M, .N = N, .K = K,
+        .pack_a = FCN(pack_a_strided), .a_ctx = &am,
+        .pack_b = FCN(pack_b_strided), .b_ctx = &bm,
+        .c = c, .ldc = ldc, .seg_len = FC_MAX(N, 1), .seg_stride = 0,
+        .bias = NULL, .accumulate = accumulate,
+    };
+    return FCN(gemm_run)(&g, nthreads);
+}

@@ -1,0 +1,30 @@
+/* One (ISA, element type) instance of the compute templates: included by
+ * isa_body.h once per element type, with FC_T, FC_SFX and FC_DOUBLE set. */
+#include "template_begin.h"
+#include "gemm.c"
+#include "conv_im2col.c"
+#include "conv_direct.c"
+
+enum { FCN(gemm_mr) = GEMM_MR, FCN(gemm_nr) = GEMM_NR };
+
+static int FCN(conv_fwd)(int algo, T *y, const T *x, const T *w, const T *bias,
+                         const fc_conv_geom *g, int nthreads)
+{
+    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_forward)(y, x, w, bias, g, nthreads);
+    return FCN(conv_im2col_forward)(y, x, w, bias, g, nthreads);
+}
+
+static int FCN(conv_bwd_input)(int algo, T *dx, const T *dy, const T *w, const fc_conv_geom *g,
+                               int nthreads)
+{
+    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_input)(dx, dy, w, g, nthreads);
+    return FCN(conv_im2col_backward_input)(dx, dy, w, g, nthreads);
+}
+
+static int FCN(conv_bwd_weight)(int algo, T *dw, const T *dy, const T *x, const fc_conv_geom *g,
+                                int nthreads)
+{
+    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_weight)(dw, dy, x, g, nthreads);
+    return FCN(conv_im2col_backward_weight)(dw, dy, x, g, nthreads);
+}
+#include "template_end.h"

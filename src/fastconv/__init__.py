@@ -1,0 +1,41 @@
+"""fastconv: fast convolution, pooling and recurrent kernels for NumPy.
+
+A compiled core (C11 + OpenMP, runtime-selected AVX2 / AVX-512 kernels)
+behind NumPy-native functions.  See ``fastconv.info()`` for what this build
+runs on.
+"""
+__version__ = "0.1.0"
+
+from ._backend import get_array_module
+from ._info import info
+from ._threads import get_num_threads, set_num_threads, threads
+from .conv import (
+    conv1d,
+    conv1d_grad_input,
+    conv1d_grad_weight,
+    conv2d,
+    conv2d_grad_input,
+    conv2d_grad_weight,
+    conv_transpose2d,
+)
+
+__all__ = [
+    "__version__",
+    "conv1d",
+    "conv1d_grad_input",
+    "conv1d_grad_weight",
+    "conv2d",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
+    "conv_transpose2d",
+    "get_array_module",
+    "get_num_threads",
+    "info",
+    "set_num_threads",
+    "threads",
+]
+
+from ._threads import _register_threadpoolctl
+
+_register_threadpoolctl()
+del _register_threadpoolctl

@@ -1,0 +1,183 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Bindings of the compiled core (csrc/).
+
+Input assumed valid: the public functions in fastconv/*.py check shapes,
+dtypes and contiguity and allocate outputs; these functions only release the
+GIL, pass pointers and turn status codes into exceptions.  Arrays are IN
+(read) or OUT (written; backward kernels add into them).
+"""
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+
+cnp.import_array()
+
+cdef extern from "fastconv.h" nogil:
+    ctypedef struct fc_conv_geom:
+        int64_t N, C, H, W, K, R, S, P, Q, G
+        int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
+
+    int fc_get_num_threads()
+    void fc_set_num_threads(int n)
+    int fc_simd_detected()
+    int fc_simd_active()
+    int fc_simd_set(int level)
+    const char *fc_simd_name(int level)
+    void fc_gemm_tile(int dtype_bytes, int *mr, int *nr)
+
+    int fc_gemm_f32(float *c, int64_t ldc, const float *a, int64_t rsa, int64_t csa,
+                    const float *b, int64_t rsb, int64_t csb, int64_t M, int64_t N,
+                    int64_t K, int accumulate, int nthreads)
+    int fc_gemm_f64(double *c, int64_t ldc, const double *a, int64_t rsa, int64_t csa,
+                    const double *b, int64_t rsb, int64_t csb, int64_t M, int64_t N,
+                    int64_t K, int accumulate, int nthreads)
+
+    int fc_conv2d_forward_f32(int algo, float *y, const float *x, const float *w,
+                              const float *bias, const fc_conv_geom *g, int nthreads)
+    int fc_conv2d_forward_f64(int algo, double *y, const double *x, const double *w,
+                              const double *bias, const fc_conv_geom *g, int nthreads)
+    int fc_conv2d_backward_input_f32(int algo, float *dx, const float *dy, const float *w,
+                                     const fc_conv_geom *g, int nthreads)
+    int fc_conv2d_backward_input_f64(int algo, double *dx, const double *dy, const double *w,
+                                     const fc_conv_geom *g, int nthreads)
+    int fc_conv2d_backward_weight_f32(int algo, float *dw, const float *dy, const float *x,
+                                      const fc_conv_geom *g, int nthreads)
+    int fc_conv2d_backward_weight_f64(int algo, double *dw, const double *dy, const double *x,
+                                      const fc_conv_geom *g, int nthreads)
+
+ALGO_DIRECT = 0
+ALGO_IM2COL = 1
+
+
+cdef int _raise(int status) except -1:
+    if status == 1:
+        raise MemoryError("fastconv: could not allocate kernel scratch memory")
+    raise RuntimeError(f"fastconv: kernel failed with status {status}")
+
+
+cdef inline void _geom(fc_conv_geom *g, tuple t):
+    (g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.P, g.Q, g.G,
+     g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h, g.dil_w) = t
+
+
+cdef inline bint _is_f32(cnp.ndarray a):
+    return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32
+
+
+cdef inline void *_ptr(object a):
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+# ---- runtime -------------------------------------------------------------------
+
+def get_num_threads():
+    return fc_get_num_threads()
+
+
+def set_num_threads(int n):
+    fc_set_num_threads(n)
+
+
+def simd_detected():
+    return fc_simd_name(fc_simd_detected()).decode()
+
+
+def simd_active():
+    return fc_simd_name(fc_simd_active()).decode()
+
+
+def simd_set(str name):
+    """Caps the SIMD level ("generic", "avx2", "avx512" or "best"); returns the level in use."""
+    levels = {"generic": 0, "avx2": 1, "avx512": 2, "best": -1}
+    return fc_simd_name(fc_simd_set(levels[name])).decode()
+
+
+def gemm_tile(int itemsize):
+    cdef int mr = 0, nr = 0
+    fc_gemm_tile(itemsize, &mr, &nr)
+    return mr, nr
+
+
+# ---- GEMM ----------------------------------------------------------------------
+
+def gemm(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b, bint accumulate, int nthreads):
+    """c (OUT, C-contiguous rows) (+)= a @ b; a and b may have any element strides."""
+    cdef int64_t M = a.shape[0], K = a.shape[1], N = b.shape[1]
+    cdef int64_t isz = a.itemsize
+    cdef int64_t ldc = c.strides[0] // isz
+    cdef int64_t rsa = a.strides[0] // isz, csa = a.strides[1] // isz
+    cdef int64_t rsb = b.strides[0] // isz, csb = b.strides[1] // isz
+    cdef void *pc = cnp.PyArray_DATA(c)
+    cdef void *pa = cnp.PyArray_DATA(a)
+    cdef void *pb = cnp.PyArray_DATA(b)
+    cdef int st
+    if _is_f32(a):
+        with nogil:
+            st = fc_gemm_f32(<float *>pc, ldc, <const float *>pa, rsa, csa, <const float *>pb,
+                             rsb, csb, M, N, K, accumulate, nthreads)
+    else:
+        with nogil:
+            st = fc_gemm_f64(<double *>pc, ldc, <const double *>pa, rsa, csa, <const double *>pb,
+                             rsb, csb, M, N, K, accumulate, nthreads)
+    if st:
+        _raise(st)
+
+
+# ---- convolution -----------------------------------------------------------------
+# geom: (N, C, H, W, K, R, S, P, Q, G, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
+
+def conv_forward(int algo, cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, object bias,
+                 tuple geom, int nthreads):
+    """y (OUT) = conv(x, w) + bias.  All C-contiguous, one dtype."""
+    cdef fc_conv_geom g
+    _geom(&g, geom)
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef void *pw = cnp.PyArray_DATA(w)
+    cdef void *pb = _ptr(bias)
+    cdef int st
+    if _is_f32(x):
+        with nogil:
+            st = fc_conv2d_forward_f32(algo, <float *>py, <const float *>px, <const float *>pw,
+                                       <const float *>pb, &g, nthreads)
+    else:
+        with nogil:
+            st = fc_conv2d_forward_f64(algo, <double *>py, <const double *>px, <const double *>pw,
+                                       <const double *>pb, &g, nthreads)
+    if st:
+        _raise(st)
+
+
+ctypedef int (*backward_f32)(int, float *, const float *, const float *, const fc_conv_geom *,
+                             int) noexcept nogil
+ctypedef int (*backward_f64)(int, double *, const double *, const double *, const fc_conv_geom *,
+                             int) noexcept nogil
+
+
+cdef _backward(backward_f32 f32, backward_f64 f64, int algo, cnp.ndarray out, cnp.ndarray dy,
+               cnp.ndarray other, tuple geom, int nthreads):
+    cdef fc_conv_geom g
+    _geom(&g, geom)
+    cdef void *po = cnp.PyArray_DATA(out)
+    cdef void *pdy = cnp.PyArray_DATA(dy)
+    cdef void *pother = cnp.PyArray_DATA(other)
+    cdef int st
+    if _is_f32(dy):
+        with nogil:
+            st = f32(algo, <float *>po, <const float *>pdy, <const float *>pother, &g, nthreads)
+    else:
+        with nogil:
+            st = f64(algo, <double *>po, <const double *>pdy, <const double *>pother, &g, nthreads)
+    if st:
+        _raise(st)
+
+
+def conv_backward_input(int algo, cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray w,
+                        tuple geom, int nthreads):
+    """dx (OUT, added into) += conv^T(dy, w)."""
+    _backward(fc_conv2d_backward_input_f32, fc_conv2d_backward_input_f64, algo, dx, dy, w, geom, nthreads)
+
+
+def conv_backward_weight(int algo, cnp.ndarray dw, cnp.ndarray dy, cnp.ndarray x,
+                         tuple geom, int nthreads):
+    """dw (OUT, added into) += correlation of dy with x."""
+    _backward(fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64, algo, dw, dy, x, geom, nthreads)

@@ -1,0 +1,122 @@
+"""Argument checking shared by the public functions.
+
+Every message names the argument, shows what was received and says what was
+expected.  Kernels behind these checks assume valid, C-contiguous input.
+"""
+import operator
+
+import numpy as np
+
+from ._backend import require_numpy
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Sizes beyond this overflow the kernels' 64-bit index arithmetic (with margin).
+MAX_EXTENT = 1 << 62
+
+
+def as_float_array(a, name):
+    """a as an ndarray of float32 or float64 (array-likes are converted)."""
+    if type(a) is not np.ndarray:
+        require_numpy(a)
+        a = np.asarray(a)
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64; received dtype {a.dtype}")
+    return a
+
+
+def same_dtype(ref, ref_name, a, name):
+    if a.dtype != ref.dtype:
+        raise TypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype}); received dtype {a.dtype}")
+
+
+def check_ndim(a, name, ndims, layout):
+    if a.ndim not in ndims:
+        expected = " or ".join(str(n) for n in ndims)
+        raise ValueError(f"{name} must be {expected}-D {layout}; received shape {a.shape}")
+
+
+def check_nonempty(a, name):
+    if a.size == 0:
+        raise ValueError(f"{name} must not be empty; received shape {a.shape}")
+
+
+def as_int(value, name):
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int; received {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int; received {type(value).__name__} {value!r}") from None
+
+
+def int_tuple(value, n, name, minimum):
+    """value as an n-tuple of ints >= minimum (an int is repeated n times)."""
+    if type(value) is int and minimum <= value < MAX_EXTENT:
+        return (value,) * n
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints; received {value!r}")
+        out = tuple(as_int(v, name) for v in value)
+    else:
+        out = (as_int(value, name),) * n
+    for v in out:
+        if v < minimum:
+            raise ValueError(f"{name} must be >= {minimum}; received {value!r}")
+        if v >= MAX_EXTENT:
+            raise ValueError(f"{name} is too large; received {value!r}")
+    return out
+
+
+def check_shape_size(shape, itemsize, name):
+    """ValueError when an array of this shape could not be indexed in 64 bits."""
+    total = itemsize
+    for d in shape:
+        total *= d
+    if total >= MAX_EXTENT:
+        raise ValueError(f"{name} of shape {tuple(shape)} would need {total} bytes, which overflows "
+                         f"the kernels' 64-bit sizes")
+
+
+def shape_tuple(value, n, name):
+    """A user-given array shape: a sequence of n positive ints."""
+    try:
+        seq = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of {n} ints; received {value!r}") from None
+    if len(seq) != n:
+        raise ValueError(f"{name} must have {n} entries; received {value!r}")
+    out = tuple(as_int(v, name) for v in seq)
+    if any(v < 1 for v in out):
+        raise ValueError(f"{name} must contain positive sizes; received {value!r}")
+    return out
+
+
+def check_out(out, shape, dtype, name="out"):
+    """out must be an ndarray of exactly this shape and dtype."""
+    if type(out) is not np.ndarray:
+        require_numpy(out)
+        raise TypeError(f"{name} must be a numpy.ndarray; received {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}; received shape {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}; received dtype {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+
+
+def contiguous(a):
+    """a itself when the kernels can read it, else a C-contiguous aligned copy."""
+    if a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return np.ascontiguousarray(a)
+
+
+def kernel_target(out, inputs):
+    """The array a kernel may write directly: out when it is C-contiguous and
+    shares no memory with an input, else None (compute into a temporary)."""
+    if not (out.flags.c_contiguous and out.flags.aligned):
+        return None
+    for a in inputs:
+        if a is not None and np.may_share_memory(out, a):
+            return None
+    return out

@@ -1,0 +1,329 @@
+"""Convolution for neural networks (PyTorch semantics, NCHW / NCL layouts).
+
+Cross-correlation, as torch.nn.functional.conv1d / conv2d compute it, with
+stride, padding (int, pair, "same", "valid"), dilation, groups and bias;
+both gradients with torch.nn.grad.conv*d_input / conv*d_weight's argument
+order; and conv_transpose2d.  Every function takes ``algorithm``: "direct"
+or "im2col" (GEMM), which agree to rounding, or "auto".
+"""
+import numpy as np
+
+from . import _threads
+from ._ext import _fastconv as _core
+from ._validation import (
+    MAX_EXTENT,
+    as_float_array,
+    as_int,
+    check_ndim,
+    check_nonempty,
+    check_out,
+    check_shape_size,
+    contiguous,
+    int_tuple,
+    kernel_target,
+    same_dtype,
+    shape_tuple,
+)
+
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv1d_grad_input",
+    "conv1d_grad_weight",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
+    "conv_transpose2d",
+]
+
+_ALGORITHMS = {"direct": _core.ALGO_DIRECT, "im2col": _core.ALGO_IM2COL}
+_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
+_WLAYOUT = {1: "(K, C/groups, S)", 2: "(K, C/groups, R, S)"}
+
+
+# ---- geometry -------------------------------------------------------------------
+
+
+def _padding(padding, nd, ksize, stride, dilation):
+    """((before, after), ...) per spatial dimension."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"padding='same' needs stride 1 (as in PyTorch); received stride={stride}")
+            total = [d * (k - 1) for k, d in zip(ksize, dilation)]
+            return tuple((t // 2, t - t // 2) for t in total)  # the extra one after, as PyTorch
+        raise ValueError(f"padding must be an int, a sequence of {nd} ints, 'same' or 'valid'; "
+                         f"received {padding!r}")
+    return tuple((p, p) for p in int_tuple(padding, nd, "padding", 0))
+
+
+def _geometry(nd, x_shape, w_shape, stride, padding, dilation, groups):
+    """Checks a convolution's arguments; returns the kernel geometry tuple
+    (N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw) and the output shape."""
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1; received {groups}")
+    N, C = x_shape[0], x_shape[1]
+    K, Cg = w_shape[0], w_shape[1]
+    if C % groups:
+        raise ValueError(f"input channels ({C}) must be divisible by groups ({groups})")
+    if K % groups:
+        raise ValueError(f"output channels, w.shape[0] ({K}), must be divisible by groups ({groups})")
+    if Cg * groups != C:
+        raise ValueError(f"w expects {Cg * groups} input channels (w.shape[1]={Cg} x groups={groups}); "
+                         f"the input has {C}")
+    stride = int_tuple(stride, nd, "stride", 1)
+    dilation = int_tuple(dilation, nd, "dilation", 1)
+    ksize = tuple(w_shape[2:])
+    pads = _padding(padding, nd, ksize, stride, dilation)
+    insize = tuple(x_shape[2:])
+    outsize = []
+    for i in range(nd):
+        extent = dilation[i] * (ksize[i] - 1) + 1
+        padded = insize[i] + pads[i][0] + pads[i][1]
+        if padded >= MAX_EXTENT or extent >= MAX_EXTENT:
+            raise ValueError(f"padded input ({padded}) or dilated kernel ({extent}) is too large")
+        if extent > padded:
+            raise ValueError(f"kernel size {ksize} with dilation {dilation} spans {extent} along "
+                             f"spatial axis {i}, more than the padded input size {padded} "
+                             f"(input {insize}, padding {tuple(p[0] for p in pads)})")
+        outsize.append((padded - extent) // stride[i] + 1)
+    if nd == 1:
+        geom = (N, C, 1, insize[0], K, 1, ksize[0], 1, outsize[0], groups,
+                1, stride[0], 0, pads[0][0], 1, dilation[0])
+    else:
+        geom = (N, C, insize[0], insize[1], K, ksize[0], ksize[1], outsize[0], outsize[1], groups,
+                stride[0], stride[1], pads[0][0], pads[1][0], dilation[0], dilation[1])
+    return geom, (N, K) + tuple(outsize)
+
+
+def _algorithm(algorithm, geom, op):
+    try:
+        if algorithm != "auto":
+            return _ALGORITHMS[algorithm]
+    except (KeyError, TypeError):
+        raise ValueError(f"algorithm must be 'auto', 'direct' or 'im2col'; received {algorithm!r}") from None
+    return _choose(geom, op)
+
+
+def _choose(geom, op):
+    """The faster algorithm for this shape and operation, from timing both on
+    ResNet / MNIST / 1-D layers on AVX-512 (bench/RESULTS.md, "auto").
+
+    Direct (register-tiled, no packing) wins almost everywhere, by up to 15x
+    when the GEMM would be thin (depthwise, few channels per group).  The
+    im2col GEMM wins where direct's access pattern is weakest: strided
+    windows (forward and input gradient), and the weight gradient of 1x1
+    kernels or small feature maps (few pixels to reduce over per image)."""
+    N, C, H, W, K, R, S, P, Q, G, sh, sw = geom[:12]
+    Cg, Kg = C // G, K // G
+    if Cg * R * S < 16 or Kg < 8:
+        return _core.ALGO_DIRECT
+    strided = sh > 1 or sw > 1
+    if op == "forward":
+        return _core.ALGO_IM2COL if strided and Cg * R * S >= 64 and Kg >= 16 else _core.ALGO_DIRECT
+    if op == "backward_input":
+        return _core.ALGO_IM2COL if strided else _core.ALGO_DIRECT
+    return _core.ALGO_IM2COL if R * S == 1 or P * Q < 64 else _core.ALGO_DIRECT
+
+
+# ---- shared paths ------------------------------------------------------------------
+
+
+def _check_input(x, nd, name="x"):
+    x = as_float_array(x, name)
+    check_ndim(x, name, (nd + 1, nd + 2), f"{_LAYOUT[nd]} or unbatched {_LAYOUT[nd].replace('N, ', '')}")
+    check_nonempty(x, name)
+    return x
+
+
+def _check_weight(w, nd, ref, ref_name, name="w"):
+    w = as_float_array(w, name)
+    same_dtype(ref, ref_name, w, name)
+    check_ndim(w, name, (nd + 2,), _WLAYOUT[nd])
+    check_nonempty(w, name)
+    return w
+
+
+def _result(shape, dtype, out, inputs):
+    """(array the kernel writes, array returned)."""
+    if out is None:
+        check_shape_size(shape, dtype.itemsize, "the output")
+        y = np.empty(shape, dtype)
+        return y, y
+    check_out(out, shape, dtype)
+    target = kernel_target(out, inputs)
+    if target is None:
+        return np.empty(shape, dtype), out
+    return target, out
+
+
+def _finish(y, ret):
+    if y is not ret:
+        ret[...] = y
+    return ret
+
+
+def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
+    x = _check_input(x, nd)
+    w = _check_weight(w, nd, x, "x")
+    unbatched = x.ndim == nd + 1
+    xb = x[None] if unbatched else x
+    geom, yshape = _geometry(nd, xb.shape, w.shape, stride, padding, dilation, groups)
+    if bias is not None:
+        bias = as_float_array(bias, "bias")
+        same_dtype(x, "x", bias, "bias")
+        if bias.shape != (w.shape[0],):
+            raise ValueError(f"bias must have shape ({w.shape[0]},) (one per output channel); "
+                             f"received shape {bias.shape}")
+        bias = contiguous(bias)
+    algo = _algorithm(algorithm, geom, "forward")
+    if unbatched:
+        yshape = yshape[1:]
+    y, ret = _result(yshape, x.dtype, out, (x, w, bias))
+    _core.conv_forward(algo, y, contiguous(xb), contiguous(w), bias, geom, _threads.current())
+    return _finish(y, ret)
+
+
+def _zeroed_result(shape, dtype, out, inputs):
+    y, ret = _result(shape, dtype, out, inputs)
+    y.fill(0)  # the backward kernels add into their output
+    return y, ret
+
+
+def _grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups, algorithm, out):
+    input_shape = shape_tuple(input_shape, nd + 2, "input_shape")
+    grad_out = as_float_array(grad_out, "grad_out")
+    w = _check_weight(w, nd, grad_out, "grad_out")
+    check_ndim(grad_out, "grad_out", (nd + 2,), _LAYOUT[nd].replace("C", "K"))
+    check_nonempty(grad_out, "grad_out")
+    check_shape_size(input_shape, grad_out.dtype.itemsize, "input_shape")
+    geom, yshape = _geometry(nd, input_shape, w.shape, stride, padding, dilation, groups)
+    if grad_out.shape != yshape:
+        raise ValueError(f"grad_out must have the convolution's output shape {yshape} for "
+                         f"input_shape={input_shape}; received shape {grad_out.shape}")
+    algo = _algorithm(algorithm, geom, "backward_input")
+    dx, ret = _zeroed_result(input_shape, grad_out.dtype, out, (w, grad_out))
+    _core.conv_backward_input(algo, dx, contiguous(grad_out), contiguous(w), geom, _threads.current())
+    return _finish(dx, ret)
+
+
+def _grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, groups, algorithm, out):
+    x = as_float_array(x, "x")
+    check_ndim(x, "x", (nd + 2,), _LAYOUT[nd])
+    check_nonempty(x, "x")
+    weight_shape = shape_tuple(weight_shape, nd + 2, "weight_shape")
+    grad_out = as_float_array(grad_out, "grad_out")
+    same_dtype(x, "x", grad_out, "grad_out")
+    check_ndim(grad_out, "grad_out", (nd + 2,), _LAYOUT[nd].replace("C", "K"))
+    check_nonempty(grad_out, "grad_out")
+    check_shape_size(weight_shape, x.dtype.itemsize, "weight_shape")
+    geom, yshape = _geometry(nd, x.shape, weight_shape, stride, padding, dilation, groups)
+    if grad_out.shape != yshape:
+        raise ValueError(f"grad_out must have the convolution's output shape {yshape}; "
+                         f"received shape {grad_out.shape}")
+    algo = _algorithm(algorithm, geom, "backward_weight")
+    dw, ret = _zeroed_result(weight_shape, x.dtype, out, (x, grad_out))
+    _core.conv_backward_weight(algo, dw, contiguous(grad_out), contiguous(x), geom, _threads.current())
+    return _finish(dw, ret)
+
+
+# ---- public functions ------------------------------------------------------------------
+
+
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto", *, out=None):
+    """2-D convolution (cross-correlation); matches torch.nn.functional.conv2d.
+
+    x (N, C, H, W) or unbatched (C, H, W); w (K, C/groups, R, S); bias (K,).
+    padding: int, pair, "same" (stride 1; an odd total puts the extra row or
+    column after, as PyTorch does) or "valid".  Returns (N, K, P, Q)."""
+    return _forward(2, x, w, bias, stride, padding, dilation, groups, algorithm, out)
+
+
+def conv1d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto", *, out=None):
+    """1-D convolution (cross-correlation); matches torch.nn.functional.conv1d.
+
+    x (N, C, L) or unbatched (C, L); w (K, C/groups, S); bias (K,)."""
+    return _forward(1, x, w, bias, stride, padding, dilation, groups, algorithm, out)
+
+
+def conv2d_grad_input(input_shape, w, grad_out, stride=1, padding=0, dilation=1, groups=1,
+                      algorithm="auto", *, out=None):
+    """Gradient of conv2d with respect to its input; matches torch.nn.grad.conv2d_input."""
+    return _grad_input(2, input_shape, w, grad_out, stride, padding, dilation, groups, algorithm, out)
+
+
+def conv1d_grad_input(input_shape, w, grad_out, stride=1, padding=0, dilation=1, groups=1,
+                      algorithm="auto", *, out=None):
+    """Gradient of conv1d with respect to its input; matches torch.nn.grad.conv1d_input."""
+    return _grad_input(1, input_shape, w, grad_out, stride, padding, dilation, groups, algorithm, out)
+
+
+def conv2d_grad_weight(x, weight_shape, grad_out, stride=1, padding=0, dilation=1, groups=1,
+                       algorithm="auto", *, out=None):
+    """Gradient of conv2d with respect to its weight; matches torch.nn.grad.conv2d_weight.
+
+    The bias gradient is grad_out.sum((0, 2, 3))."""
+    return _grad_weight(2, x, weight_shape, grad_out, stride, padding, dilation, groups, algorithm, out)
+
+
+def conv1d_grad_weight(x, weight_shape, grad_out, stride=1, padding=0, dilation=1, groups=1,
+                       algorithm="auto", *, out=None):
+    """Gradient of conv1d with respect to its weight; matches torch.nn.grad.conv1d_weight."""
+    return _grad_weight(1, x, weight_shape, grad_out, stride, padding, dilation, groups, algorithm, out)
+
+
+def conv_transpose2d(x, w, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                     algorithm="auto", *, out=None):
+    """Transposed 2-D convolution; matches torch.nn.functional.conv_transpose2d
+    (argument order and weight layout (C, K/groups, R, S) included).
+
+    x (N, C, H, W) or unbatched (C, H, W).  Output size along each axis:
+    (H - 1) * stride - 2 * padding + dilation * (R - 1) + output_padding + 1."""
+    x = _check_input(x, 2)
+    w = _check_weight(w, 2, x, "x")
+    unbatched = x.ndim == 3
+    xb = x[None] if unbatched else x
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1; received {groups}")
+    if w.shape[0] != xb.shape[1]:
+        raise ValueError(f"w.shape[0] ({w.shape[0]}) must equal the input channels ({xb.shape[1]}); "
+                         "w has layout (C_in, C_out/groups, R, S)")
+    stride = int_tuple(stride, 2, "stride", 1)
+    dilation = int_tuple(dilation, 2, "dilation", 1)
+    if isinstance(padding, str):
+        raise ValueError(f"padding must be an int or a pair of ints for conv_transpose2d; received {padding!r}")
+    padding = int_tuple(padding, 2, "padding", 0)
+    output_padding = int_tuple(output_padding, 2, "output_padding", 0)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= max(s, d):
+            raise ValueError(f"output_padding must be smaller than stride or dilation; received "
+                             f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    size = []
+    for i in range(2):
+        n = (xb.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (w.shape[2 + i] - 1) \
+            + output_padding[i] + 1
+        if n < 1:
+            raise ValueError(f"the output would have size {n} along spatial axis {i}: padding {padding} "
+                             f"is too large for input {xb.shape[2:]} and kernel {w.shape[2:]}")
+        size.append(n)
+    K = w.shape[1] * groups
+    in_shape = (xb.shape[0], K, size[0], size[1])
+    check_shape_size(in_shape, x.dtype.itemsize, "the output")
+    # the adjoint of the convolution from the output shape back to x's shape
+    geom, yshape = _geometry(2, in_shape, (w.shape[0], w.shape[1], w.shape[2], w.shape[3]),
+                             stride, padding, dilation, groups)
+    geom = geom[:7] + xb.shape[2:] + geom[9:]  # rows/columns of x; any extra output row adds nothing
+    if bias is not None:
+        bias = as_float_array(bias, "bias")
+        same_dtype(x, "x", bias, "bias")
+        if bias.shape != (K,):
+            raise ValueError(f"bias must have shape ({K},) (one per output channel); received shape {bias.shape}")
+    algo = _algorithm(algorithm, geom, "backward_input")
+    dx, ret = _zeroed_result(in_shape[1:] if unbatched else in_shape, x.dtype, out, (x, w, bias))
+    _core.conv_backward_input(algo, dx, contiguous(xb), contiguous(w), geom, _threads.current())
+    if bias is not None:
+        dx += bias.reshape(K, 1, 1)
+    return _finish(dx, ret)

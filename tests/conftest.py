@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from fastconv._ext import _fastconv as _core
+
+# Every SIMD level this CPU can run, so one machine tests every kernel variant.
+_ORDER = ["generic", "avx2", "avx512"]
+SIMD_LEVELS = _ORDER[: _ORDER.index(_core.simd_detected()) + 1]
+
+
+@pytest.fixture(params=SIMD_LEVELS)
+def simd_level(request):
+    used = _core.simd_set(request.param)
+    assert used == request.param
+    yield used
+    _core.simd_set("best")
+
+
+@pytest.fixture
+def rng(request):
+    # a stable seed per test, so failures reproduce
+    return np.random.default_rng(abs(hash(request.node.nodeid)) % (2**32))
+
+
+def assert_close(actual, expected, bound, n_terms, dtype):
+    """|actual - expected| <= (n_terms + 2) * eps(dtype) * bound elementwise, where
+    bound is the reference computed on absolute values (the size of the terms
+    summed).  A missing or wrong term breaks this by orders of magnitude."""
+    actual = np.asarray(actual)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert actual.dtype == dtype, (actual.dtype, dtype)
+    eps = np.finfo(dtype).eps
+    tol = (n_terms + 2) * eps * bound + np.finfo(dtype).tiny
+    err = np.abs(actual.astype(np.float64) - expected)
+    bad = err > tol
+    if bad.any():
+        i = np.unravel_index(np.argmax(err - tol), err.shape)
+        raise AssertionError(f"{bad.sum()} of {err.size} elements off; worst at {i}: "
+                             f"got {actual[i]}, expected {expected[i]}, tol {tol[i]:.3g}")

@@ -1,0 +1,355 @@
+"""Convolution kernels against the float64 reference: forward, both gradients
+and the transpose, for every algorithm, dtype, memory layout and SIMD level."""
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastconv
+import reference as ref
+from conftest import assert_close
+
+ALGORITHMS = ["direct", "im2col"]
+DTYPES = [np.float32, np.float64]
+
+
+@dataclass(frozen=True)
+class Case:
+    nd: int
+    N: int
+    C: int
+    size: tuple
+    K: int
+    ksize: tuple
+    stride: object = 1
+    padding: object = 0
+    dilation: object = 1
+    groups: int = 1
+
+    def pair(self, v):
+        return tuple(v) if isinstance(v, (tuple, list)) else (v,) * self.nd
+
+    @property
+    def pads(self):
+        if self.padding == "valid":
+            return ((0, 0),) * self.nd
+        if self.padding == "same":
+            tot = [d * (k - 1) for k, d in zip(self.ksize, self.pair(self.dilation))]
+            return tuple((t // 2, t - t // 2) for t in tot)
+        return tuple((p, p) for p in self.pair(self.padding))
+
+    @property
+    def x_shape(self):
+        return (self.N, self.C) + self.size
+
+    @property
+    def w_shape(self):
+        return (self.K, self.C // self.groups) + self.ksize
+
+    @property
+    def n_terms(self):
+        return (self.C // self.groups) * int(np.prod(self.ksize))
+
+    def args(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+    def ref_args(self):
+        return dict(stride=self.pair(self.stride), pads=self.pads, dilation=self.pair(self.dilation),
+                    groups=self.groups)
+
+
+CASES = [
+    Case(2, 2, 8, (12, 12), 16, (3, 3), padding=1),                       # ResNet body, small
+    Case(2, 2, 5, (9, 11), 13, (3, 3), padding=1),                        # K not a multiple of the tile
+    Case(2, 2, 6, (10, 9), 6, (3, 3), padding=1, groups=6),               # depthwise
+    Case(2, 1, 4, (8, 8), 8, (3, 3), padding=1, groups=4),                # depthwise, multiplier 2
+    Case(2, 2, 3, (23, 21), 8, (7, 7), stride=2, padding=3),              # stem
+    Case(2, 2, 4, (13, 14), 5, (3, 3), padding=2, dilation=2),
+    Case(2, 2, 3, (9, 10), 4, (4, 4), padding="same"),                    # asymmetric padding
+    Case(2, 2, 3, (9, 10), 4, (2, 3), padding="same", dilation=(3, 2)),
+    Case(2, 2, 3, (7, 8), 4, (3, 3), padding="valid"),
+    Case(2, 3, 6, (5, 6), 7, (1, 1)),                                     # pointwise
+    Case(2, 2, 3, (4, 5), 6, (4, 5)),                                     # kernel covers the input
+    Case(2, 2, 3, (9, 1), 4, (3, 1), padding=(1, 0)),                     # one column
+    Case(2, 1, 2, (3, 100), 9, (3, 3), padding=1),                        # wide rows
+    Case(2, 2, 3, (11, 12), 5, (1, 5), stride=(1, 2), dilation=(2, 1), padding=(0, 2)),
+    Case(2, 2, 3, (11, 12), 5, (5, 1), stride=(2, 1), padding=(2, 0)),
+    Case(2, 2, 3, (6, 7), 4, (3, 3), padding=3),                          # padding > kernel reach
+    Case(2, 2, 20, (7, 9), 10, (3, 3), padding=1),                        # channels-last weight grad
+    Case(2, 3, 12, (8, 8), 18, (3, 3), stride=2, padding=1, groups=3),
+    Case(1, 70, 5, (40,), 9, (5,), padding=2),                            # many 1-D images
+    Case(1, 4, 6, (33,), 8, (3,), stride=2, padding=1),
+    Case(1, 3, 4, (30,), 6, (3,), dilation=3, padding=3, groups=2),
+    Case(1, 5, 3, (1,), 4, (1,)),
+    Case(1, 2, 32, (40,), 64, (5,), padding=2),                           # C5
+]
+
+
+def make(shape, dtype, rng):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def relayout(a, layout):
+    """a's values in another memory layout: a strided view, a view with
+    negative strides, or Fortran order."""
+    if layout == "contiguous":
+        return a
+    if layout == "strided":
+        big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+        big[..., ::2] = a
+        return big[..., ::2]
+    if layout == "reversed":
+        return np.ascontiguousarray(a[..., ::-1])[..., ::-1]
+    if layout == "fortran":
+        return np.asfortranarray(a)
+    raise ValueError(layout)
+
+
+def conv_fn(nd):
+    return fastconv.conv1d if nd == 1 else fastconv.conv2d
+
+
+def grad_input_fn(nd):
+    return fastconv.conv1d_grad_input if nd == 1 else fastconv.conv2d_grad_input
+
+
+def grad_weight_fn(nd):
+    return fastconv.conv1d_grad_weight if nd == 1 else fastconv.conv2d_grad_weight
+
+
+def check_case(case, dtype, algorithm, rng, layout="contiguous", bias=True):
+    x = make(case.x_shape, dtype, rng)
+    w = make(case.w_shape, dtype, rng)
+    b = make((case.K,), dtype, rng) if bias else None
+    ra = case.ref_args()
+    y = conv_fn(case.nd)(relayout(x, layout), relayout(w, layout), b, algorithm=algorithm, **case.args())
+    expected = ref.conv_forward(x, w, b, **ra)
+    bound = ref.conv_forward(np.abs(x), np.abs(w), None if b is None else np.abs(b), **ra)
+    assert_close(y, expected, bound, case.n_terms, dtype)
+
+    gy = make(expected.shape, dtype, rng)
+    gx = grad_input_fn(case.nd)(x.shape, relayout(w, layout), relayout(gy, layout), algorithm=algorithm,
+                                **case.args())
+    e_gx = ref.conv_grad_input(x.shape, w, gy, **ra)
+    b_gx = ref.conv_grad_input(x.shape, np.abs(w), np.abs(gy), **ra)
+    assert_close(gx, e_gx, b_gx, case.K // case.groups * int(np.prod(case.ksize)), dtype)
+
+    gw = grad_weight_fn(case.nd)(relayout(x, layout), w.shape, relayout(gy, layout), algorithm=algorithm,
+                                 **case.args())
+    e_gw = ref.conv_grad_weight(x, w.shape, gy, **ra)
+    b_gw = ref.conv_grad_weight(np.abs(x), w.shape, np.abs(gy), **ra)
+    assert_close(gw, e_gw, b_gw, case.N * int(np.prod(expected.shape[2:])), dtype)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.nd}d-N{c.N}C{c.C}{c.size}K{c.K}{c.ksize}"
+                         f"s{c.stride}p{c.padding}d{c.dilation}g{c.groups}")
+def test_conv_against_reference(case, dtype, algorithm, rng):
+    check_case(case, dtype, algorithm, rng)
+
+
+@pytest.mark.parametrize("layout", ["strided", "reversed", "fortran"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_any_input_strides(layout, algorithm, rng):
+    for case in (CASES[0], CASES[4], CASES[18]):
+        check_case(case, np.float32, algorithm, rng, layout=layout)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_simd_level(simd_level, algorithm, rng):
+    for case in CASES[:6] + CASES[16:19] + [CASES[22]]:
+        for dtype in DTYPES:
+            check_case(case, dtype, algorithm, rng)
+
+
+@st.composite
+def cases(draw):
+    nd = draw(st.sampled_from([1, 2]))
+    groups = draw(st.integers(1, 3))
+    C = groups * draw(st.integers(1, 4))
+    K = groups * draw(st.integers(1, 10))
+    ksize = tuple(draw(st.integers(1, 5)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    kind = draw(st.sampled_from(["int", "pair", "same", "valid"]))
+    if kind == "same" and any(s != 1 for s in stride):
+        kind = "int"
+    if kind == "int":
+        padding = draw(st.integers(0, 3))
+        pads = [padding] * nd
+    elif kind == "pair":
+        padding = tuple(draw(st.integers(0, 3)) for _ in range(nd))
+        pads = list(padding)
+    else:
+        padding = kind
+        pads = [0] * nd if kind == "valid" else [d * (k - 1) // 2 for k, d in zip(ksize, dilation)]
+    size = []
+    for k, d, p in zip(ksize, dilation, pads):
+        need = max(1, d * (k - 1) + 1 - (2 * p if kind != "same" else d * (k - 1)))
+        size.append(draw(st.integers(need, need + 20)))
+    N = draw(st.integers(1, 3))
+    return Case(nd, N, C, tuple(size), K, ksize, stride, padding, dilation, groups)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(), dtype=st.sampled_from(DTYPES), algorithm=st.sampled_from(ALGORITHMS),
+       layout=st.sampled_from(["contiguous", "strided", "reversed"]), seed=st.integers(0, 2**32 - 1))
+def test_conv_property(case, dtype, algorithm, layout, seed):
+    check_case(case, dtype, algorithm, np.random.default_rng(seed), layout=layout, bias=seed % 2 == 0)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[5], CASES[17], CASES[19]])
+def test_gradients_by_finite_differences(case, algorithm, rng):
+    """Central differences of the forward along random directions match the
+    gradients' inner products (float64; the convolution is linear, so the
+    difference quotient is exact up to rounding)."""
+    x = make(case.x_shape, np.float64, rng)
+    w = make(case.w_shape, np.float64, rng)
+    f = conv_fn(case.nd)
+    y = f(x, w, algorithm=algorithm, **case.args())
+    gy = make(y.shape, np.float64, rng)
+    loss = lambda xx, ww: float(np.sum(f(xx, ww, algorithm=algorithm, **case.args()) * gy))
+    u, v, h = make(x.shape, np.float64, rng), make(w.shape, np.float64, rng), 1e-3
+    fd_x = (loss(x + h * u, w) - loss(x - h * u, w)) / (2 * h)
+    fd_w = (loss(x, w + h * v) - loss(x, w - h * v)) / (2 * h)
+    gx = grad_input_fn(case.nd)(x.shape, w, gy, algorithm=algorithm, **case.args())
+    gw = grad_weight_fn(case.nd)(x, w.shape, gy, algorithm=algorithm, **case.args())
+    assert np.isclose(np.sum(gx * u), fd_x, rtol=1e-9, atol=1e-9)
+    assert np.isclose(np.sum(gw * v), fd_w, rtol=1e-9, atol=1e-9)
+    # the bias gradient is the sum of grad_out over all but the channel axis
+    b = make((case.K,), np.float64, rng)
+    db = np.sum(f(x, w, b + h * 0 + h * np.eye(case.K)[0], **case.args()) * gy) - np.sum(
+        f(x, w, b - h * np.eye(case.K)[0], **case.args()) * gy)
+    assert np.isclose(db / (2 * h), gy.sum(axis=tuple(i for i in range(gy.ndim) if i != 1))[0], rtol=1e-8)
+
+
+TRANSPOSE = [
+    # (N, C_in, H, W, C_out, R, S, stride, padding, output_padding, groups, dilation)
+    (2, 4, 5, 6, 3, 3, 3, 1, 0, 0, 1, 1),
+    (2, 4, 5, 6, 6, 4, 4, 2, 1, 0, 1, 1),        # DCGAN generator layer
+    (1, 6, 4, 3, 4, 3, 2, 2, 1, 1, 2, 1),
+    (2, 3, 5, 5, 2, 3, 3, (2, 3), (1, 2), (1, 2), 1, 1),
+    (1, 2, 4, 4, 3, 3, 3, 1, 0, 1, 1, 2),        # output_padding < dilation
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("spec", TRANSPOSE)
+def test_conv_transpose2d(spec, dtype, algorithm, rng):
+    N, Cin, H, W, Cout, R, S, stride, padding, opad, groups, dil = spec
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)
+    x = make((N, Cin, H, W), dtype, rng)
+    w = make((Cin, Cout // groups, R, S), dtype, rng)
+    b = make((Cout,), dtype, rng)
+    y = fastconv.conv_transpose2d(x, w, b, stride, padding, opad, groups, dil, algorithm=algorithm)
+    args = (pair(stride), pair(padding), pair(opad), groups, pair(dil))
+    expected = ref.conv_transpose(x, w, b, *args)
+    bound = ref.conv_transpose(np.abs(x), np.abs(w), np.abs(b), *args)
+    assert_close(y, expected, bound, Cin // groups * R * S, dtype)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_unbatched_input(algorithm, rng):
+    x = make((3, 9, 10), np.float32, rng)
+    w = make((4, 3, 3, 3), np.float32, rng)
+    y = fastconv.conv2d(x, w, padding=1, algorithm=algorithm)
+    np.testing.assert_array_equal(y, fastconv.conv2d(x[None], w, padding=1, algorithm=algorithm)[0])
+    x1 = make((3, 17), np.float64, rng)
+    w1 = make((2, 3, 4), np.float64, rng)
+    np.testing.assert_array_equal(fastconv.conv1d(x1, w1, algorithm=algorithm),
+                                  fastconv.conv1d(x1[None], w1, algorithm=algorithm)[0])
+    t = fastconv.conv_transpose2d(x, w.transpose(1, 0, 2, 3).copy(), stride=2, algorithm=algorithm)
+    np.testing.assert_array_equal(t, fastconv.conv_transpose2d(x[None], w.transpose(1, 0, 2, 3).copy(),
+                                                               stride=2, algorithm=algorithm)[0])
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_out_argument_and_aliasing(algorithm, rng):
+    x = make((2, 4, 10, 10), np.float64, rng)
+    w = make((4, 4, 3, 3), np.float64, rng)
+    expected = fastconv.conv2d(x, w, padding=1, algorithm=algorithm)
+    out = np.full_like(expected, np.nan)
+    assert fastconv.conv2d(x, w, padding=1, algorithm=algorithm, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    # out is the input itself: the result must still be right
+    xa = x.copy()
+    assert fastconv.conv2d(xa, w, padding=1, algorithm=algorithm, out=xa) is xa
+    np.testing.assert_allclose(xa, expected, rtol=1e-13, atol=1e-13)
+    # a non-contiguous out
+    big = np.zeros((2, 4, 10, 20))
+    view = big[..., ::2]
+    fastconv.conv2d(x, w, padding=1, algorithm=algorithm, out=view)
+    np.testing.assert_array_equal(view, expected)
+    # gradients write into out (which starts dirty) and do not accumulate into it
+    gy = make(expected.shape, np.float64, rng)
+    gx = fastconv.conv2d_grad_input(x.shape, w, gy, padding=1, algorithm=algorithm)
+    o = np.full_like(gx, 7.0)
+    fastconv.conv2d_grad_input(x.shape, w, gy, padding=1, algorithm=algorithm, out=o)
+    np.testing.assert_array_equal(o, gx)
+    gw = fastconv.conv2d_grad_weight(x, w.shape, gy, padding=1, algorithm=algorithm)
+    o = np.full_like(gw, 7.0)
+    fastconv.conv2d_grad_weight(x, w.shape, gy, padding=1, algorithm=algorithm, out=o)
+    np.testing.assert_array_equal(o, gw)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_thread_count_does_not_change_results(algorithm, rng):
+    for case in (CASES[0], CASES[16], CASES[18], CASES[22]):
+        x = make(case.x_shape, np.float32, rng)
+        w = make(case.w_shape, np.float32, rng)
+        outs = []
+        for n in (1, 2, 3):
+            with fastconv.threads(n):
+                y = conv_fn(case.nd)(x, w, algorithm=algorithm, **case.args())
+                gy = np.ones_like(y)
+                gx = grad_input_fn(case.nd)(x.shape, w, gy, algorithm=algorithm, **case.args())
+                gw = grad_weight_fn(case.nd)(x, w.shape, gy, algorithm=algorithm, **case.args())
+                outs.append((y, gx, gw))
+        for other in outs[1:]:
+            np.testing.assert_array_equal(outs[0][0], other[0])  # no reduction split: identical
+            np.testing.assert_array_equal(outs[0][1], other[1])
+            # weight gradients reduce over images; thread partial sums only re-round
+            np.testing.assert_allclose(outs[0][2], other[2], rtol=2e-5, atol=2e-5 * np.abs(outs[0][2]).max())
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_nan_and_inf_stay_in_their_footprint(algorithm, rng):
+    case = Case(2, 2, 3, (12, 13), 5, (3, 3), padding=1)
+    x = make(case.x_shape, np.float32, rng)
+    w = make(case.w_shape, np.float32, rng)
+    x[1, 2, 5, 7] = np.nan
+    x[0, 0, 0, 12] = np.inf
+    y = fastconv.conv2d(x, w, algorithm=algorithm, **case.args())
+    reach = ref.conv_forward(np.isnan(x) | np.isinf(x), np.ones(case.w_shape), **case.ref_args()) > 0
+    np.testing.assert_array_equal(~np.isfinite(y), reach)
+    # a NaN in grad_out reaches only the inputs its window read
+    gy = make(y.shape, np.float32, rng)
+    gy[0, 1, 4, 4] = np.nan
+    gx = fastconv.conv2d_grad_input(x.shape, w, gy, algorithm=algorithm, **case.args())
+    reach = ref.conv_grad_input(x.shape, np.ones(case.w_shape), np.isnan(gy), **case.ref_args()) > 0
+    np.testing.assert_array_equal(np.isnan(gx), reach)
+
+
+def test_denormals_flushed_inside_and_fp_state_restored(rng):
+    tiny = np.float32(1e-40)  # a float32 denormal
+    x = np.full((2, 4, 16, 16), tiny, np.float32)
+    w = make((8, 4, 3, 3), np.float32, rng)
+    y = fastconv.conv2d(x, w, padding=1)
+    assert np.all(np.abs(y) < 1e-30)
+    # the caller's floating-point mode is back: denormals still arise here
+    assert tiny * np.float32(1.0) != 0
+    assert np.float32(1e-38) / np.float32(100.0) != 0
+
+
+def test_auto_matches_explicit_algorithms(rng):
+    for case in CASES:
+        x = make(case.x_shape, np.float64, rng)
+        w = make(case.w_shape, np.float64, rng)
+        y = conv_fn(case.nd)(x, w, **case.args())
+        np.testing.assert_allclose(y, conv_fn(case.nd)(x, w, algorithm="im2col", **case.args()),
+                                   rtol=1e-12, atol=1e-12)

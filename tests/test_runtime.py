@@ -1,0 +1,142 @@
+"""Threads, SIMD dispatch, info(), the array-module seam and the GEMM interface."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv._ext import _fastconv as _core
+
+
+def test_set_and_get_num_threads():
+    before = fastconv.get_num_threads()
+    try:
+        fastconv.set_num_threads(3)
+        assert fastconv.get_num_threads() == 3
+        with fastconv.threads(1):
+            assert fastconv.get_num_threads() == 1
+            with fastconv.threads(2):
+                assert fastconv.get_num_threads() == 2
+            assert fastconv.get_num_threads() == 1
+        assert fastconv.get_num_threads() == 3
+    finally:
+        fastconv.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError),
+                                      (True, TypeError)])
+def test_bad_thread_counts(bad, exc):
+    with pytest.raises(exc, match="n must be"):
+        fastconv.set_num_threads(bad)
+    with pytest.raises(exc, match="n must be"):
+        with fastconv.threads(bad):
+            pass
+
+
+def test_threads_context_is_per_python_thread():
+    seen = {}
+    barrier = threading.Barrier(2)
+
+    def worker(n):
+        with fastconv.threads(n):
+            barrier.wait()
+            seen[n] = fastconv.get_num_threads()
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in (1, 5)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert seen == {1: 1, 5: 5}
+
+
+def _in_subprocess(code, **env):
+    full = dict(os.environ, **env)
+    for k in ("FASTCONV_NUM_THREADS", "OMP_NUM_THREADS", "FASTCONV_SIMD"):
+        if k not in env:
+            full.pop(k, None)
+    out = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, check=True)
+    return out.stdout.strip(), out.stderr
+
+
+def test_environment_sets_the_default_thread_count():
+    code = "import fastconv; print(fastconv.get_num_threads())"
+    assert _in_subprocess(code, FASTCONV_NUM_THREADS="3")[0] == "3"
+    assert _in_subprocess(code, OMP_NUM_THREADS="4,2")[0] == "4"
+    assert _in_subprocess(code, FASTCONV_NUM_THREADS="2", OMP_NUM_THREADS="5")[0] == "2"
+    out, err = _in_subprocess(code, FASTCONV_NUM_THREADS="many")
+    assert "ignoring FASTCONV_NUM_THREADS" in err and int(out) >= 1
+
+
+def test_fastconv_simd_environment_caps_the_level():
+    out, _ = _in_subprocess("import fastconv; print(fastconv.info()['simd'])", FASTCONV_SIMD="generic")
+    assert out == "generic"
+
+
+def test_threadpoolctl_sees_and_limits_fastconv():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    info = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "fastconv"]
+    assert len(info) == 1 and info[0]["num_threads"] == fastconv.get_num_threads()
+    before = fastconv.get_num_threads()
+    with threadpoolctl.threadpool_limits(limits=1, user_api="fastconv"):
+        assert fastconv.get_num_threads() == 1
+    assert fastconv.get_num_threads() == before
+
+
+def test_info_reports_the_build():
+    info = fastconv.info()
+    assert info["version"] == fastconv.__version__
+    assert info["simd"] in ("generic", "avx2", "avx512")
+    assert info["simd_detected"] in ("generic", "avx2", "avx512")
+    assert info["num_threads"] == fastconv.get_num_threads()
+    assert info["openmp"] is True
+    assert set(info["gpu"]) >= {"available", "device", "reason"}
+    assert info["gpu"]["available"] is False and info["gpu"]["reason"]
+    mr, nr = info["gemm_tile"]["float32"]
+    assert mr >= 1 and nr >= 4
+
+
+def test_get_array_module():
+    assert fastconv.get_array_module(np.zeros(3), None, 2.0, [1, 2]) is np
+    assert fastconv.get_array_module() is np
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_interface(simd_level, dtype):
+    rng = np.random.default_rng(7)
+    for M, N, K in [(1, 1, 1), (5, 7, 3), (33, 65, 17), (64, 300, 200), (130, 40, 700), (8, 1000, 5000)]:
+        a = rng.standard_normal((M, K)).astype(dtype)
+        b = rng.standard_normal((K, N)).astype(dtype)
+        expected = a.astype(np.float64) @ b.astype(np.float64)
+        bound = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
+        tol = (K + 2) * np.finfo(dtype).eps * bound
+        for aa, bb in [(a, b), (np.asfortranarray(a), np.asfortranarray(b)), (a.T.copy().T, b[:, ::-1][:, ::-1])]:
+            for nt in (1, 2):
+                c = np.full((M, N), np.nan, dtype)
+                _core.gemm(c, aa, bb, False, nt)
+                assert np.all(np.abs(c - expected) <= tol), (M, N, K, nt)
+                _core.gemm(c, aa, bb, True, nt)  # accumulate
+                assert np.all(np.abs(c - 2 * expected) <= 2 * tol), (M, N, K, nt)
+
+
+def test_kernels_are_reentrant_across_python_threads():
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((4, 8, 20, 20)).astype(np.float32) for _ in range(4)]
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    expected = [fastconv.conv2d(x, w, padding=1) for x in xs]
+    results = [None] * 4
+
+    def work(i):
+        for _ in range(5):
+            results[i] = fastconv.conv2d(xs[i], w, padding=1, algorithm=["direct", "im2col"][i % 2])
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for r, e in zip(results, expected):
+        np.testing.assert_allclose(r, e, rtol=1e-5, atol=1e-5)
