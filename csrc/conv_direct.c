@@ -39,9 +39,11 @@ typedef struct fc_wview {
  * gradient).  Half the register file holds accumulators. */
 #if FC_VBYTES == 64
 #define DIRECT_KB 8
+#define DIRECT_NV 3 /* forward tile 8 x 3 vectors: 24 of 32 zmm accumulate */
 #define DIRECT_WKB 4
 #else
 #define DIRECT_KB 4
+#define DIRECT_NV 2
 #define DIRECT_WKB 2
 #endif
 #define DIRECT_WSB 4
@@ -78,7 +80,11 @@ static int FCN(direct_plan_init)(FCN(direct_plan) *pl, const fc_conv_geom *g, in
     pl->flat = allow_flat && g->stride_w == 1 && (pl->stacked || g->stride_h == 1);
     const int64_t offmax = ((g->S - 1) * g->dil_w) / g->stride_w;
     if (pl->flat) {
-        pl->L = g->Q + offmax; /* the columns the outputs read, nothing more */
+        /* the columns the outputs read, nothing more; and when the zeros a row
+         * needs on its right are no more than the next row's leading zeros,
+         * rows share them: pitch pad_w + W, and outputs still fit in a row */
+        const int64_t right = g->Q + offmax - g->pad_w - g->W;
+        pl->L = right <= FC_MIN(g->pad_w, offmax) ? g->pad_w + g->W : g->Q + offmax;
         pl->slack = FC_ROUND_UP(offmax + 4 * VL, VL);
     } else {
         pl->L = FC_ROUND_UP(g->Q + offmax + 4 * VL, VL);
@@ -129,11 +135,14 @@ static void FCN(direct_pad_rows)(const FCN(direct_plan) *pl, T *xs, const T *src
             }
             const T *row = src + c * cs + ih * rs;
             if (g->stride_w == 1) {
+                /* inline loops: rows are short, and a libc call per piece costs
+                 * as much as the copy */
                 const int64_t lead = FC_MIN(g->pad_w, pl->L);
                 const int64_t body = FC_MAX(0, FC_MIN(g->W, pl->L - lead));
-                memset(dst, 0, (size_t)lead * sizeof(T));
-                memcpy(dst + lead, row, (size_t)body * sizeof(T));
-                memset(dst + lead + body, 0, (size_t)(pl->L - lead - body) * sizeof(T));
+                int64_t t = 0;
+                for (; t < lead; t++) dst[t] = 0;
+                for (; t < lead + body; t++) dst[t] = row[t - lead];
+                for (; t < pl->L; t++) dst[t] = 0;
             } else {
                 for (int64_t ph = 0; ph < g->stride_w; ph++) {
                     T *seg = dst + ph * pl->L;
@@ -159,11 +168,13 @@ typedef struct FCN(out_view) {
     int64_t pitch, Q, nrows;
 } FCN(out_view);
 
-/* KB output channels x NVD vectors of lanes starting at lane f0; xp is xs
- * at the window origin of lane f0; wp the channel block's packed weights. */
+/* KB output channels x NVD vectors of lanes starting at output row j0,
+ * column q0 (lane f0 = j0 * pitch + q0); xp is xs at the window origin of
+ * lane f0; wp the channel block's packed weights. */
 static inline __attribute__((always_inline)) void FCN(direct_fwd_tile)(
     const int KB, const int NVD, const T *xp, int64_t cstride, const int64_t *tapoff, const T *wp,
-    int64_t Cg, int64_t RS, const FCN(out_view) *o, int64_t f0, const T *bias, int accumulate)
+    int64_t Cg, int64_t RS, const FCN(out_view) *o, int64_t j0, int64_t q0, const T *bias,
+    int accumulate)
 {
     V acc[DIRECT_KB][4];
 #pragma GCC unroll 8
@@ -185,8 +196,9 @@ static inline __attribute__((always_inline)) void FCN(direct_fwd_tile)(
             }
         }
     }
-    /* store each run of valid lanes (one output row) with masked moves */
-    int64_t j = f0 / o->pitch, q = f0 % o->pitch;
+    /* store each run of valid lanes (one output row) with masked moves; the
+     * masks of a run are made once for all KB channels */
+    int64_t j = j0, q = q0;
     for (int64_t lane = 0; lane < NVD * VL && j < o->nrows;) {
         if (q >= o->Q) {
             lane += o->pitch - q;
@@ -196,16 +208,19 @@ static inline __attribute__((always_inline)) void FCN(direct_fwd_tile)(
         }
         const int64_t len = FC_MIN(o->Q - q, NVD * VL - lane);
         T *dst = o->y + j * o->rstride + q - lane; /* lane `lane` lands on column q */
+        FCN(lanes) m[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NVD; v++) m[v] = FCN(make_lanes)(lane - v * VL, lane + len - v * VL);
 #pragma GCC unroll 8
         for (int kb = 0; kb < KB; kb++) {
             T *d = dst + kb * o->kstride;
+            const V b = bias ? FCN(splat)(bias[kb]) : (V){0};
 #pragma GCC unroll 4
             for (int v = 0; v < NVD; v++) {
-                const int64_t lo = lane - v * VL, hi = lane + len - v * VL;
-                if (hi <= 0 || lo >= VL) continue;
-                V r = bias ? acc[kb][v] + FCN(splat)(bias[kb]) : acc[kb][v];
-                if (accumulate) r += FCN(load_range)(d + v * VL, lo, hi);
-                FCN(store_range)(d + v * VL, r, lo, hi);
+                if (m[v].hi <= m[v].lo) continue;
+                V r = bias ? acc[kb][v] + b : acc[kb][v];
+                if (accumulate) r += FCN(load_masked)(d + v * VL, m[v]);
+                FCN(store_masked)(d + v * VL, r, m[v]);
             }
         }
         lane += len;
@@ -215,11 +230,12 @@ static inline __attribute__((always_inline)) void FCN(direct_fwd_tile)(
 
 #define FC_FWD_VARIANT(name, KB, NVD)                                                            \
     static void FCN(name)(const T *xp, int64_t cs, const int64_t *to, const T *wp, int64_t Cg,   \
-                          int64_t RS, const FCN(out_view) *o, int64_t f0, const T *b, int acc)   \
+                          int64_t RS, const FCN(out_view) *o, int64_t j0, int64_t q0,            \
+                          const T *b, int acc)                                                   \
     {                                                                                            \
-        FCN(direct_fwd_tile)(KB, NVD, xp, cs, to, wp, Cg, RS, o, f0, b, acc);                    \
+        FCN(direct_fwd_tile)(KB, NVD, xp, cs, to, wp, Cg, RS, o, j0, q0, b, acc);                \
     }
-FC_FWD_VARIANT(direct_fwd_tile_k, DIRECT_KB, 2)
+FC_FWD_VARIANT(direct_fwd_tile_k, DIRECT_KB, DIRECT_NV)
 FC_FWD_VARIANT(direct_fwd_tile_k1, DIRECT_KB, 1)
 FC_FWD_VARIANT(direct_fwd_tile_1, 1, 4)
 FC_FWD_VARIANT(direct_fwd_tile_11, 1, 1)
@@ -231,21 +247,21 @@ static void FCN(direct_fwd_lanes)(int64_t bw, const T *xp, int64_t cs, const FCN
                                   const T *wb, const FCN(out_view) *o, int64_t n, const T *bb,
                                   int accumulate)
 {
+    int64_t j = 0, q = 0; /* output row and column of lane f0, kept without dividing */
     for (int64_t f0 = 0; f0 < n;) {
-        const int64_t left = n - f0;
-        if (bw == DIRECT_KB && left > VL) {
-            FCN(direct_fwd_tile_k)(xp + f0, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, f0, bb, accumulate);
-            f0 += 2 * VL;
-        } else if (bw == DIRECT_KB) {
-            FCN(direct_fwd_tile_k1)(xp + f0, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, f0, bb, accumulate);
-            f0 += VL;
-        } else if (left > 2 * VL) {
-            FCN(direct_fwd_tile_1)(xp + f0, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, f0, bb, accumulate);
-            f0 += 4 * VL;
-        } else {
-            FCN(direct_fwd_tile_11)(xp + f0, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, f0, bb, accumulate);
-            f0 += VL;
-        }
+        const int64_t left = n - f0, step = bw == DIRECT_KB ? (left > VL ? DIRECT_NV * VL : VL)
+                                                            : (left > 2 * VL ? 4 * VL : VL);
+        const T *xf = xp + f0;
+        if (bw == DIRECT_KB && step > VL)
+            FCN(direct_fwd_tile_k)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        else if (bw == DIRECT_KB)
+            FCN(direct_fwd_tile_k1)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        else if (step == 4 * VL)
+            FCN(direct_fwd_tile_1)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        else
+            FCN(direct_fwd_tile_11)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        f0 += step;
+        for (q += step; q >= o->pitch; q -= o->pitch) j++;
     }
 }
 
@@ -838,5 +854,6 @@ static int FCN(conv_direct_backward_weight)(T *dw, const T *dy, const T *x, cons
 }
 
 #undef DIRECT_KB
+#undef DIRECT_NV
 #undef DIRECT_WKB
 #undef DIRECT_WSB

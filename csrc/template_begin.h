@@ -127,6 +127,66 @@ static inline void FCN(store_range)(T *p, V v, int64_t lo, int64_t hi)
 #endif
 }
 
+/* A lane range [lo, hi) prepared once and applied to many loads / stores. */
+typedef struct FCN(lanes) {
+    int64_t lo, hi;
+#if FC_X86 && FC_VBYTES == 64
+    unsigned bits;
+#elif FC_X86 && FC_VBYTES == 32
+    IV vmask;
+#endif
+} FCN(lanes);
+
+static inline FCN(lanes) FCN(make_lanes)(int64_t lo, int64_t hi)
+{
+    FCN(lanes) l;
+    l.lo = FC_MAX(lo, 0);
+    l.hi = FC_MIN(hi, VL);
+#if FC_X86 && FC_VBYTES == 64
+    l.bits = l.hi > l.lo ? FCN(lane_mask)(l.lo, l.hi) : 0;
+#elif FC_X86 && FC_VBYTES == 32
+    l.vmask = FCN(lane_mask)(l.lo, l.hi);
+#endif
+    return l;
+}
+
+static inline V FCN(load_masked)(const T *p, FCN(lanes) l)
+{
+    if (l.lo == 0 && l.hi == VL) return FCN(loadu)(p);
+#if FC_X86 && FC_VBYTES == 64 && FC_DOUBLE
+    return (V)_mm512_maskz_loadu_pd((__mmask8)l.bits, p);
+#elif FC_X86 && FC_VBYTES == 64
+    return (V)_mm512_maskz_loadu_ps((__mmask16)l.bits, p);
+#elif FC_X86 && FC_VBYTES == 32 && FC_DOUBLE
+    return (V)_mm256_maskload_pd(p, (__m256i)l.vmask);
+#elif FC_X86 && FC_VBYTES == 32
+    return (V)_mm256_maskload_ps(p, (__m256i)l.vmask);
+#else
+    V v = {0};
+    for (int64_t i = l.lo; i < l.hi; i++) v[i] = p[i];
+    return v;
+#endif
+}
+
+static inline void FCN(store_masked)(T *p, V v, FCN(lanes) l)
+{
+    if (l.lo == 0 && l.hi == VL) {
+        FCN(storeu)(p, v);
+        return;
+    }
+#if FC_X86 && FC_VBYTES == 64 && FC_DOUBLE
+    _mm512_mask_storeu_pd(p, (__mmask8)l.bits, (__m512d)v);
+#elif FC_X86 && FC_VBYTES == 64
+    _mm512_mask_storeu_ps(p, (__mmask16)l.bits, (__m512)v);
+#elif FC_X86 && FC_VBYTES == 32 && FC_DOUBLE
+    _mm256_maskstore_pd(p, (__m256i)l.vmask, (__m256d)v);
+#elif FC_X86 && FC_VBYTES == 32
+    _mm256_maskstore_ps(p, (__m256i)l.vmask, (__m256)v);
+#else
+    for (int64_t i = l.lo; i < l.hi; i++) p[i] = v[i];
+#endif
+}
+
 static inline V FCN(load_lanes)(const T *p, int64_t n) { return FCN(load_range)(p, 0, n); }
 static inline void FCN(store_lanes)(T *p, V v, int64_t n) { FCN(store_range)(p, v, 0, n); }
 
