@@ -28,6 +28,8 @@
 /* a unit's scratch (padded rows of all channels of a group) stays below this */
 #define FC_DIRECT_SCRATCH_BYTES (4 << 20)
 
+enum { FC_PLAN_FLAT = 1, FC_PLAN_STACK = 2 };
+
 /* strides of a weight view: group, output channel, input channel, r, s */
 typedef struct fc_wview {
     int64_t gs, os, is, rs, ss;
@@ -64,19 +66,20 @@ typedef struct FCN(direct_plan) {
 } FCN(direct_plan);
 
 /* rows_total: rows the units split between them; a band of b of those rows
- * needs (b - 1) * row_step + row_extra rows of scratch.  allow_flat: the
- * caller runs flat tiles (the forward), so a 1-D convolution stacks its
- * images as rows and rows are laid out one minimal pitch apart. */
+ * needs (b - 1) * row_step + row_extra rows of scratch.  mode FC_PLAN_STACK:
+ * a 1-D convolution's images become the rows of a unit; FC_PLAN_FLAT: the
+ * caller runs flat tiles (the forward), so rows lie one minimal pitch apart. */
 static int FCN(direct_plan_init)(FCN(direct_plan) *pl, const fc_conv_geom *g, int64_t rows_total,
-                                 int64_t row_step, int64_t row_extra, int allow_flat, int nt)
+                                 int64_t row_step, int64_t row_extra, int mode, int nt)
 {
+    const int allow_flat = (mode & FC_PLAN_FLAT) != 0;
     pl->g = g;
     pl->Cg = g->C / g->G;
     pl->Kg = g->K / g->G;
     pl->RS = g->R * g->S;
     pl->PQ = g->P * g->Q;
     pl->HW = g->H * g->W;
-    pl->stacked = allow_flat && g->H == 1 && g->R == 1 && g->P == 1;
+    pl->stacked = (mode & FC_PLAN_STACK) && g->H == 1 && g->R == 1 && g->P == 1;
     pl->flat = allow_flat && g->stride_w == 1 && (pl->stacked || g->stride_h == 1);
     const int64_t offmax = ((g->S - 1) * g->dil_w) / g->stride_w;
     if (pl->flat) {
@@ -363,7 +366,8 @@ static int FCN(conv_direct_forward)(T *y, const T *x, const T *w, const T *bias,
 {
     const int nt = fc_resolve_threads(nthreads);
     FCN(direct_plan) pl;
-    if (FCN(direct_plan_init)(&pl, g, g->P, g->stride_h, (g->R - 1) * g->dil_h + 1, 1, nt))
+    if (FCN(direct_plan_init)(&pl, g, g->P, g->stride_h, (g->R - 1) * g->dil_h + 1,
+                              FC_PLAN_FLAT | FC_PLAN_STACK, nt))
         return FC_ERR_NOMEM;
     const int64_t CgRS = pl.Cg * pl.RS;
     T *wp = fc_scratch(FC_SCRATCH_SHARED, (size_t)g->K * CgRS * sizeof(T));
@@ -393,7 +397,8 @@ static int FCN(direct_backward_input_as_forward)(T *dx, const T *dy, const T *w,
     a.pad_h = g->dil_h * (g->R - 1) - g->pad_h;
     a.pad_w = g->dil_w * (g->S - 1) - g->pad_w;
     FCN(direct_plan) pl;
-    if (FCN(direct_plan_init)(&pl, &a, a.P, 1, (a.R - 1) * a.dil_h + 1, 1, nt)) return FC_ERR_NOMEM;
+    if (FCN(direct_plan_init)(&pl, &a, a.P, 1, (a.R - 1) * a.dil_h + 1, FC_PLAN_FLAT | FC_PLAN_STACK, nt))
+        return FC_ERR_NOMEM;
     const int64_t RS = g->R * g->S, Cg = g->C / g->G, Kg = g->K / g->G;
     T *wp = fc_scratch(FC_SCRATCH_SHARED, (size_t)g->K * Cg * RS * sizeof(T));
     int st = FC_ERR_NOMEM;
@@ -667,11 +672,13 @@ static void FCN(wgrad_rows_unit)(const FCN(direct_plan) *pl, const FCN(wgrad_lay
     }
 }
 
-/* out[m][c0 ..] += sum over pixels of dyt[t][m] * xt[t][c0 ..] for GEMM_MR
- * output channels and NVW vectors of input channels. */
+/* out[m][c0 ..] += sum over the pixels of nrows rows x Q columns of
+ * dy_m[pixel] * xt[pixel][c0 ..] for GEMM_MR output channels (row i of
+ * channel m at drows[m] + i * drs, read in place) and NVW vectors of input
+ * channels (xt: row i at xt + i * xrow, column q at + q * xcol). */
 static inline __attribute__((always_inline)) void FCN(wgrad_cl_tile)(
-    const int NVW, T *out, int64_t ldo, const T *xt, int64_t xrow, int64_t xcol, const T *dyt,
-    int64_t drow, int64_t dcol, int64_t nrows, int64_t Q)
+    const int NVW, T *out, int64_t ldo, const T *xt, int64_t xrow, int64_t xcol,
+    const T *const *drows, int64_t drs, int64_t nrows, int64_t Q)
 {
     V acc[GEMM_MR][2];
 #pragma GCC unroll 16
@@ -679,14 +686,17 @@ static inline __attribute__((always_inline)) void FCN(wgrad_cl_tile)(
 #pragma GCC unroll 2
         for (int v = 0; v < NVW; v++) acc[m][v] = (V){0};
     for (int64_t i = 0; i < nrows; i++) {
-        const T *xr = xt + i * xrow, *dr = dyt + i * drow;
-        for (int64_t q = 0; q < Q; q++, xr += xcol, dr += dcol) {
+        const T *xr = xt + i * xrow;
+        const T *dr[GEMM_MR];
+#pragma GCC unroll 16
+        for (int m = 0; m < GEMM_MR; m++) dr[m] = drows[m] + i * drs;
+        for (int64_t q = 0; q < Q; q++, xr += xcol) {
             V b[2];
 #pragma GCC unroll 2
             for (int v = 0; v < NVW; v++) b[v] = FCN(loadu)(xr + v * VL);
 #pragma GCC unroll 16
             for (int m = 0; m < GEMM_MR; m++) {
-                V a = FCN(splat)(dr[m]);
+                V a = FCN(splat)(dr[m][q]);
 #pragma GCC unroll 2
                 for (int v = 0; v < NVW; v++) acc[m][v] += a * b[v];
             }
@@ -701,64 +711,58 @@ static inline __attribute__((always_inline)) void FCN(wgrad_cl_tile)(
         }
 }
 
-static void FCN(wgrad_cl_tile2)(T *o, int64_t ldo, const T *xt, int64_t xr, int64_t xc, const T *d,
-                                int64_t dr, int64_t dc, int64_t n, int64_t Q)
+static void FCN(wgrad_cl_tile2)(T *o, int64_t ldo, const T *xt, int64_t xr, int64_t xc,
+                                const T *const *d, int64_t drs, int64_t n, int64_t Q)
 {
-    FCN(wgrad_cl_tile)(2, o, ldo, xt, xr, xc, d, dr, dc, n, Q);
+    FCN(wgrad_cl_tile)(2, o, ldo, xt, xr, xc, d, drs, n, Q);
 }
-static void FCN(wgrad_cl_tile1)(T *o, int64_t ldo, const T *xt, int64_t xr, int64_t xc, const T *d,
-                                int64_t dr, int64_t dc, int64_t n, int64_t Q)
+static void FCN(wgrad_cl_tile1)(T *o, int64_t ldo, const T *xt, int64_t xr, int64_t xc,
+                                const T *const *d, int64_t drs, int64_t n, int64_t Q)
 {
-    FCN(wgrad_cl_tile)(1, o, ldo, xt, xr, xc, d, dr, dc, n, Q);
+    FCN(wgrad_cl_tile)(1, o, ldo, xt, xr, xc, d, drs, n, Q);
 }
 
-/* xt[row][col][c] = padded x of padded rows [rho0, rho0 + nrows), columns
- * [0, Wp), channels [0, Cp) (zero past Cg) */
-static void FCN(wgrad_cl_pack_x)(T *xt, const T *x0, const FCN(direct_plan) *pl,
+/* xt[row][col][c] = padded x of padded rows [rho0, rho0 + nrows) (padded row
+ * rho is source row rho - pad_v; source row i of channel c at
+ * x0 + c * cs + i * rs; rows outside [0, nin) are zero), columns [0, Wp),
+ * channels [0, Cp) (zero past Cg) */
+static void FCN(wgrad_cl_pack_x)(T *xt, const T *x0, int64_t cs, int64_t rs, int64_t nin,
+                                 int64_t pad_v, const FCN(direct_plan) *pl,
                                  const FCN(wgrad_layout) *cl, int64_t rho0, int64_t nrows)
 {
     const fc_conv_geom *g = pl->g;
     memset(xt, 0, (size_t)(nrows * cl->Wp * cl->Cp) * sizeof(T));
     const int64_t iw1 = FC_MIN(g->W, cl->Wp - g->pad_w); /* columns read, unpadded */
     for (int64_t i = 0; i < nrows; i++) {
-        const int64_t ih = rho0 + i - g->pad_h;
-        if (ih < 0 || ih >= g->H) continue;
-        T *dst = xt + i * cl->Wp * cl->Cp;
+        const int64_t ih = rho0 + i - pad_v;
+        if (ih < 0 || ih >= nin) continue;
+        T *dst = xt + i * cl->Wp * cl->Cp + g->pad_w * cl->Cp;
         for (int64_t c = 0; c < pl->Cg; c++) {
-            const T *src = x0 + c * pl->HW + ih * g->W;
-            for (int64_t iw = 0; iw < iw1; iw++)
-                dst[(iw + g->pad_w) * cl->Cp + c] = src[iw];
+            const T *src = x0 + c * cs + ih * rs;
+            for (int64_t iw = 0; iw < iw1; iw++) dst[iw * cl->Cp + c] = src[iw];
         }
     }
 }
 
-/* dyt[p][q][k] = dy[k][p0 + p][q] for nrows rows, k in [0, Kp) (zero past Kg) */
-static void FCN(wgrad_cl_pack_dy)(T *dyt, const T *dy0, const FCN(direct_plan) *pl,
-                                  const FCN(wgrad_layout) *cl, int64_t p0, int64_t nrows)
-{
-    const fc_conv_geom *g = pl->g;
-    const int64_t n = nrows * g->Q;
-    for (int64_t k = 0; k < cl->Kp; k++) {
-        if (k >= pl->Kg) {
-            for (int64_t t = 0; t < n; t++) dyt[t * cl->Kp + k] = 0;
-            continue;
-        }
-        const T *src = dy0 + k * pl->PQ + p0 * g->Q;
-        for (int64_t t = 0; t < n; t++) dyt[t * cl->Kp + k] = src[t];
-    }
-}
-
-/* channels-last body: x0 / dy0 are channel 0 of the group in the image */
+/* channels-last body: x0 / dy0 are channel 0 of the group in the image, or
+ * of the first image when the plan stacks 1-D images as rows [p0, p1) */
 static void FCN(wgrad_cl_unit)(const FCN(direct_plan) *pl, const FCN(wgrad_layout) *cl, T *part,
-                               T *xt, T *dyt, const T *x0, const T *dy0, int64_t p0, int64_t p1)
+                               T *xt, const T *x0, const T *dy0, int64_t p0, int64_t p1)
 {
     const fc_conv_geom *g = pl->g;
     const int64_t np = p1 - p0, nrows = (np - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
-    FCN(wgrad_cl_pack_x)(xt, x0, pl, cl, p0 * g->stride_h, nrows);
-    FCN(wgrad_cl_pack_dy)(dyt, dy0, pl, cl, p0, np);
+    int64_t dks, drs; /* dy: between output channels, between rows */
+    if (pl->stacked) { /* rows are images: no vertical padding or taps */
+        FCN(wgrad_cl_pack_x)(xt, x0, g->W, g->C * g->W, g->N, 0, pl, cl, p0, np);
+        dks = g->Q;
+        drs = g->K * g->Q;
+    } else {
+        FCN(wgrad_cl_pack_x)(xt, x0, pl->HW, g->W, g->H, g->pad_h, pl, cl, p0 * g->stride_h, nrows);
+        dks = pl->PQ;
+        drs = g->Q;
+    }
     const int64_t xrow = g->stride_h * cl->Wp * cl->Cp, xcol = g->stride_w * cl->Cp;
-    const int64_t drow = g->Q * cl->Kp, dcol = cl->Kp;
-    /* a few hundred pixels at a time, so their rows of xt and dyt stay in
+    /* a few hundred pixels at a time, so their rows of xt and dy stay in
      * cache while every (tap, k block, c block) tile reads them */
     const int64_t chunk = FC_MAX(1, FC_CEIL_DIV(256, g->Q));
     for (int64_t i0 = 0; i0 < np; i0 += chunk) {
@@ -766,16 +770,19 @@ static void FCN(wgrad_cl_unit)(const FCN(direct_plan) *pl, const FCN(wgrad_layou
         for (int64_t tap = 0; tap < pl->RS; tap++) {
             const int64_t r = tap / g->S, s = tap % g->S;
             const T *xtap = xt + i0 * xrow + (r * g->dil_h * cl->Wp + s * g->dil_w) * cl->Cp;
-            const T *dyc = dyt + i0 * drow;
             T *ptap = part + tap * cl->Kp * cl->Cp;
             for (int64_t k0 = 0; k0 < cl->Kp; k0 += GEMM_MR) {
+                /* rows past Kg repeat the last one; their partials are never read */
+                const T *drows[GEMM_MR];
+                for (int m = 0; m < GEMM_MR; m++)
+                    drows[m] = dy0 + FC_MIN(k0 + m, pl->Kg - 1) * dks + (p0 + i0) * drs;
                 for (int64_t c0 = 0; c0 < cl->Cp;) {
                     T *o = ptap + k0 * cl->Cp + c0;
                     if (cl->Cp - c0 >= 2 * VL) {
-                        FCN(wgrad_cl_tile2)(o, cl->Cp, xtap + c0, xrow, xcol, dyc + k0, drow, dcol, ni, g->Q);
+                        FCN(wgrad_cl_tile2)(o, cl->Cp, xtap + c0, xrow, xcol, drows, drs, ni, g->Q);
                         c0 += 2 * VL;
                     } else {
-                        FCN(wgrad_cl_tile1)(o, cl->Cp, xtap + c0, xrow, xcol, dyc + k0, drow, dcol, ni, g->Q);
+                        FCN(wgrad_cl_tile1)(o, cl->Cp, xtap + c0, xrow, xcol, drows, drs, ni, g->Q);
                         c0 += VL;
                     }
                 }
@@ -788,19 +795,19 @@ static int FCN(conv_direct_backward_weight)(T *dw, const T *dy, const T *x, cons
                                             int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
-    FCN(direct_plan) pl;
-    if (FCN(direct_plan_init)(&pl, g, g->P, g->stride_h, (g->R - 1) * g->dil_h + 1, 0, nt))
-        return FC_ERR_NOMEM;
     FCN(wgrad_layout) lay;
-    lay.cl = pl.Cg >= VL / 2; /* enough input channels to fill vectors */
+    lay.cl = g->C / g->G >= VL / 2; /* enough input channels to fill vectors */
+    FCN(direct_plan) pl;
+    if (FCN(direct_plan_init)(&pl, g, g->P, g->stride_h, (g->R - 1) * g->dil_h + 1,
+                              lay.cl ? FC_PLAN_STACK : 0, nt))
+        return FC_ERR_NOMEM;
     lay.Kp = lay.cl ? FC_ROUND_UP(pl.Kg, GEMM_MR) : pl.Kg;
     lay.Cp = lay.cl ? FC_ROUND_UP(pl.Cg, VL) : pl.Cg;
     lay.Wp = (g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1;
     const int64_t max_rows = (pl.band - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
     const size_t s1 = lay.cl ? (size_t)(max_rows * lay.Wp * lay.Cp) : (size_t)(pl.Cg * max_rows * pl.pitch);
-    const size_t s2 = lay.cl ? (size_t)(pl.band * g->Q * lay.Kp) : 1;
     const int64_t gsize = pl.RS * lay.Kp * lay.Cp, part_size = g->G * gsize;
-    const int64_t units = g->N * g->G * pl.nbands;
+    const int64_t units = (pl.stacked ? 1 : g->N) * g->G * pl.nbands;
     const int team = units < nt ? (int)units : nt;
     T *part = fc_scratch(FC_SCRATCH_SHARED, (size_t)part_size * team * sizeof(T));
     if (!part) {
@@ -815,20 +822,19 @@ static int FCN(conv_direct_backward_weight)(T *dw, const T *dy, const T *x, cons
         T *mine = part + (size_t)tid * part_size;
         memset(mine, 0, (size_t)part_size * sizeof(T));
         T *w1 = fc_scratch(FC_SCRATCH_WORK, s1 * sizeof(T));
-        T *w2 = fc_scratch(FC_SCRATCH_WORK2, s2 * sizeof(T));
-        if (!w1 || !w2) {
+        if (!w1) {
 #pragma omp atomic write
             err = FC_ERR_NOMEM;
         }
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < units; u++) {
-            if (!w1 || !w2) continue;
+            if (!w1) continue;
             const int64_t b = u % pl.nbands, gi = (u / pl.nbands) % g->G, img = u / (pl.nbands * g->G);
-            const int64_t p0 = b * pl.band, p1 = FC_MIN(g->P, p0 + pl.band);
-            const T *x0 = x + (img * g->C + gi * pl.Cg) * pl.HW;
+            const int64_t p0 = b * pl.band, p1 = FC_MIN(pl.stacked ? g->N : g->P, p0 + pl.band);
+            const T *x0 = x + (img * g->C + gi * pl.Cg) * pl.HW;   /* img = 0 when stacked */
             const T *dy0 = dy + (img * g->K + gi * pl.Kg) * pl.PQ;
             if (lay.cl)
-                FCN(wgrad_cl_unit)(&pl, &lay, mine + gi * gsize, w1, w2, x0, dy0, p0, p1);
+                FCN(wgrad_cl_unit)(&pl, &lay, mine + gi * gsize, w1, x0, dy0, p0, p1);
             else
                 FCN(wgrad_rows_unit)(&pl, &lay, mine + gi * gsize, w1, x0, dy0, p0, p1);
         }
