@@ -98,9 +98,10 @@ static int FCN(direct_plan_init)(FCN(direct_plan) *pl, const fc_conv_geom *g, in
         rows_total = g->N;
         row_step = row_extra = 1;
     }
-    /* bands: enough units for the threads, and a bounded scratch per unit */
+    /* bands: about four units per thread (dynamic scheduling then absorbs a
+     * thread that the machine slows down), and a bounded scratch per unit */
     const int64_t units0 = pl->stacked ? g->G : g->N * g->G;
-    int64_t nb = units0 >= 2 * nt ? 1 : FC_CEIL_DIV(2 * nt, units0);
+    int64_t nb = units0 >= 4 * nt ? 1 : FC_CEIL_DIV(4 * nt, units0);
     const int64_t row_bytes = pl->Cg * pl->pitch * (int64_t)sizeof(T);
     const int64_t max_rows = FC_MAX(1, FC_DIRECT_SCRATCH_BYTES / FC_MAX(row_bytes, 1));
     int64_t band = FC_CEIL_DIV(rows_total, nb);

@@ -114,8 +114,8 @@ def _choose(geom, op):
     Direct (register-tiled, no packing) wins almost everywhere, by up to 15x
     when the GEMM would be thin (depthwise, few channels per group).  The
     im2col GEMM wins where direct's access pattern is weakest: strided
-    windows (forward and input gradient), and the weight gradient of 1x1
-    kernels or of small feature maps with large weights."""
+    windows (forward and input gradient), and the weight gradient of large
+    weights over small feature maps."""
     N, C, H, W, K, R, S, P, Q, G, sh, sw = geom[:12]
     Cg, Kg = C // G, K // G
     if Cg * R * S < 16 or Kg < 8:
@@ -125,10 +125,12 @@ def _choose(geom, op):
         return _core.ALGO_IM2COL if strided and Cg * R * S >= 64 and Kg >= 16 else _core.ALGO_DIRECT
     if op == "backward_input":
         return _core.ALGO_IM2COL if strided else _core.ALGO_DIRECT
-    # direct's per-thread partial weight gradient is read and written once
-    # per image: too costly when it outgrows L2 and images are small
+    # direct adds into a per-thread partial weight gradient once per image
+    # band: when that partial outgrows L2 and the maps are small (few pixels
+    # to reduce over between visits), the GEMM's blocking wins
     partial_bytes = K * Cg * R * S * 4
-    return _core.ALGO_IM2COL if R * S == 1 or (P * Q < 64 and partial_bytes > (1 << 19)) else _core.ALGO_DIRECT
+    small_map = R * S == 1 and P * Q <= 256 or P * Q < 64
+    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map else _core.ALGO_DIRECT
 
 
 # ---- shared paths ------------------------------------------------------------------
