@@ -49,6 +49,8 @@ typedef struct fc_wview {
 #define DIRECT_WKB 2
 #endif
 #define DIRECT_WSB 4
+/* lanes per block of the forward's lane loop: a multiple of every tile width */
+#define FC_LANE_BLOCK (12 * VL)
 
 typedef struct FCN(direct_plan) {
     const fc_conv_geom *g;
@@ -247,14 +249,16 @@ FC_FWD_VARIANT(direct_fwd_tile_11, 1, 1)
 
 /* Tiles over lanes [0, n) of one channel block: the wide tile while more
  * than one vector's worth is left, then a one-vector tile. */
+/* Tiles over lanes [f_begin, f_end) of one channel block: the wide tile
+ * while more than one vector's worth is left, then a one-vector tile. */
 static void FCN(direct_fwd_lanes)(int64_t bw, const T *xp, int64_t cs, const FCN(direct_plan) *pl,
-                                  const T *wb, const FCN(out_view) *o, int64_t n, const T *bb,
-                                  int accumulate)
+                                  const T *wb, const FCN(out_view) *o, int64_t f_begin, int64_t f_end,
+                                  const T *bb, int accumulate)
 {
-    int64_t j = 0, q = 0; /* output row and column of lane f0, kept without dividing */
-    for (int64_t f0 = 0; f0 < n;) {
-        const int64_t left = n - f0, step = bw == DIRECT_KB ? (left > VL ? DIRECT_NV * VL : VL)
-                                                            : (left > 2 * VL ? 4 * VL : VL);
+    int64_t j = f_begin / o->pitch, q = f_begin % o->pitch; /* then kept without dividing */
+    for (int64_t f0 = f_begin; f0 < f_end;) {
+        const int64_t left = f_end - f0, step = bw == DIRECT_KB ? (left > VL ? DIRECT_NV * VL : VL)
+                                                                : (left > 2 * VL ? 4 * VL : VL);
         const T *xf = xp + f0;
         if (bw == DIRECT_KB && step > VL)
             FCN(direct_fwd_tile_k)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
@@ -337,24 +341,31 @@ static int FCN(direct_forward_run)(T *y, const T *x, const T *wp, const T *bias,
                                     pl->pitch, g->Q, nout};
             }
             const int64_t cs = nrows * pl->pitch;
-            for (int64_t k0 = 0; k0 < pl->Kg;) {
-                const int64_t bw = pl->Kg - k0 >= DIRECT_KB ? DIRECT_KB : 1;
-                const T *wb = wp + (gi * pl->Kg + k0) * CgRS;
-                const T *bb = bias ? bias + gi * pl->Kg + k0 : NULL;
-                FCN(out_view) ok = o;
-                ok.y += k0 * o.kstride;
-                if (pl->flat) {
-                    FCN(direct_fwd_lanes)(bw, xs, cs, pl, wb, &ok, nout * pl->pitch, bb, accumulate);
-                } else {
-                    /* one output row at a time: lanes are its columns */
-                    FCN(out_view) orow = ok;
+            /* Lanes outer, channel blocks inner: a block of lanes' input (all
+             * channels, ~10-30 KiB) stays in L1 while every channel block's
+             * weights stream past it.  Flat: the unit's lanes in blocks of
+             * FC_LANE_BLOCK; otherwise one output row (its columns) at a time. */
+            const int64_t n = pl->flat ? nout * pl->pitch : g->Q;
+            const int64_t lb = pl->flat ? FC_LANE_BLOCK : g->Q;
+            for (int64_t p = 0; p < (pl->flat ? 1 : nout); p++) {
+                const T *xr = xs + p * g->stride_h * pl->pitch;
+                FCN(out_view) orow = o;
+                if (!pl->flat) {
+                    orow.y += p * o.rstride;
                     orow.pitch = g->Q;
                     orow.nrows = 1;
-                    for (int64_t p = 0; p < nout; p++, orow.y += ok.rstride)
-                        FCN(direct_fwd_lanes)(bw, xs + p * g->stride_h * pl->pitch, cs, pl, wb, &orow,
-                                              g->Q, bb, accumulate);
                 }
-                k0 += bw;
+                for (int64_t f = 0; f < n; f += lb) {
+                    for (int64_t k0 = 0; k0 < pl->Kg;) {
+                        const int64_t bw = pl->Kg - k0 >= DIRECT_KB ? DIRECT_KB : 1;
+                        FCN(out_view) ok = orow;
+                        ok.y += k0 * o.kstride;
+                        FCN(direct_fwd_lanes)(bw, xr, cs, pl, wp + (gi * pl->Kg + k0) * CgRS, &ok, f,
+                                              FC_MIN(n, f + lb), bias ? bias + gi * pl->Kg + k0 : NULL,
+                                              accumulate);
+                        k0 += bw;
+                    }
+                }
             }
         }
         fc_fp_leave(fp);
@@ -862,5 +873,6 @@ static int FCN(conv_direct_backward_weight)(T *dw, const T *dy, const T *x, cons
 
 #undef DIRECT_KB
 #undef DIRECT_NV
+#undef FC_LANE_BLOCK
 #undef DIRECT_WKB
 #undef DIRECT_WSB
