@@ -3,8 +3,10 @@
     python bench/ratios.py bench/out/conv.json [--markdown]
 
 A ratio > 1 means fastconv is faster.  Times are medians; the ratio of each
-peer is taken against "fastconv" (allocating its outputs) and, where
-present, "fastconv_out" (reusing them through out=).
+peer is taken against "fastconv" (allocating its outputs, as the peers do);
+"out=" is fastconv reusing its outputs.  For memory-bound workloads the
+bandwidth floor (bytes moved / 44 GB/s) is shown, and fastconv's best time
+as a multiple of it.
 """
 import argparse
 import json
@@ -26,19 +28,26 @@ def load(path):
 
 def table(groups, meta, markdown):
     sides = sorted({s for g in groups.values() for s in g} - {"fastconv", "fastconv_out"})
-    head = ["workload", "fastconv ms", "out= ms", "GFLOP/s"] + [f"{s} ms" for s in sides] + \
-           [f"{s}/fastconv" for s in sides]
+    floors = any(m.get("floor_ms") for m in meta.values())
+    head = ["workload", "fastconv ms", "out= ms", "floor ms" if floors else "GFLOP/s"] + \
+           [f"{s} ms" for s in sides] + [f"{s}/fastconv" for s in sides] + (["fastconv/floor"] if floors else [])
     rows = []
     for name in sorted(groups, key=lambda g: (g.split()[0], g)):
         g = groups[name]
         fc = g.get("fastconv")
         if fc is None:
             continue
-        gflop = meta[name].get("gflop")
-        row = [name, f"{fc * 1e3:.3f}", f"{g['fastconv_out'] * 1e3:.3f}" if "fastconv_out" in g else "-",
-               f"{gflop / fc:.0f}" if gflop else "-"]
+        gflop, floor = meta[name].get("gflop"), meta[name].get("floor_ms")
+        row = [name, f"{fc * 1e3:.3f}", f"{g['fastconv_out'] * 1e3:.3f}" if "fastconv_out" in g else "-"]
+        if floors:
+            row.append(f"{floor:.2f}" if floor else "-")
+        else:
+            row.append(f"{gflop / fc:.0f}" if gflop else "-")
         row += [f"{g[s] * 1e3:.3f}" if s in g else "-" for s in sides]
         row += [f"{g[s] / fc:.2f}x" if s in g else "-" for s in sides]
+        if floors:
+            best = min(fc, g.get("fastconv_out", fc))
+            row.append(f"{best * 1e3 / floor:.2f}x" if floor else "-")
         rows.append(row)
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -35,3 +35,37 @@ CONV = [
     ConvWorkload("C4", (64, 1, 28, 28), (32, 1, 3, 3), 1, 1, 300),
     ConvWorkload("C5", (256, 32, 40), (64, 32, 5), 1, 2, 200),
 ]
+
+
+@dataclass(frozen=True)
+class PoolWorkload:
+    id: str
+    kind: str        # "max" or "avg"
+    x: tuple
+    kernel: int
+    stride: int
+    padding: int
+    rounds: int
+
+    def arrays(self, seed=0):
+        return np.random.default_rng(seed).standard_normal(self.x).astype(np.float32)
+
+    def bytes_moved(self, y_shape, mode):
+        """Bytes a perfect kernel reads plus writes (float32 values, int64
+        indices): the forward reads x and writes y (and, for max with its
+        backward, the indices); the backward reads grad_out (and indices)
+        and writes grad_x."""
+        x, y = 4 * int(np.prod(self.x)), 4 * int(np.prod(y_shape))
+        idx = 2 * y if self.kind == "max" else 0
+        if mode == "fwd":
+            return x + y
+        return (x + y + idx) + (y + idx + x)
+
+
+# The machine's copy bandwidth, read + write (../shared/WORKLOADS.md).
+BANDWIDTH = 44e9
+
+POOL = [
+    PoolWorkload("P1", "max", (32, 64, 112, 112), 2, 2, 0, 15),
+    PoolWorkload("P2", "avg", (32, 64, 112, 112), 3, 2, 1, 15),
+]

@@ -81,7 +81,7 @@ static int FCN(direct_plan_init)(FCN(direct_plan) *pl, const fc_conv_geom *g, in
     pl->RS = g->R * g->S;
     pl->PQ = g->P * g->Q;
     pl->HW = g->H * g->W;
-    pl->stacked = (mode & FC_PLAN_STACK) && g->H == 1 && g->R == 1 && g->P == 1;
+    pl->stacked = (mode & FC_PLAN_STACK) && g->H == 1 && g->R == 1 && g->P == 1 && g->pad_h == 0;
     pl->flat = allow_flat && g->stride_w == 1 && (pl->stacked || g->stride_h == 1);
     const int64_t offmax = ((g->S - 1) * g->dil_w) / g->stride_w;
     if (pl->flat) {

@@ -53,50 +53,76 @@ void fc_gemm_tile(int dtype_bytes, int *mr, int *nr)
     *nr = dtype_bytes == 8 ? t->gemm_nr_f64 : t->gemm_nr_f32;
 }
 
+/* Public functions forward their arguments to the active table's entry. */
+#define FC_FORWARD(ret_call) \
+    {                        \
+        return ret_call;     \
+    }
+
 int fc_gemm_f32(float *c, int64_t ldc, const float *a, int64_t rsa, int64_t csa, const float *b,
                 int64_t rsb, int64_t csb, int64_t M, int64_t N, int64_t K, int accumulate, int nthreads)
-{
-    return fc_table()->gemm_f32(c, ldc, a, rsa, csa, b, rsb, csb, M, N, K, accumulate, nthreads);
-}
+FC_FORWARD(fc_table()->gemm_f32(c, ldc, a, rsa, csa, b, rsb, csb, M, N, K, accumulate, nthreads))
 
 int fc_gemm_f64(double *c, int64_t ldc, const double *a, int64_t rsa, int64_t csa, const double *b,
                 int64_t rsb, int64_t csb, int64_t M, int64_t N, int64_t K, int accumulate, int nthreads)
-{
-    return fc_table()->gemm_f64(c, ldc, a, rsa, csa, b, rsb, csb, M, N, K, accumulate, nthreads);
-}
+FC_FORWARD(fc_table()->gemm_f64(c, ldc, a, rsa, csa, b, rsb, csb, M, N, K, accumulate, nthreads))
 
 int fc_conv2d_forward_f32(int algo, float *y, const float *x, const float *w, const float *bias,
                           const fc_conv_geom *g, int nthreads)
-{
-    return fc_table()->conv_fwd_f32(algo, y, x, w, bias, g, nthreads);
-}
+FC_FORWARD(fc_table()->conv_fwd_f32(algo, y, x, w, bias, g, nthreads))
 
 int fc_conv2d_forward_f64(int algo, double *y, const double *x, const double *w, const double *bias,
                           const fc_conv_geom *g, int nthreads)
-{
-    return fc_table()->conv_fwd_f64(algo, y, x, w, bias, g, nthreads);
-}
+FC_FORWARD(fc_table()->conv_fwd_f64(algo, y, x, w, bias, g, nthreads))
 
 int fc_conv2d_backward_input_f32(int algo, float *dx, const float *dy, const float *w,
                                  const fc_conv_geom *g, int nthreads)
-{
-    return fc_table()->conv_bwd_input_f32(algo, dx, dy, w, g, nthreads);
-}
+FC_FORWARD(fc_table()->conv_bwd_input_f32(algo, dx, dy, w, g, nthreads))
 
 int fc_conv2d_backward_input_f64(int algo, double *dx, const double *dy, const double *w,
                                  const fc_conv_geom *g, int nthreads)
-{
-    return fc_table()->conv_bwd_input_f64(algo, dx, dy, w, g, nthreads);
-}
+FC_FORWARD(fc_table()->conv_bwd_input_f64(algo, dx, dy, w, g, nthreads))
 
 int fc_conv2d_backward_weight_f32(int algo, float *dw, const float *dy, const float *x,
                                   const fc_conv_geom *g, int nthreads)
-{
-    return fc_table()->conv_bwd_weight_f32(algo, dw, dy, x, g, nthreads);
-}
+FC_FORWARD(fc_table()->conv_bwd_weight_f32(algo, dw, dy, x, g, nthreads))
 
 int fc_conv2d_backward_weight_f64(int algo, double *dw, const double *dy, const double *x,
                                   const fc_conv_geom *g, int nthreads)
-{
-    return fc_table()->conv_bwd_weight_f64(algo, dw, dy, x, g, nthreads);
-}
+FC_FORWARD(fc_table()->conv_bwd_weight_f64(algo, dw, dy, x, g, nthreads))
+
+int fc_max_pool2d_forward_f32(float *y, int64_t *idx, const float *x, const fc_pool_geom *g, int nthreads)
+FC_FORWARD(fc_table()->pool_fwd_f32(y, idx, x, g, 0, 0, nthreads))
+
+int fc_max_pool2d_forward_f64(double *y, int64_t *idx, const double *x, const fc_pool_geom *g, int nthreads)
+FC_FORWARD(fc_table()->pool_fwd_f64(y, idx, x, g, 0, 0, nthreads))
+
+int fc_max_pool2d_backward_f32(float *dx, const float *dy, const int64_t *idx, const fc_pool_geom *g, int nthreads)
+FC_FORWARD(fc_table()->max_pool_bwd_f32(dx, dy, idx, g, nthreads))
+
+int fc_max_pool2d_backward_f64(double *dx, const double *dy, const int64_t *idx, const fc_pool_geom *g, int nthreads)
+FC_FORWARD(fc_table()->max_pool_bwd_f64(dx, dy, idx, g, nthreads))
+
+int fc_avg_pool2d_forward_f32(float *y, const float *x, const fc_pool_geom *g, int count_include_pad, int nthreads)
+FC_FORWARD(fc_table()->pool_fwd_f32(y, NULL, x, g, 1, count_include_pad, nthreads))
+
+int fc_avg_pool2d_forward_f64(double *y, const double *x, const fc_pool_geom *g, int count_include_pad, int nthreads)
+FC_FORWARD(fc_table()->pool_fwd_f64(y, NULL, x, g, 1, count_include_pad, nthreads))
+
+int fc_avg_pool2d_backward_f32(float *dx, const float *dy, const fc_pool_geom *g, int count_include_pad, int nthreads)
+FC_FORWARD(fc_table()->avg_pool_bwd_f32(dx, dy, g, count_include_pad, nthreads))
+
+int fc_avg_pool2d_backward_f64(double *dx, const double *dy, const fc_pool_geom *g, int count_include_pad, int nthreads)
+FC_FORWARD(fc_table()->avg_pool_bwd_f64(dx, dy, g, count_include_pad, nthreads))
+
+int fc_global_avg_pool_forward_f32(float *y, const float *x, int64_t planes, int64_t n, int nthreads)
+FC_FORWARD(fc_table()->gavg_fwd_f32(y, x, planes, n, nthreads))
+
+int fc_global_avg_pool_forward_f64(double *y, const double *x, int64_t planes, int64_t n, int nthreads)
+FC_FORWARD(fc_table()->gavg_fwd_f64(y, x, planes, n, nthreads))
+
+int fc_global_avg_pool_backward_f32(float *dx, const float *dy, int64_t planes, int64_t n, int nthreads)
+FC_FORWARD(fc_table()->gavg_bwd_f32(dx, dy, planes, n, nthreads))
+
+int fc_global_avg_pool_backward_f64(double *dx, const double *dy, int64_t planes, int64_t n, int nthreads)
+FC_FORWARD(fc_table()->gavg_bwd_f64(dx, dy, planes, n, nthreads))

@@ -96,4 +96,33 @@ int fc_conv2d_backward_weight_f32(int algo, float *dw, const float *dy, const fl
 int fc_conv2d_backward_weight_f64(int algo, double *dw, const double *dy, const double *x,
                                   const fc_conv_geom *g, int nthreads);
 
+/* ---- pooling ------------------------------------------------------------ */
+
+/* Geometry of a pooling over NC planes (batch x channels) of H x W inputs,
+ * P x Q outputs, R x S windows; pad_h / pad_w are the top / left padding.
+ * A 1-D pooling is H = P = R = 1. */
+typedef struct fc_pool_geom {
+    int64_t NC, H, W, P, Q, R, S;
+    int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+} fc_pool_geom;
+
+/* y = window maxima; idx (may be NULL) = each maximum's index in its plane,
+ * -1 for a window without input elements (possible with dilation) */
+int fc_max_pool2d_forward_f32(float *y, int64_t *idx, const float *x, const fc_pool_geom *g, int nthreads);
+int fc_max_pool2d_forward_f64(double *y, int64_t *idx, const double *x, const fc_pool_geom *g, int nthreads);
+/* dx = scatter of dy through idx (dx is overwritten); index -1 is skipped;
+ * FC_ERR_ARG when another index lies outside its plane (those are skipped) */
+int fc_max_pool2d_backward_f32(float *dx, const float *dy, const int64_t *idx, const fc_pool_geom *g, int nthreads);
+int fc_max_pool2d_backward_f64(double *dx, const double *dy, const int64_t *idx, const fc_pool_geom *g, int nthreads);
+int fc_avg_pool2d_forward_f32(float *y, const float *x, const fc_pool_geom *g, int count_include_pad, int nthreads);
+int fc_avg_pool2d_forward_f64(double *y, const double *x, const fc_pool_geom *g, int count_include_pad, int nthreads);
+/* dx is overwritten */
+int fc_avg_pool2d_backward_f32(float *dx, const float *dy, const fc_pool_geom *g, int count_include_pad, int nthreads);
+int fc_avg_pool2d_backward_f64(double *dx, const double *dy, const fc_pool_geom *g, int count_include_pad, int nthreads);
+/* y[i] = mean of x[i * n .. (i + 1) * n); backward: dx[i * n + j] = dy[i] / n */
+int fc_global_avg_pool_forward_f32(float *y, const float *x, int64_t planes, int64_t n, int nthreads);
+int fc_global_avg_pool_forward_f64(double *y, const double *x, int64_t planes, int64_t n, int nthreads);
+int fc_global_avg_pool_backward_f32(float *dx, const float *dy, int64_t planes, int64_t n, int nthreads);
+int fc_global_avg_pool_backward_f64(double *dx, const double *dy, int64_t planes, int64_t n, int nthreads);
+
 #endif

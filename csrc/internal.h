@@ -102,6 +102,16 @@ typedef struct fc_isa_table {
                                const fc_conv_geom *, int);
     int (*conv_bwd_weight_f64)(int, double *, const double *, const double *,
                                const fc_conv_geom *, int);
+    int (*pool_fwd_f32)(float *, int64_t *, const float *, const fc_pool_geom *, int, int, int);
+    int (*pool_fwd_f64)(double *, int64_t *, const double *, const fc_pool_geom *, int, int, int);
+    int (*max_pool_bwd_f32)(float *, const float *, const int64_t *, const fc_pool_geom *, int);
+    int (*max_pool_bwd_f64)(double *, const double *, const int64_t *, const fc_pool_geom *, int);
+    int (*avg_pool_bwd_f32)(float *, const float *, const fc_pool_geom *, int, int);
+    int (*avg_pool_bwd_f64)(double *, const double *, const fc_pool_geom *, int, int);
+    int (*gavg_fwd_f32)(float *, const float *, int64_t, int64_t, int);
+    int (*gavg_fwd_f64)(double *, const double *, int64_t, int64_t, int);
+    int (*gavg_bwd_f32)(float *, const float *, int64_t, int64_t, int);
+    int (*gavg_bwd_f64)(double *, const double *, int64_t, int64_t, int);
 } fc_isa_table;
 
 extern const fc_isa_table fc_isa_generic;

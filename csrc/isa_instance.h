@@ -4,6 +4,7 @@
 #include "gemm.c"
 #include "conv_im2col.c"
 #include "conv_direct.c"
+#include "pool.c"
 
 enum { FCN(gemm_mr) = GEMM_MR, FCN(gemm_nr) = GEMM_NR };
 

@@ -99,3 +99,104 @@ def conv_transpose(x, w, bias, stride, padding, output_padding, groups, dilation
     if bias is not None:
         y = y + np.asarray(bias, np.float64).reshape(1, -1, 1, 1)
     return y
+
+
+# ---- pooling ------------------------------------------------------------------------
+
+
+def pool_out_size(n, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output size, from its definition."""
+    eff = d * (k - 1) + 1
+    if ceil_mode:
+        out = -(-(n + 2 * p - eff) // s) + 1
+        if (out - 1) * s >= n + p:
+            out -= 1
+    else:
+        out = (n + 2 * p - eff) // s + 1
+    return out
+
+
+def _pool_windows(shape, k, s, p, d, ceil_mode):
+    """For every output position: its window's in-input taps, in row-major
+    order, as (flat index, row, column) lists; plus the window bounds."""
+    H, W = shape
+    P = pool_out_size(H, k[0], s[0], p[0], d[0], ceil_mode)
+    Q = pool_out_size(W, k[1], s[1], p[1], d[1], ceil_mode)
+    wins = {}
+    for i in range(P):
+        for j in range(Q):
+            taps = []
+            for r in range(k[0]):
+                for c in range(k[1]):
+                    ih, iw = i * s[0] - p[0] + r * d[0], j * s[1] - p[1] + c * d[1]
+                    if 0 <= ih < H and 0 <= iw < W:
+                        taps.append((ih * W + iw, ih, iw))
+            wins[i, j] = taps
+    return P, Q, wins
+
+
+def max_pool(x, k, s, p, d, ceil_mode):
+    """(values, indices) of max pooling over the last two axes, scanning each
+    window like PyTorch's CPU kernel: val > max or isnan(val) replaces."""
+    x = np.asarray(x, np.float64)
+    lead, (H, W) = x.shape[:-2], x.shape[-2:]
+    planes = x.reshape(-1, H * W)
+    P, Q, wins = _pool_windows((H, W), k, s, p, d, ceil_mode)
+    y = np.empty((planes.shape[0], P, Q))
+    idx = np.empty((planes.shape[0], P, Q), np.int64)
+    for (i, j), taps in wins.items():
+        best = np.full(planes.shape[0], -np.inf)
+        best_i = np.full(planes.shape[0], taps[0][0] if taps else -1, np.int64)  # -1: no input
+        for flat, _, _ in taps:
+            v = planes[:, flat]
+            upd = (v > best) | np.isnan(v)
+            best = np.where(upd, v, best)
+            best_i = np.where(upd, flat, best_i)
+        y[:, i, j], idx[:, i, j] = best, best_i
+    return y.reshape(lead + (P, Q)), idx.reshape(lead + (P, Q))
+
+
+def _avg_divisor(i, j, shape, k, s, p, count_include_pad):
+    H, W = shape
+    h0, w0 = i * s[0] - p[0], j * s[1] - p[1]
+    h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
+    if count_include_pad:
+        return (h1 - h0) * (w1 - w0)
+    return (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0))
+
+
+def avg_pool(x, k, s, p, ceil_mode, count_include_pad):
+    x = np.asarray(x, np.float64)
+    lead, (H, W) = x.shape[:-2], x.shape[-2:]
+    planes = x.reshape(-1, H * W)
+    P, Q, wins = _pool_windows((H, W), k, s, p, (1, 1), ceil_mode)
+    y = np.empty((planes.shape[0], P, Q))
+    for (i, j), taps in wins.items():
+        y[:, i, j] = planes[:, [t[0] for t in taps]].sum(axis=1) / _avg_divisor(
+            i, j, (H, W), k, s, p, count_include_pad)
+    return y.reshape(lead + (P, Q))
+
+
+def max_pool_backward(gy, idx, input_shape):
+    gy = np.asarray(gy, np.float64)
+    H, W = input_shape[-2:]
+    g = gy.reshape(-1, gy.shape[-2] * gy.shape[-1])
+    ix = np.asarray(idx).reshape(g.shape)
+    dx = np.zeros((g.shape[0], H * W))
+    for n in range(g.shape[0]):
+        keep = ix[n] >= 0
+        np.add.at(dx[n], ix[n][keep], g[n][keep])
+    return dx.reshape(input_shape)
+
+
+def avg_pool_backward(gy, input_shape, k, s, p, ceil_mode, count_include_pad):
+    gy = np.asarray(gy, np.float64)
+    H, W = input_shape[-2:]
+    g = gy.reshape(-1, gy.shape[-2], gy.shape[-1])
+    P, Q, wins = _pool_windows((H, W), k, s, p, (1, 1), ceil_mode)
+    dx = np.zeros((g.shape[0], H * W))
+    for (i, j), taps in wins.items():
+        share = g[:, i, j] / _avg_divisor(i, j, (H, W), k, s, p, count_include_pad)
+        for flat, _, _ in taps:
+            dx[:, flat] += share
+    return dx.reshape(input_shape)

@@ -84,6 +84,7 @@ CASES = [
     Case(1, 3, 4, (30,), 6, (3,), dilation=3, padding=3, groups=2),
     Case(1, 5, 3, (1,), 4, (1,)),
     Case(1, 2, 32, (40,), 64, (5,), padding=2),                           # C5
+    Case(2, 1, 1, (1, 1), 1, (1, 1), stride=(3, 1), padding=1),           # one row, read from padding
 ]
 
 

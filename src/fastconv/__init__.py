@@ -9,6 +9,18 @@ __version__ = "0.1.0"
 from ._backend import get_array_module
 from ._info import info
 from ._threads import get_num_threads, set_num_threads, threads
+from .pool import (
+    avg_pool1d,
+    avg_pool1d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    max_pool1d,
+    max_pool1d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
 from .conv import (
     conv1d,
     conv1d_grad_input,
@@ -21,6 +33,16 @@ from .conv import (
 
 __all__ = [
     "__version__",
+    "avg_pool1d",
+    "avg_pool1d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "max_pool1d",
+    "max_pool1d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
     "conv1d",
     "conv1d_grad_input",
     "conv1d_grad_weight",

@@ -120,3 +120,25 @@ def kernel_target(out, inputs):
         if a is not None and np.may_share_memory(out, a):
             return None
     return out
+
+
+def result_array(shape, dtype, out, inputs):
+    """(array the kernel writes, array returned): a new array, or out itself
+    when the kernel can write it directly, or a temporary copied into out
+    afterwards (see finish) when out is not C-contiguous or shares memory
+    with one of the inputs."""
+    if out is None:
+        check_shape_size(shape, np.dtype(dtype).itemsize, "the output")
+        y = np.empty(shape, dtype)
+        return y, y
+    check_out(out, shape, dtype)
+    target = kernel_target(out, inputs)
+    if target is None:
+        return np.empty(shape, dtype), out
+    return target, out
+
+
+def finish(y, ret):
+    if y is not ret:
+        ret[...] = y
+    return ret

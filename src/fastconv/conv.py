@@ -16,11 +16,11 @@ from ._validation import (
     as_int,
     check_ndim,
     check_nonempty,
-    check_out,
     check_shape_size,
     contiguous,
+    finish,
     int_tuple,
-    kernel_target,
+    result_array,
     same_dtype,
     shape_tuple,
 )
@@ -151,25 +151,6 @@ def _check_weight(w, nd, ref, ref_name, name="w"):
     return w
 
 
-def _result(shape, dtype, out, inputs):
-    """(array the kernel writes, array returned)."""
-    if out is None:
-        check_shape_size(shape, dtype.itemsize, "the output")
-        y = np.empty(shape, dtype)
-        return y, y
-    check_out(out, shape, dtype)
-    target = kernel_target(out, inputs)
-    if target is None:
-        return np.empty(shape, dtype), out
-    return target, out
-
-
-def _finish(y, ret):
-    if y is not ret:
-        ret[...] = y
-    return ret
-
-
 def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
     x = _check_input(x, nd)
     w = _check_weight(w, nd, x, "x")
@@ -186,13 +167,13 @@ def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
     algo = _algorithm(algorithm, geom, "forward")
     if unbatched:
         yshape = yshape[1:]
-    y, ret = _result(yshape, x.dtype, out, (x, w, bias))
+    y, ret = result_array(yshape, x.dtype, out, (x, w, bias))
     _core.conv_forward(algo, y, contiguous(xb), contiguous(w), bias, geom, _threads.current())
-    return _finish(y, ret)
+    return finish(y, ret)
 
 
 def _zeroed_result(shape, dtype, out, inputs):
-    y, ret = _result(shape, dtype, out, inputs)
+    y, ret = result_array(shape, dtype, out, inputs)
     y.fill(0)  # the backward kernels add into their output
     return y, ret
 
@@ -211,7 +192,7 @@ def _grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups,
     algo = _algorithm(algorithm, geom, "backward_input")
     dx, ret = _zeroed_result(input_shape, grad_out.dtype, out, (w, grad_out))
     _core.conv_backward_input(algo, dx, contiguous(grad_out), contiguous(w), geom, _threads.current())
-    return _finish(dx, ret)
+    return finish(dx, ret)
 
 
 def _grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, groups, algorithm, out):
@@ -231,7 +212,7 @@ def _grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, group
     algo = _algorithm(algorithm, geom, "backward_weight")
     dw, ret = _zeroed_result(weight_shape, x.dtype, out, (x, grad_out))
     _core.conv_backward_weight(algo, dw, contiguous(grad_out), contiguous(x), geom, _threads.current())
-    return _finish(dw, ret)
+    return finish(dw, ret)
 
 
 # ---- public functions ------------------------------------------------------------------
@@ -331,4 +312,4 @@ def conv_transpose2d(x, w, bias=None, stride=1, padding=0, output_padding=0, gro
     _core.conv_backward_input(algo, dx, contiguous(xb), contiguous(w), geom, _threads.current())
     if bias is not None:
         dx += bias.reshape(K, 1, 1)
-    return _finish(dx, ret)
+    return finish(dx, ret)

@@ -44,6 +44,22 @@ cdef extern from "fastconv.h" nogil:
     int fc_conv2d_backward_weight_f64(int algo, double *dw, const double *dy, const double *x,
                                       const fc_conv_geom *g, int nthreads)
 
+    ctypedef struct fc_pool_geom:
+        int64_t NC, H, W, P, Q, R, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
+
+    int fc_max_pool2d_forward_f32(float *y, int64_t *idx, const float *x, const fc_pool_geom *g, int nthreads)
+    int fc_max_pool2d_forward_f64(double *y, int64_t *idx, const double *x, const fc_pool_geom *g, int nthreads)
+    int fc_max_pool2d_backward_f32(float *dx, const float *dy, const int64_t *idx, const fc_pool_geom *g, int nthreads)
+    int fc_max_pool2d_backward_f64(double *dx, const double *dy, const int64_t *idx, const fc_pool_geom *g, int nthreads)
+    int fc_avg_pool2d_forward_f32(float *y, const float *x, const fc_pool_geom *g, int count_include_pad, int nthreads)
+    int fc_avg_pool2d_forward_f64(double *y, const double *x, const fc_pool_geom *g, int count_include_pad, int nthreads)
+    int fc_avg_pool2d_backward_f32(float *dx, const float *dy, const fc_pool_geom *g, int count_include_pad, int nthreads)
+    int fc_avg_pool2d_backward_f64(double *dx, const double *dy, const fc_pool_geom *g, int count_include_pad, int nthreads)
+    int fc_global_avg_pool_forward_f32(float *y, const float *x, int64_t planes, int64_t n, int nthreads)
+    int fc_global_avg_pool_forward_f64(double *y, const double *x, int64_t planes, int64_t n, int nthreads)
+    int fc_global_avg_pool_backward_f32(float *dx, const float *dy, int64_t planes, int64_t n, int nthreads)
+    int fc_global_avg_pool_backward_f64(double *dx, const double *dy, int64_t planes, int64_t n, int nthreads)
+
 ALGO_DIRECT = 0
 ALGO_IM2COL = 1
 
@@ -181,3 +197,106 @@ def conv_backward_weight(int algo, cnp.ndarray dw, cnp.ndarray dy, cnp.ndarray x
                          tuple geom, int nthreads):
     """dw (OUT, added into) += correlation of dy with x."""
     _backward(fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64, algo, dw, dy, x, geom, nthreads)
+
+
+# ---- pooling ---------------------------------------------------------------------
+# geom: (NC, H, W, P, Q, R, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w)
+
+cdef inline void _pool_geom(fc_pool_geom *g, tuple t):
+    (g.NC, g.H, g.W, g.P, g.Q, g.R, g.S, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+     g.dil_h, g.dil_w) = t
+
+
+def max_pool_forward(cnp.ndarray y, object idx, cnp.ndarray x, tuple geom, int nthreads):
+    """y (OUT) = window maxima of x; idx (OUT, int64, or None) = their in-plane indices."""
+    cdef fc_pool_geom g
+    _pool_geom(&g, geom)
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef int64_t *pi = <int64_t *>_ptr(idx)
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef int st
+    if _is_f32(x):
+        with nogil:
+            st = fc_max_pool2d_forward_f32(<float *>py, pi, <const float *>px, &g, nthreads)
+    else:
+        with nogil:
+            st = fc_max_pool2d_forward_f64(<double *>py, pi, <const double *>px, &g, nthreads)
+    if st:
+        _raise(st)
+
+
+def max_pool_backward(cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray idx, tuple geom, int nthreads):
+    """dx (OUT, overwritten) = dy scattered through idx; ValueError for an index outside its plane."""
+    cdef fc_pool_geom g
+    _pool_geom(&g, geom)
+    cdef void *pdx = cnp.PyArray_DATA(dx)
+    cdef void *pdy = cnp.PyArray_DATA(dy)
+    cdef const int64_t *pi = <const int64_t *>cnp.PyArray_DATA(idx)
+    cdef int st
+    if _is_f32(dy):
+        with nogil:
+            st = fc_max_pool2d_backward_f32(<float *>pdx, <const float *>pdy, pi, &g, nthreads)
+    else:
+        with nogil:
+            st = fc_max_pool2d_backward_f64(<double *>pdx, <const double *>pdy, pi, &g, nthreads)
+    if st == 2:
+        raise ValueError(f"indices must lie in [0, {g.H * g.W}) (the flat index within each "
+                         f"{g.H}x{g.W} input plane); some do not")
+    if st:
+        _raise(st)
+
+
+def avg_pool_forward(cnp.ndarray y, cnp.ndarray x, tuple geom, bint include_pad, int nthreads):
+    """y (OUT) = window means of x."""
+    cdef fc_pool_geom g
+    _pool_geom(&g, geom)
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef int st
+    if _is_f32(x):
+        with nogil:
+            st = fc_avg_pool2d_forward_f32(<float *>py, <const float *>px, &g, include_pad, nthreads)
+    else:
+        with nogil:
+            st = fc_avg_pool2d_forward_f64(<double *>py, <const double *>px, &g, include_pad, nthreads)
+    if st:
+        _raise(st)
+
+
+def avg_pool_backward(cnp.ndarray dx, cnp.ndarray dy, tuple geom, bint include_pad, int nthreads):
+    """dx (OUT, overwritten) = gradient of the window means."""
+    cdef fc_pool_geom g
+    _pool_geom(&g, geom)
+    cdef void *pdx = cnp.PyArray_DATA(dx)
+    cdef void *pdy = cnp.PyArray_DATA(dy)
+    cdef int st
+    if _is_f32(dy):
+        with nogil:
+            st = fc_avg_pool2d_backward_f32(<float *>pdx, <const float *>pdy, &g, include_pad, nthreads)
+    else:
+        with nogil:
+            st = fc_avg_pool2d_backward_f64(<double *>pdx, <const double *>pdy, &g, include_pad, nthreads)
+    if st:
+        _raise(st)
+
+
+def global_avg_pool(cnp.ndarray out, cnp.ndarray inp, int64_t planes, int64_t n, bint backward,
+                    int nthreads):
+    """forward: out[i] = mean(inp[i*n:(i+1)*n]); backward: out[i*n + j] = inp[i] / n."""
+    cdef void *po = cnp.PyArray_DATA(out)
+    cdef void *pi = cnp.PyArray_DATA(inp)
+    cdef int st
+    if _is_f32(inp):
+        with nogil:
+            if backward:
+                st = fc_global_avg_pool_backward_f32(<float *>po, <const float *>pi, planes, n, nthreads)
+            else:
+                st = fc_global_avg_pool_forward_f32(<float *>po, <const float *>pi, planes, n, nthreads)
+    else:
+        with nogil:
+            if backward:
+                st = fc_global_avg_pool_backward_f64(<double *>po, <const double *>pi, planes, n, nthreads)
+            else:
+                st = fc_global_avg_pool_forward_f64(<double *>po, <const double *>pi, planes, n, nthreads)
+    if st:
+        _raise(st)

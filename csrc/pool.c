@@ -1,0 +1,606 @@
+/* Pooling: max and average, forward and backward   (template, see internal.h)
+ *
+ * Layout: a "plane" is one (image, channel) of H x W inputs and P x Q
+ * outputs; 1-D pooling is H = P = R = 1.  Max indices are flat within the
+ * plane (ih * W + iw, int64), as PyTorch stores them.
+ *
+ * Input rows are copied into per-thread scratch phase-split by the column
+ * stride (padded column gamma = t * stride_w + phase, the padding holding
+ * -inf for max and 0 for average), so the taps of a run of output columns
+ * read contiguous vectors whatever the stride; stride 2 splits with vector
+ * shuffles.  The copy runs in cache; the kernels read x once from memory.
+ *
+ * Max: a lane keeps the first maximum in window order, and a NaN replaces
+ * the maximum (PyTorch's rule: val > max || isnan(val)); a window of -inf
+ * reports its first in-input element, and a window that dilation makes skip
+ * every input element gives -inf with index -1, which the backward skips.  Average: divisor as PyTorch computes
+ * it, the window clipped to the padded input (count_include_pad) or to the
+ * input, a product of a row count and a column count.
+ *
+ * Backward kernels here OVERWRITE dx (unlike the convolution's, which add):
+ * a pooling gradient is a whole input gradient, and writing it in one pass
+ * per plane saves a full pass over memory.  Max backward scatters through
+ * the indices into a plane that one thread owns (any duplicates or
+ * overlapping windows add correctly, without atomics); average backward
+ * accumulates each window into phase-split rows owned by one thread and
+ * interleaves them back.
+ */
+
+#ifndef FC_POOL_COMMON
+#define FC_POOL_COMMON
+#include <math.h>
+#include <string.h>
+
+#include "conv_common.h"
+/* a unit's phase-split rows stay below this, in L2 */
+#define FC_POOL_SCRATCH_BYTES (256 * 1024)
+
+/* PyTorch's average-pool count along one axis for the window starting at
+ * `start` (>= -pad) of length k over n inputs with padding pad. */
+static inline int64_t fc_pool_count(int64_t start, int64_t k, int64_t n, int64_t pad, int include_pad)
+{
+    const int64_t end = FC_MIN(start + k, n + pad);
+    if (include_pad) return end - start;
+    return FC_MIN(end, n) - FC_MAX(start, 0);
+}
+#endif
+
+typedef struct FCN(pool_plan) {
+    const fc_pool_geom *g;
+    int64_t L;      /* elements per phase of a split row */
+    int64_t pitch;  /* elements per split row: stride_w * L */
+    int64_t band;   /* rows per unit: output rows (forward), input rows (average backward) */
+    int64_t nbands;
+    int64_t *soff;  /* S entries, tap s: phase * L + (s * dil_w) / stride_w */
+    T *ccount;      /* average: column counts per output column, 1 past Q */
+    IV iota;        /* lane numbers */
+} FCN(pool_plan);
+
+static int FCN(pool_plan_init)(FCN(pool_plan) *pl, const fc_pool_geom *g, int64_t rows_total,
+                               int64_t row_step, int64_t row_extra, int avg, int include_pad, int nt)
+{
+    pl->g = g;
+    const int64_t offmax = ((g->S - 1) * g->dil_w) / g->stride_w;
+    pl->L = FC_ROUND_UP(g->Q + offmax + VL, VL); /* a tap's vector reads past Q by < VL */
+    pl->pitch = g->stride_w * pl->L;
+    const int64_t ncol = avg ? FC_ROUND_UP(g->Q, VL) + VL : 0;
+    /* one block: the column counts (T, aligned first) and the tap offsets */
+    pl->ccount = malloc((size_t)ncol * sizeof(T) + (size_t)g->S * sizeof(int64_t));
+    if (!pl->ccount) return FC_ERR_NOMEM;
+    pl->soff = (int64_t *)(pl->ccount + ncol);
+    for (int64_t s = 0; s < g->S; s++) {
+        const int64_t gamma = s * g->dil_w;
+        pl->soff[s] = (gamma % g->stride_w) * pl->L + gamma / g->stride_w;
+    }
+    for (int i = 0; i < VL; i++) pl->iota[i] = i;
+    /* about four units per thread; a unit's rows fit the scratch budget */
+    int64_t nb = g->NC >= 4 * nt ? 1 : FC_CEIL_DIV(4 * nt, g->NC);
+    const int64_t max_rows = FC_MAX(1, FC_POOL_SCRATCH_BYTES / (pl->pitch * (int64_t)sizeof(T)));
+    int64_t band = FC_CEIL_DIV(rows_total, nb);
+    while (band > 1 && (band - 1) * row_step + row_extra > max_rows) band = FC_CEIL_DIV(band, 2);
+    pl->band = FC_MAX(band, 1);
+    pl->nbands = FC_CEIL_DIV(rows_total, pl->band);
+    for (int64_t q = 0; q < ncol; q++) /* lanes past Q divide zeros by one */
+        pl->ccount[q] = q < g->Q ? (T)fc_pool_count(q * g->stride_w - g->pad_w, g->S, g->W, g->pad_w, include_pad) : 1;
+    return FC_OK;
+}
+
+static void FCN(pool_plan_free)(FCN(pool_plan) *pl) { free(pl->ccount); }
+
+static inline V FCN(select)(IV m, V a, V b) { return (V)(((IV)a & m) | ((IV)b & ~m)); }
+
+/* dst[phase * L + t] = padded row at gamma = t * sw + phase, where the
+ * padded row is src[gamma - pad_w] inside [0, W) and `pad` elsewhere. */
+static void FCN(pool_split_row)(const FCN(pool_plan) *pl, T *dst, const T *src, T pad)
+{
+    const fc_pool_geom *g = pl->g;
+    const int64_t L = pl->L, W = g->W, pw = g->pad_w, sw = g->stride_w;
+    if (sw == 1) {
+        const int64_t lead = FC_MIN(pw, L), body = FC_MAX(0, FC_MIN(W, L - lead));
+        int64_t t = 0;
+        for (; t < lead; t++) dst[t] = pad;
+        for (; t < lead + body; t++) dst[t] = src[t - lead];
+        for (; t < L; t++) dst[t] = pad;
+        return;
+    }
+    /* t past t_end holds only padding in every phase */
+    const int64_t t_end = FC_MIN(L, FC_CEIL_DIV(W + pw, sw));
+    int64_t t = 0;
+    if (sw == 2) {
+        /* both phases inside the input for t in [t_lo, t_hi) */
+        const int64_t t_lo = FC_MIN((pw + 1) / 2, t_end), t_hi = FC_MIN(L, (W + pw) / 2);
+        for (; t < t_lo; t++) {
+            for (int64_t ph = 0; ph < 2; ph++) {
+                const int64_t iw = 2 * t + ph - pw;
+                dst[ph * L + t] = (iw >= 0 && iw < W) ? src[iw] : pad;
+            }
+        }
+        const IV even = pl->iota * 2, odd = even + 1;
+        for (; t + VL <= t_hi; t += VL) {
+            const V a = FCN(loadu)(src + 2 * t - pw), b = FCN(loadu)(src + 2 * t - pw + VL);
+            FCN(storeu)(dst + t, __builtin_shuffle(a, b, even));
+            FCN(storeu)(dst + L + t, __builtin_shuffle(a, b, odd));
+        }
+        if (t < t_end && t + VL <= L) {
+            /* the rest of the row in one masked step: input past W reads as pad */
+            const int64_t i0 = 2 * t - pw, left = W - i0; /* 0 < left < 2 * VL */
+            const V pv = FCN(splat)(pad);
+            const V a = FCN(select)(pl->iota < (__typeof__(pl->iota[0]))left,
+                                    FCN(load_range)(src + i0, 0, left), pv);
+            const V b = FCN(select)(pl->iota < (__typeof__(pl->iota[0]))(left - VL),
+                                    FCN(load_range)(src + i0 + VL, 0, left - VL), pv);
+            FCN(storeu)(dst + t, __builtin_shuffle(a, b, even));
+            FCN(storeu)(dst + L + t, __builtin_shuffle(a, b, odd));
+            t = FC_MIN(t + VL, t_end);
+        }
+    }
+    for (; t < t_end; t++) {
+        for (int64_t ph = 0; ph < sw; ph++) {
+            const int64_t iw = t * sw + ph - pw;
+            dst[ph * L + t] = (iw >= 0 && iw < W) ? src[iw] : pad;
+        }
+    }
+    const V pv = FCN(splat)(pad);
+    for (int64_t ph = 0; ph < sw; ph++)
+        for (int64_t tt = t_end; tt < L; tt += VL) FCN(store_lanes)(dst + ph * L + tt, pv, L - tt);
+}
+
+/* dst[iw] = split row at gamma = iw + pad_w, for iw in [0, W): the inverse
+ * of pool_split_row (the average backward's rows back in input order). */
+static void FCN(pool_merge_row)(const FCN(pool_plan) *pl, T *dst, const T *split)
+{
+    const fc_pool_geom *g = pl->g;
+    const int64_t L = pl->L, W = g->W, pw = g->pad_w, sw = g->stride_w;
+    int64_t iw = 0;
+    if (sw == 1) {
+        for (; iw < W && iw + pw < L; iw++) dst[iw] = split[iw + pw];
+        for (; iw < W; iw++) dst[iw] = 0;
+        return;
+    }
+    if (sw == 2) {
+        IV lo = (pl->iota >> 1) + (pl->iota & 1) * VL, hi = lo + VL / 2;
+        for (; iw < W; iw += 2 * VL) {
+            const int64_t gam = iw + pw, first = gam & 1, t0 = gam >> 1, left = W - iw;
+            if (t0 + first + VL > L) break;
+            const V a = FCN(loadu)(split + first * L + t0);
+            const V b = FCN(loadu)(split + (1 - first) * L + t0 + first);
+            FCN(store_lanes)(dst + iw, __builtin_shuffle(a, b, lo), left);          /* masked at the */
+            FCN(store_lanes)(dst + iw + VL, __builtin_shuffle(a, b, hi), left - VL); /* row's end     */
+        }
+    }
+    for (; iw < W; iw++) {
+        const int64_t gam = iw + pw, t = gam / sw;
+        dst[iw] = t < L ? split[(gam % sw) * L + t] : 0;
+    }
+}
+
+/* input rows [ih0, ih1) that the output rows [p0, p1) read */
+static inline void FCN(pool_rows_read)(const fc_pool_geom *g, int64_t p0, int64_t p1, int64_t *ih0,
+                                       int64_t *ih1)
+{
+    *ih0 = FC_MAX(0, p0 * g->stride_h - g->pad_h);
+    *ih1 = FC_MIN(g->H, (p1 - 1) * g->stride_h - g->pad_h + (g->R - 1) * g->dil_h + 1);
+}
+
+/* o[0 .. n) = the first n lanes of an index vector, widened to int64 */
+static inline void FCN(store_indices)(int64_t *o, IV v, int64_t n)
+{
+#if FC_DOUBLE /* 64-bit lanes already: a masked move of the bits */
+    FCN(store_lanes)((T *)o, (V)v, n);
+#else
+    typedef int64_t half __attribute__((vector_size(FC_VBYTES), aligned(8)));
+#if FC_VBYTES == 64
+    const half lo = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), half);
+    const half hi = __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), half);
+#elif FC_VBYTES == 32
+    const half lo = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), half);
+    const half hi = __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), half);
+#else
+    const half lo = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1), half);
+    const half hi = __builtin_convertvector(__builtin_shufflevector(v, v, 2, 3), half);
+#endif
+    if (n == VL) {
+        *(half *)o = lo;
+        *(half *)(o + VL / 2) = hi;
+    } else {
+        for (int64_t i = 0; i < n; i++) o[i] = v[i];
+    }
+#endif
+}
+
+/* Splits input rows up to (excluding) `upto` into the unit's band of split
+ * rows, starting after the last row split (*done); prefetches the source
+ * rows a few rows further, so reading memory overlaps the pooling of the
+ * rows already split, which are still in L1 when their output rows run. */
+static inline void FCN(pool_split_upto)(const FCN(pool_plan) *pl, T *xs, const T *x, int64_t ih0,
+                                        int64_t *done, int64_t upto, T pad)
+{
+    const fc_pool_geom *g = pl->g;
+    for (int64_t ih = *done; ih < upto; ih++) {
+        const int64_t ahead = ih + 4;
+        if (ahead < g->H) {
+            const char *src = (const char *)(x + ahead * g->W);
+            for (int64_t b = 0; b < g->W * (int64_t)sizeof(T); b += 64) __builtin_prefetch(src + b, 0, 0);
+        }
+        FCN(pool_split_row)(pl, xs + (ih - ih0) * pl->pitch, x + ih * g->W, pad);
+    }
+    if (upto > *done) *done = upto;
+}
+
+/* ---- forward: taps of one output row -------------------------------------------
+ * For each output row the taps that lie inside the input are listed once,
+ * as a split-row pointer and the in-plane index of the tap at column 0, so
+ * the per-chunk loop is one load and one update per tap.  Windows of 4 and
+ * 9 taps (2x2, 3x3 away from the border) run fully unrolled. */
+
+#define FC_POOL_TAPS_MAX 64 /* taps listed per row; larger windows run in slices */
+
+typedef struct FCN(pool_taps) {
+    int n;
+    const T *ptr[FC_POOL_TAPS_MAX];
+    int64_t index[FC_POOL_TAPS_MAX]; /* ih * W + s * dil_w - pad_w */
+} FCN(pool_taps);
+
+/* max over taps [0, NT) (NT > 0: compile-time count) for the chunk at q0 */
+static inline __attribute__((always_inline)) void FCN(max_taps)(
+    const int NT, const FCN(pool_taps) *tp, int64_t q0, IV stepq, V *best, IV *best_i)
+{
+    const int n = NT > 0 ? NT : tp->n;
+#pragma GCC unroll 9
+    for (int k = 0; k < n; k++) {
+        const V v = FCN(loadu)(tp->ptr[k] + q0);
+        const IV m = (IV)(v > *best) | (IV)(v != v);
+        *best = FCN(select)(m, v, *best);
+        *best_i = ((stepq + (__typeof__(stepq[0]))tp->index[k]) & m) | (*best_i & ~m);
+    }
+}
+
+/* max over taps without indices: a running max plus a sticky NaN mask */
+static inline __attribute__((always_inline)) V FCN(max_taps_noindex)(const int NT, const FCN(pool_taps) *tp,
+                                                                    int64_t q0, V best)
+{
+    const int n = NT > 0 ? NT : tp->n;
+    IV nan = (IV)(best != best);
+#pragma GCC unroll 9
+    for (int k = 0; k < n; k++) {
+        const V v = FCN(loadu)(tp->ptr[k] + q0);
+        best = FCN(select)((IV)(v > best), v, best);
+        nan |= (IV)(v != v);
+    }
+    return FCN(select)(nan, FCN(splat)((T)NAN), best);
+}
+
+static inline __attribute__((always_inline)) V FCN(sum_taps)(const int NT, const FCN(pool_taps) *tp,
+                                                             int64_t q0)
+{
+    const int n = NT > 0 ? NT : tp->n;
+    V sum = (V){0};
+#pragma GCC unroll 9
+    for (int k = 0; k < n; k++) sum += FCN(loadu)(tp->ptr[k] + q0);
+    return sum;
+}
+
+/* taps [k0, k0 + FC_POOL_TAPS_MAX) of output row p whose input row lies in
+ * [lo, hi); split row ih is at rows + (ih - lo) * pitch */
+static void FCN(pool_list_taps)(const FCN(pool_plan) *pl, FCN(pool_taps) *tp, const T *rows, int64_t lo,
+                                int64_t hi, int64_t p, int64_t k0)
+{
+    /* locals: the int64_t index stores below could otherwise alias g's fields */
+    const fc_pool_geom *g = pl->g;
+    const int64_t S = g->S, W = g->W, dh = g->dil_h, dw = g->dil_w, pw = g->pad_w, pitch = pl->pitch;
+    const int64_t hstart = p * g->stride_h - g->pad_h;
+    const int64_t k1 = FC_MIN(g->R * S, k0 + FC_POOL_TAPS_MAX);
+    const int64_t *soff = pl->soff;
+    int n = 0;
+    for (int64_t k = k0; k < k1;) {
+        const int64_t r = k / S, s0 = k - r * S, s1 = FC_MIN(S, s0 + (k1 - k));
+        const int64_t ih = hstart + r * dh;
+        if (ih >= lo && ih < hi) {
+            const T *row = rows + (ih - lo) * pitch;
+            for (int64_t s = s0; s < s1; s++, n++) {
+                tp->ptr[n] = row + soff[s];
+                tp->index[n] = ih * W + s * dw - pw;
+            }
+        }
+        k += s1 - s0;
+    }
+    tp->n = n;
+}
+
+/* ---- max forward ------------------------------------------------------------- */
+
+static void FCN(maxpool_unit)(const FCN(pool_plan) *pl, T *y, int64_t *yi, const T *x, T *xs,
+                              int64_t p0, int64_t p1)
+{
+    const fc_pool_geom *g = pl->g;
+    const int64_t Q = g->Q, W = g->W, sw = g->stride_w, pw = g->pad_w, dw = g->dil_w;
+    const int64_t RS = g->R * g->S;
+    int64_t ih0, ih1, done;
+    FCN(pool_rows_read)(g, p0, p1, &ih0, &ih1);
+    done = ih0;
+    const IV step = pl->iota * (__typeof__(pl->iota[0]))sw;
+    FCN(pool_taps) tp;
+    for (int64_t p = p0; p < p1; p++) {
+        FCN(pool_split_upto)(pl, xs, x, ih0, &done,
+                             FC_MIN(ih1, p * g->stride_h - g->pad_h + (g->R - 1) * g->dil_h + 1), (T)-INFINITY);
+        int64_t hfirst = p * g->stride_h - g->pad_h;
+        while (hfirst < 0) hfirst += g->dil_h;
+        T *yrow = y + p * Q;
+        int64_t *irow = yi ? yi + p * Q : NULL;
+        for (int64_t k0 = 0; k0 < RS; k0 += FC_POOL_TAPS_MAX) {
+            FCN(pool_list_taps)(pl, &tp, xs, ih0, ih1, p, k0);
+            const int first = k0 == 0, last = k0 + FC_POOL_TAPS_MAX >= RS;
+            for (int64_t q0 = 0; q0 < Q; q0 += VL) {
+                const int64_t n = FC_MIN((int64_t)VL, Q - q0), w0 = q0 * sw - pw;
+                const IV stepq = step + (__typeof__(step[0]))(q0 * sw);
+                V best;
+                IV best_i;
+                if (first) {
+                    /* the first in-input element of each window, reported when all
+                     * are -inf; -1 when dilation skips every input element */
+                    best = FCN(splat)((T)-INFINITY);
+                    best_i = step + (__typeof__(step[0]))(hfirst * W + w0);
+                    if (w0 < 0 || hfirst >= g->H || w0 + (VL - 1) * sw >= W) {
+                        for (int i = 0; i < VL; i++) {
+                            int64_t w = w0 + i * sw;
+                            while (w < 0) w += dw;
+                            best_i[i] = (__typeof__(step[0]))(hfirst < g->H && w < W ? hfirst * W + w : -1);
+                        }
+                    }
+                } else { /* a later slice of a large window: resume */
+                    best = FCN(load_lanes)(yrow + q0, n);
+                    for (int i = 0; i < VL; i++) best_i[i] = irow && i < n ? (__typeof__(step[0]))irow[q0 + i] : 0;
+                }
+                if (!irow)
+                    best = tp.n == 4 ? FCN(max_taps_noindex)(4, &tp, q0, best)
+                         : tp.n == 9 ? FCN(max_taps_noindex)(9, &tp, q0, best)
+                                     : FCN(max_taps_noindex)(0, &tp, q0, best);
+                else if (tp.n == 4)
+                    FCN(max_taps)(4, &tp, q0, stepq, &best, &best_i);
+                else if (tp.n == 9)
+                    FCN(max_taps)(9, &tp, q0, stepq, &best, &best_i);
+                else
+                    FCN(max_taps)(0, &tp, q0, stepq, &best, &best_i);
+                FCN(store_lanes)(yrow + q0, best, n);
+                if (irow && (last || RS > FC_POOL_TAPS_MAX)) FCN(store_indices)(irow + q0, best_i, n);
+            }
+        }
+    }
+}
+
+/* ---- average forward ---------------------------------------------------------- */
+
+static void FCN(avgpool_unit)(const FCN(pool_plan) *pl, T *y, const T *x, T *xs, int64_t p0,
+                              int64_t p1, int include_pad)
+{
+    const fc_pool_geom *g = pl->g;
+    const int64_t Q = g->Q, RS = g->R * g->S;
+    int64_t ih0, ih1, done;
+    FCN(pool_rows_read)(g, p0, p1, &ih0, &ih1);
+    done = ih0;
+    FCN(pool_taps) tp;
+    for (int64_t p = p0; p < p1; p++) {
+        FCN(pool_split_upto)(pl, xs, x, ih0, &done, FC_MIN(ih1, p * g->stride_h - g->pad_h + g->R), 0);
+        const int64_t hstart = p * g->stride_h - g->pad_h;
+        const V rc = FCN(splat)((T)fc_pool_count(hstart, g->R, g->H, g->pad_h, include_pad));
+        T *yrow = y + p * Q;
+        for (int64_t k0 = 0; k0 < RS; k0 += FC_POOL_TAPS_MAX) {
+            FCN(pool_list_taps)(pl, &tp, xs, ih0, ih1, p, k0);
+            const int last = k0 + FC_POOL_TAPS_MAX >= RS;
+            for (int64_t q0 = 0; q0 < Q; q0 += VL) {
+                const int64_t n = FC_MIN((int64_t)VL, Q - q0);
+                V sum = tp.n == 4 ? FCN(sum_taps)(4, &tp, q0)
+                      : tp.n == 9 ? FCN(sum_taps)(9, &tp, q0) : FCN(sum_taps)(0, &tp, q0);
+                if (k0 > 0) sum += FCN(load_lanes)(yrow + q0, n); /* partial sums of earlier slices */
+                if (last) sum = sum / (rc * FCN(loadu)(pl->ccount + q0));
+                FCN(store_lanes)(yrow + q0, sum, n);
+            }
+        }
+    }
+}
+
+/* ---- forward driver ---------------------------------------------------------------- */
+
+static int FCN(pool_forward)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, int avg,
+                             int include_pad, int nthreads)
+{
+    const int nt = fc_resolve_threads(nthreads);
+    FCN(pool_plan) pl;
+    if (FCN(pool_plan_init)(&pl, g, g->P, g->stride_h, (g->R - 1) * g->dil_h + 1, avg, include_pad, nt))
+        return FC_ERR_NOMEM;
+    const int64_t units = g->NC * pl.nbands, HW = g->H * g->W, PQ = g->P * g->Q;
+    const int64_t rows = FC_MIN(g->H, (pl.band - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1);
+    int err = 0;
+#pragma omp parallel num_threads(units < nt ? (int)units : nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+        T *xs = fc_scratch(FC_SCRATCH_WORK, (size_t)(FC_MAX(rows, 1) * pl.pitch) * sizeof(T));
+        if (!xs) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) {
+            if (!xs) continue;
+            const int64_t plane = u / pl.nbands, p0 = (u % pl.nbands) * pl.band;
+            const int64_t p1 = FC_MIN(g->P, p0 + pl.band);
+            if (avg)
+                FCN(avgpool_unit)(&pl, y + plane * PQ, x + plane * HW, xs, p0, p1, include_pad);
+            else
+                FCN(maxpool_unit)(&pl, y + plane * PQ, yi ? yi + plane * PQ : NULL, x + plane * HW, xs, p0, p1);
+        }
+        fc_fp_leave(fp);
+    }
+    FCN(pool_plan_free)(&pl);
+    return err;
+}
+
+/* ---- max backward --------------------------------------------------------------- */
+
+static int FCN(maxpool_backward)(T *dx, const T *dy, const int64_t *idx, const fc_pool_geom *g,
+                                 int nthreads)
+{
+    const int nt = fc_resolve_threads(nthreads);
+    const int64_t HW = g->H * g->W, PQ = g->P * g->Q;
+    int bad = 0;
+#pragma omp parallel num_threads(g->NC < nt ? (int)g->NC : nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+#pragma omp for schedule(static)
+        for (int64_t plane = 0; plane < g->NC; plane++) {
+            T *d = dx + plane * HW;
+            const T *gy = dy + plane * PQ;
+            const int64_t *ix = idx + plane * PQ;
+            memset(d, 0, (size_t)HW * sizeof(T)); /* the plane is then scattered into in cache */
+            int64_t oob = 0;
+            for (int64_t o = 0; o < PQ; o++) {
+                const int64_t i = ix[o];
+                if ((uint64_t)i < (uint64_t)HW)
+                    d[i] += gy[o];
+                else if (i != -1) /* -1: a window without input elements */
+                    oob = 1;
+            }
+            if (oob) {
+#pragma omp atomic write
+                bad = 1;
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    return bad ? FC_ERR_ARG : FC_OK;
+}
+
+/* ---- average backward ------------------------------------------------------------ */
+
+/* input rows [h0, h1) of one plane.  Per output row: its gradient, scaled by
+ * the divisors, goes into gbuf (zero margins of VL + S on each side); each
+ * phase's horizontal sum h[t] = sum over its taps of gbuf[t - offset] is
+ * formed in registers and added once into each input row the window covers
+ * (taps of one phase never read-modify-write overlapping vectors, which
+ * would stall on store forwarding).  A row is merged into dx as soon as no
+ * later output row reaches it, so dx is written while dy is still read. */
+static void FCN(avgpool_backward_unit)(const FCN(pool_plan) *pl, T *dx, const T *dy, T *dxs, T *gbuf,
+                                       const int64_t *poff, const int64_t *pcnt, int64_t h0, int64_t h1,
+                                       int include_pad)
+{
+    const fc_pool_geom *g = pl->g;
+    const int64_t Q = g->Q, sh = g->stride_h, ph = g->pad_h, sw = g->stride_w, L = pl->L;
+    const int64_t margin = VL + g->S;
+    const int64_t plo = FC_MAX(0, fc_floor_div(h0 + ph - (g->R - 1) + sh - 1, sh));
+    const int64_t phi = FC_MIN(g->P, fc_floor_div(h1 - 1 + ph, sh) + 1);
+    T *gq = gbuf + margin; /* gq[q] for q in [0, Q); zeros around */
+    int64_t zeroed = h0, merged = h0;
+    for (int64_t p = plo; p < phi; p++) {
+        const int64_t top = FC_MIN(h1, p * sh - ph + g->R), r0 = FC_MAX(h0, p * sh - ph);
+        for (; zeroed < top; zeroed++) memset(dxs + (zeroed - h0) * pl->pitch, 0, (size_t)pl->pitch * sizeof(T));
+        const V rc = FCN(splat)((T)fc_pool_count(p * sh - ph, g->R, g->H, ph, include_pad));
+        for (int64_t q0 = 0; q0 < Q; q0 += VL) {
+            const V gv = FCN(load_lanes)(dy + p * Q + q0, Q - q0) / (rc * FCN(loadu)(pl->ccount + q0));
+            FCN(store_lanes)(gq + q0, gv, Q - q0);
+        }
+        const int64_t *off = poff;
+        for (int64_t phs = 0; phs < sw; off += pcnt[phs], phs++) {
+            const int64_t n = pcnt[phs];
+            if (n == 0) continue;
+            const int64_t tend = Q + off[n - 1]; /* offsets ascend */
+            for (int64_t t0 = 0; t0 < tend; t0 += VL) {
+                V h = FCN(loadu)(gq + t0 - off[0]);
+                for (int64_t k = 1; k < n; k++) h += FCN(loadu)(gq + t0 - off[k]);
+                for (int64_t ih = r0; ih < top; ih++) {
+                    T *d = dxs + (ih - h0) * pl->pitch + phs * L + t0;
+                    FCN(storeu)(d, FCN(loadu)(d) + h);
+                }
+            }
+        }
+        /* rows above the next output row's window are final */
+        const int64_t done = FC_MIN(zeroed, (p + 1) * sh - ph);
+        for (; merged < done; merged++)
+            FCN(pool_merge_row)(pl, dx + merged * g->W, dxs + (merged - h0) * pl->pitch);
+    }
+    for (; zeroed < h1; zeroed++) memset(dxs + (zeroed - h0) * pl->pitch, 0, (size_t)pl->pitch * sizeof(T));
+    for (; merged < h1; merged++) FCN(pool_merge_row)(pl, dx + merged * g->W, dxs + (merged - h0) * pl->pitch);
+}
+
+static int FCN(avgpool_backward)(T *dx, const T *dy, const fc_pool_geom *g, int include_pad, int nthreads)
+{
+    const int nt = fc_resolve_threads(nthreads);
+    FCN(pool_plan) pl;
+    if (FCN(pool_plan_init)(&pl, g, g->H, 1, 1, 1, include_pad, nt)) return FC_ERR_NOMEM;
+    /* taps grouped by phase, offsets ascending: (s * dil_w) = offset * sw + phase */
+    int64_t *poff = malloc((size_t)(g->S + g->stride_w) * sizeof(int64_t));
+    if (!poff) {
+        FCN(pool_plan_free)(&pl);
+        return FC_ERR_NOMEM;
+    }
+    int64_t *pcnt = poff + g->S, k = 0;
+    for (int64_t phs = 0; phs < g->stride_w; phs++) {
+        pcnt[phs] = 0;
+        for (int64_t s = 0; s < g->S; s++)
+            if ((s * g->dil_w) % g->stride_w == phs) {
+                poff[k++] = (s * g->dil_w) / g->stride_w;
+                pcnt[phs]++;
+            }
+    }
+    const int64_t units = g->NC * pl.nbands, HW = g->H * g->W, PQ = g->P * g->Q;
+    const int64_t glen = FC_ROUND_UP(g->Q, VL) + 2 * (VL + g->S);
+    int err = 0;
+#pragma omp parallel num_threads(units < nt ? (int)units : nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+        T *dxs = fc_scratch(FC_SCRATCH_WORK, (size_t)(pl.band * pl.pitch) * sizeof(T));
+        T *gbuf = fc_scratch(FC_SCRATCH_WORK2, (size_t)glen * sizeof(T));
+        if (!dxs || !gbuf) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        } else {
+            memset(gbuf, 0, (size_t)glen * sizeof(T)); /* margins stay zero */
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) {
+            if (!dxs || !gbuf) continue;
+            const int64_t plane = u / pl.nbands, h0 = (u % pl.nbands) * pl.band;
+            FCN(avgpool_backward_unit)(&pl, dx + plane * HW, dy + plane * PQ, dxs, gbuf, poff, pcnt, h0,
+                                       FC_MIN(g->H, h0 + pl.band), include_pad);
+        }
+        fc_fp_leave(fp);
+    }
+    free(poff);
+    FCN(pool_plan_free)(&pl);
+    return err;
+}
+
+/* ---- global average ------------------------------------------------------------- */
+
+/* y[plane] = mean of the plane's n elements */
+static int FCN(global_avgpool_forward)(T *y, const T *x, int64_t planes, int64_t n, int nthreads)
+{
+    const int nt = fc_resolve_threads(nthreads);
+#pragma omp parallel for schedule(static) num_threads(planes < nt ? (int)planes : nt)
+    for (int64_t plane = 0; plane < planes; plane++) {
+        fc_fpstate fp = fc_fp_enter();
+        const T *src = x + plane * n;
+        V acc[4] = {{0}, {0}, {0}, {0}};
+        int64_t i = 0;
+        for (; i + 4 * VL <= n; i += 4 * VL)
+            for (int k = 0; k < 4; k++) acc[k] += FCN(loadu)(src + i + k * VL);
+        for (; i < n; i += VL) acc[0] += FCN(load_lanes)(src + i, n - i);
+        y[plane] = FCN(hsum)((acc[0] + acc[1]) + (acc[2] + acc[3])) / (T)n;
+        fc_fp_leave(fp);
+    }
+    return FC_OK;
+}
+
+/* dx[plane][:] = dy[plane] / n */
+static int FCN(global_avgpool_backward)(T *dx, const T *dy, int64_t planes, int64_t n, int nthreads)
+{
+    const int nt = fc_resolve_threads(nthreads);
+#pragma omp parallel for schedule(static) num_threads(planes < nt ? (int)planes : nt)
+    for (int64_t plane = 0; plane < planes; plane++) {
+        const V v = FCN(splat)(dy[plane] / (T)n);
+        T *d = dx + plane * n;
+        int64_t i = 0;
+        for (; i + VL <= n; i += VL) FCN(storeu)(d + i, v);
+        FCN(store_lanes)(d + i, v, n - i);
+    }
+    return FC_OK;
+}
