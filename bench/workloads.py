@@ -69,3 +69,27 @@ POOL = [
     PoolWorkload("P1", "max", (32, 64, 112, 112), 2, 2, 0, 15),
     PoolWorkload("P2", "avg", (32, 64, 112, 112), 3, 2, 1, 15),
 ]
+
+
+@dataclass(frozen=True)
+class RecurrentWorkload:
+    id: str
+    kind: str  # "lstm", "gru", "rnn"
+    T: int
+    B: int
+    I: int
+    H: int
+    rounds: int
+
+    def flops(self):
+        """2 x multiply-adds of the forward's two GEMMs (input and recurrent)."""
+        g = {"lstm": 4, "gru": 3, "rnn": 1}[self.kind]
+        return 2 * self.T * self.B * g * self.H * (self.I + self.H)
+
+
+RECURRENT = [
+    RecurrentWorkload("R1", "lstm", 100, 64, 128, 256, 15),
+    RecurrentWorkload("R2", "gru", 100, 64, 128, 256, 15),
+    RecurrentWorkload("R3", "rnn", 100, 64, 128, 256, 20),
+    RecurrentWorkload("R4", "lstm", 40, 128, 1, 64, 100),
+]

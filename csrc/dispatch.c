@@ -126,3 +126,35 @@ FC_FORWARD(fc_table()->gavg_bwd_f32(dx, dy, planes, n, nthreads))
 
 int fc_global_avg_pool_backward_f64(double *dx, const double *dy, int64_t planes, int64_t n, int nthreads)
 FC_FORWARD(fc_table()->gavg_bwd_f64(dx, dy, planes, n, nthreads))
+
+int fc_rnn_forward_f32(float *y, float *gates, float *cell, float *hn, const float *x, const float *h0,
+                       const float *c0, const float *w_ih, const float *w_hh, const float *bias,
+                       const float *bias_hn, const fc_rnn_geom *g, int nthreads)
+FC_FORWARD(fc_table()->rnn_fwd_f32(y, gates, cell, hn, x, h0, c0, w_ih, w_hh, bias, bias_hn, g, nthreads))
+
+int fc_rnn_forward_f64(double *y, double *gates, double *cell, double *hn, const double *x, const double *h0,
+                       const double *c0, const double *w_ih, const double *w_hh, const double *bias,
+                       const double *bias_hn, const fc_rnn_geom *g, int nthreads)
+FC_FORWARD(fc_table()->rnn_fwd_f64(y, gates, cell, hn, x, h0, c0, w_ih, w_hh, bias, bias_hn, g, nthreads))
+
+int fc_rnn_backward_f32(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh, float *db_ih,
+                        float *db_hh, float *dgates, float *dhn, const float *dy, const float *dhT,
+                        const float *dcT, const float *gates, const float *cell, const float *hn,
+                        const float *x, const float *y, const float *h0, const float *c0,
+                        const float *w_ih, const float *w_hh, const fc_rnn_geom *g, int nthreads)
+FC_FORWARD(fc_table()->rnn_bwd_f32(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT, dcT,
+                                   gates, cell, hn, x, y, h0, c0, w_ih, w_hh, g, nthreads))
+
+int fc_rnn_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, double *dw_hh, double *db_ih,
+                        double *db_hh, double *dgates, double *dhn, const double *dy, const double *dhT,
+                        const double *dcT, const double *gates, const double *cell, const double *hn,
+                        const double *x, const double *y, const double *h0, const double *c0,
+                        const double *w_ih, const double *w_hh, const fc_rnn_geom *g, int nthreads)
+FC_FORWARD(fc_table()->rnn_bwd_f64(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT, dcT,
+                                   gates, cell, hn, x, y, h0, c0, w_ih, w_hh, g, nthreads))
+
+int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads)
+FC_FORWARD(fc_table()->act_fwd_f32(kind, y, x, n, nthreads))
+
+int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads)
+FC_FORWARD(fc_table()->act_fwd_f64(kind, y, x, n, nthreads))

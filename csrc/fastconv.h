@@ -125,4 +125,53 @@ int fc_global_avg_pool_forward_f64(double *y, const double *x, int64_t planes, i
 int fc_global_avg_pool_backward_f32(float *dx, const float *dy, int64_t planes, int64_t n, int nthreads);
 int fc_global_avg_pool_backward_f64(double *dx, const double *dy, int64_t planes, int64_t n, int nthreads);
 
+/* ---- recurrent ------------------------------------------------------------ */
+
+/* Sizes of the recurrent kernels: T steps, B batch rows, I input features,
+ * H hidden units (in this section only), Gn gates: 1 (RNN), 4 (LSTM: i f g o),
+ * 3 (GRU: r z n).  Row b of step t of x is at x + t * xt + b * xb (I
+ * contiguous), of y at y + t * yt + b * yb (H contiguous): time-major and
+ * batch-first arrays need no copy.  Weights as PyTorch: w_ih (Gn H, I),
+ * w_hh (Gn H, H).  Internal buffers are time-major (T, B, ...). */
+typedef enum fc_rnn_cell { FC_RNN_TANH = 0, FC_RNN_RELU = 1, FC_LSTM = 2, FC_GRU = 3 } fc_rnn_cell;
+
+typedef struct fc_rnn_geom {
+    int64_t steps, batch, input, hidden; /* T, B, I, H (T is a macro in the kernel templates) */
+    int64_t xt, xb, yt, yb;
+    int cell;
+} fc_rnn_geom;
+
+/* y = the hidden states.  gates (T, B, Gn H): the gate activations (LSTM,
+ * GRU; a workspace for RNN); cell (T, B, H): LSTM's c_t; hn (T, B, H): GRU's
+ * W_hn h_{t-1} + b_hn.  bias (Gn H): b_ih + b_hh, except GRU's n rows: b_in;
+ * bias_hn (H): GRU's b_hn.  h0, c0, bias, bias_hn may be NULL (zeros). */
+int fc_rnn_forward_f32(float *y, float *gates, float *cell, float *hn, const float *x, const float *h0,
+                       const float *c0, const float *w_ih, const float *w_hh, const float *bias,
+                       const float *bias_hn, const fc_rnn_geom *g, int nthreads);
+int fc_rnn_forward_f64(double *y, double *gates, double *cell, double *hn, const double *x, const double *h0,
+                       const double *c0, const double *w_ih, const double *w_hh, const double *bias,
+                       const double *bias_hn, const fc_rnn_geom *g, int nthreads);
+
+/* Backpropagation through time; adds into every gradient (the caller zeroes).
+ * dgates (T, B, Gn H) and GRU's dhn (T, B, H) are workspaces; dx has x's
+ * (dense) layout.  dy, dhT, dcT, dx, dh0, dc0, db_ih, db_hh may be NULL. */
+int fc_rnn_backward_f32(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh, float *db_ih,
+                        float *db_hh, float *dgates, float *dhn, const float *dy, const float *dhT,
+                        const float *dcT, const float *gates, const float *cell, const float *hn,
+                        const float *x, const float *y, const float *h0, const float *c0,
+                        const float *w_ih, const float *w_hh, const fc_rnn_geom *g, int nthreads);
+int fc_rnn_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, double *dw_hh, double *db_ih,
+                        double *db_hh, double *dgates, double *dhn, const double *dy, const double *dhT,
+                        const double *dcT, const double *gates, const double *cell, const double *hn,
+                        const double *x, const double *y, const double *h0, const double *c0,
+                        const double *w_ih, const double *w_hh, const fc_rnn_geom *g, int nthreads);
+
+/* ---- activations ------------------------------------------------------- */
+
+typedef enum fc_activation { FC_ACT_SIGMOID = 0, FC_ACT_TANH = 1 } fc_activation;
+
+/* y = f(x), n elements (y may be x) */
+int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads);
+int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads);
+
 #endif

@@ -102,6 +102,32 @@ static void FCN(gemm_store_tile)(const FCN(gemm_op) *g, const T *tmp, int64_t i0
     }
 }
 
+/* The macro-kernel: C[mc0 .. mc0 + mc, n0 .. n1) (+)= packed A (mc x kc)
+ * times packed B (kc x (n1 - n0)), full tiles straight into C, edge tiles
+ * (partial, or columns crossing a segment) through a temporary. */
+static void FCN(gemm_macro)(const FCN(gemm_op) *g, const T *abuf, const T *bbuf, int64_t mc0, int64_t mc,
+                            int64_t n0, int64_t n1, int64_t kc, int overwrite)
+{
+    T tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(64)));
+    for (int64_t j = n0; j < n1; j += GEMM_NR) {
+        const int64_t nr = FC_MIN(GEMM_NR, n1 - j);
+        const T *bp = bbuf + ((j - n0) / GEMM_NR) * GEMM_NR * kc;
+        const int64_t off = j % g->seg_len;
+        const int full_cols = nr == GEMM_NR && off + GEMM_NR <= g->seg_len;
+        T *cj = g->c + (j / g->seg_len) * g->seg_stride + off;
+        for (int64_t i = mc0; i < mc0 + mc; i += GEMM_MR) {
+            const int64_t mr = FC_MIN(GEMM_MR, mc0 + mc - i);
+            const T *ap = abuf + ((i - mc0) / GEMM_MR) * GEMM_MR * kc;
+            if (full_cols && mr == GEMM_MR) {
+                FCN(gemm_ukr)(kc, ap, bp, cj + i * g->ldc, g->ldc, g->bias ? g->bias + i : NULL, !overwrite);
+            } else {
+                FCN(gemm_ukr)(kc, ap, bp, tmp, GEMM_NR, NULL, 0);
+                FCN(gemm_store_tile)(g, tmp, i, j, mr, nr, overwrite);
+            }
+        }
+    }
+}
+
 /* One work unit: rows [m0, m1) x columns [n0, n1) over reduction [kb, ke).
  * abuf holds MC x KC, bbuf KC x (n1 - n0) rounded up to NR. */
 static void FCN(gemm_unit)(const FCN(gemm_op) *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
@@ -112,33 +138,13 @@ static void FCN(gemm_unit)(const FCN(gemm_op) *g, int64_t m0, int64_t m1, int64_
     const int64_t kcs = FC_CEIL_DIV(K, nkc); /* even slices, none tiny */
     const int64_t mc_max = FC_MAX(GEMM_MR, FC_GEMM_A_CHUNK_BYTES / (kcs * (int64_t)sizeof(T)) /
                                                GEMM_MR * GEMM_MR);
-    T tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(64)));
-
     for (int64_t k0 = kb; k0 < ke; k0 += kcs) {
         const int64_t kc = FC_MIN(kcs, ke - k0);
-        const int overwrite = (k0 == kb) && !g->accumulate;
         g->pack_b(g->b_ctx, bbuf, n0, n1 - n0, k0, kc);
         for (int64_t mc0 = m0; mc0 < m1; mc0 += mc_max) {
             const int64_t mc = FC_MIN(mc_max, m1 - mc0);
             g->pack_a(g->a_ctx, abuf, mc0, mc, k0, kc);
-            for (int64_t j = n0; j < n1; j += GEMM_NR) {
-                const int64_t nr = FC_MIN(GEMM_NR, n1 - j);
-                const T *bp = bbuf + ((j - n0) / GEMM_NR) * GEMM_NR * kc;
-                const int64_t off = j % g->seg_len;
-                const int full_cols = nr == GEMM_NR && off + GEMM_NR <= g->seg_len;
-                T *cj = g->c + (j / g->seg_len) * g->seg_stride + off;
-                for (int64_t i = mc0; i < mc0 + mc; i += GEMM_MR) {
-                    const int64_t mr = FC_MIN(GEMM_MR, mc0 + mc - i);
-                    const T *ap = abuf + ((i - mc0) / GEMM_MR) * GEMM_MR * kc;
-                    if (full_cols && mr == GEMM_MR) {
-                        FCN(gemm_ukr)(kc, ap, bp, cj + i * g->ldc, g->ldc,
-                                      g->bias ? g->bias + i : NULL, !overwrite);
-                    } else {
-                        FCN(gemm_ukr)(kc, ap, bp, tmp, GEMM_NR, NULL, 0);
-                        FCN(gemm_store_tile)(g, tmp, i, j, mr, nr, overwrite);
-                    }
-                }
-            }
+            FCN(gemm_macro)(g, abuf, bbuf, mc0, mc, n0, n1, kc, (k0 == kb) && !g->accumulate);
         }
     }
 }
@@ -241,17 +247,21 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
         return st;
     }
 
-    /* Work units: shrink column blocks, then row blocks, until every thread
-     * has about two units (dynamic scheduling evens out the rest). */
+    /* Work units: shrink row or column blocks until every thread has about
+     * two units (dynamic scheduling evens out the rest).  Each unit packs
+     * its own A rows and B columns, so splitting columns re-packs A (M x K)
+     * once more per unit and splitting rows re-packs B (K x N): split the
+     * longer side first. */
     int64_t ncu = FC_MIN((int64_t)GEMM_NC, FC_ROUND_UP(g->N, GEMM_NR));
     int64_t mcu = FC_ROUND_UP(g->M, GEMM_MR);
     for (;;) {
         int64_t units = FC_CEIL_DIV(g->M, mcu) * FC_CEIL_DIV(g->N, ncu);
         if (units >= 2 * nt) break;
-        if (ncu > GEMM_NR)
-            ncu = FC_ROUND_UP(ncu / 2, GEMM_NR);
-        else if (mcu > 4 * GEMM_MR)
+        const int can_m = mcu > 4 * GEMM_MR, can_n = ncu > GEMM_NR;
+        if (can_m && (g->M >= g->N || !can_n))
             mcu = FC_ROUND_UP(mcu / 2, GEMM_MR);
+        else if (can_n)
+            ncu = FC_ROUND_UP(ncu / 2, GEMM_NR);
         else
             break;
     }
@@ -302,6 +312,16 @@ static inline void FCN(pack_strided)(const FCN(strided) *m, T *dst, int64_t i0, 
                 T *d = dst + kk * width;
                 for (int64_t t = 0; t < w; t++) d[t] = s[t];
                 for (int64_t t = w; t < width; t++) d[t] = 0;
+            }
+        } else if (m->rs_red == 1 && w == width) {
+            /* rows contiguous along the reduction (a row-major A, a weight
+             * matrix): one pointer per lane, the lane loop unrolled */
+            const T *rows[GEMM_NR];
+            for (int64_t t = 0; t < width; t++) rows[t] = src + t * m->rs_lane;
+            for (int64_t kk = 0; kk < kc; kk++) {
+                T *d = dst + kk * width;
+#pragma GCC unroll 32
+                for (int t = 0; t < width; t++) d[t] = rows[t][kk];
             }
         } else {
             for (int64_t t = 0; t < w; t++) {

@@ -112,6 +112,21 @@ typedef struct fc_isa_table {
     int (*gavg_fwd_f64)(double *, const double *, int64_t, int64_t, int);
     int (*gavg_bwd_f32)(float *, const float *, int64_t, int64_t, int);
     int (*gavg_bwd_f64)(double *, const double *, int64_t, int64_t, int);
+    int (*rnn_fwd_f32)(float *, float *, float *, float *, const float *, const float *, const float *,
+                       const float *, const float *, const float *, const float *, const fc_rnn_geom *, int);
+    int (*rnn_fwd_f64)(double *, double *, double *, double *, const double *, const double *,
+                       const double *, const double *, const double *, const double *, const double *,
+                       const fc_rnn_geom *, int);
+    int (*rnn_bwd_f32)(float *, float *, float *, float *, float *, float *, float *, float *, float *,
+                       const float *, const float *, const float *, const float *, const float *,
+                       const float *, const float *, const float *, const float *, const float *,
+                       const float *, const float *, const fc_rnn_geom *, int);
+    int (*rnn_bwd_f64)(double *, double *, double *, double *, double *, double *, double *, double *,
+                       double *, const double *, const double *, const double *, const double *,
+                       const double *, const double *, const double *, const double *, const double *,
+                       const double *, const double *, const double *, const fc_rnn_geom *, int);
+    int (*act_fwd_f32)(int, float *, const float *, int64_t, int);
+    int (*act_fwd_f64)(int, double *, const double *, int64_t, int);
 } fc_isa_table;
 
 extern const fc_isa_table fc_isa_generic;

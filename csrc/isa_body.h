@@ -44,4 +44,10 @@ const fc_isa_table FC_CAT2(fc_isa, FC_ISA) = {
     .gavg_fwd_f64 = FC_ISA_SYM(global_avgpool_forward, f64),
     .gavg_bwd_f32 = FC_ISA_SYM(global_avgpool_backward, f32),
     .gavg_bwd_f64 = FC_ISA_SYM(global_avgpool_backward, f64),
+    .rnn_fwd_f32 = FC_ISA_SYM(rnn_forward, f32),
+    .rnn_fwd_f64 = FC_ISA_SYM(rnn_forward, f64),
+    .rnn_bwd_f32 = FC_ISA_SYM(rnn_backward, f32),
+    .rnn_bwd_f64 = FC_ISA_SYM(rnn_backward, f64),
+    .act_fwd_f32 = FC_ISA_SYM(activation_forward, f32),
+    .act_fwd_f64 = FC_ISA_SYM(activation_forward, f64),
 };

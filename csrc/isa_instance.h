@@ -5,6 +5,9 @@
 #include "conv_im2col.c"
 #include "conv_direct.c"
 #include "pool.c"
+#include "vmath.h"
+#include "rnn.c"
+#include "activation.c"
 
 enum { FCN(gemm_mr) = GEMM_MR, FCN(gemm_nr) = GEMM_NR };
 

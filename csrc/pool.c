@@ -87,8 +87,6 @@ static int FCN(pool_plan_init)(FCN(pool_plan) *pl, const fc_pool_geom *g, int64_
 
 static void FCN(pool_plan_free)(FCN(pool_plan) *pl) { free(pl->ccount); }
 
-static inline V FCN(select)(IV m, V a, V b) { return (V)(((IV)a & m) | ((IV)b & ~m)); }
-
 /* dst[phase * L + t] = padded row at gamma = t * sw + phase, where the
  * padded row is src[gamma - pad_w] inside [0, W) and `pad` elsewhere. */
 static void FCN(pool_split_row)(const FCN(pool_plan) *pl, T *dst, const T *src, T pad)

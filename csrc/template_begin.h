@@ -190,6 +190,9 @@ static inline void FCN(store_masked)(T *p, V v, FCN(lanes) l)
 static inline V FCN(load_lanes)(const T *p, int64_t n) { return FCN(load_range)(p, 0, n); }
 static inline void FCN(store_lanes)(T *p, V v, int64_t n) { FCN(store_range)(p, v, 0, n); }
 
+/* lanes of a where m is set, else of b */
+static inline V FCN(select)(IV m, V a, V b) { return (V)(((IV)a & m) | ((IV)b & ~m)); }
+
 static inline T FCN(hsum)(V v)
 {
     T s = 0;

@@ -60,6 +60,30 @@ cdef extern from "fastconv.h" nogil:
     int fc_global_avg_pool_backward_f32(float *dx, const float *dy, int64_t planes, int64_t n, int nthreads)
     int fc_global_avg_pool_backward_f64(double *dx, const double *dy, int64_t planes, int64_t n, int nthreads)
 
+    int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads)
+    int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads)
+
+    ctypedef struct fc_rnn_geom:
+        int64_t steps, batch, input, hidden, xt, xb, yt, yb
+        int cell
+
+    int fc_rnn_forward_f32(float *y, float *gates, float *cell, float *hn, const float *x, const float *h0,
+                           const float *c0, const float *w_ih, const float *w_hh, const float *bias,
+                           const float *bias_hn, const fc_rnn_geom *g, int nthreads)
+    int fc_rnn_forward_f64(double *y, double *gates, double *cell, double *hn, const double *x, const double *h0,
+                           const double *c0, const double *w_ih, const double *w_hh, const double *bias,
+                           const double *bias_hn, const fc_rnn_geom *g, int nthreads)
+    int fc_rnn_backward_f32(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh, float *db_ih,
+                            float *db_hh, float *dgates, float *dhn, const float *dy, const float *dhT,
+                            const float *dcT, const float *gates, const float *cell, const float *hn,
+                            const float *x, const float *y, const float *h0, const float *c0,
+                            const float *w_ih, const float *w_hh, const fc_rnn_geom *g, int nthreads)
+    int fc_rnn_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, double *dw_hh, double *db_ih,
+                            double *db_hh, double *dgates, double *dhn, const double *dy, const double *dhT,
+                            const double *dcT, const double *gates, const double *cell, const double *hn,
+                            const double *x, const double *y, const double *h0, const double *c0,
+                            const double *w_ih, const double *w_hh, const fc_rnn_geom *g, int nthreads)
+
 ALGO_DIRECT = 0
 ALGO_IM2COL = 1
 
@@ -298,5 +322,97 @@ def global_avg_pool(cnp.ndarray out, cnp.ndarray inp, int64_t planes, int64_t n,
                 st = fc_global_avg_pool_backward_f64(<double *>po, <const double *>pi, planes, n, nthreads)
             else:
                 st = fc_global_avg_pool_forward_f64(<double *>po, <const double *>pi, planes, n, nthreads)
+    if st:
+        _raise(st)
+
+
+# ---- recurrent ---------------------------------------------------------------------
+# geom: (steps, batch, input, hidden, xt, xb, yt, yb, cell); None for optional arrays
+
+cdef inline void _rnn_geom(fc_rnn_geom *g, tuple t):
+    g.steps, g.batch, g.input, g.hidden, g.xt, g.xb, g.yt, g.yb, g.cell = t
+
+
+def rnn_forward(y, gates, cell, hn, x, h0, c0, w_ih, w_hh, bias, bias_hn, tuple geom, int nthreads):
+    """y, gates, cell, hn (OUT); the rest IN (see fc_rnn_forward)."""
+    cdef fc_rnn_geom g
+    _rnn_geom(&g, geom)
+    cdef void *py = _ptr(y)
+    cdef void *pg = _ptr(gates)
+    cdef void *pc = _ptr(cell)
+    cdef void *phn = _ptr(hn)
+    cdef void *px = _ptr(x)
+    cdef void *ph0 = _ptr(h0)
+    cdef void *pc0 = _ptr(c0)
+    cdef void *pwi = _ptr(w_ih)
+    cdef void *pwh = _ptr(w_hh)
+    cdef void *pb = _ptr(bias)
+    cdef void *pbn = _ptr(bias_hn)
+    cdef int st
+    if _is_f32(<cnp.ndarray>x):
+        with nogil:
+            st = fc_rnn_forward_f32(<float *>py, <float *>pg, <float *>pc, <float *>phn, <const float *>px,
+                                    <const float *>ph0, <const float *>pc0, <const float *>pwi,
+                                    <const float *>pwh, <const float *>pb, <const float *>pbn, &g, nthreads)
+    else:
+        with nogil:
+            st = fc_rnn_forward_f64(<double *>py, <double *>pg, <double *>pc, <double *>phn, <const double *>px,
+                                    <const double *>ph0, <const double *>pc0, <const double *>pwi,
+                                    <const double *>pwh, <const double *>pb, <const double *>pbn, &g, nthreads)
+    if st:
+        _raise(st)
+
+
+def rnn_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT, dcT, gates, cell, hn,
+                 x, y, h0, c0, w_ih, w_hh, tuple geom, int nthreads):
+    """Gradients (OUT, added into) then workspaces then IN (see fc_rnn_backward)."""
+    cdef fc_rnn_geom g
+    _rnn_geom(&g, geom)
+    cdef void *p[21]
+    cdef int i
+    for i, a in enumerate((dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT, dcT, gates, cell,
+                           hn, x, y, h0, c0, w_ih, w_hh)):
+        p[i] = _ptr(a)
+    cdef int st
+    if _is_f32(<cnp.ndarray>x):
+        with nogil:
+            st = fc_rnn_backward_f32(<float *>p[0], <float *>p[1], <float *>p[2], <float *>p[3], <float *>p[4],
+                                     <float *>p[5], <float *>p[6], <float *>p[7], <float *>p[8],
+                                     <const float *>p[9], <const float *>p[10], <const float *>p[11],
+                                     <const float *>p[12], <const float *>p[13], <const float *>p[14],
+                                     <const float *>p[15], <const float *>p[16], <const float *>p[17],
+                                     <const float *>p[18], <const float *>p[19], <const float *>p[20],
+                                     &g, nthreads)
+    else:
+        with nogil:
+            st = fc_rnn_backward_f64(<double *>p[0], <double *>p[1], <double *>p[2], <double *>p[3], <double *>p[4],
+                                     <double *>p[5], <double *>p[6], <double *>p[7], <double *>p[8],
+                                     <const double *>p[9], <const double *>p[10], <const double *>p[11],
+                                     <const double *>p[12], <const double *>p[13], <const double *>p[14],
+                                     <const double *>p[15], <const double *>p[16], <const double *>p[17],
+                                     <const double *>p[18], <const double *>p[19], <const double *>p[20],
+                                     &g, nthreads)
+    if st:
+        _raise(st)
+
+
+# ---- activations ---------------------------------------------------------------------
+
+ACT_SIGMOID = 0
+ACT_TANH = 1
+
+
+def activation_forward(int kind, cnp.ndarray y, cnp.ndarray x, int nthreads):
+    """y (OUT, C-contiguous, may be x) = sigmoid / tanh of x (C-contiguous)."""
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef int64_t n = x.size
+    cdef int st
+    if _is_f32(x):
+        with nogil:
+            st = fc_activation_forward_f32(kind, <float *>py, <const float *>px, n, nthreads)
+    else:
+        with nogil:
+            st = fc_activation_forward_f64(kind, <double *>py, <const double *>px, n, nthreads)
     if st:
         _raise(st)
