@@ -4,7 +4,8 @@
 
 A ratio > 1 means fastconv is faster.  Times are medians; the ratio of each
 peer is taken against "fastconv" (allocating its outputs, as the peers do);
-"out=" is fastconv reusing its outputs.  For memory-bound workloads the
+"out=" is fastconv reusing its outputs; other "fastconv_*" sides are other
+fastconv entry points, shown in ms only.  For memory-bound workloads the
 bandwidth floor (bytes moved / 44 GB/s) is shown, and fastconv's best time
 as a multiple of it.
 """
@@ -27,10 +28,13 @@ def load(path):
 
 
 def table(groups, meta, markdown):
-    sides = sorted({s for g in groups.values() for s in g} - {"fastconv", "fastconv_out"})
+    every = {s for g in groups.values() for s in g}
+    sides = sorted(s for s in every if not s.startswith("fastconv"))
+    variants = sorted(s for s in every if s.startswith("fastconv_") and s != "fastconv_out")
     floors = any(m.get("floor_ms") for m in meta.values())
-    head = ["workload", "fastconv ms", "out= ms", "floor ms" if floors else "GFLOP/s"] + \
-           [f"{s} ms" for s in sides] + [f"{s}/fastconv" for s in sides] + (["fastconv/floor"] if floors else [])
+    head = ["workload", "fastconv ms", "out= ms"] + [f"{v} ms" for v in variants] + \
+           ["floor ms" if floors else "GFLOP/s"] + [f"{s} ms" for s in sides] + \
+           [f"{s}/fastconv" for s in sides] + ["fastest peer/fastconv"] + (["fastconv/floor"] if floors else [])
     rows = []
     for name in sorted(groups, key=lambda g: (g.split()[0], g)):
         g = groups[name]
@@ -39,12 +43,16 @@ def table(groups, meta, markdown):
             continue
         gflop, floor = meta[name].get("gflop"), meta[name].get("floor_ms")
         row = [name, f"{fc * 1e3:.3f}", f"{g['fastconv_out'] * 1e3:.3f}" if "fastconv_out" in g else "-"]
+        row += [f"{g[v] * 1e3:.3f}" if v in g else "-" for v in variants]
         if floors:
             row.append(f"{floor:.2f}" if floor else "-")
         else:
             row.append(f"{gflop / fc:.0f}" if gflop else "-")
         row += [f"{g[s] * 1e3:.3f}" if s in g else "-" for s in sides]
         row += [f"{g[s] / fc:.2f}x" if s in g else "-" for s in sides]
+        present = [s for s in sides if s in g]
+        fastest = min(present, key=g.get) if present else None
+        row.append(f"{g[fastest] / fc:.2f}x ({fastest})" if fastest else "-")
         if floors:
             best = min(fc, g.get("fastconv_out", fc))
             row.append(f"{best * 1e3 / floor:.2f}x" if floor else "-")

@@ -93,3 +93,47 @@ RECURRENT = [
     RecurrentWorkload("R3", "rnn", 100, 64, 128, 256, 20),
     RecurrentWorkload("R4", "lstm", 40, 128, 1, 64, 100),
 ]
+
+
+@dataclass(frozen=True)
+class FilterWorkload:
+    id: str
+    kind: str      # "dense" (F1), "gaussian" (F2), "fft" (F3 2-D), "fft1d" (F3 1-D)
+    image: tuple
+    k: int
+    rounds: int
+
+    def arrays(self, seed=0):
+        """The image and the kernel (2-D; a Gaussian for F2, sigma = k / 6)."""
+        rng = np.random.default_rng(seed)
+        img = rng.standard_normal(self.image).astype(np.float32)
+        if self.kind == "gaussian":
+            t = np.arange(self.k) - (self.k - 1) / 2
+            g = np.exp(-0.5 * (t / (self.k / 6)) ** 2)
+            g = (g / g.sum()).astype(np.float32)
+            return img, np.outer(g, g), g
+        if self.kind == "fft1d":
+            return img, rng.standard_normal(self.k).astype(np.float32), None
+        return img, (rng.standard_normal((self.k, self.k)) / self.k).astype(np.float32), None
+
+    def flops(self):
+        """2 x multiply-adds of the direct method (dense) or of the two 1-D
+        passes (separable) at the output size: the work the spatial methods
+        do, for scale."""
+        px = int(np.prod(self.image))
+        if self.kind == "gaussian":
+            return 2 * px * 2 * self.k
+        if self.kind == "fft1d":
+            return 2 * (px + self.k - 1) * self.k
+        return 2 * px * self.k * self.k
+
+
+FILTER = [
+    FilterWorkload("F1 k=3", "dense", (2048, 2048), 3, 30),
+    FilterWorkload("F1 k=15", "dense", (2048, 2048), 15, 15),
+    FilterWorkload("F1 k=63", "dense", (2048, 2048), 63, 10),
+    FilterWorkload("F2 k=15", "gaussian", (2048, 2048), 15, 30),
+    FilterWorkload("F2 k=63", "gaussian", (2048, 2048), 63, 15),
+    FilterWorkload("F3 2-D", "fft", (2048, 2048), 63, 10),
+    FilterWorkload("F3 1-D", "fft1d", (2 ** 20,), 4097, 15),
+]

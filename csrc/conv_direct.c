@@ -26,7 +26,7 @@
 
 #include "conv_common.h"
 /* a unit's scratch (padded rows of all channels of a group) stays below this */
-#define FC_DIRECT_SCRATCH_BYTES (4 << 20)
+#define FC_DIRECT_SCRATCH_BYTES (128 * 1024)
 
 enum { FC_PLAN_FLAT = 1, FC_PLAN_STACK = 2 };
 

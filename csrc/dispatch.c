@@ -158,3 +158,19 @@ FC_FORWARD(fc_table()->act_fwd_f32(kind, y, x, n, nthreads))
 
 int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads)
 FC_FORWARD(fc_table()->act_fwd_f64(kind, y, x, n, nthreads))
+
+int fc_filter2d_forward_f32(float *y, const float *x, const float *k, float fill, const fc_filter_geom *g,
+                            int accumulate, int nthreads)
+FC_FORWARD(fc_table()->f2d_fwd_f32(y, x, k, fill, g, accumulate, nthreads))
+
+int fc_filter2d_forward_f64(double *y, const double *x, const double *k, double fill, const fc_filter_geom *g,
+                            int accumulate, int nthreads)
+FC_FORWARD(fc_table()->f2d_fwd_f64(y, x, k, fill, g, accumulate, nthreads))
+
+int fc_sepfilter_forward_f32(float *y, const float *x, const float *ky, const float *kx, float fill,
+                             const fc_filter_geom *g, int accumulate, int nthreads)
+FC_FORWARD(fc_table()->sep_fwd_f32(y, x, ky, kx, fill, g, accumulate, nthreads))
+
+int fc_sepfilter_forward_f64(double *y, const double *x, const double *ky, const double *kx, double fill,
+                             const fc_filter_geom *g, int accumulate, int nthreads)
+FC_FORWARD(fc_table()->sep_fwd_f64(y, x, ky, kx, fill, g, accumulate, nthreads))

@@ -174,4 +174,27 @@ typedef enum fc_activation { FC_ACT_SIGMOID = 0, FC_ACT_TANH = 1 } fc_activation
 int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads);
 int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads);
 
+/* ---- image filtering ---------------------------------------------------- */
+
+typedef enum fc_boundary { FC_BOUNDARY_FILL = 0, FC_BOUNDARY_WRAP = 1, FC_BOUNDARY_SYMM = 2 } fc_boundary;
+
+/* Correlation of N single-channel images (H, W) -> (P, Q) with a ky x kx
+ * kernel: output (p, q) reads the extended input from (p - pad_top,
+ * q - pad_left); fill is the value outside under FC_BOUNDARY_FILL. */
+typedef struct fc_filter_geom {
+    int64_t N, H, W, P, Q, ky, kx, pad_top, pad_left;
+    int boundary;
+} fc_filter_geom;
+
+/* y (+)= k (ky x kx, row-major) correlated with x */
+int fc_filter2d_forward_f32(float *y, const float *x, const float *k, float fill, const fc_filter_geom *g,
+                            int accumulate, int nthreads);
+int fc_filter2d_forward_f64(double *y, const double *x, const double *k, double fill, const fc_filter_geom *g,
+                            int accumulate, int nthreads);
+/* y (+)= (ky kx^T) correlated with x, in two 1-D passes */
+int fc_sepfilter_forward_f32(float *y, const float *x, const float *ky, const float *kx, float fill,
+                             const fc_filter_geom *g, int accumulate, int nthreads);
+int fc_sepfilter_forward_f64(double *y, const double *x, const double *ky, const double *kx, double fill,
+                             const fc_filter_geom *g, int accumulate, int nthreads);
+
 #endif

@@ -127,6 +127,12 @@ typedef struct fc_isa_table {
                        const double *, const double *, const double *, const fc_rnn_geom *, int);
     int (*act_fwd_f32)(int, float *, const float *, int64_t, int);
     int (*act_fwd_f64)(int, double *, const double *, int64_t, int);
+    int (*f2d_fwd_f32)(float *, const float *, const float *, float, const fc_filter_geom *, int, int);
+    int (*f2d_fwd_f64)(double *, const double *, const double *, double, const fc_filter_geom *, int, int);
+    int (*sep_fwd_f32)(float *, const float *, const float *, const float *, float, const fc_filter_geom *, int,
+                       int);
+    int (*sep_fwd_f64)(double *, const double *, const double *, const double *, double, const fc_filter_geom *,
+                       int, int);
 } fc_isa_table;
 
 extern const fc_isa_table fc_isa_generic;

@@ -50,4 +50,8 @@ const fc_isa_table FC_CAT2(fc_isa, FC_ISA) = {
     .rnn_bwd_f64 = FC_ISA_SYM(rnn_backward, f64),
     .act_fwd_f32 = FC_ISA_SYM(activation_forward, f32),
     .act_fwd_f64 = FC_ISA_SYM(activation_forward, f64),
+    .f2d_fwd_f32 = FC_ISA_SYM(filter2d_forward, f32),
+    .f2d_fwd_f64 = FC_ISA_SYM(filter2d_forward, f64),
+    .sep_fwd_f32 = FC_ISA_SYM(sepfilter_forward, f32),
+    .sep_fwd_f64 = FC_ISA_SYM(sepfilter_forward, f64),
 };

@@ -8,6 +8,7 @@
 #include "vmath.h"
 #include "rnn.c"
 #include "activation.c"
+#include "filter.c"
 
 enum { FCN(gemm_mr) = GEMM_MR, FCN(gemm_nr) = GEMM_NR };
 

@@ -22,11 +22,19 @@ def rng(request):
     return np.random.default_rng(abs(hash(request.node.nodeid)) % (2**32))
 
 
-def assert_close(actual, expected, bound, n_terms, dtype):
+def assert_close(actual, expected, bound, n_terms, dtype, normwise=False):
     """|actual - expected| <= (n_terms + 2) * eps(dtype) * bound elementwise, where
     bound is the reference computed on absolute values (the size of the terms
-    summed).  A missing or wrong term breaks this by orders of magnitude."""
+    summed).  A missing or wrong term breaks this by orders of magnitude.
+
+    normwise: for FFT methods, whose rounding error spreads over the whole
+    output (an output whose terms are all zero still gets the rounding of
+    the others), the bound is the largest one, or normwise if that is a
+    larger number (e.g. ||x|| ||w||), times 4 log2(output size)."""
     actual = np.asarray(actual)
+    if normwise is not False:
+        scale = bound.max() if normwise is True else max(bound.max(), normwise)
+        bound = np.full_like(bound, scale * 4 * np.log2(bound.size + 2))
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     assert actual.dtype == dtype, (actual.dtype, dtype)
     eps = np.finfo(dtype).eps

@@ -11,7 +11,7 @@ import fastconv
 import reference as ref
 from conftest import assert_close
 
-ALGORITHMS = ["direct", "im2col"]
+ALGORITHMS = ["direct", "im2col", "fft"]
 DTYPES = [np.float32, np.float64]
 
 
@@ -128,20 +128,22 @@ def check_case(case, dtype, algorithm, rng, layout="contiguous", bias=True):
     y = conv_fn(case.nd)(relayout(x, layout), relayout(w, layout), b, algorithm=algorithm, **case.args())
     expected = ref.conv_forward(x, w, b, **ra)
     bound = ref.conv_forward(np.abs(x), np.abs(w), None if b is None else np.abs(b), **ra)
-    assert_close(y, expected, bound, case.n_terms, dtype)
+    fft = algorithm == "fft"
+    norms = lambda a, b: np.linalg.norm(a) * np.linalg.norm(b) if fft else False
+    assert_close(y, expected, bound, case.n_terms, dtype, norms(x, w))
 
     gy = make(expected.shape, dtype, rng)
     gx = grad_input_fn(case.nd)(x.shape, relayout(w, layout), relayout(gy, layout), algorithm=algorithm,
                                 **case.args())
     e_gx = ref.conv_grad_input(x.shape, w, gy, **ra)
     b_gx = ref.conv_grad_input(x.shape, np.abs(w), np.abs(gy), **ra)
-    assert_close(gx, e_gx, b_gx, case.K // case.groups * int(np.prod(case.ksize)), dtype)
+    assert_close(gx, e_gx, b_gx, case.K // case.groups * int(np.prod(case.ksize)), dtype, norms(w, gy))
 
     gw = grad_weight_fn(case.nd)(relayout(x, layout), w.shape, relayout(gy, layout), algorithm=algorithm,
                                  **case.args())
     e_gw = ref.conv_grad_weight(x, w.shape, gy, **ra)
     b_gw = ref.conv_grad_weight(np.abs(x), w.shape, np.abs(gy), **ra)
-    assert_close(gw, e_gw, b_gw, case.N * int(np.prod(expected.shape[2:])), dtype)
+    assert_close(gw, e_gw, b_gw, case.N * int(np.prod(expected.shape[2:])), dtype, norms(x, gy))
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -251,7 +253,17 @@ def test_conv_transpose2d(spec, dtype, algorithm, rng):
     args = (pair(stride), pair(padding), pair(opad), groups, pair(dil))
     expected = ref.conv_transpose(x, w, b, *args)
     bound = ref.conv_transpose(np.abs(x), np.abs(w), np.abs(b), *args)
-    assert_close(y, expected, bound, Cin // groups * R * S, dtype)
+    assert_close(y, expected, bound, Cin // groups * R * S, dtype,
+                 np.linalg.norm(x) * np.linalg.norm(w) if algorithm == "fft" else False)
+
+
+def assert_same(a, b, algorithm):
+    """Equal, or for FFT (whose plans may be re-made between calls, see
+    fastconv.fft) equal to rounding."""
+    if algorithm == "fft":
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+    else:
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -259,14 +271,14 @@ def test_unbatched_input(algorithm, rng):
     x = make((3, 9, 10), np.float32, rng)
     w = make((4, 3, 3, 3), np.float32, rng)
     y = fastconv.conv2d(x, w, padding=1, algorithm=algorithm)
-    np.testing.assert_array_equal(y, fastconv.conv2d(x[None], w, padding=1, algorithm=algorithm)[0])
+    assert_same(y, fastconv.conv2d(x[None], w, padding=1, algorithm=algorithm)[0], algorithm)
     x1 = make((3, 17), np.float64, rng)
     w1 = make((2, 3, 4), np.float64, rng)
-    np.testing.assert_array_equal(fastconv.conv1d(x1, w1, algorithm=algorithm),
-                                  fastconv.conv1d(x1[None], w1, algorithm=algorithm)[0])
+    assert_same(fastconv.conv1d(x1, w1, algorithm=algorithm),
+                fastconv.conv1d(x1[None], w1, algorithm=algorithm)[0], algorithm)
     t = fastconv.conv_transpose2d(x, w.transpose(1, 0, 2, 3).copy(), stride=2, algorithm=algorithm)
-    np.testing.assert_array_equal(t, fastconv.conv_transpose2d(x[None], w.transpose(1, 0, 2, 3).copy(),
-                                                               stride=2, algorithm=algorithm)[0])
+    assert_same(t, fastconv.conv_transpose2d(x[None], w.transpose(1, 0, 2, 3).copy(), stride=2,
+                                             algorithm=algorithm)[0], algorithm)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -276,26 +288,26 @@ def test_out_argument_and_aliasing(algorithm, rng):
     expected = fastconv.conv2d(x, w, padding=1, algorithm=algorithm)
     out = np.full_like(expected, np.nan)
     assert fastconv.conv2d(x, w, padding=1, algorithm=algorithm, out=out) is out
-    np.testing.assert_array_equal(out, expected)
+    assert_same(out, expected, algorithm)
     # out is the input itself: the result must still be right
     xa = x.copy()
     assert fastconv.conv2d(xa, w, padding=1, algorithm=algorithm, out=xa) is xa
-    np.testing.assert_allclose(xa, expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(xa, expected, rtol=1e-12, atol=1e-12)
     # a non-contiguous out
     big = np.zeros((2, 4, 10, 20))
     view = big[..., ::2]
     fastconv.conv2d(x, w, padding=1, algorithm=algorithm, out=view)
-    np.testing.assert_array_equal(view, expected)
+    assert_same(view, expected, algorithm)
     # gradients write into out (which starts dirty) and do not accumulate into it
     gy = make(expected.shape, np.float64, rng)
     gx = fastconv.conv2d_grad_input(x.shape, w, gy, padding=1, algorithm=algorithm)
     o = np.full_like(gx, 7.0)
     fastconv.conv2d_grad_input(x.shape, w, gy, padding=1, algorithm=algorithm, out=o)
-    np.testing.assert_array_equal(o, gx)
+    assert_same(o, gx, algorithm)
     gw = fastconv.conv2d_grad_weight(x, w.shape, gy, padding=1, algorithm=algorithm)
     o = np.full_like(gw, 7.0)
     fastconv.conv2d_grad_weight(x, w.shape, gy, padding=1, algorithm=algorithm, out=o)
-    np.testing.assert_array_equal(o, gw)
+    assert_same(o, gw, algorithm)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -312,8 +324,9 @@ def test_thread_count_does_not_change_results(algorithm, rng):
                 gw = grad_weight_fn(case.nd)(x, w.shape, gy, algorithm=algorithm, **case.args())
                 outs.append((y, gx, gw))
         for other in outs[1:]:
-            np.testing.assert_array_equal(outs[0][0], other[0])  # no reduction split: identical
-            np.testing.assert_array_equal(outs[0][1], other[1])
+            # no reduction split: identical (FFT plans differ per thread count: to rounding)
+            assert_same(outs[0][0], other[0], algorithm)
+            assert_same(outs[0][1], other[1], algorithm)
             # weight gradients reduce over images; thread partial sums only re-round
             np.testing.assert_allclose(outs[0][2], other[2], rtol=2e-5, atol=2e-5 * np.abs(outs[0][2]).max())
 

@@ -9,6 +9,8 @@ __version__ = "0.1.0"
 from ._backend import get_array_module
 from ._info import info
 from ._threads import get_num_threads, set_num_threads, threads
+from .fft import export_fft_wisdom, fftconvolve, import_fft_wisdom
+from .filtering import calibrate_filters, convolve2d, correlate2d, last_method, sepfilter2d
 from .pool import (
     avg_pool1d,
     avg_pool1d_backward,
@@ -47,6 +49,14 @@ from .conv import (
 
 __all__ = [
     "__version__",
+    "sepfilter2d",
+    "last_method",
+    "import_fft_wisdom",
+    "fftconvolve",
+    "export_fft_wisdom",
+    "correlate2d",
+    "convolve2d",
+    "calibrate_filters",
     "avg_pool1d",
     "avg_pool1d_backward",
     "avg_pool2d",

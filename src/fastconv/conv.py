@@ -3,12 +3,14 @@
 Cross-correlation, as torch.nn.functional.conv1d / conv2d compute it, with
 stride, padding (int, pair, "same", "valid"), dilation, groups and bias;
 both gradients with torch.nn.grad.conv*d_input / conv*d_weight's argument
-order; and conv_transpose2d.  Every function takes ``algorithm``: "direct"
-or "im2col" (GEMM), which agree to rounding, or "auto".
+order; and conv_transpose2d.  Every function takes ``algorithm``: "direct",
+"im2col" (GEMM) or "fft" (channel sums in the frequency domain; see
+_conv_fft), which agree to rounding, or "auto" (direct or im2col by shape).
 """
 import numpy as np
 
 from . import _threads
+from . import _conv_fft
 from ._ext import _fastconv as _core
 from ._validation import (
     MAX_EXTENT,
@@ -35,7 +37,8 @@ __all__ = [
     "conv_transpose2d",
 ]
 
-_ALGORITHMS = {"direct": _core.ALGO_DIRECT, "im2col": _core.ALGO_IM2COL}
+_FFT = "fft"
+_ALGORITHMS = {"direct": _core.ALGO_DIRECT, "im2col": _core.ALGO_IM2COL, "fft": _FFT}
 _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 _WLAYOUT = {1: "(K, C/groups, S)", 2: "(K, C/groups, R, S)"}
 
@@ -103,7 +106,8 @@ def _algorithm(algorithm, geom, op):
         if algorithm != "auto":
             return _ALGORITHMS[algorithm]
     except (KeyError, TypeError):
-        raise ValueError(f"algorithm must be 'auto', 'direct' or 'im2col'; received {algorithm!r}") from None
+        raise ValueError(f"algorithm must be 'auto', 'direct', 'im2col' or 'fft'; received {algorithm!r}") \
+            from None
     return _choose(geom, op)
 
 
@@ -168,7 +172,11 @@ def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
     if unbatched:
         yshape = yshape[1:]
     y, ret = result_array(yshape, x.dtype, out, (x, w, bias))
-    _core.conv_forward(algo, y, contiguous(xb), contiguous(w), bias, geom, _threads.current())
+    xb, w = contiguous(xb), contiguous(w)
+    if algo == _FFT and _conv_fft.finite(xb, w):
+        y[...] = _conv_fft.forward(xb, w, bias, geom).reshape(y.shape)
+    else:
+        _core.conv_forward(_core.ALGO_DIRECT if algo == _FFT else algo, y, xb, w, bias, geom, _threads.current())
     return finish(y, ret)
 
 
@@ -176,6 +184,17 @@ def _zeroed_result(shape, dtype, out, inputs):
     y, ret = result_array(shape, dtype, out, inputs)
     y.fill(0)  # the backward kernels add into their output
     return y, ret
+
+
+def _backward_input(algo, shape, dy, w, geom, out, inputs):
+    """dx of shape `shape` (batched or not) from contiguous dy (batched) and w."""
+    if algo == _FFT and _conv_fft.finite(dy, w):
+        dx, ret = result_array(shape, dy.dtype, out, inputs)
+        dx[...] = _conv_fft.grad_input(dy, w, geom).reshape(dx.shape)
+        return dx, ret
+    dx, ret = _zeroed_result(shape, dy.dtype, out, inputs)
+    _core.conv_backward_input(_core.ALGO_DIRECT if algo == _FFT else algo, dx, dy, w, geom, _threads.current())
+    return dx, ret
 
 
 def _grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups, algorithm, out):
@@ -190,8 +209,7 @@ def _grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups,
         raise ValueError(f"grad_out must have the convolution's output shape {yshape} for "
                          f"input_shape={input_shape}; received shape {grad_out.shape}")
     algo = _algorithm(algorithm, geom, "backward_input")
-    dx, ret = _zeroed_result(input_shape, grad_out.dtype, out, (w, grad_out))
-    _core.conv_backward_input(algo, dx, contiguous(grad_out), contiguous(w), geom, _threads.current())
+    dx, ret = _backward_input(algo, input_shape, contiguous(grad_out), contiguous(w), geom, out, (w, grad_out))
     return finish(dx, ret)
 
 
@@ -210,8 +228,14 @@ def _grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, group
         raise ValueError(f"grad_out must have the convolution's output shape {yshape}; "
                          f"received shape {grad_out.shape}")
     algo = _algorithm(algorithm, geom, "backward_weight")
-    dw, ret = _zeroed_result(weight_shape, x.dtype, out, (x, grad_out))
-    _core.conv_backward_weight(algo, dw, contiguous(grad_out), contiguous(x), geom, _threads.current())
+    grad_out, x = contiguous(grad_out), contiguous(x)
+    if algo == _FFT and _conv_fft.finite(grad_out, x):
+        dw, ret = result_array(weight_shape, x.dtype, out, (x, grad_out))
+        dw[...] = _conv_fft.grad_weight(grad_out, x, geom).reshape(dw.shape)
+    else:
+        dw, ret = _zeroed_result(weight_shape, x.dtype, out, (x, grad_out))
+        _core.conv_backward_weight(_core.ALGO_DIRECT if algo == _FFT else algo, dw, grad_out, x, geom,
+                                   _threads.current())
     return finish(dw, ret)
 
 
@@ -308,8 +332,8 @@ def conv_transpose2d(x, w, bias=None, stride=1, padding=0, output_padding=0, gro
         if bias.shape != (K,):
             raise ValueError(f"bias must have shape ({K},) (one per output channel); received shape {bias.shape}")
     algo = _algorithm(algorithm, geom, "backward_input")
-    dx, ret = _zeroed_result(in_shape[1:] if unbatched else in_shape, x.dtype, out, (x, w, bias))
-    _core.conv_backward_input(algo, dx, contiguous(xb), contiguous(w), geom, _threads.current())
+    dx, ret = _backward_input(algo, in_shape[1:] if unbatched else in_shape, contiguous(xb), contiguous(w), geom,
+                              out, (x, w, bias))
     if bias is not None:
         dx += bias.reshape(K, 1, 1)
     return finish(dx, ret)

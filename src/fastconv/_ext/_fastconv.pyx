@@ -63,6 +63,19 @@ cdef extern from "fastconv.h" nogil:
     int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads)
     int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads)
 
+    ctypedef struct fc_filter_geom:
+        int64_t N, H, W, P, Q, ky, kx, pad_top, pad_left
+        int boundary
+
+    int fc_filter2d_forward_f32(float *y, const float *x, const float *k, float fill, const fc_filter_geom *g,
+                                int accumulate, int nthreads)
+    int fc_filter2d_forward_f64(double *y, const double *x, const double *k, double fill,
+                                const fc_filter_geom *g, int accumulate, int nthreads)
+    int fc_sepfilter_forward_f32(float *y, const float *x, const float *ky, const float *kx, float fill,
+                                 const fc_filter_geom *g, int accumulate, int nthreads)
+    int fc_sepfilter_forward_f64(double *y, const double *x, const double *ky, const double *kx, double fill,
+                                 const fc_filter_geom *g, int accumulate, int nthreads)
+
     ctypedef struct fc_rnn_geom:
         int64_t steps, batch, input, hidden, xt, xb, yt, yb
         int cell
@@ -414,5 +427,55 @@ def activation_forward(int kind, cnp.ndarray y, cnp.ndarray x, int nthreads):
     else:
         with nogil:
             st = fc_activation_forward_f64(kind, <double *>py, <const double *>px, n, nthreads)
+    if st:
+        _raise(st)
+
+
+# ---- separable filtering ---------------------------------------------------------------
+
+BOUNDARY_FILL = 0
+BOUNDARY_WRAP = 1
+BOUNDARY_SYMM = 2
+
+
+def filter2d(cnp.ndarray y, cnp.ndarray x, cnp.ndarray k, double fill, tuple geom, bint accumulate,
+             int nthreads):
+    """y (OUT, (+)=) = correlation of x with the dense kernel k; geom as sepfilter."""
+    cdef fc_filter_geom g
+    g.N, g.H, g.W, g.P, g.Q, g.ky, g.kx, g.pad_top, g.pad_left, g.boundary = geom
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef void *pk = cnp.PyArray_DATA(k)
+    cdef int st
+    if _is_f32(x):
+        with nogil:
+            st = fc_filter2d_forward_f32(<float *>py, <const float *>px, <const float *>pk, <float>fill, &g,
+                                         accumulate, nthreads)
+    else:
+        with nogil:
+            st = fc_filter2d_forward_f64(<double *>py, <const double *>px, <const double *>pk, fill, &g,
+                                         accumulate, nthreads)
+    if st:
+        _raise(st)
+
+
+def sepfilter(cnp.ndarray y, cnp.ndarray x, cnp.ndarray ky, cnp.ndarray kx, double fill, tuple geom,
+              bint accumulate, int nthreads):
+    """y (OUT, (+)=) = separable correlation of x; geom (N, H, W, P, Q, ky, kx, pad_top, pad_left, boundary)."""
+    cdef fc_filter_geom g
+    g.N, g.H, g.W, g.P, g.Q, g.ky, g.kx, g.pad_top, g.pad_left, g.boundary = geom
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef void *pky = cnp.PyArray_DATA(ky)
+    cdef void *pkx = cnp.PyArray_DATA(kx)
+    cdef int st
+    if _is_f32(x):
+        with nogil:
+            st = fc_sepfilter_forward_f32(<float *>py, <const float *>px, <const float *>pky, <const float *>pkx,
+                                          <float>fill, &g, accumulate, nthreads)
+    else:
+        with nogil:
+            st = fc_sepfilter_forward_f64(<double *>py, <const double *>px, <const double *>pky,
+                                          <const double *>pkx, fill, &g, accumulate, nthreads)
     if st:
         _raise(st)

@@ -1,0 +1,328 @@
+"""Image filtering: correlate2d / convolve2d / sepfilter2d against scipy.signal
+for every mode, boundary and method; fftconvolve against
+scipy.signal.fftconvolve; the method choice; bad input."""
+import itertools
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastconv
+from fastconv import fft as fcfft
+
+from conftest import assert_close
+
+MODES = ["full", "same", "valid"]
+BOUNDARIES = ["fill", "wrap", "symm"]
+METHODS = ["direct", "separable", "fft"]
+PAIRS = [(fastconv.correlate2d, ss.correlate2d), (fastconv.convolve2d, ss.convolve2d)]
+# (H, W, kh, kw): odd, even, 1xN, Nx1, kernel as large as the image, larger
+SHAPES = [(17, 23, 3, 3), (16, 20, 4, 6), (12, 31, 1, 7), (25, 9, 5, 1), (8, 8, 8, 8), (6, 7, 9, 4), (33, 40, 15, 15)]
+
+
+def check_filter(fc_fn, sp_fn, x, k, dtype, **kw):
+    """fc_fn(x, k, **kw) against scipy in float64, within a bound scaled by
+    the absolute terms (normwise for FFT)."""
+    got = fc_fn(x.astype(dtype), k.astype(dtype), **kw)
+    sp_kw = {a: b for a, b in kw.items() if a != "method"}
+    expected = sp_fn(x, k, **sp_kw)
+    bound = sp_fn(np.abs(x), np.abs(k), **dict(sp_kw, fillvalue=abs(sp_kw.get("fillvalue", 0))))
+    method = kw.get("method", "auto")
+    # separable passes re-associate the sums; rank-r factors come from an SVD
+    normwise = method in ("fft", "separable", "auto")
+    scale = (np.linalg.norm(x) + abs(kw.get("fillvalue", 0)) * x.size ** 0.5) * np.linalg.norm(k)
+    assert_close(got, expected, bound, k.size, np.dtype(dtype), scale if normwise else False)
+    return got
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_against_scipy(shape, dtype, method, rng):
+    H, W, kh, kw = shape
+    x = rng.standard_normal((H, W))
+    k = rng.standard_normal((kh, kw))
+    for (fc_fn, sp_fn), mode, boundary in itertools.product(PAIRS, MODES, BOUNDARIES):
+        if mode == "valid" and not (H >= kh and W >= kw or H <= kh and W <= kw):
+            continue
+        fill = 0.75 if boundary == "fill" else 0
+        check_filter(fc_fn, sp_fn, x, k, dtype, mode=mode, boundary=boundary, fillvalue=fill, method=method)
+
+
+@settings(max_examples=60, deadline=None)
+@given(H=st.integers(1, 24), W=st.integers(1, 24), kh=st.integers(1, 9), kw=st.integers(1, 9),
+       mode=st.sampled_from(MODES), boundary=st.sampled_from(BOUNDARIES), method=st.sampled_from(METHODS + ["auto"]),
+       convolve=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
+def test_property(H, W, kh, kw, mode, boundary, method, convolve, dtype, seed):
+    if mode == "valid" and not (H >= kh and W >= kw or H <= kh and W <= kw):
+        return
+    rng = np.random.default_rng(seed)
+    x, k = rng.standard_normal((H, W)), rng.standard_normal((kh, kw))
+    fc_fn, sp_fn = PAIRS[convolve]
+    check_filter(fc_fn, sp_fn, x, k, dtype, mode=mode, boundary=boundary, fillvalue=seed % 3 - 1, method=method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batches_and_views(method, rng):
+    x = rng.standard_normal((2, 3, 19, 22))
+    k = rng.standard_normal((5, 4))
+    got = fastconv.correlate2d(x, k, mode="same", boundary="symm", method=method)
+    assert got.shape == (2, 3, 19, 22)
+    for i, j in np.ndindex(2, 3):
+        np.testing.assert_allclose(got[i, j], ss.correlate2d(x[i, j], k, mode="same", boundary="symm"),
+                                   rtol=1e-10, atol=1e-10)
+    # non-contiguous and negative-stride views give the same as their copies
+    view = x[:, ::2, ::-2, 1::2]
+    np.testing.assert_allclose(fastconv.convolve2d(view, k[::-1], method=method),
+                               fastconv.convolve2d(view.copy(), k[::-1].copy(), method=method), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_dtypes_follow_scipy(rng):
+    img = rng.integers(-50, 50, (12, 15))
+    k = rng.integers(-3, 4, (3, 3))
+    for method in METHODS + ["auto"]:
+        got = fastconv.correlate2d(img, k, method=method)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, ss.correlate2d(img, k))
+    f32 = img.astype(np.float32)
+    assert fastconv.convolve2d(f32, k.astype(np.float32)).dtype == np.float32
+    assert fastconv.convolve2d(f32, k).dtype == np.float64  # as np.result_type(float32, int64)
+    assert fastconv.convolve2d(f32, k.astype(np.float64)).dtype == np.float64
+    mask = np.ones((4, 5), bool)
+    np.testing.assert_array_equal(fastconv.correlate2d(mask, mask[:2, :2], mode="valid"), np.full((3, 4), 4))
+
+
+def test_valid_mode_swaps_like_scipy(rng):
+    small, big = rng.standard_normal((3, 4)), rng.standard_normal((6, 7))
+    for fc_fn, sp_fn in PAIRS:
+        for method in METHODS:
+            np.testing.assert_allclose(fc_fn(small, big, mode="valid", method=method),
+                                       sp_fn(small, big, mode="valid"), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["direct", "separable", "fft"])
+def test_non_finite_values_stay_in_their_footprint(method, rng):
+    x = rng.standard_normal((20, 24))
+    x[5, 7] = np.nan
+    x[12, 20] = np.inf
+    k = np.outer([1.0, 2.0, 1.0], [1.0, 0.5, -1.0])
+    got = fastconv.correlate2d(x, k, mode="same", method=method)
+    expected = ss.correlate2d(x, k, mode="same")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-9)
+
+
+def test_sepfilter2d(rng):
+    x = rng.standard_normal((3, 30, 41)).astype(np.float32)
+    ky, kx = rng.standard_normal(7), rng.standard_normal(4)
+    for mode, boundary in itertools.product(MODES, BOUNDARIES):
+        got = fastconv.sepfilter2d(x, ky.astype(np.float32), kx.astype(np.float32), mode=mode, boundary=boundary)
+        assert got.dtype == np.float32
+        k = np.outer(ky, kx)
+        for i in range(3):
+            e = ss.correlate2d(x[i].astype(np.float64), k, mode=mode, boundary=boundary)
+            b = ss.correlate2d(np.abs(x[i]).astype(np.float64), np.abs(k), mode=mode, boundary=boundary)
+            assert_close(got[i], e, b, k.size, np.dtype(np.float32))
+    assert fastconv.last_method() == {"method": "separable", "rank": 1}
+
+
+def test_auto_detects_separable_kernels(rng):
+    x = rng.standard_normal((300, 300))
+    g = np.exp(-0.5 * (np.arange(-7, 8) / 2.5) ** 2)
+    gauss = np.outer(g, g) / g.sum() ** 2
+    got = fastconv.correlate2d(x, gauss, mode="same")
+    assert fastconv.last_method()["method"] == "separable"
+    assert fastconv.last_method()["rank"] == 1
+    assert set(fastconv.last_method()["predicted_ms"]) >= {"direct", "separable"}
+    np.testing.assert_allclose(got, ss.correlate2d(x, gauss, mode="same"), rtol=1e-9, atol=1e-12)
+    # rank 2: a sum of two outer products, as two separable passes
+    k2 = np.outer(g, g) + np.outer(np.arange(15.0), np.ones(15))
+    got = fastconv.correlate2d(x, k2, mode="same", method="separable")
+    assert fastconv.last_method()["rank"] == 2
+    np.testing.assert_allclose(got, ss.correlate2d(x, k2, mode="same"), rtol=1e-9, atol=1e-9)
+    # a random kernel has full rank
+    fastconv.correlate2d(x, rng.standard_normal((5, 5)), method="separable")
+    assert fastconv.last_method()["rank"] == 5
+    # a 3x3 random kernel on an image: a spatial method, never the FFT
+    fastconv.correlate2d(x, rng.standard_normal((3, 3)), mode="same")
+    assert fastconv.last_method()["method"] in ("direct", "separable")
+
+
+def test_cost_model_constants():
+    model = fastconv.calibrate_filters(fft=False)
+    for method in ("direct", "separable"):
+        assert model[method]["px"] >= 0 and model[method]["tap"] > 0
+    assert model["threads"] == fastconv.get_num_threads()
+
+
+@pytest.mark.slow
+def test_auto_picks_fft_for_a_large_kernel(rng):
+    x = rng.standard_normal((1024, 1024)).astype(np.float32)
+    k = rng.standard_normal((63, 63)).astype(np.float32)
+    fastconv.correlate2d(x, k, mode="same")
+    assert fastconv.last_method()["method"] == "fft"
+
+
+BAD = [
+    (lambda: fastconv.correlate2d(np.ones(5), np.ones((2, 2))), ValueError, r"in1 must have at least 2 dimensions"),
+    (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones(2)), ValueError, r"in2 must be a 2-D kernel"),
+    (lambda: fastconv.correlate2d(np.ones((0, 5)), np.ones((2, 2))), ValueError, r"must not be empty"),
+    (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2)), mode="circular"), ValueError,
+     r"mode must be 'full', 'same' or 'valid'; received 'circular'"),
+    (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2)), boundary="reflect"), ValueError,
+     r"boundary must be 'fill', 'wrap' or 'symm'; received 'reflect'"),
+    (lambda: fastconv.convolve2d(np.ones((5, 5)), np.ones((2, 2)), method="winograd"), ValueError,
+     r"method must be one of .*received 'winograd'"),
+    (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2)), fillvalue="zero"), TypeError,
+     r"fillvalue must be a real scalar; received 'zero'"),
+    (lambda: fastconv.correlate2d(np.ones((5, 5), complex), np.ones((2, 2))), TypeError,
+     r"in1 must have a real floating .* received dtype complex128"),
+    (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2), np.float16)), TypeError, r"in2 must have"),
+    (lambda: fastconv.correlate2d(np.ones((5, 3)), np.ones((3, 5)), mode="valid"), ValueError,
+     r"for 'valid' mode, one of in1 and in2 must be at least as large"),
+    (lambda: fastconv.sepfilter2d(np.ones((5, 5)), np.ones((2, 2)), np.ones(2)), ValueError,
+     r"kernel_y and kernel_x must be non-empty 1-D arrays"),
+    (lambda: fastconv.sepfilter2d(np.ones((5, 5)), np.ones(2), []), ValueError, r"non-empty 1-D"),
+    (lambda: fastconv.fftconvolve(np.ones((5, 5)), np.ones(3)), ValueError, r"same number of dimensions"),
+    (lambda: fastconv.fftconvolve(np.ones((5, 4)), np.ones((3, 3)), axes=1), ValueError,
+     r"incompatible shapes .*axis 0 is not convolved"),
+    (lambda: fastconv.fftconvolve(np.ones(5), np.ones(3), mode="circular"), ValueError, r"mode must be"),
+    (lambda: fastconv.fftconvolve(np.ones(5), np.ones(3), axes="x"), ValueError, r"axes must be None"),
+    (lambda: fastconv.fftconvolve(np.ones((5, 3)), np.ones((3, 5)), mode="valid"), ValueError, r"'valid' mode"),
+    (lambda: fastconv.fftconvolve(np.ones(5, complex), np.ones(3)), TypeError, r"in1 must have a real"),
+]
+
+
+@pytest.mark.parametrize("call, exc, match", BAD)
+def test_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+# ---- fftconvolve ------------------------------------------------------------------------
+
+
+def check_fftconvolve(a, b, dtype=np.float64, **kw):
+    got = fastconv.fftconvolve(a.astype(dtype), b.astype(dtype), **kw)
+    expected = ss.fftconvolve(a, b, **kw)
+    bound = ss.convolve(np.abs(a), np.abs(b), method="direct", mode=kw.get("mode", "full")) \
+        if kw.get("axes") is None else np.abs(expected) + 1
+    assert_close(got, expected, bound, b.size, np.dtype(dtype), np.linalg.norm(a) * np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fftconvolve_against_scipy(mode, dtype, rng):
+    check_fftconvolve(rng.standard_normal(100), rng.standard_normal(17), dtype, mode=mode)
+    check_fftconvolve(rng.standard_normal((30, 41)), rng.standard_normal((7, 6)), dtype, mode=mode)
+    check_fftconvolve(rng.standard_normal((6, 8, 9)), rng.standard_normal((3, 2, 4)), dtype, mode=mode)
+    # the second operand larger: scipy swaps them for 'full' and 'valid'
+    check_fftconvolve(rng.standard_normal(9), rng.standard_normal(40), dtype, mode=mode)
+
+
+def test_fftconvolve_axes_and_broadcasting(rng):
+    a, b = rng.standard_normal((4, 50)), rng.standard_normal((1, 9))
+    for mode in MODES:
+        np.testing.assert_allclose(fastconv.fftconvolve(a, b, mode=mode, axes=1),
+                                   ss.fftconvolve(a, b, mode=mode, axes=1), rtol=1e-9, atol=1e-9)
+    a, b = rng.standard_normal((3, 20, 5)), rng.standard_normal((3, 4, 5))
+    np.testing.assert_allclose(fastconv.fftconvolve(a, b, axes=[1]), ss.fftconvolve(a, b, axes=[1]),
+                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fastconv.fftconvolve(a, b, axes=-2), ss.fftconvolve(a, b, axes=-2),
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_fftconvolve_overlap_add(rng):
+    # a long signal and a short filter take the overlap-add path
+    a, b = rng.standard_normal(20000), rng.standard_normal(300)
+    assert fcfft._oa_block(a.size, b.size) is not None
+    for mode in MODES:
+        np.testing.assert_allclose(fastconv.fftconvolve(a, b, mode=mode), ss.fftconvolve(a, b, mode=mode),
+                                   rtol=1e-9, atol=1e-9)
+    a2 = rng.standard_normal((3, 12000)).astype(np.float32)
+    got = fastconv.fftconvolve(a2, b[None].astype(np.float32), axes=-1)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ss.fftconvolve(a2.astype(np.float64), b[None], axes=-1), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_fftconvolve_dtypes_and_non_finite(rng):
+    ints = fastconv.fftconvolve(np.arange(10), np.arange(3))
+    assert ints.dtype == np.float64
+    np.testing.assert_allclose(ints, np.convolve(np.arange(10), np.arange(3)), atol=1e-9)
+    a = rng.standard_normal(64)
+    a[10] = np.nan
+    a[40] = -np.inf
+    b = rng.standard_normal(5)
+    got = fastconv.fftconvolve(a, b)
+    expected = np.convolve(a, b)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-9)
+
+
+def test_fft_plans_are_cached_and_wisdom_round_trips(rng, monkeypatch):
+    monkeypatch.setenv("FASTCONV_FFT_PLAN_SECONDS", "0.2")
+    a, b = rng.standard_normal((37, 29)), rng.standard_normal((5, 5))
+    first = fastconv.fftconvolve(a, b)
+    for _ in range(3):  # the third use re-plans with FFTW_MEASURE; results agree to rounding
+        np.testing.assert_allclose(fastconv.fftconvolve(a, b), first, rtol=1e-12, atol=1e-12)
+    key = ((fcfft.fast_length(41), fcfft.fast_length(33)), (0, 1), np.dtype(np.float64).str,
+           fastconv.get_num_threads())
+    assert key in fcfft._plans._plans and fcfft._plans._plans[key].measured
+    wisdom = fastconv.export_fft_wisdom()
+    assert isinstance(wisdom, tuple) and any(len(w) > 0 for w in wisdom)
+    assert all(fastconv.import_fft_wisdom(wisdom))
+
+
+def test_fast_length():
+    for n in list(range(1, 200)) + [1000, 2049, 4097, 10**6 + 1]:
+        m = fcfft.fast_length(n)
+        assert m >= n
+        r = m
+        for p in (2, 3, 5):
+            while r % p == 0:
+                r //= p
+        assert r == 1
+        assert not any(_smooth(j) for j in range(n, m))  # the smallest such
+
+
+def _smooth(j):
+    for p in (2, 3, 5):
+        while j % p == 0:
+            j //= p
+    return j == 1
+
+
+def test_every_simd_level(simd_level, rng):
+    # widths around the vector and tile sizes exercise the masked tails and,
+    # on AVX-512, the lane-rotation horizontal pass
+    for W, kw in ((5, 3), (37, 7), (70, 17), (129, 33)):
+        x = rng.standard_normal((2, 11, W))
+        k = rng.standard_normal((4, kw))
+        for dtype in (np.float32, np.float64):
+            for boundary in BOUNDARIES:
+                for method in ("direct", "separable"):
+                    kk = np.outer(k[:, 0], k[0]) if method == "separable" else k
+                    for i in range(2):
+                        check_filter(fastconv.correlate2d, ss.correlate2d, x[i], kk, dtype, mode="same",
+                                     boundary=boundary, method=method)
+
+
+def test_thread_count_does_not_change_results(rng):
+    x = rng.standard_normal((3, 64, 70)).astype(np.float32)
+    k = rng.standard_normal((5, 6)).astype(np.float32)
+    g = np.outer(np.hanning(7), np.hanning(9)).astype(np.float32)
+    outs = []
+    for n in (1, 2, 3):
+        with fastconv.threads(n):
+            outs.append((fastconv.correlate2d(x, k, method="direct"), fastconv.correlate2d(x, g, method="separable")))
+    for other in outs[1:]:
+        np.testing.assert_array_equal(outs[0][0], other[0])
+        np.testing.assert_array_equal(outs[0][1], other[1])
