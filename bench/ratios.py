@@ -18,12 +18,14 @@ def load(path):
     with open(path) as f:
         data = json.load(f)
     groups = defaultdict(dict)
-    meta = {}
+    meta = defaultdict(dict)
     for b in data["benchmarks"]:
         info = b.get("extra_info", {})
         side = info.get("side") or b["params"].get("side")
         groups[b["group"]][side] = b["stats"]["median"]
-        meta[b["group"]] = info
+        meta[b["group"]].update(info)
+        if "accuracy" in info:  # training benchmarks: the accuracy each side reached
+            meta[b["group"]].setdefault("accuracy_by_side", {})[side] = info["accuracy"]
     return data.get("machine_info", {}), groups, meta
 
 
@@ -35,6 +37,9 @@ def table(groups, meta, markdown):
     head = ["workload", "fastconv ms", "out= ms"] + [f"{v} ms" for v in variants] + \
            ["floor ms" if floors else "GFLOP/s"] + [f"{s} ms" for s in sides] + \
            [f"{s}/fastconv" for s in sides] + ["fastest peer/fastconv"] + (["fastconv/floor"] if floors else [])
+    accuracy = any("accuracy_by_side" in m for m in meta.values())
+    if accuracy:
+        head += ["fastconv accuracy"] + [f"{s} accuracy" for s in sides]
     rows = []
     for name in sorted(groups, key=lambda g: (g.split()[0], g)):
         g = groups[name]
@@ -56,6 +61,9 @@ def table(groups, meta, markdown):
         if floors:
             best = min(fc, g.get("fastconv_out", fc))
             row.append(f"{best * 1e3 / floor:.2f}x" if floor else "-")
+        if accuracy:
+            acc = meta[name].get("accuracy_by_side", {})
+            row += [f"{acc[s]:.1%}" if s in acc else "-" for s in ["fastconv"] + sides]
         rows.append(row)
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

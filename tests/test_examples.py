@@ -35,3 +35,70 @@ def test_image_filtering(tmp_path, capsys):
     # the edges panel is dark where the sky is flat and bright on the tower's outline
     edges = panel[:, 1280:, 0].astype(float)
     assert edges[:40, 450:600].mean() < 20 and edges.max() > 200
+
+
+# ---- fastconv.nn examples, each with a tiny budget --------------------------------------------------------
+
+
+def test_mnist1d_cnn():
+    pytest.importorskip("mnist1d")
+    acc, history = load("mnist1d_cnn").main(["--epochs", "3", "--verbose", "0"])
+    assert history["loss"][-1] < history["loss"][0] and acc > 0.4  # chance is 0.1
+
+
+def test_mnist1d_gru():
+    pytest.importorskip("mnist1d")
+    acc, history = load("mnist1d_gru").main(["--epochs", "2", "--units", "16", "--verbose", "0"])
+    assert history["loss"][-1] < history["loss"][0] and acc > 0.2
+
+
+def test_digits_cnn(tmp_path):
+    pytest.importorskip("sklearn")
+    acc = load("digits_cnn").main(["--epochs", "2", "--verbose", "0", "--save", str(tmp_path / "d.npz")])
+    assert acc > 0.8 and (tmp_path / "d.npz").exists()
+
+
+def test_sine_rnn(tmp_path):
+    results = load("sine_rnn").main(["--epochs", "8", "--plot", str(tmp_path / "s.png")])
+    # both networks forecast better than repeating the last value
+    assert results["SimpleRNN"] < results["naive (last value)"]
+    assert results["LSTM"] < results["naive (last value)"]
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_dcgan_digits(tmp_path):
+    pytest.importorskip("sklearn")
+    Image = pytest.importorskip("PIL.Image")
+    confidence, counts = load("dcgan_digits").main(["--epochs", "2", "--out", str(tmp_path / "g.png")])
+    assert 0 < confidence <= 1 and counts.sum() == 500
+    assert Image.open(tmp_path / "g.png").size == (73 * 6, 73 * 6)
+
+
+def test_cli_info_and_demo(capsys):
+    from fastconv import cli
+
+    assert cli.main(["info"]) == 0
+    assert "SIMD" in capsys.readouterr().out
+    pytest.importorskip("mnist1d")
+    assert cli.main(["demo", "--epochs", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist1d_cnn: test accuracy" in out and "Total params: 5,210" in out
+
+
+def test_cli_bench_writes_table_and_chart(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from fastconv import cli
+
+    chart = tmp_path / "bench.png"
+    assert cli.main(["bench", "--workloads", "C4,R4", "--rounds-scale", "0.01", "--plot", str(chart)]) == 0
+    out = capsys.readouterr().out
+    assert "| C4 fwd |" in out and "| R4 fwd+bwd |" in out and chart.stat().st_size > 1000
+    assert cli.main(["bench", "--only", "gemm"]) == 2
+
+
+def test_python_m_fastconv():
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "fastconv", "info", "--json"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and '"simd"' in r.stdout

@@ -128,7 +128,8 @@ def _choose(geom, op):
     if op == "forward":
         return _core.ALGO_IM2COL if strided and Cg * R * S >= 64 and Kg >= 16 else _core.ALGO_DIRECT
     if op == "backward_input":
-        return _core.ALGO_IM2COL if strided else _core.ALGO_DIRECT
+        # 1-D (H = R = 1): direct, measured (100, 25, 19) k3 s2: 161 vs 216 us
+        return _core.ALGO_IM2COL if strided and (H > 1 or R > 1) else _core.ALGO_DIRECT
     # direct adds into a per-thread partial weight gradient once per image
     # band: when that partial outgrows L2 and the maps are small (few pixels
     # to reduce over between visits), the GEMM's blocking wins

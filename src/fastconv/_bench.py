@@ -1,0 +1,270 @@
+"""`fastconv bench`: fastconv against whichever peers are installed (PyTorch
+CPU, OpenCV, SciPy) on the canonical workloads, timed side by side in one
+process.  The full pytest-benchmark suite lives in the repository's bench/;
+this is the quick, installable version of it.
+
+Each side is timed as the minimum over `rounds` calls after warm-up calls
+(the minimum: the machine's noise only ever adds time), every library with
+fastconv's thread count."""
+import time
+
+import numpy as np
+
+from . import _threads
+from ._workloads import CONV, FILTER, POOL, RECURRENT
+
+
+class Unavailable(Exception):
+    """A peer that is not installed (the message says which)."""
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise Unavailable("torch") from None
+    torch.set_num_threads(_threads.get_num_threads())
+    return torch
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise Unavailable("opencv-python") from None
+    cv2.setNumThreads(_threads.get_num_threads())
+    return cv2
+
+
+# ---- the sides of each workload family ----------------------------------------------------------------
+
+
+def conv_sides(wl, mode):
+    import fastconv
+
+    x, w = wl.arrays()
+    s, p = wl.stride, wl.padding
+    conv, gin, gw = ((fastconv.conv1d, fastconv.conv1d_grad_input, fastconv.conv1d_grad_weight) if wl.nd == 1
+                     else (fastconv.conv2d, fastconv.conv2d_grad_input, fastconv.conv2d_grad_weight))
+    gy = np.random.default_rng(1).standard_normal(conv(x, w, stride=s, padding=p).shape).astype(np.float32)
+
+    def fc():
+        y = conv(x, w, stride=s, padding=p)
+        if mode != "fwd":
+            gin(x.shape, w, gy, s, p), gw(x, w.shape, gy, s, p)
+        return y
+
+    def torch_side():
+        torch = _torch()
+        F = torch.nn.functional
+        tconv = F.conv1d if wl.nd == 1 else F.conv2d
+        tx, tw, tgy = (torch.from_numpy(a) for a in (x, w, gy))
+        if mode == "fwd":
+            return lambda: tconv(tx, tw, stride=s, padding=p)
+        txg, twg = tx.clone().requires_grad_(), tw.clone().requires_grad_()
+        return lambda: torch.autograd.grad(tconv(txg, twg, stride=s, padding=p), (txg, twg), tgy)
+
+    return fc, {"torch": torch_side}
+
+
+def pool_sides(wl, mode):
+    import fastconv
+
+    x = wl.arrays()
+    k, s, p = wl.kernel, wl.stride, wl.padding
+    if wl.kind == "max":
+        y, idx = fastconv.max_pool2d(x, k, s, p, return_indices=True)
+        gy = np.ones_like(y)
+
+        def fc():
+            out, ii = fastconv.max_pool2d(x, k, s, p, return_indices=True)
+            return out if mode == "fwd" else fastconv.max_pool2d_backward(gy, ii, x.shape)
+    else:
+        gy = np.ones_like(fastconv.avg_pool2d(x, k, s, p))
+
+        def fc():
+            out = fastconv.avg_pool2d(x, k, s, p)
+            return out if mode == "fwd" else fastconv.avg_pool2d_backward(gy, x.shape, k, s, p)
+
+    def torch_side():
+        torch = _torch()
+        F = torch.nn.functional
+        tx = torch.from_numpy(x)
+        pool = (lambda t: F.max_pool2d(t, k, s, p)) if wl.kind == "max" else (lambda t: F.avg_pool2d(t, k, s, p))
+        if mode == "fwd":
+            return lambda: pool(tx)
+        txg, tgy = tx.clone().requires_grad_(), torch.from_numpy(gy)
+        return lambda: torch.autograd.grad(pool(txg), txg, tgy)
+
+    return fc, {"torch": torch_side}
+
+
+def rnn_sides(wl, mode):
+    import fastconv
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((wl.T, wl.B, wl.I)).astype(np.float32)
+    g = {"lstm": 4, "gru": 3, "rnn": 1}[wl.kind]
+    k = 1 / np.sqrt(wl.H)
+    w = [rng.uniform(-k, k, sh).astype(np.float32) for sh in ((g * wl.H, wl.I), (g * wl.H, wl.H), (g * wl.H,),
+                                                             (g * wl.H,))]
+    gy = np.ones((wl.T, wl.B, wl.H), np.float32)
+
+    def fc():
+        if wl.kind == "lstm":
+            out = fastconv.lstm_forward(x, None, None, *w)
+            return out if mode == "fwd" else fastconv.lstm_backward(gy, None, None, out[3])
+        fwd, bwd = ((fastconv.gru_forward, fastconv.gru_backward) if wl.kind == "gru"
+                    else (fastconv.rnn_forward, fastconv.rnn_backward))
+        out = fwd(x, None, *w)
+        return out if mode == "fwd" else bwd(gy, None, out[2])
+
+    def torch_side():
+        torch = _torch()
+        m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[wl.kind](wl.I, wl.H)
+        with torch.no_grad():
+            for param, a in zip((m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0), w):
+                param.copy_(torch.from_numpy(a))
+        tx = torch.from_numpy(x)
+        if mode == "fwd":
+            def fwd():
+                with torch.no_grad():
+                    return m(tx)
+            return fwd
+        txg, tgy = tx.clone().requires_grad_(), torch.from_numpy(gy)
+        return lambda: torch.autograd.grad(m(txg)[0], [txg] + list(m.parameters()), tgy)
+
+    return fc, {"torch": torch_side}
+
+
+def filter_sides(wl, mode):
+    import scipy.fft
+    import scipy.signal as ss
+
+    import fastconv
+
+    img, k, g = wl.arrays()
+    nt = _threads.get_num_threads()
+
+    def scipy_side(fn):
+        def build():
+            def call():
+                with scipy.fft.set_workers(nt):
+                    return fn()
+            return call
+        return build
+
+    def cv2_side(fn):
+        def build():
+            cv2 = _cv2()
+            return lambda: fn(cv2)
+        return build
+
+    if wl.kind in ("fft", "fft1d"):
+        return (lambda: fastconv.fftconvolve(img, k)), {"scipy.fftconvolve": scipy_side(lambda: ss.fftconvolve(img, k))}
+    flipped = np.ascontiguousarray(k[::-1, ::-1])
+    peers = {"scipy.fftconvolve": scipy_side(lambda: ss.fftconvolve(img, flipped, mode="same"))}
+    if wl.kind == "gaussian":
+        peers["cv2.sepFilter2D"] = cv2_side(lambda cv2: cv2.sepFilter2D(img, -1, g, g, borderType=cv2.BORDER_CONSTANT))
+    else:
+        peers["cv2.filter2D"] = cv2_side(lambda cv2: cv2.filter2D(img, -1, k, borderType=cv2.BORDER_CONSTANT))
+    return (lambda: fastconv.correlate2d(img, k, mode="same")), peers
+
+
+FAMILIES = {
+    "conv": (CONV, conv_sides, ("fwd", "fwd+bwd")),
+    "pool": (POOL, pool_sides, ("fwd", "fwd+bwd")),
+    "rnn": (RECURRENT, rnn_sides, ("fwd", "fwd+bwd")),
+    "filter": (FILTER, filter_sides, ("fwd",)),
+}
+
+
+# ---- timing -------------------------------------------------------------------------------------------
+
+
+def best_time(fn, rounds, warmup=2):
+    """Minimum wall time of one call over `rounds` calls, after warm-up calls."""
+    for _ in range(warmup):
+        fn()
+    best = np.inf
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34, log=print):
+    """Times every workload of the chosen families: a list of rows
+    {"workload", "fastconv": seconds, "peers": {name: seconds}, "skipped": {name: reason}}."""
+    rows = []
+    for fam in families:
+        workloads, sides, modes = FAMILIES[fam]
+        for wl in workloads:
+            if ids and not any(wl.id == i or wl.id.split()[0] == i for i in ids):
+                continue
+            rounds = max(3, int(round(wl.rounds * rounds_scale)))
+            for mode in modes:
+                name = wl.id if len(modes) == 1 else f"{wl.id} {mode}"
+                fc, peers = sides(wl, mode)
+                row = {"workload": name, "fastconv": best_time(fc, rounds), "peers": {}, "skipped": {}}
+                for peer, build in peers.items():
+                    try:
+                        row["peers"][peer] = best_time(build(), rounds)
+                    except Unavailable as e:
+                        row["skipped"][peer] = f"{e} is not installed"
+                rows.append(row)
+                if log:
+                    log(format_row(row))
+    return rows
+
+
+def format_row(row):
+    fc = row["fastconv"]
+    peers = "  ".join(f"{p} {t * 1e3:9.3f} ms ({t / fc:5.2f}x)" for p, t in row["peers"].items())
+    return f"{row['workload']:<18} fastconv {fc * 1e3:9.3f} ms  {peers or '(no peer installed)'}"
+
+
+def table(rows):
+    """Markdown table: times in ms and peer / fastconv ratios (> 1: fastconv is faster)."""
+    peers = sorted({p for r in rows for p in r["peers"]})
+    head = ["workload", "fastconv ms"] + [f"{p} ms" for p in peers] + [f"{p} / fastconv" for p in peers]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        fc = r["fastconv"]
+        cells = [r["workload"], f"{fc * 1e3:.3f}"]
+        cells += [f"{r['peers'][p] * 1e3:.3f}" if p in r["peers"] else "-" for p in peers]
+        cells += [f"{r['peers'][p] / fc:.2f}x" if p in r["peers"] else "-" for p in peers]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    """A bar chart of peer / fastconv per workload (log scale, 1 = parity) as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    peers = sorted({p for r in rows for p in r["peers"]})
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.5))
+    colors = {p: f"C{j}" for j, p in enumerate(peers)}
+    width = 0.8 / max(max((len(r["peers"]) for r in rows), default=1), 1)
+    labelled = set()
+    for i, r in enumerate(rows):  # each workload's bars centred on its tick
+        present = [p for p in peers if p in r["peers"]]
+        for j, p in enumerate(present):
+            ax.bar(i + (j - (len(present) - 1) / 2) * width, r["peers"][p] / r["fastconv"], width,
+                   color=colors[p], label=None if p in labelled else p)
+            labelled.add(p)
+    ax.axhline(1.0, color="k", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r["workload"] for r in rows], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("peer time / fastconv time  (> 1: fastconv faster)")
+    ax.set_title("fastconv against its peers")
+    if peers:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

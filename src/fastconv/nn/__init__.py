@@ -1,0 +1,51 @@
+"""fastconv.nn: a Keras-like layer API on fastconv's kernels.
+
+    from fastconv import nn
+    model = nn.Sequential([nn.Conv1D(25, 5, strides=2, padding=1, activation="relu"),
+                           nn.Flatten(), nn.Dense(10, activation="softmax")], seed=0)
+    model.compile(nn.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
+    history = model.fit(x, y, epochs=10, batch_size=100, validation_data=(xv, yv))
+
+Layers take channels-first input as PyTorch does ((N, C, L), (N, C, H, W));
+recurrent layers take (N, T, features).  Every layer's forward / backward
+calls fastconv's kernels; there is no autograd engine: Sequential.backward
+runs the layers' backward in reverse (see fastconv.nn.model for the
+low-level path used by custom training loops)."""
+from .activations import Activation as ActivationFunction
+from .callbacks import Callback, EarlyStopping, History, ProgressBar
+from .layers import (
+    Activation,
+    AveragePooling1D,
+    AveragePooling2D,
+    AvgPool1D,
+    AvgPool2D,
+    BatchNorm,
+    BatchNormalization,
+    Conv1D,
+    Conv2D,
+    Conv2DTranspose,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    MaxPool1D,
+    MaxPool2D,
+    MaxPooling1D,
+    MaxPooling2D,
+    Reshape,
+)
+from ._base import Layer
+from .losses import BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy
+from .model import Sequential, load_model
+from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
+from .recurrent import GRU, LSTM, SimpleRNN
+
+__all__ = [
+    "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
+    "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
+    "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "EarlyStopping", "Flatten", "GRU",
+    "GlobalAveragePooling2D", "GlobalAvgPool2D", "History", "LSTM", "Layer", "Loss", "MaxPool1D", "MaxPool2D",
+    "MaxPooling1D", "MaxPooling2D", "MeanSquaredError", "Optimizer", "ProgressBar", "RMSprop", "Reshape", "SGD",
+    "Sequential", "SimpleRNN", "SparseCategoricalCrossentropy", "load_model",
+]

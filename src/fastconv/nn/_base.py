@@ -1,0 +1,150 @@
+"""The Layer protocol and weight initialisers.
+
+A layer normalises its hyper-parameters in __init__, creates its weights in
+build(input_shape, rng, dtype) from the shape of one example (no batch axis),
+and runs fastconv's functional kernels in forward(x, training) and
+backward(dy).  forward keeps what backward needs; backward returns the
+gradient with respect to the layer's input and stores the parameter
+gradients in self.grads (same keys as self.params, overwritten each call)."""
+import numpy as np
+
+from .. import _validation
+from . import activations
+
+
+class Layer:
+    # parameter names in the order of the equivalent PyTorch module's
+    # state_dict (weight, bias, ...); buffers are saved but not trained
+    param_names = ()
+    buffer_names = ()
+
+    def __init__(self, name=None):
+        self.name = name
+        self.params = {}
+        self.grads = {}
+        self.buffers = {}
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        # False: backward may skip the gradient with respect to the input
+        # (the first layer of a model being trained) and return None
+        self.input_grad = True
+
+    # -- building ---------------------------------------------------------------------------
+
+    def build(self, input_shape, rng, dtype):
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.dtype = np.dtype(dtype)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    # -- description ---------------------------------------------------------------------------
+
+    def get_config(self):
+        """The constructor's arguments (JSON-able), to rebuild the layer."""
+        return {}
+
+    def count_params(self):
+        return int(sum(p.size for p in self.params.values()))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class ActivatedLayer(Layer):
+    """A layer with an optional activation applied to its output."""
+
+    def __init__(self, activation=None, name=None):
+        super().__init__(name)
+        self.activation = activations.get(activation)
+        # set by Sequential while it trains with the activation fused into the
+        # loss (softmax / sigmoid with cross-entropy): output the logits
+        self.logits = False
+
+    def _activate(self, z):
+        self._z = z
+        self._a = z if self.logits else self.activation.forward(z)
+        return self._a
+
+    def _deactivate(self, dy):
+        return dy if self.logits else self.activation.backward(dy, self._z, self._a)
+
+    def get_config(self):
+        name = self.activation.name
+        return {"activation": None if name == "identity" else self.activation.get_config()}
+
+
+# ---- hyper-parameter checks ------------------------------------------------------------------
+
+
+def positive_int(value, name):
+    value = _validation.as_int(value, name)
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1; received {name}={value}")
+    return value
+
+
+def int_tuple(value, n, name):
+    return _validation.int_tuple(value, n, name, 1)
+
+
+def padding_arg(padding, n):
+    """'valid', 'same' or ints (symmetric, PyTorch style)."""
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid', 'same' or an int / tuple; received padding={padding!r}")
+        return padding
+    return _validation.int_tuple(padding, n, "padding", 0)
+
+
+# ---- initialisers ----------------------------------------------------------------------------
+
+
+def initialise(kind, shape, fan_in, fan_out, rng, dtype):
+    """glorot_uniform (Keras' default), he_uniform, he_normal, torch (PyTorch's
+    default: U(+-1/sqrt(fan_in))), orthogonal, zeros, ones."""
+    if kind == "zeros":
+        return np.zeros(shape, dtype)
+    if kind == "ones":
+        return np.ones(shape, dtype)
+    if kind == "glorot_uniform":
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, shape).astype(dtype)
+    if kind == "he_uniform":
+        limit = np.sqrt(6.0 / fan_in)
+        return rng.uniform(-limit, limit, shape).astype(dtype)
+    if kind == "he_normal":
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+    if kind == "torch":
+        limit = 1.0 / np.sqrt(fan_in)
+        return rng.uniform(-limit, limit, shape).astype(dtype)
+    if kind == "orthogonal":
+        rows, cols = shape[0], int(np.prod(shape[1:]))
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        q = q if rows >= cols else q.T
+        return q[:rows, :cols].reshape(shape).astype(dtype)
+    raise ValueError(f"initializer must be one of glorot_uniform, he_uniform, he_normal, torch, orthogonal, "
+                     f"zeros, ones; received {kind!r}")
+
+
+INITIALIZERS = ("glorot_uniform", "he_uniform", "he_normal", "torch", "orthogonal", "zeros", "ones")
+
+
+def check_initializer(kind, name):
+    if kind not in INITIALIZERS:
+        raise ValueError(f"{name} must be one of {INITIALIZERS}; received {name}={kind!r}")
+    return kind

@@ -1,0 +1,504 @@
+"""Feed-forward layers.  Convolution and pooling layers take channels-first
+input, PyTorch's layout: (N, C, L) for 1-D, (N, C, H, W) for 2-D; weights
+have PyTorch's layouts too, so state_dicts port both ways."""
+import numpy as np
+
+from .. import _threads, _validation
+from .. import conv as F
+from .. import pool as P
+from .._ext import _fastconv as _core
+from ._base import ActivatedLayer, Layer, check_initializer, initialise, int_tuple, padding_arg, positive_int
+
+
+def _matmul(a, b):
+    """a @ b on fastconv's GEMM (one OpenMP pool for every kernel: NumPy's
+    BLAS threads would spin on the cores the next kernel needs)."""
+    c = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    _core.gemm(c, a, b, False, _threads.current())
+    return c
+
+
+# ---- core layers -------------------------------------------------------------------------------
+
+
+class Dense(ActivatedLayer):
+    """y = activation(x W^T + b) over the last axis; W (units, in) as torch.nn.Linear."""
+
+    param_names = ("weight", "bias")
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", name=None):
+        super().__init__(activation, name)
+        self.units = positive_int(units, "units")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = check_initializer(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = check_initializer(bias_initializer, "bias_initializer")
+        if not self.use_bias:
+            self.param_names = ("weight",)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        fan_in = input_shape[-1]
+        self.params["weight"] = initialise(self.kernel_initializer, (self.units, fan_in), fan_in, self.units, rng,
+                                           dtype)
+        if self.use_bias:
+            self.params["bias"] = initialise(self.bias_initializer, (self.units,), fan_in, self.units, rng, dtype)
+
+    def forward(self, x, training=False):
+        self._x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+        z = _matmul(self._x2, self.params["weight"].T)
+        if self.use_bias:
+            z += self.params["bias"]
+        return self._activate(z.reshape(x.shape[:-1] + (self.units,)))
+
+    def backward(self, dy):
+        dz = np.ascontiguousarray(self._deactivate(dy).reshape(-1, self.units))
+        self.grads["weight"] = _matmul(dz.T, self._x2)
+        if self.use_bias:
+            self.grads["bias"] = dz.sum(axis=0)
+        if not self.input_grad:
+            return None
+        dx = _matmul(dz, self.params["weight"])
+        return dx.reshape(dy.shape[:-1] + (dx.shape[-1],))
+
+    def get_config(self):
+        return dict(units=self.units, use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
+                    bias_initializer=self.bias_initializer, **super().get_config())
+
+
+class Activation(ActivatedLayer):
+    """An activation function as a layer."""
+
+    def __init__(self, activation, name=None):
+        super().__init__(activation, name)
+
+    def forward(self, x, training=False):
+        return self._activate(x)
+
+    def backward(self, dy):
+        return self._deactivate(dy)
+
+
+class Flatten(Layer):
+    """(N, ...) -> (N, prod(...)), in C order (as torch.flatten(x, 1))."""
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._shape)
+
+
+class Reshape(Layer):
+    """(N, ...) -> (N,) + target_shape (one entry may be -1)."""
+
+    def __init__(self, target_shape, name=None):
+        super().__init__(name)
+        self.target_shape = tuple(int(t) for t in target_shape)
+        if sum(t == -1 for t in self.target_shape) > 1 or any(t < -1 or t == 0 for t in self.target_shape):
+            raise ValueError(f"target_shape must hold positive sizes and at most one -1; received "
+                             f"target_shape={target_shape!r}")
+
+    def compute_output_shape(self, input_shape):
+        total = int(np.prod(input_shape))
+        known = int(np.prod([t for t in self.target_shape if t != -1]))
+        shape = tuple(total // known if t == -1 else t for t in self.target_shape)
+        if int(np.prod(shape)) != total:
+            raise ValueError(f"cannot reshape an input of shape {tuple(input_shape)} ({total} values) to "
+                             f"target_shape={self.target_shape}")
+        return shape
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return x.reshape((x.shape[0],) + self.output_shape)
+
+    def backward(self, dy):
+        return dy.reshape(self._shape)
+
+    def get_config(self):
+        return {"target_shape": list(self.target_shape)}
+
+
+class Dropout(Layer):
+    """Zeroes a fraction `rate` of the values in training and scales the rest
+    by 1 / (1 - rate) (inverted dropout); the identity otherwise."""
+
+    def __init__(self, rate, name=None):
+        super().__init__(name)
+        if not 0 <= rate < 1:
+            raise ValueError(f"rate must be in [0, 1); received rate={rate!r}")
+        self.rate = float(rate)
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        self._rng = rng
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        keep = self._rng.random(x.shape, dtype=np.float32) >= self.rate
+        self._mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate))
+        return x * self._mask
+
+    def backward(self, dy):
+        return dy if self._mask is None else dy * self._mask
+
+    def get_config(self):
+        return {"rate": self.rate}
+
+
+class BatchNorm(Layer):
+    """Normalises each feature (axis 1: the channel of (N, C, ...), the
+    feature of (N, F)) by the batch statistics in training and by running
+    averages otherwise: running = momentum * running + (1 - momentum) *
+    batch (Keras' momentum; PyTorch's momentum m is 1 - m here), with the
+    unbiased batch variance for running_var, as PyTorch stores it.  Params
+    weight (gamma), bias (beta); buffers running_mean, running_var."""
+
+    param_names = ("weight", "bias")
+    buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, momentum=0.99, epsilon=1e-3, name=None):
+        super().__init__(name)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1); received momentum={momentum!r}")
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be > 0; received epsilon={epsilon!r}")
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        c = input_shape[0]
+        self.params["weight"] = np.ones(c, dtype)
+        self.params["bias"] = np.zeros(c, dtype)
+        self.buffers["running_mean"] = np.zeros(c, dtype)
+        self.buffers["running_var"] = np.ones(c, dtype)
+
+    def _view(self, v, ndim):
+        return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+    def forward(self, x, training=False):
+        axes = (0,) + tuple(range(2, x.ndim))
+        if training:
+            mean = x.mean(axis=axes)
+            var = x.var(axis=axes)
+            n = x.size // x.shape[1]
+            m = x.dtype.type(self.momentum)
+            self.buffers["running_mean"] *= m
+            self.buffers["running_mean"] += (1 - m) * mean
+            self.buffers["running_var"] *= m
+            self.buffers["running_var"] += (1 - m) * var * x.dtype.type(n / max(n - 1, 1))
+        else:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        self._inv_std = 1 / np.sqrt(var + x.dtype.type(self.epsilon))
+        self._xhat = (x - self._view(mean, x.ndim)) * self._view(self._inv_std, x.ndim)
+        self._training = training
+        return self._xhat * self._view(self.params["weight"], x.ndim) + self._view(self.params["bias"], x.ndim)
+
+    def backward(self, dy):
+        axes = (0,) + tuple(range(2, dy.ndim))
+        xhat = self._xhat
+        self.grads["weight"] = np.sum(dy * xhat, axis=axes)
+        self.grads["bias"] = dy.sum(axis=axes)
+        g = self._view(self.params["weight"] * self._inv_std, dy.ndim)
+        if not self._training:  # running statistics are constants
+            return dy * g
+        n = dy.size // dy.shape[1]
+        dxhat_mean = self._view(self.grads["bias"] / n, dy.ndim)
+        dxhat_xhat_mean = self._view(self.grads["weight"] / n, dy.ndim)
+        return g * (dy - dxhat_mean - xhat * dxhat_xhat_mean)
+
+    def get_config(self):
+        return {"momentum": self.momentum, "epsilon": self.epsilon}
+
+
+# ---- convolution -----------------------------------------------------------------------------------
+
+
+class _Conv(ActivatedLayer):
+    nd = 2
+    param_names = ("weight", "bias")
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name=None):
+        super().__init__(activation, name)
+        self.filters = positive_int(filters, "filters")
+        self.kernel_size = int_tuple(kernel_size, self.nd, "kernel_size")
+        self.strides = int_tuple(strides, self.nd, "strides")
+        self.padding = padding_arg(padding, self.nd)
+        self.dilation_rate = int_tuple(dilation_rate, self.nd, "dilation_rate")
+        self.groups = positive_int(groups, "groups")
+        if self.filters % self.groups:
+            raise ValueError(f"filters ({self.filters}) must be divisible by groups ({self.groups})")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = check_initializer(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = check_initializer(bias_initializer, "bias_initializer")
+        if not self.use_bias:
+            self.param_names = ("weight",)
+
+    def _pads(self, size):
+        """((before, after), ...) per spatial axis; 'same' as Keras / TensorFlow
+        (output ceil(size / stride), any extra row after)."""
+        if self.padding == "valid":
+            return ((0, 0),) * self.nd
+        if self.padding == "same":
+            pads = []
+            for n, k, s, d in zip(size, self.kernel_size, self.strides, self.dilation_rate):
+                total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        return tuple((p, p) for p in self.padding)
+
+    def compute_output_shape(self, input_shape):
+        size = input_shape[1:]
+        out = []
+        for n, (b, a), k, s, d in zip(size, self._pads(size), self.kernel_size, self.strides, self.dilation_rate):
+            m = (n + b + a - d * (k - 1) - 1) // s + 1
+            if m < 1:
+                raise ValueError(f"{type(self).__name__}: kernel_size {self.kernel_size} does not fit the input "
+                                 f"{tuple(input_shape)} with padding {self.padding!r}")
+            out.append(m)
+        return (self.filters,) + tuple(out)
+
+    def build(self, input_shape, rng, dtype):
+        channels = input_shape[0]
+        if channels % self.groups:
+            raise ValueError(f"input channels ({channels}) must be divisible by groups ({self.groups})")
+        super().build(input_shape, rng, dtype)
+        shape = (self.filters, channels // self.groups) + self.kernel_size
+        taps = int(np.prod(self.kernel_size))
+        fan_in, fan_out = channels // self.groups * taps, self.filters // self.groups * taps
+        self.params["weight"] = initialise(self.kernel_initializer, shape, fan_in, fan_out, rng, dtype)
+        if self.use_bias:
+            self.params["bias"] = initialise(self.bias_initializer, (self.filters,), fan_in, fan_out, rng, dtype)
+        pads = self._pads(input_shape[1:])
+        self._symmetric = all(b == a for b, a in pads)
+        self._pad_arg = tuple(b for b, _ in pads) if self._symmetric else 0
+        self._pre_pad = None if self._symmetric else ((0, 0), (0, 0)) + pads
+
+    def _fns(self):
+        if self.nd == 1:
+            return F.conv1d, F.conv1d_grad_input, F.conv1d_grad_weight
+        return F.conv2d, F.conv2d_grad_input, F.conv2d_grad_weight
+
+    def _args(self):
+        return dict(stride=self.strides, padding=self._pad_arg, dilation=self.dilation_rate, groups=self.groups)
+
+    def forward(self, x, training=False):
+        if self._pre_pad is not None:  # asymmetric 'same' padding
+            x = np.pad(x, self._pre_pad)
+        self._x = x
+        conv = self._fns()[0]
+        return self._activate(conv(x, self.params["weight"], self.params.get("bias"), **self._args()))
+
+    def backward(self, dy):
+        dz = self._deactivate(dy)
+        _, grad_input, grad_weight = self._fns()
+        self.grads["weight"] = grad_weight(self._x, self.params["weight"].shape, dz, **self._args())
+        if self.use_bias:
+            self.grads["bias"] = dz.sum(axis=(0,) + tuple(range(2, dz.ndim)))
+        if not self.input_grad:
+            return None
+        dx = grad_input(self._x.shape, self.params["weight"], dz, **self._args())
+        if self._pre_pad is not None:
+            dx = dx[(slice(None), slice(None)) + tuple(slice(b, dx.shape[2 + i] - a)
+                                                       for i, (b, a) in enumerate(self._pre_pad[2:]))]
+        return dx
+
+    def get_config(self):
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        return dict(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
+                    padding=padding, dilation_rate=list(self.dilation_rate), groups=self.groups,
+                    use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
+                    bias_initializer=self.bias_initializer, **super().get_config())
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (N, C, L), as torch.nn.Conv1d (weight (filters,
+    C/groups, k)); padding 'valid', 'same' (Keras: output ceil(L / stride))
+    or an int."""
+
+    nd = 1
+
+
+class Conv2D(_Conv):
+    """2-D convolution over (N, C, H, W), as torch.nn.Conv2d (weight
+    (filters, C/groups, kh, kw)); padding 'valid', 'same' (Keras: output
+    ceil(size / stride)) or ints."""
+
+    nd = 2
+
+
+class Conv2DTranspose(ActivatedLayer):
+    """Transposed 2-D convolution over (N, C, H, W), as
+    torch.nn.ConvTranspose2d (weight (C, filters, kh, kw)).  padding 'same'
+    gives output size * strides (Keras), 'valid' (size - 1) * strides + k,
+    or ints as PyTorch's padding with output_padding."""
+
+    param_names = ("weight", "bias")
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=0, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None):
+        super().__init__(activation, name)
+        self.filters = positive_int(filters, "filters")
+        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size")
+        self.strides = int_tuple(strides, 2, "strides")
+        self.padding = padding_arg(padding, 2)
+        self.output_padding = _validation.int_tuple(output_padding, 2, "output_padding", 0)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = check_initializer(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = check_initializer(bias_initializer, "bias_initializer")
+        if not self.use_bias:
+            self.param_names = ("weight",)
+        if self.padding == "same":
+            pads, extra = [], []
+            for k, s in zip(self.kernel_size, self.strides):
+                if k < s:
+                    raise ValueError(f"padding='same' needs kernel_size >= strides; received kernel_size="
+                                     f"{self.kernel_size}, strides={self.strides}")
+                p = -(-(k - s) // 2)
+                pads.append(p)
+                extra.append(2 * p - (k - s))
+            self._pad, self._opad = tuple(pads), tuple(extra)
+        elif self.padding == "valid":
+            self._pad, self._opad = (0, 0), self.output_padding
+        else:
+            self._pad, self._opad = self.padding, self.output_padding
+
+    def compute_output_shape(self, input_shape):
+        size = [(n - 1) * s - 2 * p + k + o for n, s, p, k, o in
+                zip(input_shape[1:], self.strides, self._pad, self.kernel_size, self._opad)]
+        if min(size) < 1:
+            raise ValueError(f"Conv2DTranspose: the output of input {tuple(input_shape)} would be empty")
+        return (self.filters,) + tuple(size)
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        channels, taps = input_shape[0], int(np.prod(self.kernel_size))
+        shape = (channels, self.filters) + self.kernel_size
+        fan_in, fan_out = self.filters * taps, channels * taps  # as Keras counts a transposed kernel
+        self.params["weight"] = initialise(self.kernel_initializer, shape, fan_in, fan_out, rng, dtype)
+        if self.use_bias:
+            self.params["bias"] = initialise(self.bias_initializer, (self.filters,), fan_in, fan_out, rng, dtype)
+
+    def forward(self, x, training=False):
+        self._x = x
+        y = F.conv_transpose2d(x, self.params["weight"], self.params.get("bias"), self.strides, self._pad,
+                               self._opad)
+        return self._activate(y)
+
+    def backward(self, dy):
+        dz = self._deactivate(dy)
+        # the layer is the adjoint of conv2d(., weight): its input gradient is
+        # that conv2d of dz, and its weight gradient conv2d's with the roles
+        # of input and output gradient exchanged
+        args = dict(stride=self.strides, padding=self._pad)
+        self.grads["weight"] = F.conv2d_grad_weight(dz, self.params["weight"].shape, self._x, **args)
+        if self.use_bias:
+            self.grads["bias"] = dz.sum(axis=(0, 2, 3))
+        return F.conv2d(dz, self.params["weight"], **args) if self.input_grad else None
+
+    def get_config(self):
+        padding = self.padding if isinstance(self.padding, str) else list(self.padding)
+        return dict(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
+                    padding=padding, output_padding=list(self.output_padding), use_bias=self.use_bias,
+                    kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
+                    **super().get_config())
+
+
+# ---- pooling ---------------------------------------------------------------------------------------
+
+
+class _Pool(Layer):
+    nd = 2
+    kind = "max"
+
+    def __init__(self, pool_size=2, strides=None, padding=0, name=None):
+        super().__init__(name)
+        self.pool_size = int_tuple(pool_size, self.nd, "pool_size")
+        self.strides = self.pool_size if strides is None else int_tuple(strides, self.nd, "strides")
+        if padding == "valid":
+            padding = 0
+        self.padding = _validation.int_tuple(padding, self.nd, "padding", 0)
+
+    def compute_output_shape(self, input_shape):
+        out = [(n + 2 * p - k) // s + 1 for n, k, s, p in zip(input_shape[1:], self.pool_size, self.strides,
+                                                              self.padding)]
+        if min(out) < 1:
+            raise ValueError(f"{type(self).__name__}: pool_size {self.pool_size} does not fit the input "
+                             f"{tuple(input_shape)}")
+        return (input_shape[0],) + tuple(out)
+
+    def _args(self):
+        return self.pool_size, self.strides, self.padding
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        if self.kind == "max":
+            fn = P.max_pool1d if self.nd == 1 else P.max_pool2d
+            y, self._indices = fn(x, *self._args(), return_indices=True)
+            return y
+        fn = P.avg_pool1d if self.nd == 1 else P.avg_pool2d
+        return fn(x, *self._args())
+
+    def backward(self, dy):
+        if self.kind == "max":
+            fn = P.max_pool1d_backward if self.nd == 1 else P.max_pool2d_backward
+            return fn(dy, self._indices, self._shape)
+        fn = P.avg_pool1d_backward if self.nd == 1 else P.avg_pool2d_backward
+        return fn(dy, self._shape, *self._args())
+
+    def get_config(self):
+        return {"pool_size": list(self.pool_size), "strides": list(self.strides), "padding": list(self.padding)}
+
+
+class MaxPool1D(_Pool):
+    """Max pooling over (N, C, L), as torch.nn.MaxPool1d (strides default to pool_size)."""
+
+    nd, kind = 1, "max"
+
+
+class MaxPool2D(_Pool):
+    """Max pooling over (N, C, H, W), as torch.nn.MaxPool2d (strides default to pool_size)."""
+
+    nd, kind = 2, "max"
+
+
+class AvgPool1D(_Pool):
+    """Average pooling over (N, C, L), as torch.nn.AvgPool1d."""
+
+    nd, kind = 1, "avg"
+
+
+class AvgPool2D(_Pool):
+    """Average pooling over (N, C, H, W), as torch.nn.AvgPool2d."""
+
+    nd, kind = 2, "avg"
+
+
+class GlobalAvgPool2D(Layer):
+    """(N, C, H, W) -> (N, C): the mean of each plane."""
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return P.global_avg_pool2d(x)
+
+    def backward(self, dy):
+        return P.global_avg_pool2d_backward(dy, self._shape)
+
+
+MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D = MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D
+GlobalAveragePooling2D = GlobalAvgPool2D
+BatchNormalization = BatchNorm

@@ -1,0 +1,413 @@
+"""Sequential: a stack of layers trained with explicit forward / backward.
+
+High level (Keras): compile, fit, evaluate, predict, summary, save /
+load_model.  Low level (custom loops, GANs): forward(x, training),
+backward(grad_output) -> grad_input, parameters() / gradients() (matching
+lists of arrays), and an optimizer's step(params, grads).
+
+Weights: save(path) writes one .npz (the architecture as JSON text and every
+array; no pickle); load_model(path) rebuilds the model.  state_dict() /
+load_state_dict() use PyTorch's order and shapes, so a torch.nn.Sequential
+of the equivalent layers exchanges weights with it as NumPy arrays."""
+import collections
+import json
+
+import numpy as np
+
+from . import callbacks as C
+from . import layers as L
+from . import losses, optimizers, recurrent
+from ._base import ActivatedLayer, Layer
+
+_LAYER_CLASSES = {cls.__name__: cls for cls in (
+    L.Dense, L.Activation, L.Flatten, L.Reshape, L.Dropout, L.BatchNorm, L.Conv1D, L.Conv2D, L.Conv2DTranspose,
+    L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.GlobalAvgPool2D,
+    recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU)}
+
+
+def _accuracy(kind):
+    def accuracy(y_true, y_out):
+        if kind == "sparse":
+            return float(np.mean(np.argmax(y_out, axis=-1) == np.asarray(y_true).reshape(y_out.shape[:-1])))
+        if kind == "categorical":
+            return float(np.mean(np.argmax(y_out, axis=-1) == np.argmax(y_true, axis=-1)))
+        return float(np.mean((y_out > 0.5) == (np.asarray(y_true).reshape(y_out.shape) > 0.5)))
+    return accuracy
+
+
+def _mae(y_true, y_out):
+    return float(np.mean(np.abs(y_out - np.asarray(y_true).reshape(y_out.shape))))
+
+
+def _mse(y_true, y_out):
+    return float(np.mean((y_out - np.asarray(y_true).reshape(y_out.shape)) ** 2))
+
+
+class Sequential:
+    """Layers applied in order.  seed fixes the weight initialisation, the
+    dropout masks and the shuffling, so a run repeats exactly (with the same
+    thread count); dtype is the parameters' (float32 or float64)."""
+
+    def __init__(self, layers=None, name=None, seed=None, dtype="float32"):
+        self.name = name
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64; received dtype={dtype!r}")
+        self._rng = np.random.default_rng(seed)
+        self.layers = []
+        self.built = False
+        self.input_shape = None
+        self.optimizer = self.loss = None
+        self.metrics = []
+        self._fused = False
+        self.stop_training = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ---- building ---------------------------------------------------------------------------
+
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential takes fastconv.nn layers; received {type(layer).__name__}")
+        self.layers.append(layer)
+        if self.built:
+            layer.build(self._output_shape(len(self.layers) - 1), self._rng, self.dtype)
+
+    def _output_shape(self, upto):
+        return self.layers[upto - 1].output_shape if upto else self.input_shape
+
+    def build(self, input_shape):
+        """Creates every layer's weights for inputs of shape (N,) + input_shape."""
+        shape = tuple(int(n) for n in input_shape)
+        self.input_shape = shape
+        for layer in self.layers:
+            layer.build(shape, self._rng, self.dtype)
+            shape = layer.output_shape
+        self.built = True
+        if self.loss is not None:
+            self._set_fusion()
+
+    @property
+    def output_shape(self):
+        return self.layers[-1].output_shape if self.layers else self.input_shape
+
+    def compile(self, optimizer="adam", loss="mse", metrics=None):
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        self.metrics = list(metrics or [])
+        self._metric_fns = {}
+        for m in self.metrics:
+            if m in ("accuracy", "acc"):
+                kind = {"sparse_categorical_crossentropy": "sparse", "categorical_crossentropy": "categorical"}
+                self._metric_fns["accuracy"] = _accuracy(kind.get(self.loss.name, "binary"))
+            elif m in ("mae", "mean_absolute_error"):
+                self._metric_fns["mae"] = _mae
+            elif m in ("mse", "mean_squared_error"):
+                self._metric_fns["mse"] = _mse
+            else:
+                raise ValueError(f"metrics may hold 'accuracy', 'mae', 'mse'; received {m!r}")
+        self._set_fusion()
+
+    def _set_fusion(self):
+        """Cross-entropy after a softmax (sigmoid) trains on the logits, with
+        the activation fused into the loss (exact where softmax then log is
+        not)."""
+        last = self.layers[-1] if self.layers else None
+        act = last.activation.name if isinstance(last, ActivatedLayer) else None
+        pairs = {("softmax", "categorical_crossentropy"), ("softmax", "sparse_categorical_crossentropy"),
+                 ("sigmoid", "binary_crossentropy")}
+        self._fused = (act, self.loss.name) in pairs and not self.loss.from_logits
+        self._train_loss = type(self.loss)(from_logits=True) if self._fused else self.loss
+
+    # ---- the low-level path ---------------------------------------------------------------------
+
+    def _as_input(self, x):
+        x = np.asarray(x)
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        if not self.built:
+            self.build(x.shape[1:])
+        elif x.shape[1:] != self.input_shape:
+            raise ValueError(f"the model takes inputs of shape (N,) + {self.input_shape}; received {x.shape}")
+        return x
+
+    def forward(self, x, training=False, logits=False):
+        """The model's output for x (N, ...); training=True uses batch
+        statistics and dropout; logits=True leaves out the last layer's
+        activation.  Keeps what backward needs."""
+        x = self._as_input(x)
+        for layer in self.layers[:-1]:
+            x = layer.forward(x, training)
+        last = self.layers[-1]
+        if isinstance(last, ActivatedLayer):
+            last.logits = bool(logits)
+        return last.forward(x, training)
+
+    __call__ = forward
+
+    def backward(self, grad_output, input_grad=True):
+        """Gradients of the last forward: fills each layer's grads from
+        d loss / d output (of the logits, if the forward returned logits),
+        and returns d loss / d input (None with input_grad=False, which
+        saves the first layer that work)."""
+        g = np.asarray(grad_output, self.dtype)
+        self.layers[0].input_grad = bool(input_grad)
+        for layer in reversed(self.layers):
+            g = layer.backward(g)
+        return g
+
+    def parameters(self):
+        """The trainable arrays, in state_dict order (updated in place by the optimizers)."""
+        return [layer.params[n] for layer in self.layers for n in layer.param_names]
+
+    def gradients(self):
+        """The gradients of the last backward, matching parameters()."""
+        return [layer.grads[n] for layer in self.layers for n in layer.param_names]
+
+    def get_weights(self):
+        """Parameters and buffers (BatchNorm's running statistics), as arrays."""
+        return [a for layer in self.layers for a in self._layer_arrays(layer)]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        expected = self.get_weights()
+        if len(weights) != len(expected):
+            raise ValueError(f"set_weights needs {len(expected)} arrays; received {len(weights)}")
+        for dst, src in zip(expected, weights):
+            src = np.asarray(src)
+            if src.shape != dst.shape:
+                raise ValueError(f"set_weights: an array of shape {src.shape} where {dst.shape} is expected")
+            dst[...] = src
+
+    @staticmethod
+    def _layer_arrays(layer):
+        return [layer.params[n] for n in layer.param_names] + [layer.buffers[n] for n in layer.buffer_names]
+
+    # ---- training -------------------------------------------------------------------------------
+
+    def _check_compiled(self):
+        if self.loss is None:
+            raise RuntimeError("call compile(optimizer, loss, metrics) before fit / evaluate / train_on_batch")
+
+    def train_on_batch(self, x, y):
+        """One optimizer step on (x, y); returns the logs (loss and metrics of the batch)."""
+        self._check_compiled()
+        out = self.forward(x, training=True, logits=self._fused)
+        loss, grad = self._train_loss(y, out)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss}; lower the learning rate or check the data")
+        self.backward(grad, input_grad=False)
+        flat, flat_grad = self._packed()
+        np.concatenate([g.reshape(-1) for g in self.gradients()], out=flat_grad)
+        self.optimizer.step([flat], [flat_grad])  # one update over every parameter
+        return self._logs(loss, y, out, self._fused)
+
+    def _packed(self):
+        """Every parameter as a view into one flat array (and a flat gradient
+        buffer): the optimizers' elementwise updates then run once per step
+        instead of once per array (a dozen NumPy calls each: most of a small
+        model's step).  Re-packed if the layers' arrays change."""
+        params = self.parameters()
+        key = tuple(id(p) for p in params)
+        if getattr(self, "_pack_key", None) != key:
+            flat = np.empty(sum(p.size for p in params), self.dtype)
+            offset = 0
+            for layer in self.layers:
+                for name in layer.param_names:
+                    p = layer.params[name]
+                    view = flat[offset: offset + p.size].reshape(p.shape)
+                    view[...] = p
+                    layer.params[name] = view
+                    offset += p.size
+            self._flat_params, self._flat_grads = flat, np.empty_like(flat)
+            self._pack_key = tuple(id(p) for p in self.parameters())
+        return self._flat_params, self._flat_grads
+
+    def _logs(self, loss, y, out, logits):
+        logs = {"loss": loss}
+        if self._metric_fns:
+            probs = out
+            if logits:  # metrics on probabilities (accuracy is the same on logits except for sigmoid)
+                probs = self.layers[-1].activation.forward(out)
+            for name, fn in self._metric_fns.items():
+                logs[name] = fn(y, probs)
+        return logs
+
+    def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, callbacks=None, verbose=1, shuffle=True):
+        """Trains for `epochs` passes over (x, y) in shuffled mini-batches;
+        returns the History (per-epoch loss, metrics, val_ ones)."""
+        self._check_compiled()
+        x = self._as_input(x)
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(f"x and y must hold the same number of examples; received {len(x)} and {len(y)}")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; received batch_size={batch_size!r}")
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val)")
+            vx, vy = validation_data
+            vx = self._as_input(vx)
+        n = len(x)
+        steps = -(-n // batch_size)
+        history = C.History()
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(C.ProgressBar(epochs, steps, verbose))
+        for cb in cbs:
+            cb.model = self
+            cb.on_train_begin()
+        self.stop_training = False
+        for epoch in range(epochs):
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            order = self._rng.permutation(n) if shuffle else np.arange(n)
+            sums = collections.defaultdict(float)
+            for step in range(steps):
+                idx = order[step * batch_size: (step + 1) * batch_size]
+                logs = self.train_on_batch(x[idx], y[idx])
+                for k, v in logs.items():
+                    sums[k] += v * len(idx)
+                running = {k: v / min((step + 1) * batch_size, n) for k, v in sums.items()}
+                for cb in cbs:
+                    cb.on_batch_end(step, running)
+            logs = {k: v / n for k, v in sums.items()}
+            if validation_data is not None:
+                logs.update({f"val_{k}": v for k, v in self.evaluate(vx, vy, batch_size, return_dict=True).items()})
+            history.record(epoch, logs)
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end()
+        return history
+
+    def predict(self, x, batch_size=None):
+        """The model's output for x, in batches of batch_size (all at once if None)."""
+        x = self._as_input(x)
+        if batch_size is None or batch_size >= len(x):
+            return self.forward(x, training=False)
+        return np.concatenate([self.forward(x[i: i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def evaluate(self, x, y, batch_size=None, return_dict=False):
+        """Loss (and metrics) on (x, y) in inference mode: the loss if no
+        metrics were compiled, else [loss, *metrics], or a dict."""
+        self._check_compiled()
+        x = self._as_input(x)
+        y = np.asarray(y)
+        bs = len(x) if batch_size is None else batch_size
+        sums = collections.defaultdict(float)
+        for i in range(0, len(x), bs):
+            out = self.forward(x[i: i + bs], training=False, logits=self._fused)
+            loss, _ = self._train_loss(y[i: i + bs], out)
+            for k, v in self._logs(loss, y[i: i + bs], out, self._fused).items():
+                sums[k] += v * len(out)
+        logs = {k: v / len(x) for k, v in sums.items()}
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
+
+    # ---- description and storage -------------------------------------------------------------
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn=print):
+        """Prints (and returns) a table of layers, output shapes and parameter counts."""
+        if not self.built:
+            raise RuntimeError("the model is not built yet: call build(input_shape) or run it on data first")
+        rows = [("Layer (type)", "Output shape", "Param #")]
+        for i, layer in enumerate(self.layers):
+            rows.append((f"{layer.name or f'{type(layer).__name__.lower()}_{i}'} ({type(layer).__name__})",
+                         str((None,) + tuple(layer.output_shape)), f"{layer.count_params():,}"))
+        widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
+        rule = "-" * sum(widths)
+        lines = [f'Model: "{self.name or "sequential"}"', rule,
+                 "".join(v.ljust(w) for v, w in zip(rows[0], widths)), "=" * sum(widths)]
+        lines += ["".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows[1:]]
+        lines += ["=" * sum(widths), f"Total params: {self.count_params():,}", rule]
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_config(self):
+        config = {"name": self.name, "seed": self.seed, "dtype": self.dtype.name,
+                  "input_shape": list(self.input_shape) if self.built else None,
+                  "layers": [{"class": type(layer).__name__, "name": layer.name, "config": layer.get_config()}
+                             for layer in self.layers]}
+        if self.loss is not None:
+            config["compile"] = {"optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
+                                 "metrics": self.metrics}
+        return config
+
+    def save(self, path):
+        """Writes the architecture (JSON) and every weight to one .npz file
+        (loadable with allow_pickle=False; optimizer moments are not saved)."""
+        if not self.built:
+            raise RuntimeError("build the model (or run it on data) before saving it")
+        arrays = {"config": np.array(json.dumps(self.get_config()))}
+        for i, layer in enumerate(self.layers):
+            for n in layer.param_names + layer.buffer_names:
+                arrays[f"layer{i}/{n}"] = (layer.params.get(n) if n in layer.params else layer.buffers[n])
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+    def state_dict(self):
+        """OrderedDict of NumPy arrays with torch.nn.Sequential's keys
+        ("0.weight", "0.bias", "2.running_mean", ...)."""
+        out = collections.OrderedDict()
+        for i, layer in enumerate(self.layers):
+            for n in layer.param_names + layer.buffer_names:
+                key = n if not isinstance(layer, recurrent._Recurrent) else f"{n}_l0"
+                out[f"{i}.{key}"] = layer.params[n] if n in layer.params else layer.buffers[n]
+        return out
+
+    def load_state_dict(self, state_dict):
+        """Copies a PyTorch state_dict (of NumPy arrays, or anything with
+        .numpy() / __array__) of the equivalent architecture in: entries are
+        matched in order (layer by layer: weight, bias, then running_mean,
+        running_var; recurrent weight_ih_l0, weight_hh_l0, bias_ih_l0,
+        bias_hh_l0), skipping num_batches_tracked; names may differ."""
+        if not self.built:
+            raise RuntimeError("build the model (build(input_shape)) before loading weights into it")
+        entries = [(k, v) for k, v in state_dict.items() if not k.endswith("num_batches_tracked")]
+        targets = [(f"{i}.{n}", a) for i, layer in enumerate(self.layers)
+                   for n, a in zip(layer.param_names + layer.buffer_names, self._layer_arrays(layer))]
+        if len(entries) != len(targets):
+            raise ValueError(f"the state_dict holds {len(entries)} arrays; this model has {len(targets)} "
+                             f"({', '.join(k for k, _ in targets)})")
+        for (key, value), (name, dst) in zip(entries, targets):
+            value = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
+            if value.shape != dst.shape:
+                raise ValueError(f"state_dict entry {key!r} has shape {value.shape}; layer parameter {name} "
+                                 f"needs {dst.shape}")
+            dst[...] = value
+
+
+def _layer_from_config(entry):
+    cls = _LAYER_CLASSES.get(entry["class"])
+    if cls is None:
+        raise ValueError(f"unknown layer class {entry['class']!r} in the saved model")
+    layer = cls(**entry["config"])
+    layer.name = entry.get("name")
+    return layer
+
+
+def load_model(path):
+    """The model saved by Sequential.save (compiled again if it was)."""
+    with np.load(path, allow_pickle=False) as data:
+        config = json.loads(str(data["config"]))
+        model = Sequential([_layer_from_config(e) for e in config["layers"]], name=config["name"],
+                           seed=config["seed"], dtype=config["dtype"])
+        if config["input_shape"] is not None:
+            model.build(config["input_shape"])
+            for i, layer in enumerate(model.layers):
+                for n, dst in zip(layer.param_names + layer.buffer_names, model._layer_arrays(layer)):
+                    dst[...] = data[f"layer{i}/{n}"]
+    if "compile" in config:
+        c = config["compile"]
+        model.compile(c["optimizer"], c["loss"], c["metrics"])
+    return model
