@@ -1,4 +1,3 @@
 """The canonical workloads live in the package (fastconv._workloads), shared
 with the `fastconv bench` command; the benchmarks import them from here."""
-from fastconv._workloads import *  # noqa: F401,F403
 from fastconv._workloads import BANDWIDTH, CONV, FILTER, POOL, RECURRENT  # noqa: F401

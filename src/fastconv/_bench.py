@@ -51,7 +51,8 @@ def conv_sides(wl, mode):
     def fc():
         y = conv(x, w, stride=s, padding=p)
         if mode != "fwd":
-            gin(x.shape, w, gy, s, p), gw(x, w.shape, gy, s, p)
+            gin(x.shape, w, gy, s, p)
+            gw(x, w.shape, gy, s, p)
         return y
 
     def torch_side():
@@ -72,16 +73,12 @@ def pool_sides(wl, mode):
 
     x = wl.arrays()
     k, s, p = wl.kernel, wl.stride, wl.padding
+    gy = np.ones_like(fastconv.avg_pool2d(x, k, s, p) if wl.kind == "avg" else fastconv.max_pool2d(x, k, s, p))
     if wl.kind == "max":
-        y, idx = fastconv.max_pool2d(x, k, s, p, return_indices=True)
-        gy = np.ones_like(y)
-
         def fc():
             out, ii = fastconv.max_pool2d(x, k, s, p, return_indices=True)
             return out if mode == "fwd" else fastconv.max_pool2d_backward(gy, ii, x.shape)
     else:
-        gy = np.ones_like(fastconv.avg_pool2d(x, k, s, p))
-
         def fc():
             out = fastconv.avg_pool2d(x, k, s, p)
             return out if mode == "fwd" else fastconv.avg_pool2d_backward(gy, x.shape, k, s, p)

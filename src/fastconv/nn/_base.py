@@ -6,13 +6,15 @@ and runs fastconv's functional kernels in forward(x, training) and
 backward(dy).  forward keeps what backward needs; backward returns the
 gradient with respect to the layer's input and stores the parameter
 gradients in self.grads (same keys as self.params, overwritten each call)."""
+import abc
+
 import numpy as np
 
 from .. import _validation
 from . import activations
 
 
-class Layer:
+class Layer(abc.ABC):
     # parameter names in the order of the equivalent PyTorch module's
     # state_dict (weight, bias, ...); buffers are saved but not trained
     param_names = ()
@@ -43,11 +45,13 @@ class Layer:
 
     # -- running -------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def forward(self, x, training=False):
-        raise NotImplementedError
+        """The layer's output for x (N, ...); keeps what backward needs."""
 
+    @abc.abstractmethod
     def backward(self, dy):
-        raise NotImplementedError
+        """d loss / d input from d loss / d output; fills self.grads."""
 
     # -- description ---------------------------------------------------------------------------
 
