@@ -6,6 +6,11 @@
 
 #include "internal.h"
 
+/* strides of a weight view: group, output channel, input channel, r, s */
+typedef struct fc_wview {
+    int64_t gs, os, is, rs, ss;
+} fc_wview;
+
 /* floor(a / b) for b > 0 and any sign of a */
 static inline int64_t fc_floor_div(int64_t a, int64_t b)
 {

@@ -32,10 +32,6 @@
 
 enum { FC_PLAN_FLAT = 1, FC_PLAN_STACK = 2 };
 
-/* strides of a weight view: group, output channel, input channel, r, s */
-typedef struct fc_wview {
-    int64_t gs, os, is, rs, ss;
-} fc_wview;
 #endif
 
 /* Register tiles: output channels x vectors of columns (forward), input
@@ -275,6 +271,51 @@ static void FCN(direct_fwd_lanes)(int64_t bw, const T *xp, int64_t cs, const FCN
     }
 }
 
+/* Lanes direct_fwd_lanes computes for n lanes of a channel block of width bw. */
+static int64_t FCN(direct_lanes_computed)(int64_t n, int64_t bw)
+{
+    int64_t computed = 0;
+    for (int64_t f = 0; f < n; f += FC_LANE_BLOCK) {
+        for (int64_t left = FC_MIN(FC_LANE_BLOCK, n - f); left > 0;) {
+            const int64_t step = bw == DIRECT_KB ? (left > VL ? DIRECT_NV * VL : VL)
+                                                 : (left > 2 * VL ? 4 * VL : VL);
+            computed += step;
+            left -= step;
+        }
+    }
+    return computed;
+}
+
+/* Whether the forward of the plan runs faster on channel vectors
+ * (conv_cv.c) than on lane tiles.  Both run at about the same rate per
+ * computed lane, so the cost per output element is CgRS / (the fraction of
+ * useful lanes): lane tiles waste the lanes past each row's Q columns and
+ * the tail of a run, channel vectors the output channels' round-up to VL.
+ * Channel vectors add about 12 lane-FMAs per output element (pixel setup,
+ * the transpose to NCHW), which decides short reductions (C4: one input
+ * channel).  Measured on 4x4 to 56x56 maps, 1 to 128 channels; on large
+ * maps the two tie, and the lane tiles (no per-image buffers) are kept. */
+static int FCN(direct_cv_wins)(const FCN(direct_plan) *pl)
+{
+    const fc_conv_geom *g = pl->g;
+    const int64_t unit_bytes = (pl->Cg * ((g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1) *
+                                    ((g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1) +
+                                pl->PQ * FC_ROUND_UP(pl->Kg, VL)) * (int64_t)sizeof(T);
+    if (unit_bytes > FC_CV_MAX_UNIT_BYTES) return 0;
+    int64_t n = g->Q, useful = g->Q; /* one output row at a time */
+    if (pl->stacked || pl->flat) {     /* runs of `band` rows, `pitch` apart */
+        n = pl->band * pl->pitch;
+        useful = pl->band * g->Q;
+    }
+    const int64_t full = pl->Kg / DIRECT_KB, rest = pl->Kg % DIRECT_KB;
+    const double lane = (double)(pl->Kg * useful) /
+                        (double)(full * DIRECT_KB * FCN(direct_lanes_computed)(n, DIRECT_KB) +
+                                 rest * FCN(direct_lanes_computed)(n, 1));
+    const double cv = (double)pl->Kg / (double)FC_ROUND_UP(pl->Kg, VL);
+    const double CgRS = (double)(pl->Cg * pl->RS);
+    return CgRS / cv + 12.0 < CgRS / lane;
+}
+
 /* Packs the weights of the convolution the plan describes, element
  * (group gi, output channel o, input channel i, tap r, s) read at
  * wb[gi * gs + o * os + i * is + r * rs + s * ss], into blocks of DIRECT_KB
@@ -384,6 +425,10 @@ static int FCN(conv_direct_forward)(T *y, const T *x, const T *w, const T *bias,
                               FC_PLAN_FLAT | FC_PLAN_STACK, nt))
         return FC_ERR_NOMEM;
     const int64_t CgRS = pl.Cg * pl.RS;
+    if (FCN(direct_cv_wins)(&pl)) {
+        free(pl.tapoff);
+        return FCN(conv_cv)(y, x, w, (fc_wview){pl.Kg * CgRS, CgRS, pl.RS, g->S, 1}, bias, g, 0, nt);
+    }
     T *wp = fc_scratch(FC_SCRATCH_SHARED, (size_t)g->K * CgRS * sizeof(T));
     int st = FC_ERR_NOMEM;
     if (wp) {
@@ -410,15 +455,19 @@ static int FCN(direct_backward_input_as_forward)(T *dx, const T *dy, const T *w,
     a.Q = g->W;
     a.pad_h = g->dil_h * (g->R - 1) - g->pad_h;
     a.pad_w = g->dil_w * (g->S - 1) - g->pad_w;
+    const int64_t RS = g->R * g->S, Cg = g->C / g->G, Kg = g->K / g->G;
+    /* element (o = original c, i = original k, r, s) = w[i][o][R-1-r][S-1-s] */
+    const fc_wview v = {Kg * Cg * RS, RS, Cg * RS, -g->S, -1};
     FCN(direct_plan) pl;
     if (FCN(direct_plan_init)(&pl, &a, a.P, 1, (a.R - 1) * a.dil_h + 1, FC_PLAN_FLAT | FC_PLAN_STACK, nt))
         return FC_ERR_NOMEM;
-    const int64_t RS = g->R * g->S, Cg = g->C / g->G, Kg = g->K / g->G;
+    if (FCN(direct_cv_wins)(&pl)) {
+        free(pl.tapoff);
+        return FCN(conv_cv)(dx, dy, w + RS - 1, v, NULL, &a, 1, nt);
+    }
     T *wp = fc_scratch(FC_SCRATCH_SHARED, (size_t)g->K * Cg * RS * sizeof(T));
     int st = FC_ERR_NOMEM;
     if (wp) {
-        /* element (o = original c, i = original k, r, s) = w[i][o][R-1-r][S-1-s] */
-        fc_wview v = {Kg * Cg * RS, RS, Cg * RS, -g->S, -1};
         FCN(direct_pack_weights)(wp, w + RS - 1, v, &pl);
         st = FCN(direct_forward_run)(dx, dy, wp, NULL, &pl, 1, nt);
     }

@@ -159,6 +159,14 @@ FC_FORWARD(fc_table()->act_fwd_f32(kind, y, x, n, nthreads))
 int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads)
 FC_FORWARD(fc_table()->act_fwd_f64(kind, y, x, n, nthreads))
 
+int fc_optim_update_f32(int kind, float *w, const float *g, float *s1, float *s2, int64_t n, const double *hp,
+                        int nthreads)
+FC_FORWARD(fc_table()->optim_f32(kind, w, g, s1, s2, n, hp, nthreads))
+
+int fc_optim_update_f64(int kind, double *w, const double *g, double *s1, double *s2, int64_t n,
+                        const double *hp, int nthreads)
+FC_FORWARD(fc_table()->optim_f64(kind, w, g, s1, s2, n, hp, nthreads))
+
 int fc_filter2d_forward_f32(float *y, const float *x, const float *k, float fill, const fc_filter_geom *g,
                             int accumulate, int nthreads)
 FC_FORWARD(fc_table()->f2d_fwd_f32(y, x, k, fill, g, accumulate, nthreads))

@@ -174,6 +174,18 @@ typedef enum fc_activation { FC_ACT_SIGMOID = 0, FC_ACT_TANH = 1 } fc_activation
 int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads);
 int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads);
 
+/* ---- optimizer updates -------------------------------------------------- */
+
+typedef enum fc_optimizer { FC_OPT_SGD = 0, FC_OPT_ADAGRAD = 1, FC_OPT_RMSPROP = 2, FC_OPT_ADAM = 3 } fc_optimizer;
+
+/* One step over n parameters w, in place, from gradients g and the
+ * optimizer's state s1, s2 (n each, where the rule has them); hp holds the
+ * hyper-parameters in the order optim.c lists per rule. */
+int fc_optim_update_f32(int kind, float *w, const float *g, float *s1, float *s2, int64_t n, const double *hp,
+                        int nthreads);
+int fc_optim_update_f64(int kind, double *w, const double *g, double *s1, double *s2, int64_t n,
+                        const double *hp, int nthreads);
+
 /* ---- image filtering ---------------------------------------------------- */
 
 typedef enum fc_boundary { FC_BOUNDARY_FILL = 0, FC_BOUNDARY_WRAP = 1, FC_BOUNDARY_SYMM = 2 } fc_boundary;

@@ -3,11 +3,14 @@
 #include "template_begin.h"
 #include "gemm.c"
 #include "conv_im2col.c"
+#include "conv_common.h"
+#include "conv_cv.c"
 #include "conv_direct.c"
 #include "pool.c"
 #include "vmath.h"
 #include "rnn.c"
 #include "activation.c"
+#include "optim.c"
 #include "filter.c"
 
 enum { FCN(gemm_mr) = GEMM_MR, FCN(gemm_nr) = GEMM_NR };

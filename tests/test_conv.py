@@ -85,6 +85,13 @@ CASES = [
     Case(1, 5, 3, (1,), 4, (1,)),
     Case(1, 2, 32, (40,), 64, (5,), padding=2),                           # C5
     Case(2, 1, 1, (1, 1), 1, (1, 1), stride=(3, 1), padding=1),           # one row, read from padding
+    # small maps: vectors along output channels (conv_cv.c)
+    Case(2, 5, 8, (4, 4), 32, (3, 3), padding=1),                         # images per unit do not divide N
+    Case(2, 3, 6, (8, 8), 17, (3, 3), padding=1),                         # K rounded up to a vector
+    Case(2, 2, 12, (6, 5), 40, (2, 3), stride=(2, 1), padding=(1, 1), dilation=(1, 2)),
+    Case(2, 3, 8, (7, 7), 64, (3, 3), padding=1, groups=2),
+    Case(2, 2, 40, (4, 4), 20, (3, 3), padding=2),                        # input gradient over 40 channels
+    Case(1, 7, 25, (20,), 25, (3,), stride=2, padding=1),                 # MNIST-1D CNN layer
 ]
 
 
@@ -173,7 +180,7 @@ def cases(draw):
     nd = draw(st.sampled_from([1, 2]))
     groups = draw(st.integers(1, 3))
     C = groups * draw(st.integers(1, 4))
-    K = groups * draw(st.integers(1, 10))
+    K = groups * draw(st.integers(1, 24))
     ksize = tuple(draw(st.integers(1, 5)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))

@@ -282,7 +282,11 @@ def _reference_steps(name, w, grads, lr, wd=0.0, **kw):
             w = w - lr * g / (np.sqrt(state["s"]) + kw["epsilon"])
         elif name == "rmsprop":
             state["v"] = kw["rho"] * state.get("v", 0) + (1 - kw["rho"]) * g * g
-            w = w - lr * g / (np.sqrt(state["v"]) + kw["epsilon"])
+            step = g / (np.sqrt(state["v"]) + kw["epsilon"])
+            if kw.get("momentum", 0.0):  # torch: buf = momentum * buf + step; w -= lr * buf
+                state["b"] = kw["momentum"] * state.get("b", 0) + step
+                step = state["b"]
+            w = w - lr * step
         elif name == "adam":
             b1, b2, eps = kw["beta_1"], kw["beta_2"], kw["epsilon"]
             state["m"] = b1 * state.get("m", 0) + (1 - b1) * g
@@ -299,6 +303,9 @@ OPT_CASES = [
     (nn.SGD, "sgd", dict(learning_rate=0.05, momentum=0.8, nesterov=True, weight_decay=0.01)),
     (nn.Adagrad, "adagrad", dict(learning_rate=0.1, initial_accumulator_value=0.1, epsilon=1e-7)),
     (nn.RMSprop, "rmsprop", dict(learning_rate=0.01, rho=0.9, epsilon=1e-7)),
+    (nn.RMSprop, "rmsprop", dict(learning_rate=0.01, rho=0.8, momentum=0.5, epsilon=1e-6, weight_decay=0.05)),
+    (nn.Adagrad, "adagrad", dict(learning_rate=0.1, initial_accumulator_value=0.0, epsilon=1e-5,
+                                 weight_decay=0.02)),
     (nn.Adam, "adam", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7)),
     (nn.Adam, "adam", dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-3, weight_decay=0.1)),
 ]
@@ -332,7 +339,8 @@ def test_optimizer_matches_torch(cls, name, kw, rng):
         topt = torch.optim.Adagrad([tw], lr=lr, initial_accumulator_value=kw["initial_accumulator_value"],
                                    eps=kw["epsilon"], weight_decay=wd)
     elif name == "rmsprop":
-        topt = torch.optim.RMSprop([tw], lr=lr, alpha=kw["rho"], eps=kw["epsilon"], weight_decay=wd)
+        topt = torch.optim.RMSprop([tw], lr=lr, alpha=kw["rho"], eps=kw["epsilon"], weight_decay=wd,
+                                   momentum=kw.get("momentum", 0.0))
     else:
         topt = torch.optim.Adam([tw], lr=lr, betas=(kw["beta_1"], kw["beta_2"]), eps=kw["epsilon"],
                                 weight_decay=wd)
@@ -345,7 +353,30 @@ def test_optimizer_matches_torch(cls, name, kw, rng):
     np.testing.assert_allclose(w, tw.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls, name, kw", OPT_CASES, ids=[f"{c[1]}{i}" for i, c in enumerate(OPT_CASES)])
+def test_optimizer_float32_and_large_arrays(cls, name, kw, rng):
+    """float32 parameters (arithmetic in float32), and one array large
+    enough that the update kernel splits it between threads."""
+    w0 = rng.standard_normal(300_001).astype(np.float32)
+    grads = [rng.standard_normal(w0.shape).astype(np.float32) for _ in range(3)]
+    opt = cls(**kw)
+    w = w0.copy()
+    for g in grads:
+        opt.step([w], [g])
+    assert w.dtype == np.float32
+    kw = dict(kw)
+    lr, wd = kw.pop("learning_rate"), kw.pop("weight_decay", 0.0)
+    expected = _reference_steps(name, w0.astype(np.float64), [g.astype(np.float64) for g in grads], lr, wd, **kw)
+    np.testing.assert_allclose(w, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_optimizer_errors():
+    with pytest.raises(TypeError, match="parameter 0 must be a writeable C-contiguous"):
+        nn.SGD().step([np.zeros((4, 4))[:, ::2]], [np.zeros((4, 2))])
+    with pytest.raises(TypeError, match="parameter 0 must be"):
+        nn.SGD().step([np.zeros(3, np.int64)], [np.zeros(3)])
+    with pytest.raises(ValueError, match="gradient 1 must have its parameter's shape"):
+        nn.Adam().step([np.zeros(2), np.zeros(3)], [np.zeros(2), np.zeros(4)])
     with pytest.raises(ValueError, match="learning_rate"):
         nn.Adam(0)
     with pytest.raises(ValueError, match="nesterov"):

@@ -60,6 +60,10 @@ cdef extern from "fastconv.h" nogil:
     int fc_global_avg_pool_backward_f32(float *dx, const float *dy, int64_t planes, int64_t n, int nthreads)
     int fc_global_avg_pool_backward_f64(double *dx, const double *dy, int64_t planes, int64_t n, int nthreads)
 
+    int fc_optim_update_f32(int kind, float *w, const float *g, float *s1, float *s2, int64_t n,
+                            const double *hp, int nthreads)
+    int fc_optim_update_f64(int kind, double *w, const double *g, double *s1, double *s2, int64_t n,
+                            const double *hp, int nthreads)
     int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads)
     int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads)
 
@@ -427,6 +431,42 @@ def activation_forward(int kind, cnp.ndarray y, cnp.ndarray x, int nthreads):
     else:
         with nogil:
             st = fc_activation_forward_f64(kind, <double *>py, <const double *>px, n, nthreads)
+    if st:
+        _raise(st)
+
+
+# ---- optimizer updates ---------------------------------------------------------------
+
+OPT_SGD = 0
+OPT_ADAGRAD = 1
+OPT_RMSPROP = 2
+OPT_ADAM = 3
+
+
+def optim_update(int kind, cnp.ndarray w, cnp.ndarray g, object s1, object s2, tuple hp, int nthreads):
+    """One step of w (IN/OUT) from g and the state arrays s1, s2 (IN/OUT or
+    None where the rule has none); all C-contiguous, of w's dtype and size.
+    hp: the rule's hyper-parameters (csrc/optim.c)."""
+    cdef double h[8]
+    cdef int i
+    if len(hp) > 8:
+        raise ValueError("optim_update takes at most 8 hyper-parameters")
+    for i in range(len(hp)):
+        h[i] = hp[i]
+    cdef void *pw = cnp.PyArray_DATA(w)
+    cdef void *pg = cnp.PyArray_DATA(g)
+    cdef void *p1 = _ptr(s1)
+    cdef void *p2 = _ptr(s2)
+    cdef int64_t n = w.size
+    cdef int st
+    if _is_f32(w):
+        with nogil:
+            st = fc_optim_update_f32(kind, <float *>pw, <const float *>pg, <float *>p1, <float *>p2, n, h,
+                                     nthreads)
+    else:
+        with nogil:
+            st = fc_optim_update_f64(kind, <double *>pw, <const double *>pg, <double *>p1, <double *>p2, n,
+                                     h, nthreads)
     if st:
         _raise(st)
 

@@ -3,8 +3,15 @@
 weight_decay adds weight_decay * w to each gradient (L2 regularisation of
 every parameter, as torch.optim's weight_decay).  Slots (moments) are kept
 per parameter array, keyed by its position in the lists passed to step, so
-one optimizer serves one model (or one fixed list of parameters)."""
+one optimizer serves one model (or one fixed list of parameters).
+
+Each update is one fused pass of a compiled kernel (csrc/optim.c) per
+parameter array: parameters must be C-contiguous float32 / float64 arrays
+(updated in place), and gradients arrays of the same shape."""
 import numpy as np
+
+from .. import _threads
+from .._ext import _fastconv as _core
 
 
 class Optimizer:
@@ -33,11 +40,27 @@ class Optimizer:
         if len(params) != len(grads):
             raise ValueError(f"step needs one gradient per parameter; received {len(params)} parameters and "
                              f"{len(grads)} gradients")
+        checked = [self._check(i, w, g) for i, (w, g) in enumerate(zip(params, grads))]
         self.iterations += 1
-        for i, (w, g) in enumerate(zip(params, grads)):
-            if self.weight_decay:
-                g = g + w.dtype.type(self.weight_decay) * w
+        for i, (w, g) in enumerate(checked):
             self._update(i, w, g)
+
+    @staticmethod
+    def _check(i, w, g):
+        if not (isinstance(w, np.ndarray) and w.dtype in (np.float32, np.float64)
+                and w.flags.c_contiguous and w.flags.writeable):
+            raise TypeError(f"parameter {i} must be a writeable C-contiguous float32 or float64 array (it is "
+                            f"updated in place); received "
+                            f"{type(w).__name__ if not isinstance(w, np.ndarray) else w.dtype} "
+                            f"{getattr(w, 'shape', '')}")
+        g = np.ascontiguousarray(g, dtype=w.dtype)
+        if g.shape != w.shape:
+            raise ValueError(f"gradient {i} must have its parameter's shape {w.shape}; received {g.shape}")
+        return w, g
+
+    def _run(self, kind, w, g, s1, s2, *hp, lr=None):
+        lr = self.learning_rate if lr is None else lr
+        _core.optim_update(kind, w, g, s1, s2, (lr, self.weight_decay) + hp, _threads.current())
 
     def get_config(self):
         config = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "iterations"}
@@ -61,14 +84,8 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def _update(self, i, w, g):
-        lr = w.dtype.type(self.learning_rate)
-        if not self.momentum:
-            w -= lr * g
-            return
-        v = self._slot(i, "velocity", w)
-        v *= w.dtype.type(self.momentum)
-        v += g
-        w -= lr * (g + w.dtype.type(self.momentum) * v if self.nesterov else v)
+        v = self._slot(i, "velocity", w) if self.momentum else None
+        self._run(_core.OPT_SGD, w, g, v, None, self.momentum, float(self.nesterov))
 
 
 class Adagrad(Optimizer):
@@ -83,8 +100,7 @@ class Adagrad(Optimizer):
 
     def _update(self, i, w, g):
         a = self._slot(i, "accumulator", w, self.initial_accumulator_value)
-        a += g * g
-        w -= w.dtype.type(self.learning_rate) * g / (np.sqrt(a) + w.dtype.type(self.epsilon))
+        self._run(_core.OPT_ADAGRAD, w, g, a, None, self.epsilon)
 
 
 class RMSprop(Optimizer):
@@ -98,17 +114,9 @@ class RMSprop(Optimizer):
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
 
     def _update(self, i, w, g):
-        t = w.dtype.type
         s = self._slot(i, "square", w)
-        s *= t(self.rho)
-        s += t(1 - self.rho) * g * g
-        step = t(self.learning_rate) * g / (np.sqrt(s) + t(self.epsilon))
-        if self.momentum:
-            v = self._slot(i, "velocity", w)
-            v *= t(self.momentum)
-            v += step
-            step = v
-        w -= step
+        v = self._slot(i, "velocity", w) if self.momentum else None
+        self._run(_core.OPT_RMSPROP, w, g, s, v, self.rho, self.epsilon, self.momentum)
 
 
 class Adam(Optimizer):
@@ -121,18 +129,13 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def _update(self, i, w, g):
-        t = w.dtype.type
         m = self._slot(i, "m", w)
         v = self._slot(i, "v", w)
-        m *= t(self.beta_1)
-        m += t(1 - self.beta_1) * g
-        v *= t(self.beta_2)
-        v += t(1 - self.beta_2) * (g * g)
         k = self.iterations
         lr = self.learning_rate * np.sqrt(1 - self.beta_2 ** k) / (1 - self.beta_1 ** k)
         # eps on the bias-corrected v, as torch.optim.Adam and Keras
         eps = self.epsilon * np.sqrt(1 - self.beta_2 ** k)
-        w -= t(lr) * m / (np.sqrt(v) + t(eps))
+        self._run(_core.OPT_ADAM, w, g, m, v, self.beta_1, self.beta_2, eps, lr=lr)
 
 
 _BY_NAME = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam}

@@ -1,0 +1,272 @@
+/* Direct convolution of small output maps, vectorised along output
+ * channels   (template, see internal.h; used by conv_direct.c)
+ *
+ * The lane tiles of conv_direct.c run vectors along output columns.  When a
+ * row holds only a few columns most of those lanes are padding: an 8x8 map
+ * fills 64 of the 96 lanes it computes, a 4x4 map 16 of 48.  Here the
+ * vectors run along output channels instead.  A tile is CV_MR output pixels
+ * x NV vectors of output channels; for each input channel and tap it loads
+ * NV weight vectors and broadcasts one input element per pixel.  Every
+ * pixel has its own window origin, so a tile may cross rows and images, and
+ * the only idle lanes are the output channels' round-up to a vector.
+ *
+ * A work unit is a block of images of one group: their planes are copied,
+ * zero-padded, into scratch; the tiles write a pixel-major buffer (pixel,
+ * output channel), which is then transposed into NCHW with the bias.
+ */
+
+#ifndef FC_CV_COMMON
+#define FC_CV_COMMON
+#include <string.h>
+
+/* a unit's padded input and its pixel-major output stay within this when
+ * it holds more than one image ... */
+#define FC_CV_UNIT_BYTES (256 * 1024)
+/* ... and channel vectors run only where one image's stay within this */
+#define FC_CV_MAX_UNIT_BYTES (4 << 20)
+#endif
+
+#if FC_VBYTES == 64 /* 32 vector registers */
+#define CV_NVMAX 4
+#define CV_MR_1 8
+#define CV_MR_2 8
+#define CV_MR_3 8
+#define CV_MR_4 6
+#else /* 16 vector registers */
+#define CV_NVMAX 2
+#define CV_MR_1 8
+#define CV_MR_2 6
+#define CV_MR_3 4
+#define CV_MR_4 2
+#endif
+#define CV_MR_MAX 8
+
+typedef struct FCN(cv_plan) {
+    const fc_conv_geom *g;
+    int64_t Cg, Kg, Kp, RS, PQ, HWin;
+    int64_t Hn, Wn;  /* padded rows and columns the outputs read */
+    int64_t plane;   /* Hn * Wn */
+    int64_t ib;      /* images per unit */
+    int64_t units;   /* image blocks x groups */
+    int64_t *ct;     /* Cg * RS: offset of (channel, tap) from a window origin */
+    int64_t *pixoff; /* ib * PQ: window origin of pixel i of a unit */
+} FCN(cv_plan);
+
+/* The output-channel vectors of a tile, and its pixels for that width. */
+static inline int FCN(cv_mr)(int nv)
+{
+    return nv == 1 ? CV_MR_1 : nv == 2 ? CV_MR_2 : nv == 3 ? CV_MR_3 : CV_MR_4;
+}
+
+static int FCN(cv_plan_init)(FCN(cv_plan) *pl, const fc_conv_geom *g, int nt)
+{
+    pl->g = g;
+    pl->Cg = g->C / g->G;
+    pl->Kg = g->K / g->G;
+    pl->Kp = FC_ROUND_UP(pl->Kg, VL);
+    pl->RS = g->R * g->S;
+    pl->PQ = g->P * g->Q;
+    pl->HWin = g->H * g->W;
+    pl->Hn = (g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
+    pl->Wn = (g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1;
+    pl->plane = pl->Hn * pl->Wn;
+    /* images per unit: the fewest (up to 8) that waste under an eighth of
+     * the tiles' pixels, or else the least waste; a unit must fit L2, and
+     * each thread should get two units or more */
+    const int64_t per_img = (pl->Cg * pl->plane + pl->PQ * pl->Kp) * (int64_t)sizeof(T);
+    const int64_t mr = FCN(cv_mr)((int)FC_MIN(CV_NVMAX, pl->Kp / VL));
+    int64_t ib = 1, best = FC_ROUND_UP(pl->PQ, mr) - pl->PQ;
+    for (int64_t b = 2; b <= 8 && 8 * best > pl->PQ * (b - 1); b++) {
+        if (b * per_img > FC_CV_UNIT_BYTES || FC_CEIL_DIV(g->N, b) * g->G < 2 * nt) break;
+        const int64_t waste = FC_ROUND_UP(b * pl->PQ, mr) - b * pl->PQ;
+        if (waste * ib < best * b) {
+            ib = b;
+            best = waste;
+        }
+    }
+    pl->ib = ib;
+    pl->units = FC_CEIL_DIV(g->N, ib) * g->G;
+    pl->ct = malloc((size_t)(pl->Cg * pl->RS + ib * pl->PQ) * sizeof(int64_t));
+    if (!pl->ct) return FC_ERR_NOMEM;
+    pl->pixoff = pl->ct + pl->Cg * pl->RS;
+    for (int64_t c = 0; c < pl->Cg; c++)
+        for (int64_t r = 0; r < g->R; r++)
+            for (int64_t s = 0; s < g->S; s++)
+                pl->ct[(c * g->R + r) * g->S + s] = c * pl->plane + r * g->dil_h * pl->Wn + s * g->dil_w;
+    for (int64_t i = 0; i < ib * pl->PQ; i++) {
+        const int64_t img = i / pl->PQ, p = (i % pl->PQ) / g->Q, q = i % g->Q;
+        pl->pixoff[i] = img * pl->Cg * pl->plane + p * g->stride_h * pl->Wn + q * g->stride_w;
+    }
+    return FC_OK;
+}
+
+/* Packs row j = (i * R + r) * S + s of group gi of the weights, element
+ * (gi, output channel o, input channel i, r, s) = wb[gi * gs + o * os + i *
+ * is + r * rs + s * ss], as wp[gi][j][o]: rows of Kp, zeros past Kg. */
+static void FCN(cv_pack_row)(T *wp, const T *wb, fc_wview v, const FCN(cv_plan) *pl, int64_t gi, int64_t j)
+{
+    const fc_conv_geom *g = pl->g;
+    const int64_t i = j / pl->RS, r = (j % pl->RS) / g->S, s = j % g->S;
+    T *row = wp + (gi * pl->Cg * pl->RS + j) * pl->Kp;
+    const T *src = wb + gi * v.gs + i * v.is + r * v.rs + s * v.ss;
+    for (int64_t o = 0; o < pl->Kg; o++) row[o] = src[o * v.os];
+    for (int64_t o = pl->Kg; o < pl->Kp; o++) row[o] = 0;
+}
+
+/* MR pixels (window origins px[i]) x NV vectors of output channels: ob[i *
+ * Kp + v * VL ..] = sum over (channel, tap) j of x[px[i] + ct[j]] * wp[j *
+ * Kp + v * VL ..]; rows i >= npix are computed (on a repeated pixel) but
+ * not stored. */
+static inline __attribute__((always_inline)) void FCN(cv_tile)(const int MR, const int NV,
+                                                              const T *const *px, const int64_t *ct,
+                                                              int64_t n, const T *wp, int64_t Kp, T *ob,
+                                                              int64_t npix)
+{
+    V acc[CV_MR_MAX][CV_NVMAX];
+    const T *p[CV_MR_MAX];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        p[i] = px[i];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[i][v] = (V){0};
+    }
+    for (int64_t j = 0; j < n; j++, wp += Kp) {
+        const int64_t o = ct[j];
+        V w[CV_NVMAX];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) w[v] = FCN(loadu)(wp + v * VL);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            const V xv = FCN(splat)(p[i][o]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[i][v] += xv * w[v];
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        if (i >= npix) break;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) FCN(storeu)(ob + i * Kp + v * VL, acc[i][v]);
+    }
+}
+
+#define FC_CV_VARIANT(NV)                                                                         \
+    static void FCN(cv_tile_##NV)(const T *const *px, const int64_t *ct, int64_t n, const T *wp,  \
+                                  int64_t Kp, T *ob, int64_t npix)                                \
+    {                                                                                             \
+        FCN(cv_tile)(CV_MR_##NV, NV, px, ct, n, wp, Kp, ob, npix);                                \
+    }
+FC_CV_VARIANT(1)
+FC_CV_VARIANT(2)
+#if CV_NVMAX >= 3
+FC_CV_VARIANT(3)
+FC_CV_VARIANT(4)
+#endif
+#undef FC_CV_VARIANT
+
+/* One unit: images i0 .. i0 + nimg of group gi. */
+static void FCN(cv_unit)(T *y, const T *x, const T *wp, const T *bias, const FCN(cv_plan) *pl,
+                         int64_t i0, int64_t nimg, int64_t gi, T *xs, T *ob, int accumulate)
+{
+    const fc_conv_geom *g = pl->g;
+    const int64_t Hn = pl->Hn, Wn = pl->Wn;
+    /* the unit's planes into the interior of xs, whose padding the caller
+     * zeroed (the same positions in every unit) */
+    const int64_t r0 = FC_MAX(0, g->pad_h), r1 = FC_MIN(Hn, g->pad_h + g->H);
+    const int64_t c0 = FC_MAX(0, g->pad_w), c1 = FC_MIN(Wn, g->pad_w + g->W);
+    for (int64_t m = 0; m < nimg; m++) {
+        for (int64_t c = 0; c < pl->Cg; c++) {
+            const T *src = x + ((i0 + m) * g->C + gi * pl->Cg + c) * pl->HWin;
+            T *dst = xs + (m * pl->Cg + c) * pl->plane;
+            for (int64_t i = r0; i < r1; i++) {
+                const T *row = src + (i - g->pad_h) * g->W - g->pad_w;
+                for (int64_t t = c0; t < c1; t++) dst[i * Wn + t] = row[t];
+            }
+        }
+    }
+    const int64_t npix = nimg * pl->PQ, n = pl->Cg * pl->RS;
+    const T *wg = wp + gi * n * pl->Kp;
+    for (int64_t k0 = 0; k0 < pl->Kp;) {
+        const int nv = (int)FC_MIN(CV_NVMAX, (pl->Kp - k0) / VL), mr = FCN(cv_mr)(nv);
+        for (int64_t t0 = 0; t0 < npix; t0 += mr) {
+            const T *px[CV_MR_MAX];
+            for (int i = 0; i < mr; i++) px[i] = xs + pl->pixoff[FC_MIN(t0 + i, npix - 1)];
+            T *o = ob + t0 * pl->Kp + k0;
+            const int64_t left = npix - t0;
+            switch (nv) {
+            case 1: FCN(cv_tile_1)(px, pl->ct, n, wg + k0, pl->Kp, o, left); break;
+            case 2: FCN(cv_tile_2)(px, pl->ct, n, wg + k0, pl->Kp, o, left); break;
+#if CV_NVMAX >= 3
+            case 3: FCN(cv_tile_3)(px, pl->ct, n, wg + k0, pl->Kp, o, left); break;
+            default: FCN(cv_tile_4)(px, pl->ct, n, wg + k0, pl->Kp, o, left); break;
+#endif
+            }
+        }
+        k0 += nv * VL;
+    }
+    /* pixel-major -> NCHW (+ bias) */
+    for (int64_t m = 0; m < nimg; m++) {
+        for (int64_t k = 0; k < pl->Kg; k++) {
+            T *yk = y + ((i0 + m) * g->K + gi * pl->Kg + k) * pl->PQ;
+            const T *src = ob + m * pl->PQ * pl->Kp + k;
+            const T b = bias ? bias[gi * pl->Kg + k] : (T)0;
+            if (accumulate)
+                for (int64_t i = 0; i < pl->PQ; i++) yk[i] += src[i * pl->Kp] + b;
+            else
+                for (int64_t i = 0; i < pl->PQ; i++) yk[i] = src[i * pl->Kp] + b;
+        }
+    }
+}
+
+/* y (+)= conv(x, w) (+ bias), the weights (as the view v of wb) packed
+ * into wp by the team first */
+static int FCN(cv_forward_run)(T *y, const T *x, T *wp, const T *wb, fc_wview v, const T *bias,
+                               const FCN(cv_plan) *pl, int accumulate, int nt)
+{
+    const fc_conv_geom *g = pl->g;
+    const int64_t rows = g->G * pl->Cg * pl->RS;
+    int err = 0;
+#pragma omp parallel num_threads(pl->units < nt ? (int)pl->units : nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < rows; j++) FCN(cv_pack_row)(wp, wb, v, pl, j / (pl->Cg * pl->RS), j % (pl->Cg * pl->RS));
+        T *xs = fc_scratch(FC_SCRATCH_WORK, (size_t)(pl->ib * pl->Cg * pl->plane) * sizeof(T));
+        T *ob = fc_scratch(FC_SCRATCH_WORK2, (size_t)(pl->ib * pl->PQ * pl->Kp) * sizeof(T));
+        if (!xs || !ob) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        } else {
+            memset(xs, 0, (size_t)(pl->ib * pl->Cg * pl->plane) * sizeof(T));
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < pl->units; u++) {
+            if (!xs || !ob) continue;
+            const int64_t blk = u / g->G, gi = u % g->G, i0 = blk * pl->ib;
+            FCN(cv_unit)(y, x, wp, bias, pl, i0, FC_MIN(pl->ib, g->N - i0), gi, xs, ob, accumulate);
+        }
+        fc_fp_leave(fp);
+    }
+    return err;
+}
+
+/* Runs the convolution of g (weights as the view v of wb) on channel
+ * vectors: y (+)= conv(x, w) (+ bias). */
+static int FCN(conv_cv)(T *y, const T *x, const T *wb, fc_wview v, const T *bias, const fc_conv_geom *g,
+                        int accumulate, int nt)
+{
+    FCN(cv_plan) pl;
+    if (FCN(cv_plan_init)(&pl, g, nt)) return FC_ERR_NOMEM;
+    T *wp = fc_scratch(FC_SCRATCH_SHARED, (size_t)(g->G * pl.Cg * pl.RS * pl.Kp) * sizeof(T));
+    int st = FC_ERR_NOMEM;
+    if (wp) st = FCN(cv_forward_run)(y, x, wp, wb, v, bias, &pl, accumulate, nt);
+    free(pl.ct);
+    return st;
+}
+
+#undef CV_NVMAX
+#undef CV_MR_1
+#undef CV_MR_2
+#undef CV_MR_3
+#undef CV_MR_4
+#undef CV_MR_MAX
