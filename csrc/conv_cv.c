@@ -58,9 +58,29 @@ static inline int FCN(cv_mr)(int nv)
     return nv == 1 ? CV_MR_1 : nv == 2 ? CV_MR_2 : nv == 3 ? CV_MR_3 : CV_MR_4;
 }
 
+/* (Re)builds the plan's offset tables for pl->ib images per unit. */
+static int FCN(cv_plan_tables)(FCN(cv_plan) *pl)
+{
+    const fc_conv_geom *g = pl->g;
+    free(pl->ct);
+    pl->ct = malloc((size_t)(pl->Cg * pl->RS + pl->ib * pl->PQ) * sizeof(int64_t));
+    if (!pl->ct) return FC_ERR_NOMEM;
+    pl->pixoff = pl->ct + pl->Cg * pl->RS;
+    for (int64_t c = 0; c < pl->Cg; c++)
+        for (int64_t r = 0; r < g->R; r++)
+            for (int64_t s = 0; s < g->S; s++)
+                pl->ct[(c * g->R + r) * g->S + s] = c * pl->plane + r * g->dil_h * pl->Wn + s * g->dil_w;
+    for (int64_t i = 0; i < pl->ib * pl->PQ; i++) {
+        const int64_t img = i / pl->PQ, p = (i % pl->PQ) / g->Q, q = i % g->Q;
+        pl->pixoff[i] = img * pl->Cg * pl->plane + p * g->stride_h * pl->Wn + q * g->stride_w;
+    }
+    return FC_OK;
+}
+
 static int FCN(cv_plan_init)(FCN(cv_plan) *pl, const fc_conv_geom *g, int nt)
 {
     pl->g = g;
+    pl->ct = NULL;
     pl->Cg = g->C / g->G;
     pl->Kg = g->K / g->G;
     pl->Kp = FC_ROUND_UP(pl->Kg, VL);
@@ -86,18 +106,7 @@ static int FCN(cv_plan_init)(FCN(cv_plan) *pl, const fc_conv_geom *g, int nt)
     }
     pl->ib = ib;
     pl->units = FC_CEIL_DIV(g->N, ib) * g->G;
-    pl->ct = malloc((size_t)(pl->Cg * pl->RS + ib * pl->PQ) * sizeof(int64_t));
-    if (!pl->ct) return FC_ERR_NOMEM;
-    pl->pixoff = pl->ct + pl->Cg * pl->RS;
-    for (int64_t c = 0; c < pl->Cg; c++)
-        for (int64_t r = 0; r < g->R; r++)
-            for (int64_t s = 0; s < g->S; s++)
-                pl->ct[(c * g->R + r) * g->S + s] = c * pl->plane + r * g->dil_h * pl->Wn + s * g->dil_w;
-    for (int64_t i = 0; i < ib * pl->PQ; i++) {
-        const int64_t img = i / pl->PQ, p = (i % pl->PQ) / g->Q, q = i % g->Q;
-        pl->pixoff[i] = img * pl->Cg * pl->plane + p * g->stride_h * pl->Wn + q * g->stride_w;
-    }
-    return FC_OK;
+    return FCN(cv_plan_tables)(pl);
 }
 
 /* Packs row j = (i * R + r) * S + s of group gi of the weights, element
@@ -164,15 +173,13 @@ FC_CV_VARIANT(4)
 #endif
 #undef FC_CV_VARIANT
 
-/* One unit: images i0 .. i0 + nimg of group gi. */
-static void FCN(cv_unit)(T *y, const T *x, const T *wp, const T *bias, const FCN(cv_plan) *pl,
-                         int64_t i0, int64_t nimg, int64_t gi, T *xs, T *ob, int accumulate)
+/* The planes of images i0 .. i0 + nimg, group gi, into the interior of
+ * xs, whose padding the caller zeroed (the same positions in every unit). */
+static void FCN(cv_load_planes)(const FCN(cv_plan) *pl, T *xs, const T *x, int64_t i0, int64_t nimg, int64_t gi)
 {
     const fc_conv_geom *g = pl->g;
-    const int64_t Hn = pl->Hn, Wn = pl->Wn;
-    /* the unit's planes into the interior of xs, whose padding the caller
-     * zeroed (the same positions in every unit) */
-    const int64_t r0 = FC_MAX(0, g->pad_h), r1 = FC_MIN(Hn, g->pad_h + g->H);
+    const int64_t Wn = pl->Wn;
+    const int64_t r0 = FC_MAX(0, g->pad_h), r1 = FC_MIN(pl->Hn, g->pad_h + g->H);
     const int64_t c0 = FC_MAX(0, g->pad_w), c1 = FC_MIN(Wn, g->pad_w + g->W);
     for (int64_t m = 0; m < nimg; m++) {
         for (int64_t c = 0; c < pl->Cg; c++) {
@@ -184,6 +191,14 @@ static void FCN(cv_unit)(T *y, const T *x, const T *wp, const T *bias, const FCN
             }
         }
     }
+}
+
+/* One unit: images i0 .. i0 + nimg of group gi. */
+static void FCN(cv_unit)(T *y, const T *x, const T *wp, const T *bias, const FCN(cv_plan) *pl,
+                         int64_t i0, int64_t nimg, int64_t gi, T *xs, T *ob, int accumulate)
+{
+    const fc_conv_geom *g = pl->g;
+    FCN(cv_load_planes)(pl, xs, x, i0, nimg, gi);
     const int64_t npix = nimg * pl->PQ, n = pl->Cg * pl->RS;
     const T *wg = wp + gi * n * pl->Kp;
     for (int64_t k0 = 0; k0 < pl->Kp;) {
@@ -262,6 +277,156 @@ static int FCN(conv_cv)(T *y, const T *x, const T *wb, fc_wview v, const T *bias
     if (wp) st = FCN(cv_forward_run)(y, x, wp, wb, v, bias, &pl, accumulate, nt);
     free(pl.ct);
     return st;
+}
+
+/* ---- weight gradient ------------------------------------------------------------- */
+
+/* dwT[j][k] = sum over pixels of x[pixel origin + ct[j]] * dyT[pixel][k],
+ * for MR rows j (offsets o[i] = ct[j0 + i]) x NV vectors of k, over the
+ * npix pixels of a unit; added to part (rows i < nrows, pitch Kp). */
+static inline __attribute__((always_inline)) void FCN(cv_wgrad_tile)(const int MR, const int NV, const T *xs,
+                                                                    const int64_t *pixoff, int64_t npix,
+                                                                    const int64_t *ctj, const T *dyT,
+                                                                    int64_t Kp, T *part, int64_t nrows)
+{
+    V acc[CV_MR_MAX][CV_NVMAX];
+    int64_t o[CV_MR_MAX];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        o[i] = ctj[i];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[i][v] = (V){0};
+    }
+    for (int64_t pix = 0; pix < npix; pix++, dyT += Kp) {
+        const T *base = xs + pixoff[pix];
+        V d[CV_NVMAX];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) d[v] = FCN(loadu)(dyT + v * VL);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            const V xv = FCN(splat)(base[o[i]]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[i][v] += xv * d[v];
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        if (i >= nrows) break;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            T *dst = part + i * Kp + v * VL;
+            FCN(storeu)(dst, FCN(loadu)(dst) + acc[i][v]);
+        }
+    }
+}
+
+#define FC_CV_WVARIANT(NV)                                                                          \
+    static void FCN(cv_wgrad_tile_##NV)(const T *xs, const int64_t *pixoff, int64_t npix,          \
+                                        const int64_t *ctj, const T *dyT, int64_t Kp, T *part,     \
+                                        int64_t nrows)                                             \
+    {                                                                                               \
+        FCN(cv_wgrad_tile)(CV_MR_##NV, NV, xs, pixoff, npix, ctj, dyT, Kp, part, nrows);            \
+    }
+FC_CV_WVARIANT(1)
+FC_CV_WVARIANT(2)
+#if CV_NVMAX >= 3
+FC_CV_WVARIANT(3)
+FC_CV_WVARIANT(4)
+#endif
+#undef FC_CV_WVARIANT
+
+/* The weight gradient of g on channel vectors: dw += sum over images and
+ * pixels.  Units are blocks of images (a multiple of the team in number,
+ * each within FC_CV_UNIT_BYTES), so every tile reduces over many pixels
+ * before it adds into its thread's partial dwT[group][(c, r, s)][k]; the
+ * partials are summed in thread order at the end (static schedule: the
+ * same result run to run for a given thread count). */
+static int FCN(conv_cv_backward_weight)(T *dw, const T *dy, const T *x, const fc_conv_geom *g, int nthreads)
+{
+    const int nt = fc_resolve_threads(nthreads);
+    FCN(cv_plan) pl;
+    if (FCN(cv_plan_init)(&pl, g, nt)) return FC_ERR_NOMEM;
+    /* units: images split into team-multiple blocks that fit the unit budget */
+    const int64_t per_img = (pl.Cg * pl.plane + pl.PQ * pl.Kp) * (int64_t)sizeof(T);
+    int64_t nblk = nt * FC_CEIL_DIV(g->N * per_img, nt * (int64_t)FC_CV_UNIT_BYTES);
+    nblk = FC_MIN(nblk, g->N);
+    const int64_t ib = FC_CEIL_DIV(g->N, nblk);
+    nblk = FC_CEIL_DIV(g->N, ib);
+    pl.ib = ib;
+    if (FCN(cv_plan_tables)(&pl)) return FC_ERR_NOMEM;
+    const int64_t n = pl.Cg * pl.RS, part_size = g->G * n * pl.Kp, units = nblk * g->G;
+    const int team = units < nt ? (int)units : nt;
+    T *part = fc_scratch(FC_SCRATCH_SHARED, (size_t)(part_size * team) * sizeof(T));
+    if (!part) {
+        free(pl.ct);
+        return FC_ERR_NOMEM;
+    }
+    int err = 0;
+#pragma omp parallel num_threads(team)
+    {
+        fc_fpstate fp = fc_fp_enter();
+        const int tid = omp_get_thread_num(), nteam = omp_get_num_threads();
+        T *mine = part + (size_t)tid * part_size;
+        memset(mine, 0, (size_t)part_size * sizeof(T));
+        T *xs = fc_scratch(FC_SCRATCH_WORK, (size_t)(ib * pl.Cg * pl.plane) * sizeof(T));
+        T *dyT = fc_scratch(FC_SCRATCH_WORK2, (size_t)(ib * pl.PQ * pl.Kp) * sizeof(T));
+        if (!xs || !dyT) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        } else {
+            memset(xs, 0, (size_t)(ib * pl.Cg * pl.plane) * sizeof(T));
+            memset(dyT, 0, (size_t)(ib * pl.PQ * pl.Kp) * sizeof(T));
+        }
+#pragma omp for schedule(static)
+        for (int64_t u = 0; u < units; u++) {
+            if (!xs || !dyT) continue;
+            const int64_t gi = u % g->G, i0 = (u / g->G) * ib, nimg = FC_MIN(ib, g->N - i0);
+            FCN(cv_load_planes)(&pl, xs, x, i0, nimg, gi);
+            for (int64_t m = 0; m < nimg; m++) /* dy of the unit, pixel-major */
+                for (int64_t k = 0; k < pl.Kg; k++) {
+                    const T *src = dy + ((i0 + m) * g->K + gi * pl.Kg + k) * pl.PQ;
+                    T *dst = dyT + m * pl.PQ * pl.Kp + k;
+                    for (int64_t i = 0; i < pl.PQ; i++) dst[i * pl.Kp] = src[i];
+                }
+            const int64_t npix = nimg * pl.PQ;
+            T *pg = mine + gi * n * pl.Kp;
+            for (int64_t k0 = 0; k0 < pl.Kp;) {
+                const int nv = (int)FC_MIN(CV_NVMAX, (pl.Kp - k0) / VL), mr = FCN(cv_mr)(nv);
+                for (int64_t j0 = 0; j0 < n; j0 += mr) {
+                    int64_t ctj[CV_MR_MAX];
+                    for (int i = 0; i < mr; i++) ctj[i] = pl.ct[FC_MIN(j0 + i, n - 1)];
+                    T *o = pg + j0 * pl.Kp + k0;
+                    const int64_t rows = n - j0;
+                    switch (nv) {
+                    case 1: FCN(cv_wgrad_tile_1)(xs, pl.pixoff, npix, ctj, dyT + k0, pl.Kp, o, rows); break;
+                    case 2: FCN(cv_wgrad_tile_2)(xs, pl.pixoff, npix, ctj, dyT + k0, pl.Kp, o, rows); break;
+#if CV_NVMAX >= 3
+                    case 3: FCN(cv_wgrad_tile_3)(xs, pl.pixoff, npix, ctj, dyT + k0, pl.Kp, o, rows); break;
+                    default: FCN(cv_wgrad_tile_4)(xs, pl.pixoff, npix, ctj, dyT + k0, pl.Kp, o, rows); break;
+#endif
+                    }
+                }
+                k0 += nv * VL;
+            }
+        }
+#pragma omp barrier
+        /* dw[gi * Kg + k][j] += sum over threads of part[t][gi][j][k]: rows of
+         * the partials read contiguously (they sit in other cores' caches) */
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < g->G * n; row++) {
+            const int64_t gi = row / n, j = row % n;
+            T *d = dw + gi * pl.Kg * n + j;
+            const T *p0 = part + row * pl.Kp;
+            for (int64_t k = 0; k < pl.Kg; k++) {
+                T s = 0;
+                for (int t = 0; t < nteam; t++) s += p0[(size_t)t * part_size + k];
+                d[k * n] += s;
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    free(pl.ct);
+    return err;
 }
 
 #undef CV_NVMAX

@@ -854,10 +854,28 @@ static void FCN(wgrad_cl_unit)(const FCN(direct_plan) *pl, const FCN(wgrad_layou
     }
 }
 
+/* Whether the weight gradient runs faster on channel vectors (conv_cv.c):
+ * wherever output channels fill half a vector or more, unless the
+ * reduction per dy element is short (fewer than 32 input channel x taps)
+ * on large maps, where transposing dy to pixel-major costs as much as the
+ * FMAs (C4: 0.89 vs 0.34 ms).  Elsewhere measured 1.0-2.0x faster than the
+ * lane and channels-last tiles (4x4 maps 0.134 vs 0.199 ms, 20x20 3.6 vs
+ * 7.3 ms), which reduce over one image's few pixels between flushes. */
+static int FCN(direct_cv_wgrad_wins)(const fc_conv_geom *g)
+{
+    const int64_t Cg = g->C / g->G, Kg = g->K / g->G;
+    const int64_t Hn = (g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
+    const int64_t Wn = (g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1;
+    const int64_t img_bytes = (Cg * Hn * Wn + g->P * g->Q * FC_ROUND_UP(Kg, VL)) * (int64_t)sizeof(T);
+    return 2 * Kg >= VL && img_bytes <= FC_CV_MAX_UNIT_BYTES &&
+           (Cg * g->R * g->S >= 32 || g->P * g->Q <= 64);
+}
+
 static int FCN(conv_direct_backward_weight)(T *dw, const T *dy, const T *x, const fc_conv_geom *g,
                                             int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
+    if (FCN(direct_cv_wgrad_wins)(g)) return FCN(conv_cv_backward_weight)(dw, dy, x, g, nt);
     FCN(wgrad_layout) lay;
     lay.cl = g->C / g->G >= VL / 2; /* enough input channels to fill vectors */
     FCN(direct_plan) pl;
