@@ -482,12 +482,78 @@ static int FCN(pool_small)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g,
     return FC_OK;
 }
 
+/* ---- 2x2 windows, stride 2 --------------------------------------------------------- */
+
+/* The pooling of most CNNs: 2x2 windows at stride 2, no padding or
+ * dilation, every window inside the input.  A vector of VL outputs of one
+ * row reads 2 VL columns of its two input rows, split into even and odd
+ * columns by two shuffles; the four taps are then whole vectors, compared
+ * in the window's row-major order (so ties keep the first, NaN the last
+ * NaN, as the general paths).  Rows shorter than VL outputs run masked. */
+static int FCN(pool_2x2_fits)(const fc_pool_geom *g)
+{
+    return g->R == 2 && g->S == 2 && g->stride_h == 2 && g->stride_w == 2 && g->pad_h == 0 &&
+           g->pad_w == 0 && g->dil_h == 1 && g->dil_w == 1 && 2 * g->P <= g->H && 2 * g->Q <= g->W;
+}
+
+static int FCN(pool_2x2)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, int avg, int nt)
+{
+    const int64_t W = g->W, P = g->P, Q = g->Q, HW = g->H * g->W, PQ = P * Q, rows = g->NC * P;
+    IV even, odd;
+    for (int i = 0; i < VL; i++) {
+        even[i] = 2 * i;
+        odd[i] = 2 * i + 1;
+    }
+    const int team = g->NC * PQ * 4 >= 65536 ? (rows < nt ? (int)rows : nt) : 1;
+#pragma omp parallel num_threads(team)
+    {
+        fc_fpstate fp = fc_fp_enter();
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < rows; row++) {
+            const int64_t plane = row / P, p = row % P;
+            const T *top = x + plane * HW + 2 * p * W, *bot = top + W;
+            T *yo = y + plane * PQ + p * Q;
+            for (int64_t q0 = 0; q0 < Q; q0 += VL) {
+                const int64_t n = FC_MIN((int64_t)VL, Q - q0), m = 2 * n; /* outputs, input columns */
+                const T *t = top + 2 * q0, *b = bot + 2 * q0;
+                const V t0 = FCN(load_range)(t, 0, m), t1 = FCN(load_range)(t + VL, 0, m - VL);
+                const V b0 = FCN(load_range)(b, 0, m), b1 = FCN(load_range)(b + VL, 0, m - VL);
+                const V te = __builtin_shuffle(t0, t1, even), to = __builtin_shuffle(t0, t1, odd);
+                const V be = __builtin_shuffle(b0, b1, even), bo = __builtin_shuffle(b0, b1, odd);
+                if (avg) {
+                    FCN(store_range)(yo + q0, ((te + to) + (be + bo)) * (T)0.25, 0, n);
+                    continue;
+                }
+                V best = te;
+                IV bi = even + (__typeof__(even[0]))(2 * p * W + 2 * q0), idx = bi;
+                const V cand[3] = {to, be, bo};
+                const __typeof__(even[0]) step[3] = {1, (__typeof__(even[0]))(W - 1), 1};
+#pragma GCC unroll 3
+                for (int k = 0; k < 3; k++) {
+                    idx += step[k];
+                    const IV take = (cand[k] > best) | (cand[k] != cand[k]);
+                    best = FCN(select)(take, cand[k], best);
+                    bi = (bi & ~take) | (idx & take);
+                }
+                FCN(store_range)(yo + q0, best, 0, n);
+                if (yi) {
+                    int64_t *io = yi + plane * PQ + p * Q + q0;
+                    for (int64_t i = 0; i < n; i++) io[i] = bi[i];
+                }
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    return FC_OK;
+}
+
 /* ---- forward driver ---------------------------------------------------------------- */
 
 static int FCN(pool_forward)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, int avg,
                              int include_pad, int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
+    if (FCN(pool_2x2_fits)(g)) return FCN(pool_2x2)(y, yi, x, g, avg, nt);
     if (g->Q <= FC_POOL_SMALL_Q && g->P * g->Q * g->R * g->S <= FC_POOL_SMALL_TABLE && g->H * g->W < INT32_MAX)
         return FCN(pool_small)(y, yi, x, g, avg, include_pad, nt);
     FCN(pool_plan) pl;

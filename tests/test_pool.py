@@ -50,6 +50,8 @@ def check_avg(x, k, s, p, ceil_mode, include, rng):
 CASES = [
     # (H, W, kernel, stride, padding, dilation, ceil_mode)
     (8, 9, 2, None, 0, 1, False),         # P1 shape of window
+    (5, 70, 2, 2, 0, 1, False),           # 2x2 path: rows of several vectors and a tail
+    (4, 4, 2, 2, 0, 1, False),            # 2x2 path: rows shorter than a vector
     (9, 11, 3, 2, 1, 1, False),           # P2
     (9, 11, 3, 2, 1, 1, True),
     (5, 5, 2, 2, 0, 1, True),             # ceil adds a clipped window
@@ -160,6 +162,17 @@ def test_nan_and_inf():
     np.testing.assert_array_equal(fastconv.max_pool2d(np.array([[[[1.0, np.inf]]]]), (1, 2)), [[[[np.inf]]]])
     a = fastconv.avg_pool2d(np.array([[[[1.0, np.nan, 2.0, 3.0]]]]), (1, 2))
     assert np.isnan(a[0, 0, 0, 0]) and a[0, 0, 0, 1] == 2.5
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_2x2_windows_with_nan_and_ties(dtype, rng):
+    """The 2x2 stride-2 path keeps the general paths' order: first of tied
+    maxima, last NaN, over rows of one to several vectors."""
+    for H, W in [(4, 4), (6, 9), (5, 70)]:
+        x = rng.integers(0, 3, (2, 3, H, W)).astype(dtype)  # many ties
+        x[rng.random(x.shape) < 0.1] = np.nan
+        x[rng.random(x.shape) < 0.05] = -np.inf
+        check_max(x, 2, 2, 0, 1, False, rng)
 
 
 def test_window_without_input_elements():
