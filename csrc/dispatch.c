@@ -159,6 +159,14 @@ FC_FORWARD(fc_table()->act_fwd_f32(kind, y, x, n, nthreads))
 int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads)
 FC_FORWARD(fc_table()->act_fwd_f64(kind, y, x, n, nthreads))
 
+int fc_activation_backward_f32(int kind, float *dx, const float *dy, const float *y, int64_t outer,
+                               int64_t channels, int64_t inner, float *dbias, int nthreads)
+FC_FORWARD(fc_table()->act_bwd_f32(kind, dx, dy, y, outer, channels, inner, dbias, nthreads))
+
+int fc_activation_backward_f64(int kind, double *dx, const double *dy, const double *y, int64_t outer,
+                               int64_t channels, int64_t inner, double *dbias, int nthreads)
+FC_FORWARD(fc_table()->act_bwd_f64(kind, dx, dy, y, outer, channels, inner, dbias, nthreads))
+
 int fc_optim_update_f32(int kind, float *w, const float *g, float *s1, float *s2, int64_t n, const double *hp,
                         int nthreads)
 FC_FORWARD(fc_table()->optim_f32(kind, w, g, s1, s2, n, hp, nthreads))

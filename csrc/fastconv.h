@@ -168,11 +168,22 @@ int fc_rnn_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, dou
 
 /* ---- activations ------------------------------------------------------- */
 
-typedef enum fc_activation { FC_ACT_SIGMOID = 0, FC_ACT_TANH = 1 } fc_activation;
+typedef enum fc_activation {
+    FC_ACT_SIGMOID = 0,
+    FC_ACT_TANH = 1,
+    FC_ACT_RELU = 2,
+    FC_ACT_IDENTITY = 3 /* backward only */
+} fc_activation;
 
 /* y = f(x), n elements (y may be x) */
 int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads);
 int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads);
+/* dx = dy f'(x), from y = f(x), over (outer, channels, inner) (dx may be dy);
+ * dbias (channels), when not NULL, = the sum of dx over outer and inner */
+int fc_activation_backward_f32(int kind, float *dx, const float *dy, const float *y, int64_t outer,
+                               int64_t channels, int64_t inner, float *dbias, int nthreads);
+int fc_activation_backward_f64(int kind, double *dx, const double *dy, const double *y, int64_t outer,
+                               int64_t channels, int64_t inner, double *dbias, int nthreads);
 
 /* ---- optimizer updates -------------------------------------------------- */
 

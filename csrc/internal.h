@@ -127,6 +127,8 @@ typedef struct fc_isa_table {
                        const double *, const double *, const double *, const fc_rnn_geom *, int);
     int (*act_fwd_f32)(int, float *, const float *, int64_t, int);
     int (*act_fwd_f64)(int, double *, const double *, int64_t, int);
+    int (*act_bwd_f32)(int, float *, const float *, const float *, int64_t, int64_t, int64_t, float *, int);
+    int (*act_bwd_f64)(int, double *, const double *, const double *, int64_t, int64_t, int64_t, double *, int);
     int (*optim_f32)(int, float *, const float *, float *, float *, int64_t, const double *, int);
     int (*optim_f64)(int, double *, const double *, double *, double *, int64_t, const double *, int);
     int (*f2d_fwd_f32)(float *, const float *, const float *, float, const fc_filter_geom *, int, int);

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fastconv import nn
+from fastconv._ext import _fastconv as _core
 from fastconv.nn import activations, losses
 
 # ---- finite differences ----------------------------------------------------------------------------
@@ -94,6 +95,43 @@ LAYER_CASES = [
 def test_layer_backward_matches_finite_differences(case, rng):
     make, shape = LAYER_CASES[case]
     fd_check(make(), shape, rng, training=True)
+
+
+ACT_FORMULAS = {  # forward, and the derivative from the output y
+    "relu": (lambda x: np.maximum(x, 0), lambda y: (y > 0).astype(y.dtype)),
+    "sigmoid": (lambda x: 1 / (1 + np.exp(-x)), lambda y: y * (1 - y)),
+    "tanh": (np.tanh, lambda y: 1 - y * y),
+    "identity": (lambda x: x, np.ones_like),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_kernels_and_fused_bias_gradient(dtype, simd_level, rng):
+    """The compiled forward (in place too) and the backward from the output
+    with the per-channel sum, over both layouts (channels innermost, as
+    Dense; planes, as Conv) and a size that splits between threads."""
+    eps = np.finfo(dtype).eps
+    for name, (f, df) in ACT_FORMULAS.items():
+        act = activations.get(name)
+        for layout in [(3, 5, 7), (50, 37, 1), (64, 40, 20), (2, 3, 1)]:
+            x = (rng.standard_normal(layout) * 3).astype(dtype)
+            y = act.forward(x)
+            np.testing.assert_allclose(y, f(x.astype(np.float64)), rtol=8 * eps, atol=8 * eps)
+            if act.kind != _core.ACT_IDENTITY:
+                z = x.copy()
+                _core.activation_forward(act.kind, z, z, 2)
+                np.testing.assert_array_equal(z, y)
+            dy = rng.standard_normal(layout).astype(dtype)
+            dx, db = activations.backward_from_output(act.kind, dy, y, layout, True)
+            expected = dy.astype(np.float64) * df(y.astype(np.float64))
+            np.testing.assert_allclose(dx, expected, rtol=4 * eps, atol=4 * eps)
+            np.testing.assert_allclose(db, expected.sum(axis=(0, 2)), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                       atol=layout[0] * layout[2] * 4 * eps)
+    relu = activations.get("relu")
+    x = np.array([np.nan, -1.0, 2.0, -0.0, np.inf, -np.inf], dtype)
+    y = relu.forward(x)
+    np.testing.assert_array_equal(y, [np.nan, 0, 2, 0, np.inf, 0])
+    np.testing.assert_array_equal(relu.backward(np.ones_like(x), x, y), [0, 0, 1, 0, 1, 0])  # as torch
 
 
 def test_batchnorm_inference_backward_and_running_statistics(rng):

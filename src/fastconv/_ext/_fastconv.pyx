@@ -64,6 +64,10 @@ cdef extern from "fastconv.h" nogil:
                             const double *hp, int nthreads)
     int fc_optim_update_f64(int kind, double *w, const double *g, double *s1, double *s2, int64_t n,
                             const double *hp, int nthreads)
+    int fc_activation_backward_f32(int kind, float *dx, const float *dy, const float *y, int64_t outer,
+                                   int64_t channels, int64_t inner, float *dbias, int nthreads)
+    int fc_activation_backward_f64(int kind, double *dx, const double *dy, const double *y, int64_t outer,
+                                   int64_t channels, int64_t inner, double *dbias, int nthreads)
     int fc_activation_forward_f32(int kind, float *y, const float *x, int64_t n, int nthreads)
     int fc_activation_forward_f64(int kind, double *y, const double *x, int64_t n, int nthreads)
 
@@ -417,10 +421,12 @@ def rnn_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT,
 
 ACT_SIGMOID = 0
 ACT_TANH = 1
+ACT_RELU = 2
+ACT_IDENTITY = 3
 
 
 def activation_forward(int kind, cnp.ndarray y, cnp.ndarray x, int nthreads):
-    """y (OUT, C-contiguous, may be x) = sigmoid / tanh of x (C-contiguous)."""
+    """y (OUT, C-contiguous, may be x) = sigmoid / tanh / relu of x (C-contiguous)."""
     cdef void *py = cnp.PyArray_DATA(y)
     cdef void *px = cnp.PyArray_DATA(x)
     cdef int64_t n = x.size
@@ -431,6 +437,29 @@ def activation_forward(int kind, cnp.ndarray y, cnp.ndarray x, int nthreads):
     else:
         with nogil:
             st = fc_activation_forward_f64(kind, <double *>py, <const double *>px, n, nthreads)
+    if st:
+        _raise(st)
+
+
+def activation_backward(int kind, cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray y, tuple layout, object dbias,
+                        int nthreads):
+    """dx (OUT, may be dy) = dy f'(from y) over layout (outer, channels,
+    inner); dbias (OUT, channels, or None) = its per-channel sum.  All
+    C-contiguous, one dtype."""
+    cdef int64_t outer = layout[0], channels = layout[1], inner = layout[2]
+    cdef void *pdx = cnp.PyArray_DATA(dx)
+    cdef void *pdy = cnp.PyArray_DATA(dy)
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *pb = _ptr(dbias)
+    cdef int st
+    if _is_f32(dy):
+        with nogil:
+            st = fc_activation_backward_f32(kind, <float *>pdx, <const float *>pdy, <const float *>py, outer,
+                                            channels, inner, <float *>pb, nthreads)
+    else:
+        with nogil:
+            st = fc_activation_backward_f64(kind, <double *>pdx, <const double *>pdy, <const double *>py, outer,
+                                            channels, inner, <double *>pb, nthreads)
     if st:
         _raise(st)
 

@@ -10,7 +10,8 @@ import abc
 
 import numpy as np
 
-from .. import _validation
+from .. import _threads, _validation
+from .._ext import _fastconv as _core
 from . import activations
 
 
@@ -77,13 +78,32 @@ class ActivatedLayer(Layer):
         # loss (softmax / sigmoid with cross-entropy): output the logits
         self.logits = False
 
-    def _activate(self, z):
+    def _activate(self, z, owned=False):
+        """The activation of z; owned: z is this layer's own fresh output,
+        activated in place when the backward needs only the output."""
         self._z = z
-        self._a = z if self.logits else self.activation.forward(z)
+        kind = self.activation.kind
+        if self.logits:
+            self._a = z
+        elif owned and kind not in (None, _core.ACT_IDENTITY) and z.flags.c_contiguous and z.dtype.kind == "f":
+            _core.activation_forward(kind, z, z, _threads.current())
+            self._a = z
+        else:
+            self._a = self.activation.forward(z)
         return self._a
 
     def _deactivate(self, dy):
         return dy if self.logits else self.activation.backward(dy, self._z, self._a)
+
+    def _deactivate_with_bias(self, dy, layout):
+        """(d loss / d z, its sum per channel of layout (outer, channels,
+        inner)), in one pass where the activation allows."""
+        kind = _core.ACT_IDENTITY if self.logits else self.activation.kind
+        if kind is not None:
+            return activations.backward_from_output(kind, dy.reshape(self._a.shape), self._a, layout, True)
+        dz = self._deactivate(dy)
+        o, c, i = layout
+        return dz, dz.reshape(o, c, i).sum(axis=(0, 2))
 
     def get_config(self):
         name = self.activation.name

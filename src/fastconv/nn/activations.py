@@ -11,9 +11,14 @@ from .._ext import _fastconv as _core
 
 
 class Activation:
-    """An elementwise (or, for softmax, last-axis) function and its gradient."""
+    """An elementwise (or, for softmax, last-axis) function and its gradient.
+
+    kind: the compiled kernel's code where the backward needs only the
+    output y (identity, relu, sigmoid, tanh): layers then activate their own
+    fresh output in place and fuse the backward with the bias gradient."""
 
     name = "identity"
+    kind = _core.ACT_IDENTITY
 
     def forward(self, x):
         return x
@@ -27,16 +32,18 @@ class Activation:
 
 class ReLU(Activation):
     name = "relu"
+    kind = _core.ACT_RELU
 
     def forward(self, x):
-        return np.maximum(x, 0)
+        return _kernel(_core.ACT_RELU, x)
 
     def backward(self, dy, x, y):
-        return dy * (x > 0)
+        return backward_from_output(self.kind, dy, y)
 
 
 class LeakyReLU(Activation):
     name = "leaky_relu"
+    kind = None
 
     def __init__(self, negative_slope=0.2):
         self.negative_slope = float(negative_slope)
@@ -58,28 +65,46 @@ def _kernel(kind, x):
     return y
 
 
+def backward_from_output(kind, dy, y, layout=None, bias_grad=False):
+    """dy f'(x) from y = f(x) for a kernel kind; with bias_grad, also its sum
+    per channel of layout (outer, channels, inner) (default: all of y one
+    channel).  Returns dx, or (dx, dbias)."""
+    y = np.ascontiguousarray(y)
+    dy = np.ascontiguousarray(dy, y.dtype)
+    if dy.shape != y.shape:
+        raise ValueError(f"the gradient's shape {dy.shape} differs from the output's {y.shape}")
+    layout = (1, 1, y.size) if layout is None else layout
+    dx = np.empty_like(y)
+    dbias = np.empty(layout[1], y.dtype) if bias_grad else None
+    _core.activation_backward(kind, dx, dy, y, layout, dbias, _threads.current())
+    return (dx, dbias) if bias_grad else dx
+
+
 class Sigmoid(Activation):
     name = "sigmoid"
+    kind = _core.ACT_SIGMOID
 
     def forward(self, x):
         return _kernel(_core.ACT_SIGMOID, x)
 
     def backward(self, dy, x, y):
-        return dy * y * (1 - y)
+        return backward_from_output(self.kind, dy, y)
 
 
 class Tanh(Activation):
     name = "tanh"
+    kind = _core.ACT_TANH
 
     def forward(self, x):
         return _kernel(_core.ACT_TANH, x)
 
     def backward(self, dy, x, y):
-        return dy * (1 - y * y)
+        return backward_from_output(self.kind, dy, y)
 
 
 class Softmax(Activation):
     name = "softmax"
+    kind = None
 
     def forward(self, x):
         e = np.exp(x - x.max(axis=-1, keepdims=True))

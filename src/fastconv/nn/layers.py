@@ -52,13 +52,15 @@ class Dense(ActivatedLayer):
         z = _matmul(self._x2, self.params["weight"].T)
         if self.use_bias:
             z += self.params["bias"]
-        return self._activate(z.reshape(x.shape[:-1] + (self.units,)))
+        return self._activate(z.reshape(x.shape[:-1] + (self.units,)), owned=True)
 
     def backward(self, dy):
-        dz = np.ascontiguousarray(self._deactivate(dy).reshape(-1, self.units))
-        self.grads["weight"] = _matmul(dz.T, self._x2)
         if self.use_bias:
-            self.grads["bias"] = dz.sum(axis=0)
+            dz, self.grads["bias"] = self._deactivate_with_bias(dy, (self._x2.shape[0], self.units, 1))
+            dz = dz.reshape(-1, self.units)
+        else:
+            dz = np.ascontiguousarray(self._deactivate(dy).reshape(-1, self.units))
+        self.grads["weight"] = _matmul(dz.T, self._x2)
         if not self.input_grad:
             return None
         dx = _matmul(dz, self.params["weight"])
@@ -298,14 +300,16 @@ class _Conv(ActivatedLayer):
             x = np.pad(x, self._pre_pad)
         self._x = x
         conv = self._fns()[0]
-        return self._activate(conv(x, self.params["weight"], self.params.get("bias"), **self._args()))
+        return self._activate(conv(x, self.params["weight"], self.params.get("bias"), **self._args()), owned=True)
 
     def backward(self, dy):
-        dz = self._deactivate(dy)
+        if self.use_bias:
+            shape = self._a.shape
+            dz, self.grads["bias"] = self._deactivate_with_bias(dy, (shape[0], shape[1], int(np.prod(shape[2:]))))
+        else:
+            dz = self._deactivate(dy)
         _, grad_input, grad_weight = self._fns()
         self.grads["weight"] = grad_weight(self._x, self.params["weight"].shape, dz, **self._args())
-        if self.use_bias:
-            self.grads["bias"] = dz.sum(axis=(0,) + tuple(range(2, dz.ndim)))
         if not self.input_grad:
             return None
         dx = grad_input(self._x.shape, self.params["weight"], dz, **self._args())
