@@ -93,5 +93,5 @@ def test_cupy_like_arrays_are_refused_not_misread():
 
     FakeCupy.__module__ = "cupy._core.core"
     a = np.zeros((1, 1, 4, 4), np.float32).view(FakeCupy)
-    with pytest.raises(TypeError, match="cannot mix NumPy and CuPy|without a GPU backend"):
+    with pytest.raises(TypeError, match="cannot mix NumPy and CuPy"):
         fastconv.conv2d(a, np.zeros((1, 1, 3, 3), np.float32))

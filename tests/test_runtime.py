@@ -94,7 +94,7 @@ def test_info_reports_the_build():
     assert info["num_threads"] == fastconv.get_num_threads()
     assert info["openmp"] is True
     assert set(info["gpu"]) >= {"available", "device", "reason"}
-    assert info["gpu"]["available"] is False and info["gpu"]["reason"]
+    assert info["gpu"]["available"] is True or info["gpu"]["reason"]  # a reason whenever it is off
     mr, nr = info["gemm_tile"]["float32"]
     assert mr >= 1 and nr >= 4
 

@@ -1,4 +1,5 @@
 """fastconv.info(): what this build runs on."""
+import functools
 import os
 
 from ._ext import _fastconv as _core
@@ -24,10 +25,36 @@ def _fftw_version():
     return getattr(pyfftw, "__version__", "unknown")
 
 
+@functools.cache
+def _gpu():
+    """The GPU backend's state: available (CuPy imports and sees a CUDA
+    device), the device's name, or the reason it is off.  Never raises."""
+    off = {"available": False, "device": None, "cupy": None}
+    try:
+        import cupy
+    except Exception as e:  # not installed, or a broken CUDA installation under it
+        if isinstance(e, ModuleNotFoundError) and e.name == "cupy":
+            return dict(off, reason="CuPy is not installed (pip install cupy-cuda12x, or fastconv[gpu])")
+        return dict(off, reason=f"CuPy failed to import: {e}")
+    off["cupy"] = cupy.__version__
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
+            return dict(off, reason="no CUDA device")
+        device = cupy.cuda.runtime.getDevice()
+        name = cupy.cuda.runtime.getDeviceProperties(device)["name"]
+    except Exception as e:  # cupy.cuda.runtime.CUDARuntimeError: no driver, too old a driver, ...
+        return dict(off, reason=f"no usable CUDA device (CUDA driver or runtime error: {e})")
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return {"available": True, "device": f"{name} (device {device} of {count})", "cupy": cupy.__version__,
+            "reason": None}
+
+
 def info():
     """Build and runtime facts as a dict: version, SIMD level in use (and the
     best the CPU supports), GEMM register tile, thread count, OpenMP, FFTW
-    (through pyFFTW), and the GPU backend's availability."""
+    (through pyFFTW), and the GPU backend's state: "available", "device"
+    (name), "cupy" (version, or None) and "reason" (why it is off, or None)."""
     from . import __version__
     from ._threads import get_num_threads
 
@@ -42,8 +69,7 @@ def info():
         "num_threads": get_num_threads(),
         "openmp": True,
         "pyfftw": _fftw_version(),
-        "gpu": {"available": False, "device": None,
-                "reason": "this build has no GPU backend; CuPy arrays raise TypeError"},
+        "gpu": dict(_gpu()),
     }
 
 

@@ -2,23 +2,24 @@
 
 Every message names the argument, shows what was received and says what was
 expected.  Kernels behind these checks assume valid, C-contiguous input.
+The same checks serve NumPy and CuPy arrays: functions that create arrays
+take the array module (xp) that _backend.get_array_module chose.
 """
 import operator
 
 import numpy as np
 
-from ._backend import require_numpy
+from ._backend import get_array_module, is_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Sizes beyond this overflow the kernels' 64-bit index arithmetic (with margin).
 MAX_EXTENT = 1 << 62
 
 
-def as_float_array(a, name):
-    """a as an ndarray of float32 or float64 (array-likes are converted)."""
-    if type(a) is not np.ndarray:
-        require_numpy(a)
-        a = np.asarray(a)
+def as_float_array(a, name, xp=np):
+    """a as an array of float32 or float64 (array-likes are converted by xp)."""
+    if not is_array(a):
+        a = xp.asarray(a)
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64; received dtype {a.dtype}")
     return a
@@ -91,50 +92,54 @@ def shape_tuple(value, n, name):
     return out
 
 
-def check_out(out, shape, dtype, name="out"):
-    """out must be an ndarray of exactly this shape and dtype."""
-    if type(out) is not np.ndarray:
-        require_numpy(out)
-        raise TypeError(f"{name} must be a numpy.ndarray; received {type(out).__name__}")
+def check_out(out, shape, dtype, xp=np, name="out"):
+    """out must be an array of module xp of exactly this shape and dtype."""
+    if type(out) is not xp.ndarray:
+        raise TypeError(f"{name} must be a {xp.__name__}.ndarray; received {type(out).__name__}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}; received shape {out.shape}")
     if out.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype}; received dtype {out.dtype}")
-    if not out.flags.writeable:
+    if not getattr(out.flags, "writeable", True):  # CuPy arrays are always writeable
         raise ValueError(f"{name} must be writeable")
+
+
+def _c_contiguous(a):
+    return a.flags.c_contiguous and getattr(a.flags, "aligned", True)  # CuPy arrays are always aligned
 
 
 def contiguous(a):
     """a itself when the kernels can read it, else a C-contiguous aligned copy."""
-    if a.flags.c_contiguous and a.flags.aligned:
+    if _c_contiguous(a):
         return a
-    return np.ascontiguousarray(a)
+    return get_array_module(a).ascontiguousarray(a)
 
 
 def kernel_target(out, inputs):
     """The array a kernel may write directly: out when it is C-contiguous and
     shares no memory with an input, else None (compute into a temporary)."""
-    if not (out.flags.c_contiguous and out.flags.aligned):
+    if not _c_contiguous(out):
         return None
+    xp = get_array_module(out)
     for a in inputs:
-        if a is not None and np.may_share_memory(out, a):
+        if a is not None and xp.may_share_memory(out, a):
             return None
     return out
 
 
-def result_array(shape, dtype, out, inputs):
-    """(array the kernel writes, array returned): a new array, or out itself
-    when the kernel can write it directly, or a temporary copied into out
-    afterwards (see finish) when out is not C-contiguous or shares memory
-    with one of the inputs."""
+def result_array(shape, dtype, out, inputs, xp=np):
+    """(array the kernel writes, array returned): a new array of module xp, or
+    out itself when the kernel can write it directly, or a temporary copied
+    into out afterwards (see finish) when out is not C-contiguous or shares
+    memory with one of the inputs."""
     if out is None:
         check_shape_size(shape, np.dtype(dtype).itemsize, "the output")
-        y = np.empty(shape, dtype)
+        y = xp.empty(shape, dtype)
         return y, y
-    check_out(out, shape, dtype)
+    check_out(out, shape, dtype, xp)
     target = kernel_target(out, inputs)
     if target is None:
-        return np.empty(shape, dtype), out
+        return xp.empty(shape, dtype), out
     return target, out
 
 

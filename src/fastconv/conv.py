@@ -6,11 +6,12 @@ both gradients with torch.nn.grad.conv*d_input / conv*d_weight's argument
 order; and conv_transpose2d.  Every function takes ``algorithm``: "direct",
 "im2col" (GEMM) or "fft" (channel sums in the frequency domain; see
 _conv_fft), which agree to rounding, or "auto" (direct or im2col by shape).
+CuPy arrays run the same algorithms on the GPU (fastconv._gpu.conv).
 """
-import numpy as np
-
 from . import _threads
 from . import _conv_fft
+from . import _backend
+from ._backend import get_array_module
 from ._ext import _fastconv as _core
 from ._validation import (
     MAX_EXTENT,
@@ -101,14 +102,14 @@ def _geometry(nd, x_shape, w_shape, stride, padding, dilation, groups):
     return geom, (N, K) + tuple(outsize)
 
 
-def _algorithm(algorithm, geom, op):
+def _algorithm(algorithm, geom, op, kern):
     try:
         if algorithm != "auto":
             return _ALGORITHMS[algorithm]
     except (KeyError, TypeError):
         raise ValueError(f"algorithm must be 'auto', 'direct', 'im2col' or 'fft'; received {algorithm!r}") \
             from None
-    return _choose(geom, op)
+    return _choose(geom, op) if kern is _core else kern.choose_algorithm(geom, op)
 
 
 def _choose(geom, op):
@@ -146,67 +147,74 @@ def _choose(geom, op):
 # ---- shared paths ------------------------------------------------------------------
 
 
-def _check_input(x, nd, name="x"):
-    x = as_float_array(x, name)
+def _check_input(x, nd, xp, name="x"):
+    x = as_float_array(x, name, xp)
     check_ndim(x, name, (nd + 1, nd + 2), f"{_LAYOUT[nd]} or unbatched {_LAYOUT[nd].replace('N, ', '')}")
     check_nonempty(x, name)
     return x
 
 
-def _check_weight(w, nd, ref, ref_name, name="w"):
-    w = as_float_array(w, name)
+def _check_weight(w, nd, ref, ref_name, xp, name="w"):
+    w = as_float_array(w, name, xp)
     same_dtype(ref, ref_name, w, name)
     check_ndim(w, name, (nd + 2,), _WLAYOUT[nd])
     check_nonempty(w, name)
     return w
 
 
+def _check_bias(bias, x, K, xp):
+    bias = as_float_array(bias, "bias", xp)
+    same_dtype(x, "x", bias, "bias")
+    if bias.shape != (K,):
+        raise ValueError(f"bias must have shape ({K},) (one per output channel); received shape {bias.shape}")
+    return contiguous(bias)
+
+
 def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
-    x = _check_input(x, nd)
-    w = _check_weight(w, nd, x, "x")
+    xp = get_array_module(x, w, bias, out)
+    kern = _backend.kernels(xp)
+    x = _check_input(x, nd, xp)
+    w = _check_weight(w, nd, x, "x", xp)
     unbatched = x.ndim == nd + 1
     xb = x[None] if unbatched else x
     geom, yshape = _geometry(nd, xb.shape, w.shape, stride, padding, dilation, groups)
     if bias is not None:
-        bias = as_float_array(bias, "bias")
-        same_dtype(x, "x", bias, "bias")
-        if bias.shape != (w.shape[0],):
-            raise ValueError(f"bias must have shape ({w.shape[0]},) (one per output channel); "
-                             f"received shape {bias.shape}")
-        bias = contiguous(bias)
-    algo = _algorithm(algorithm, geom, "forward")
+        bias = _check_bias(bias, x, w.shape[0], xp)
+    algo = _algorithm(algorithm, geom, "forward", kern)
     if unbatched:
         yshape = yshape[1:]
-    y, ret = result_array(yshape, x.dtype, out, (x, w, bias))
+    y, ret = result_array(yshape, x.dtype, out, (x, w, bias), xp)
     xb, w = contiguous(xb), contiguous(w)
     if algo == _FFT and _conv_fft.finite(xb, w):
-        y[...] = _conv_fft.forward(xb, w, bias, geom).reshape(y.shape)
+        y[...] = _conv_fft.forward(xb, w, bias, geom, kern).reshape(y.shape)
     else:
-        _core.conv_forward(_core.ALGO_DIRECT if algo == _FFT else algo, y, xb, w, bias, geom, _threads.current())
+        kern.conv_forward(_core.ALGO_DIRECT if algo == _FFT else algo, y, xb, w, bias, geom, _threads.current())
     return finish(y, ret)
 
 
-def _zeroed_result(shape, dtype, out, inputs):
-    y, ret = result_array(shape, dtype, out, inputs)
+def _zeroed_result(shape, dtype, out, inputs, xp):
+    y, ret = result_array(shape, dtype, out, inputs, xp)
     y.fill(0)  # the backward kernels add into their output
     return y, ret
 
 
-def _backward_input(algo, shape, dy, w, geom, out, inputs):
+def _backward_input(algo, shape, dy, w, geom, out, inputs, xp, kern):
     """dx of shape `shape` (batched or not) from contiguous dy (batched) and w."""
     if algo == _FFT and _conv_fft.finite(dy, w):
-        dx, ret = result_array(shape, dy.dtype, out, inputs)
-        dx[...] = _conv_fft.grad_input(dy, w, geom).reshape(dx.shape)
+        dx, ret = result_array(shape, dy.dtype, out, inputs, xp)
+        dx[...] = _conv_fft.grad_input(dy, w, geom, kern).reshape(dx.shape)
         return dx, ret
-    dx, ret = _zeroed_result(shape, dy.dtype, out, inputs)
-    _core.conv_backward_input(_core.ALGO_DIRECT if algo == _FFT else algo, dx, dy, w, geom, _threads.current())
+    dx, ret = _zeroed_result(shape, dy.dtype, out, inputs, xp)
+    kern.conv_backward_input(_core.ALGO_DIRECT if algo == _FFT else algo, dx, dy, w, geom, _threads.current())
     return dx, ret
 
 
 def _grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups, algorithm, out):
+    xp = get_array_module(w, grad_out, out)
+    kern = _backend.kernels(xp)
     input_shape = shape_tuple(input_shape, nd + 2, "input_shape")
-    grad_out = as_float_array(grad_out, "grad_out")
-    w = _check_weight(w, nd, grad_out, "grad_out")
+    grad_out = as_float_array(grad_out, "grad_out", xp)
+    w = _check_weight(w, nd, grad_out, "grad_out", xp)
     check_ndim(grad_out, "grad_out", (nd + 2,), _LAYOUT[nd].replace("C", "K"))
     check_nonempty(grad_out, "grad_out")
     check_shape_size(input_shape, grad_out.dtype.itemsize, "input_shape")
@@ -214,17 +222,20 @@ def _grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups,
     if grad_out.shape != yshape:
         raise ValueError(f"grad_out must have the convolution's output shape {yshape} for "
                          f"input_shape={input_shape}; received shape {grad_out.shape}")
-    algo = _algorithm(algorithm, geom, "backward_input")
-    dx, ret = _backward_input(algo, input_shape, contiguous(grad_out), contiguous(w), geom, out, (w, grad_out))
+    algo = _algorithm(algorithm, geom, "backward_input", kern)
+    dx, ret = _backward_input(algo, input_shape, contiguous(grad_out), contiguous(w), geom, out, (w, grad_out),
+                              xp, kern)
     return finish(dx, ret)
 
 
 def _grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, groups, algorithm, out):
-    x = as_float_array(x, "x")
+    xp = get_array_module(x, grad_out, out)
+    kern = _backend.kernels(xp)
+    x = as_float_array(x, "x", xp)
     check_ndim(x, "x", (nd + 2,), _LAYOUT[nd])
     check_nonempty(x, "x")
     weight_shape = shape_tuple(weight_shape, nd + 2, "weight_shape")
-    grad_out = as_float_array(grad_out, "grad_out")
+    grad_out = as_float_array(grad_out, "grad_out", xp)
     same_dtype(x, "x", grad_out, "grad_out")
     check_ndim(grad_out, "grad_out", (nd + 2,), _LAYOUT[nd].replace("C", "K"))
     check_nonempty(grad_out, "grad_out")
@@ -233,15 +244,15 @@ def _grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, group
     if grad_out.shape != yshape:
         raise ValueError(f"grad_out must have the convolution's output shape {yshape}; "
                          f"received shape {grad_out.shape}")
-    algo = _algorithm(algorithm, geom, "backward_weight")
+    algo = _algorithm(algorithm, geom, "backward_weight", kern)
     grad_out, x = contiguous(grad_out), contiguous(x)
     if algo == _FFT and _conv_fft.finite(grad_out, x):
-        dw, ret = result_array(weight_shape, x.dtype, out, (x, grad_out))
-        dw[...] = _conv_fft.grad_weight(grad_out, x, geom).reshape(dw.shape)
+        dw, ret = result_array(weight_shape, x.dtype, out, (x, grad_out), xp)
+        dw[...] = _conv_fft.grad_weight(grad_out, x, geom, kern).reshape(dw.shape)
     else:
-        dw, ret = _zeroed_result(weight_shape, x.dtype, out, (x, grad_out))
-        _core.conv_backward_weight(_core.ALGO_DIRECT if algo == _FFT else algo, dw, grad_out, x, geom,
-                                   _threads.current())
+        dw, ret = _zeroed_result(weight_shape, x.dtype, out, (x, grad_out), xp)
+        kern.conv_backward_weight(_core.ALGO_DIRECT if algo == _FFT else algo, dw, grad_out, x, geom,
+                                  _threads.current())
     return finish(dw, ret)
 
 
@@ -297,8 +308,10 @@ def conv_transpose2d(x, w, bias=None, stride=1, padding=0, output_padding=0, gro
 
     x (N, C, H, W) or unbatched (C, H, W).  Output size along each axis:
     (H - 1) * stride - 2 * padding + dilation * (R - 1) + output_padding + 1."""
-    x = _check_input(x, 2)
-    w = _check_weight(w, 2, x, "x")
+    xp = get_array_module(x, w, bias, out)
+    kern = _backend.kernels(xp)
+    x = _check_input(x, 2, xp)
+    w = _check_weight(w, 2, x, "x", xp)
     unbatched = x.ndim == 3
     xb = x[None] if unbatched else x
     groups = as_int(groups, "groups")
@@ -333,13 +346,10 @@ def conv_transpose2d(x, w, bias=None, stride=1, padding=0, output_padding=0, gro
                              stride, padding, dilation, groups)
     geom = geom[:7] + xb.shape[2:] + geom[9:]  # rows/columns of x; any extra output row adds nothing
     if bias is not None:
-        bias = as_float_array(bias, "bias")
-        same_dtype(x, "x", bias, "bias")
-        if bias.shape != (K,):
-            raise ValueError(f"bias must have shape ({K},) (one per output channel); received shape {bias.shape}")
-    algo = _algorithm(algorithm, geom, "backward_input")
+        bias = _check_bias(bias, x, K, xp)
+    algo = _algorithm(algorithm, geom, "backward_input", kern)
     dx, ret = _backward_input(algo, in_shape[1:] if unbatched else in_shape, contiguous(xb), contiguous(w), geom,
-                              out, (x, w, bias))
+                              out, (x, w, bias), xp, kern)
     if bias is not None:
         dx += bias.reshape(K, 1, 1)
     return finish(dx, ret)

@@ -16,6 +16,8 @@ and the helpers the other FFT paths share.
 - NaN and Inf spoil only their footprint: the transforms run on the inputs
   with non-finite values replaced by 0, and each non-finite value's own
   contributions x * w are then added exactly, with IEEE semantics.
+- CuPy arrays transform on cuFFT (fastconv._gpu.fft, one transform of the
+  whole operands) with the same handling of non-finite values.
 """
 import collections
 import os
@@ -24,7 +26,9 @@ import threading
 import numpy as np
 
 from . import _threads
-from ._backend import require_numpy
+from . import _backend
+from ._backend import get_array_module, is_array, to_host
+from ._ext import _fastconv as _core
 
 __all__ = ["export_fft_wisdom", "fftconvolve", "import_fft_wisdom"]
 
@@ -341,11 +345,12 @@ def _repair_nonfinite(out, a, b, axes):
     same with the roles swapped).  a and b are broadcast along the other
     axes first, so each batch position pairs with its own operand slices.
     False when there are too many (the caller then sums directly)."""
+    xp = get_array_module(out)
     batch = [out.shape[ax] if ax not in axes else None for ax in range(out.ndim)]
-    A = np.broadcast_to(a, [batch[ax] or a.shape[ax] for ax in range(a.ndim)])
-    B = np.broadcast_to(b, [batch[ax] or b.shape[ax] for ax in range(b.ndim)])
+    A = xp.broadcast_to(a, [batch[ax] or a.shape[ax] for ax in range(a.ndim)])
+    B = xp.broadcast_to(b, [batch[ax] or b.shape[ax] for ax in range(b.ndim)])
     for src, other in ((A, B), (B, A)):
-        bad = np.argwhere(~np.isfinite(src))
+        bad = to_host(xp.argwhere(~xp.isfinite(src)))
         if len(bad) > _MAX_REPAIRS:
             return False
         for q in map(tuple, bad):
@@ -358,32 +363,38 @@ def _repair_nonfinite(out, a, b, axes):
 
 def _conv_full(a, b, axes, dtype):
     """Full convolution of finite-or-not a, b along axes."""
-    bad = not (np.isfinite(a).all() and np.isfinite(b).all())
-    af = np.where(np.isfinite(a), a, 0).astype(dtype, copy=False) if bad else a
-    bf = np.where(np.isfinite(b), b, 0).astype(dtype, copy=False) if bad else b
+    xp = get_array_module(a, b)
+    kern = _backend.kernels(xp)
+    bad = not bool(xp.isfinite(a).all() and xp.isfinite(b).all())
+    af = xp.where(xp.isfinite(a), a, 0).astype(dtype, copy=False) if bad else a
+    bf = xp.where(xp.isfinite(b), b, 0).astype(dtype, copy=False) if bad else b
     blocks = {}
     long_axes = [ax for ax in axes if af.shape[ax] + bf.shape[ax] > 2]
-    if len(long_axes) == 1:  # overlap-add only along a single convolved axis (see _oa_block)
+    if len(long_axes) == 1 and kern is _core:  # overlap-add only along a single convolved axis (see _oa_block)
         blk = _oa_block(af.shape[long_axes[0]], bf.shape[long_axes[0]])
         if blk is not None:
             blocks[long_axes[0]] = blk
-    out = _oa_full(af, bf, axes, dtype, blocks) if blocks else _fft_full(af, bf, axes, dtype)
+    if kern is not _core:
+        out = kern.fft_full(af, bf, axes, dtype)
+    else:
+        out = _oa_full(af, bf, axes, dtype, blocks) if blocks else _fft_full(af, bf, axes, dtype)
     if bad and not _repair_nonfinite(out, a.astype(dtype, copy=False), b.astype(dtype, copy=False), axes):
         # many non-finite values: direct summation keeps every footprint exact
-        import scipy.signal
-
-        out = scipy.signal.convolve(a.astype(np.float64), b.astype(np.float64), mode="full",
-                                    method="direct").astype(dtype, copy=False)
+        if xp is np:
+            import scipy.signal as signal
+        else:
+            import cupyx.scipy.signal as signal
+        out = signal.convolve(a.astype(xp.float64), b.astype(xp.float64), mode="full",
+                              method="direct").astype(dtype, copy=False)
     return out
 
 
 # ---- fftconvolve -----------------------------------------------------------------------------
 
 
-def _as_real(a, name):
-    if type(a) is not np.ndarray:
-        require_numpy(a)
-        a = np.asarray(a)
+def _as_real(a, name, xp):
+    if not is_array(a):
+        a = xp.asarray(a)
     if a.dtype.kind in "biu":
         return a.astype(np.float64)
     if a.dtype not in (np.float32, np.float64):
@@ -402,8 +413,9 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     arguments, modes, axes and broadcasting; integer input gives float64,
     float32 input float32).  Runs on pyFFTW with cached plans and fastconv's
     threads, and by overlap-add when one operand is much smaller."""
-    in1 = _as_real(in1, "in1")
-    in2 = _as_real(in2, "in2")
+    xp = get_array_module(in1, in2)
+    in1 = _as_real(in1, "in1", xp)
+    in2 = _as_real(in2, "in2", xp)
     if in1.ndim != in2.ndim:
         raise ValueError(f"in1 and in2 must have the same number of dimensions; received {in1.shape} and {in2.shape}")
     if in1.size == 0 or in2.size == 0:
@@ -438,6 +450,6 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     if mode == "full":
         return full
     if mode == "same":
-        return np.ascontiguousarray(_centered(full, in1.shape, axes))
+        return xp.ascontiguousarray(_centered(full, in1.shape, axes))
     shape = [in1.shape[ax] - in2.shape[ax] + 1 if ax in axes else full.shape[ax] for ax in range(nd)]
-    return np.ascontiguousarray(_centered(full, shape, axes))
+    return xp.ascontiguousarray(_centered(full, shape, axes))

@@ -25,6 +25,9 @@ take about 1 s to measure (FFTW planning included), so they are measured
 only when some call could use them: when the best spatial prediction is
 above an FFT cost no transform of that size can beat.  ``last_method()`` reports what the
 last call in this thread chose, and the predictions.
+
+CuPy arrays run the same methods on the GPU (fastconv._gpu.filtering), where
+"auto" counts multiply-adds instead of timing (no predictions reported).
 """
 import collections
 import threading
@@ -33,7 +36,8 @@ import time
 import numpy as np
 
 from . import _threads
-from ._backend import require_numpy
+from . import _backend
+from ._backend import get_array_module, is_array, to_host
 from ._ext import _fastconv as _core
 from .fft import _conv_full, fast_length
 
@@ -57,10 +61,9 @@ def last_method():
 # ---- argument checking ----------------------------------------------------------------
 
 
-def _as_image(a, name):
-    if type(a) is not np.ndarray:
-        require_numpy(a)
-        a = np.asarray(a)
+def _as_image(a, name, xp):
+    if not is_array(a):
+        a = xp.asarray(a)
     if a.dtype.kind not in "biu" and a.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name} must have a real floating (float32, float64), integer or bool dtype; "
                         f"received dtype {a.dtype}")
@@ -71,7 +74,7 @@ def _dtypes(*arrays):
     """(result dtype, compute dtype): scipy.signal's result type (integers stay
     integers; bool, which scipy rejects, counts as integer 0 / 1); computed
     in float32 when that is the result, else float64."""
-    result = np.result_type(*arrays)
+    result = np.result_type(*(a.dtype for a in arrays))
     if result.kind == "b":
         result = np.dtype(np.int64)
     return result, (np.float32 if result == np.float32 else np.float64)
@@ -81,13 +84,13 @@ def _as_result(out, result):
     """The float result in the result dtype: integers rounded (exact below
     2**53; scipy's integer sums wrap around on overflow, these do not)."""
     if result.kind in "iu":
-        return np.rint(out).astype(result)
+        return get_array_module(out).rint(out).astype(result)
     return out
 
 
-def _check_common(in1, in2, mode, boundary, fillvalue, method):
-    in1 = _as_image(in1, "in1")
-    in2 = _as_image(in2, "in2")
+def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
+    in1 = _as_image(in1, "in1", xp)
+    in2 = _as_image(in2, "in2", xp)
     if in1.ndim < 2:
         raise ValueError(f"in1 must have at least 2 dimensions (..., H, W); received shape {in1.shape}")
     if in2.ndim != 2:
@@ -133,26 +136,28 @@ def _extended(x, P, Q, kh, kw, pt, pl, boundary, fill):
         crop.append(slice(max(0, -lo), n - max(0, -hi)))
     x = x[tuple(crop)]
     pads = [(max(0, lo), max(0, hi)) for lo, hi in pads]
+    xp = get_array_module(x)
     if boundary == _core.BOUNDARY_FILL:
-        return np.pad(x, pads, mode="constant", constant_values=fill)
-    return np.pad(x, pads, mode=_NP_PAD[boundary])
+        return xp.pad(x, pads, mode="constant", constant_values=fill)
+    return xp.pad(x, pads, mode=_NP_PAD[boundary])
 
 
-def _direct(x, k, P, Q, pt, pl, boundary, fill, out):
+def _direct(x, k, P, Q, pt, pl, boundary, fill, out, kern=_core):
     N = int(np.prod(x.shape[:-2]))
     H, W = x.shape[-2:]
     geom = (N, H, W, P, Q, k.shape[0], k.shape[1], pt, pl, boundary)
-    _core.filter2d(out, np.ascontiguousarray(x), np.ascontiguousarray(k), fill, geom, False, _threads.current())
+    xp = get_array_module(x)
+    kern.filter2d(out, xp.ascontiguousarray(x), xp.ascontiguousarray(k), fill, geom, False, _threads.current())
 
 
-def _separable(x, factors, P, Q, pt, pl, boundary, fill, out):
+def _separable(x, factors, P, Q, pt, pl, boundary, fill, out, kern=_core):
     N = int(np.prod(x.shape[:-2]))
     H, W = x.shape[-2:]
-    x = np.ascontiguousarray(x)
+    x = get_array_module(x).ascontiguousarray(x)
     for i, (ky, kx) in enumerate(factors):
         geom = (N, H, W, P, Q, len(ky), len(kx), pt, pl, boundary)
         # fill values: every pass filters the same extension, so each sees the fill
-        _core.sepfilter(out, x, ky, kx, fill, geom, i > 0, _threads.current())
+        kern.sepfilter(out, x, ky, kx, fill, geom, i > 0, _threads.current())
 
 
 def _fft(x, k, P, Q, pt, pl, boundary, fill, out, dtype):
@@ -164,7 +169,7 @@ def _fft(x, k, P, Q, pt, pl, boundary, fill, out, dtype):
     else:
         lo = (kh - 1 - pt, kw - 1 - pl)
     # correlation = convolution with the kernel rotated; full output, then crop
-    kb = np.ascontiguousarray(k[::-1, ::-1]).reshape((1,) * (x.ndim - 2) + k.shape)
+    kb = get_array_module(k).ascontiguousarray(k[::-1, ::-1]).reshape((1,) * (x.ndim - 2) + k.shape)
     full = _conv_full(x, kb, (x.ndim - 2, x.ndim - 1), dtype)
     out[...] = full[..., lo[0]: lo[0] + P, lo[1]: lo[1] + Q]
 
@@ -330,8 +335,9 @@ def _predict(N, H, W, P, Q, kh, kw, rank, itemsize):
 # ---- public functions ----------------------------------------------------------------------
 
 
-def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, factors=None, result=None):
-    x, k, bnd, fill = _check_common(in1, in2, mode, boundary, fillvalue, method)
+def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=None, result=None):
+    kern = _backend.kernels(xp)
+    x, k, bnd, fill = _check_common(in1, in2, mode, boundary, fillvalue, method, xp)
     if result is None:
         result, dtype = _dtypes(x, k)
     else:
@@ -343,7 +349,7 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, factors=None, 
     if mode == "valid" and (H < kh or W < kw):
         if H <= kh and W <= kw and x.ndim == 2:
             # scipy swaps the operands; a correlation then comes out rotated
-            x, k = np.ascontiguousarray(k), np.ascontiguousarray(x)
+            x, k = xp.ascontiguousarray(k), xp.ascontiguousarray(x)
             (H, W), (kh, kw) = x.shape, k.shape
             rotate = not flipped
         else:
@@ -356,16 +362,18 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, factors=None, 
     chosen = method
     record = {}
     if factors is None and method in ("auto", "separable"):
-        factors = _factors(k, dtype)
-    if method == "auto":
+        factors = [(xp.asarray(ky), xp.asarray(kx)) for ky, kx in _factors(to_host(k), dtype)]
+    if method == "auto" and kern is not _core:
+        chosen = kern.choose_filter_method(kh, kw, len(factors))
+    elif method == "auto":
         pred = _predict(N, H, W, P, Q, kh, kw, len(factors), np.dtype(dtype).itemsize)
         chosen = min(pred, key=pred.get)
         record["predicted_ms"] = pred
-    out = np.empty(x.shape[:-2] + (P, Q), dtype)
+    out = xp.empty(x.shape[:-2] + (P, Q), dtype)
     if chosen == "direct":
-        _direct(x, np.ascontiguousarray(k), P, Q, pt, pl, bnd, fill, out)
+        _direct(x, xp.ascontiguousarray(k), P, Q, pt, pl, bnd, fill, out, kern)
     elif chosen == "separable":
-        _separable(x, factors, P, Q, pt, pl, bnd, fill, out)
+        _separable(x, factors, P, Q, pt, pl, bnd, fill, out, kern)
     else:
         _fft(x, k, P, Q, pt, pl, bnd, fill, out, dtype)
     record.update(method=chosen, rank=len(factors) if chosen == "separable" else None)
@@ -377,27 +385,28 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, method="aut
     """2-D cross-correlation; matches scipy.signal.correlate2d (same arguments),
     with leading batch axes on in1 and method "auto", "direct", "separable"
     or "fft"."""
-    return _filter(in1, in2, mode, boundary, fillvalue, method, flipped=False)
+    return _filter(in1, in2, mode, boundary, fillvalue, method, False, get_array_module(in1, in2))
 
 
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, method="auto"):
     """2-D convolution; matches scipy.signal.convolve2d (same arguments), with
     leading batch axes on in1 and method "auto", "direct", "separable" or
     "fft"."""
-    return _filter(in1, in2, mode, boundary, fillvalue, method, flipped=True)
+    return _filter(in1, in2, mode, boundary, fillvalue, method, True, get_array_module(in1, in2))
 
 
 def sepfilter2d(image, kernel_y, kernel_x, mode="same", boundary="fill", fillvalue=0):
     """Separable 2-D correlation with the kernel outer(kernel_y, kernel_x)
     (as cv2.sepFilter2D; modes and boundaries as correlate2d), in two
     vectorised passes: kernel_y down the columns, kernel_x along the rows."""
-    ky = _as_image(kernel_y, "kernel_y")
-    kx = _as_image(kernel_x, "kernel_x")
+    xp = get_array_module(image, kernel_y, kernel_x)
+    ky = _as_image(kernel_y, "kernel_y", xp)
+    kx = _as_image(kernel_x, "kernel_x", xp)
     if ky.ndim != 1 or kx.ndim != 1 or ky.size == 0 or kx.size == 0:
         raise ValueError(f"kernel_y and kernel_x must be non-empty 1-D arrays; received shapes {ky.shape} "
                          f"and {kx.shape}")
-    img = _as_image(image, "image")
+    img = _as_image(image, "image", xp)
     result, dtype = _dtypes(img, ky, kx)
-    factors = [(np.ascontiguousarray(ky.astype(dtype)), np.ascontiguousarray(kx.astype(dtype)))]
-    return _filter(img, np.outer(ky, kx).astype(dtype), mode, boundary, fillvalue, "separable", flipped=False,
+    factors = [(xp.ascontiguousarray(ky.astype(dtype)), xp.ascontiguousarray(kx.astype(dtype)))]
+    return _filter(img, xp.outer(ky, kx).astype(dtype), mode, boundary, fillvalue, "separable", False, xp,
                    factors=factors, result=result)

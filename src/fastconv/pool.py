@@ -10,12 +10,14 @@ in the window (row-major order), as PyTorch's CPU kernel does; otherwise the
 index is that of the first maximum.  A window that dilation makes skip every
 input element (all its taps in the padding) gives -inf and index -1, which
 the backward skips (PyTorch returns an index outside the plane there).  Average pooling propagates NaN / Inf like
-the sum it is.
+the sum it is.  CuPy arrays run on the GPU (fastconv._gpu.pool), with the same
+semantics.
 """
 import numpy as np
 
 from . import _threads
-from ._ext import _fastconv as _core
+from . import _backend
+from ._backend import get_array_module, is_array
 from ._validation import (
     as_float_array,
     check_ndim,
@@ -85,8 +87,8 @@ def _pool_geom(nd, planes, spatial, k, s, p, d, out):
     return (planes, spatial[0], spatial[1], out[0], out[1], k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1])
 
 
-def _check_x(x, nd):
-    x = as_float_array(x, "x")
+def _check_x(x, nd, xp):
+    x = as_float_array(x, "x", xp)
     check_ndim(x, "x", (nd + 1, nd + 2), _LAYOUT[nd])
     check_nonempty(x, "x")
     return x
@@ -101,7 +103,8 @@ def _check_plane_size(nd, spatial, dtype):
 
 
 def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, dilation, out):
-    x = _check_x(x, nd)
+    xp = get_array_module(x, *(out if isinstance(out, tuple) else (out,)))
+    x = _check_x(x, nd, xp)
     return_indices = _as_bool(return_indices, "return_indices")
     spatial = x.shape[-nd:]
     k, s, p, d, osz = _geometry(nd, spatial, kernel_size, stride, padding, dilation, ceil_mode)
@@ -112,12 +115,12 @@ def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, di
         if out is not None and not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError("with return_indices=True, out must be a pair (values, indices)")
         yo, io = (None, None) if out is None else out
-        y, yret = result_array(yshape, x.dtype, yo, (x,))
-        idx, iret = result_array(yshape, np.dtype(np.int64), io, (x, y))
+        y, yret = result_array(yshape, x.dtype, yo, (x,), xp)
+        idx, iret = result_array(yshape, np.dtype(np.int64), io, (x, y), xp)
     else:
-        y, yret = result_array(yshape, x.dtype, out, (x,))
+        y, yret = result_array(yshape, x.dtype, out, (x,), xp)
         idx = iret = None
-    _core.max_pool_forward(y, idx, contiguous(x), _pool_geom(nd, planes, spatial, k, s, p, d, osz),
+    _backend.kernels(xp).max_pool_forward(y, idx, contiguous(x), _pool_geom(nd, planes, spatial, k, s, p, d, osz),
                            _threads.current())
     if return_indices:
         return finish(y, yret), finish(idx, iret)
@@ -125,11 +128,12 @@ def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, di
 
 
 def _max_pool_backward(nd, grad_out, indices, input_shape, out):
-    grad_out = as_float_array(grad_out, "grad_out")
+    xp = get_array_module(grad_out, indices, out)
+    grad_out = as_float_array(grad_out, "grad_out", xp)
     check_ndim(grad_out, "grad_out", (nd + 1, nd + 2), _LAYOUT[nd])
     check_nonempty(grad_out, "grad_out")
-    if type(indices) is not np.ndarray:
-        indices = np.asarray(indices)
+    if not is_array(indices):
+        indices = xp.asarray(indices)
     if indices.dtype != np.int64:
         raise TypeError(f"indices must have dtype int64 (as max_pool{nd}d returns them); "
                         f"received dtype {indices.dtype}")
@@ -142,26 +146,28 @@ def _max_pool_backward(nd, grad_out, indices, input_shape, out):
     planes = int(np.prod(grad_out.shape[:-nd]))
     spatial, osz = input_shape[-nd:], grad_out.shape[-nd:]
     geom = _pool_geom(nd, planes, spatial, (1,) * nd, (1,) * nd, (0,) * nd, (1,) * nd, osz)
-    dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out, indices))
-    _core.max_pool_backward(dx, contiguous(grad_out), contiguous(indices), geom, _threads.current())
+    dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out, indices), xp)
+    _backend.kernels(xp).max_pool_backward(dx, contiguous(grad_out), contiguous(indices), geom, _threads.current())
     return finish(dx, ret)
 
 
 def _avg_pool(nd, x, kernel_size, stride, padding, count_include_pad, ceil_mode, out):
-    x = _check_x(x, nd)
+    xp = get_array_module(x, out)
+    x = _check_x(x, nd, xp)
     include = _as_bool(count_include_pad, "count_include_pad")
     spatial = x.shape[-nd:]
     k, s, p, d, osz = _geometry(nd, spatial, kernel_size, stride, padding, 1, ceil_mode)
     planes = int(np.prod(x.shape[:-nd]))
-    y, ret = result_array(x.shape[:-nd] + osz, x.dtype, out, (x,))
-    _core.avg_pool_forward(y, contiguous(x), _pool_geom(nd, planes, spatial, k, s, p, d, osz), include,
+    y, ret = result_array(x.shape[:-nd] + osz, x.dtype, out, (x,), xp)
+    _backend.kernels(xp).avg_pool_forward(y, contiguous(x), _pool_geom(nd, planes, spatial, k, s, p, d, osz), include,
                            _threads.current())
     return finish(y, ret)
 
 
 def _avg_pool_backward(nd, grad_out, input_shape, kernel_size, stride, padding, count_include_pad,
                        ceil_mode, out):
-    grad_out = as_float_array(grad_out, "grad_out")
+    xp = get_array_module(grad_out, out)
+    grad_out = as_float_array(grad_out, "grad_out", xp)
     check_ndim(grad_out, "grad_out", (nd + 1, nd + 2), _LAYOUT[nd])
     check_nonempty(grad_out, "grad_out")
     include = _as_bool(count_include_pad, "count_include_pad")
@@ -173,8 +179,8 @@ def _avg_pool_backward(nd, grad_out, input_shape, kernel_size, stride, padding, 
         raise ValueError(f"grad_out must have the pooling's output shape {expected} for "
                          f"input_shape={input_shape}; received shape {grad_out.shape}")
     planes = int(np.prod(input_shape[:-nd]))
-    dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out,))
-    _core.avg_pool_backward(dx, contiguous(grad_out), _pool_geom(nd, planes, spatial, k, s, p, d, osz),
+    dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out,), xp)
+    _backend.kernels(xp).avg_pool_backward(dx, contiguous(grad_out), _pool_geom(nd, planes, spatial, k, s, p, d, osz),
                             include, _threads.current())
     return finish(dx, ret)
 
@@ -241,13 +247,14 @@ def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None, padding
 def global_avg_pool2d(x, *, keepdims=False, out=None):
     """Mean over H and W: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with keepdims
     (Keras' GlobalAveragePooling2D; torch's adaptive_avg_pool2d(x, 1))."""
-    x = as_float_array(x, "x")
+    xp = get_array_module(x, out)
+    x = as_float_array(x, "x", xp)
     check_ndim(x, "x", (3, 4), _LAYOUT[2])
     check_nonempty(x, "x")
     keepdims = _as_bool(keepdims, "keepdims")
     lead = x.shape[:-2]
-    y, ret = result_array(lead + ((1, 1) if keepdims else ()), x.dtype, out, (x,))
-    _core.global_avg_pool(y, contiguous(x), int(np.prod(lead)), x.shape[-2] * x.shape[-1], False,
+    y, ret = result_array(lead + ((1, 1) if keepdims else ()), x.dtype, out, (x,), xp)
+    _backend.kernels(xp).global_avg_pool(y, contiguous(x), int(np.prod(lead)), x.shape[-2] * x.shape[-1], False,
                           _threads.current())
     return finish(y, ret)
 
@@ -255,14 +262,15 @@ def global_avg_pool2d(x, *, keepdims=False, out=None):
 def global_avg_pool2d_backward(grad_out, input_shape, *, out=None):
     """Gradient of global_avg_pool2d: grad_out / (H * W) over each plane.
     grad_out: (N, C) or (N, C, 1, 1) (keepdims), or the unbatched forms."""
-    grad_out = as_float_array(grad_out, "grad_out")
+    xp = get_array_module(grad_out, out)
+    grad_out = as_float_array(grad_out, "grad_out", xp)
     n = len(input_shape) if isinstance(input_shape, (tuple, list)) else 4
     input_shape = shape_tuple(input_shape, n if n in (3, 4) else 4, "input_shape")
     lead = input_shape[:-2]
     if grad_out.shape not in (lead, lead + (1, 1)):
         raise ValueError(f"grad_out must have shape {lead} or {lead + (1, 1)} for input_shape="
                          f"{input_shape}; received shape {grad_out.shape}")
-    dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out,))
-    _core.global_avg_pool(dx, contiguous(grad_out), int(np.prod(lead)), input_shape[-2] * input_shape[-1],
+    dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out,), xp)
+    _backend.kernels(xp).global_avg_pool(dx, contiguous(grad_out), int(np.prod(lead)), input_shape[-2] * input_shape[-1],
                           True, _threads.current())
     return finish(dx, ret)

@@ -10,12 +10,15 @@ The forward returns a cache holding what the backward needs (the inputs, the
 gate activations and states it saved); the backward leaves the cache intact,
 so it may run more than once.  h0 / c0 / biases may be None (zeros); the
 backward then still returns the gradient with respect to the zero initial
-state, and None for an absent bias.
+state, and None for an absent bias.  CuPy arrays run on the GPU
+(fastconv._gpu.rnn); the cache keeps their array module, and the backward
+takes gradients of that module only.
 """
 import numpy as np
 
 from . import _threads
-from ._ext import _fastconv as _core
+from . import _backend
+from ._backend import get_array_module
 from ._validation import as_float_array, same_dtype
 
 __all__ = [
@@ -41,7 +44,7 @@ _NAMES = {_TANH: "rnn", _RELU: "rnn", _LSTM: "lstm", _GRU: "gru"}
 class RecurrentCache:
     """What a recurrent backward needs from its forward (opaque to users)."""
 
-    __slots__ = ("kind", "geom", "batch_first", "unbatched", "x", "y", "h0", "c0", "w_ih", "w_hh",
+    __slots__ = ("xp", "kind", "geom", "batch_first", "unbatched", "x", "y", "h0", "c0", "w_ih", "w_hh",
                  "has_b_ih", "has_b_hh", "gates", "cell", "hn")
 
 
@@ -51,20 +54,21 @@ def _as_bool(value, name):
     return bool(value)
 
 
-def _optional(a, name, shape, dtype):
+def _optional(a, name, shape, dtype, xp):
     if a is None:
         return None
-    a = as_float_array(a, name)
+    a = as_float_array(a, name, xp)
     if a.dtype != dtype:
         raise TypeError(f"{name} must have the dtype of x ({dtype}); received dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; received shape {a.shape}")
-    return np.ascontiguousarray(a)
+    return xp.ascontiguousarray(a)
 
 
 def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first):
+    xp = get_array_module(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     batch_first = _as_bool(batch_first, "batch_first")
-    x = as_float_array(x, "x")
+    x = as_float_array(x, "x", xp)
     if x.ndim not in (2, 3):
         raise ValueError(f"x must be 3-D {'(B, T, I)' if batch_first else '(T, B, I)'} or unbatched 2-D "
                          f"(T, I); received shape {x.shape}")
@@ -73,12 +77,12 @@ def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first):
         x = x[:, None] if not batch_first else x[None]
     if x.size == 0:
         raise ValueError(f"x must not be empty; received shape {x.shape}")
-    x = np.ascontiguousarray(x)
+    x = xp.ascontiguousarray(x)
     T, B = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]
     I = x.shape[2]
     G = _GATES[kind]
-    w_ih = as_float_array(w_ih, "w_ih")
-    w_hh = as_float_array(w_hh, "w_hh")
+    w_ih = as_float_array(w_ih, "w_ih", xp)
+    w_hh = as_float_array(w_hh, "w_hh", xp)
     same_dtype(x, "x", w_ih, "w_ih")
     same_dtype(x, "x", w_hh, "w_hh")
     if w_ih.ndim != 2 or w_ih.shape[0] % G or w_ih.shape[0] == 0 or w_ih.shape[1] != I:
@@ -87,36 +91,36 @@ def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first):
     H = w_ih.shape[0] // G
     if w_hh.shape != (G * H, H):
         raise ValueError(f"w_hh must have shape {(G * H, H)} (hidden size {H} from w_ih); received shape {w_hh.shape}")
-    w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
-    b_ih = _optional(b_ih, "b_ih", (G * H,), x.dtype)
-    b_hh = _optional(b_hh, "b_hh", (G * H,), x.dtype)
+    w_ih, w_hh = xp.ascontiguousarray(w_ih), xp.ascontiguousarray(w_hh)
+    b_ih = _optional(b_ih, "b_ih", (G * H,), x.dtype, xp)
+    b_hh = _optional(b_hh, "b_hh", (G * H,), x.dtype, xp)
     state = (H,) if unbatched else (B, H)
-    h0 = _optional(h0, "h0", state, x.dtype)
-    c0 = _optional(c0, "c0", state, x.dtype) if kind == _LSTM else None
+    h0 = _optional(h0, "h0", state, x.dtype, xp)
+    c0 = _optional(c0, "c0", state, x.dtype, xp) if kind == _LSTM else None
     if kind == _GRU:
         # b_ih + b_hh for r and z; b_in alone; b_hn separately (it is scaled by r)
         parts = [b for b in (b_ih, b_hh) if b is not None]
         bias = None
         if parts:
-            bias = np.zeros(G * H, x.dtype)
+            bias = xp.zeros(G * H, x.dtype)
             for b in parts:
                 bias[:2 * H] += b[:2 * H]
             if b_ih is not None:
                 bias[2 * H:] = b_ih[2 * H:]
-        bias_hn = None if b_hh is None else np.ascontiguousarray(b_hh[2 * H:])
+        bias_hn = None if b_hh is None else xp.ascontiguousarray(b_hh[2 * H:])
     else:
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
         bias_hn = None
-    y = np.empty((B, T, H) if batch_first else (T, B, H), x.dtype)
-    gates = np.empty((T, B, G * H), x.dtype)
-    cell = np.empty((T, B, H), x.dtype) if kind == _LSTM else None
-    hn = np.empty((T, B, H), x.dtype) if kind == _GRU else None
+    y = xp.empty((B, T, H) if batch_first else (T, B, H), x.dtype)
+    gates = xp.empty((T, B, G * H), x.dtype)
+    cell = xp.empty((T, B, H), x.dtype) if kind == _LSTM else None
+    hn = xp.empty((T, B, H), x.dtype) if kind == _GRU else None
     isz = x.itemsize
     geom = (T, B, I, H, x.strides[1 if batch_first else 0] // isz, x.strides[0 if batch_first else 1] // isz,
             y.strides[1 if batch_first else 0] // isz, y.strides[0 if batch_first else 1] // isz, kind)
-    _core.rnn_forward(y, gates, cell, hn, x, h0, c0, w_ih, w_hh, bias, bias_hn, geom, _threads.current())
+    _backend.kernels(xp).rnn_forward(y, gates, cell, hn, x, h0, c0, w_ih, w_hh, bias, bias_hn, geom, _threads.current())
     cache = RecurrentCache()
-    cache.kind, cache.geom, cache.batch_first, cache.unbatched = kind, geom, batch_first, unbatched
+    cache.xp, cache.kind, cache.geom, cache.batch_first, cache.unbatched = xp, kind, geom, batch_first, unbatched
     cache.x, cache.y, cache.h0, cache.c0, cache.w_ih, cache.w_hh = x, y, h0, c0, w_ih, w_hh
     cache.has_b_ih, cache.has_b_hh = b_ih is not None, b_hh is not None
     cache.gates, cache.cell, cache.hn = gates, cell, hn
@@ -134,25 +138,26 @@ def _backward(kind, grad_y, grad_hT, grad_cT, cache):
         raise TypeError(f"cache must be the cache returned by the forward; received {type(cache).__name__}")
     if cache.kind not in ((_TANH, _RELU) if kind == _TANH else (kind,)):
         raise ValueError(f"this cache comes from a {_NAMES[cache.kind]} forward, not a {_NAMES[kind]} one")
-    x, y = cache.x, cache.y
+    x, y, xp = cache.x, cache.y, cache.xp
+    get_array_module(grad_y, grad_hT, grad_cT, x)  # TypeError when their array type is not the cache's
     T, B, I, H = cache.geom[:4]
     G = _GATES[cache.kind]
     y_shape = (y[0] if cache.batch_first else y[:, 0]).shape if cache.unbatched else y.shape
     state = (H,) if cache.unbatched else (B, H)
-    dy = _optional(grad_y, "grad_y", y_shape, x.dtype)
+    dy = _optional(grad_y, "grad_y", y_shape, x.dtype, xp)
     if dy is not None and cache.unbatched:
         dy = dy[None] if cache.batch_first else dy[:, None]
-    dhT = _optional(grad_hT, "grad_hT", state, x.dtype)
-    dcT = _optional(grad_cT, "grad_cT", state, x.dtype) if kind == _LSTM else None
-    dx = np.zeros_like(x)
-    dh0 = np.zeros((B, H), x.dtype)
-    dc0 = np.zeros((B, H), x.dtype) if kind == _LSTM else None
-    dw_ih, dw_hh = np.zeros_like(cache.w_ih), np.zeros_like(cache.w_hh)
-    db_ih = np.zeros(G * H, x.dtype) if cache.has_b_ih else None
-    db_hh = np.zeros(G * H, x.dtype) if cache.has_b_hh else None
-    dgates = np.empty((T, B, G * H), x.dtype)
-    dhn = np.empty((T, B, H), x.dtype) if kind == _GRU else None
-    _core.rnn_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT, dcT, cache.gates,
+    dhT = _optional(grad_hT, "grad_hT", state, x.dtype, xp)
+    dcT = _optional(grad_cT, "grad_cT", state, x.dtype, xp) if kind == _LSTM else None
+    dx = xp.zeros_like(x)
+    dh0 = xp.zeros((B, H), x.dtype)
+    dc0 = xp.zeros((B, H), x.dtype) if kind == _LSTM else None
+    dw_ih, dw_hh = xp.zeros_like(cache.w_ih), xp.zeros_like(cache.w_hh)
+    db_ih = xp.zeros(G * H, x.dtype) if cache.has_b_ih else None
+    db_hh = xp.zeros(G * H, x.dtype) if cache.has_b_hh else None
+    dgates = xp.empty((T, B, G * H), x.dtype)
+    dhn = xp.empty((T, B, H), x.dtype) if kind == _GRU else None
+    _backend.kernels(xp).rnn_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT, dcT, cache.gates,
                        cache.cell, cache.hn, x, y, cache.h0, cache.c0, cache.w_ih, cache.w_hh, cache.geom,
                        _threads.current())
     if cache.unbatched:
@@ -218,7 +223,7 @@ def gru_backward(grad_y, grad_hT, cache):
 
 
 def _step_input(x):
-    x = as_float_array(x, "x")
+    x = as_float_array(x, "x", get_array_module(x))
     if x.ndim not in (1, 2):
         raise ValueError(f"x must be 2-D (B, I) or unbatched 1-D (I,); received shape {x.shape}")
     return x[None]  # a sequence of one step

@@ -1,0 +1,21 @@
+"""The GPU backend: what fastconv runs on CuPy arrays.
+
+The same kernel functions as the CPU core (fastconv._ext._fastconv), with
+the same arguments, so the public functions validate once and call either
+(see fastconv._backend.kernels): CUDA C kernels in the .cu sources here
+(compiled with NVRTC through cupy.RawModule, cached per device and dtype),
+cuBLAS for the GEMMs (im2col, recurrent projections; through xp.matmul, or
+_blas.gemm for the small per-step products) and cuFFT through xp.fft for
+the FFT paths.  CuPy is imported on first use only.  fastconv never enables
+TF32: its GEMMs run in full fp32 (CuPy rounds to TF32 only when the user
+sets CUPY_TF32=1).
+
+The Python here is written against the array module of its arguments, so
+the tests also run it on NumPy arrays, with the kernels emulated on the CPU
+(see _launch.emulator).
+"""
+from .conv import choose_algorithm, conv_backward_input, conv_backward_weight, conv_forward
+from .fft import fft_full, irfft_cropped, rfft_padded
+from .filtering import choose_method as choose_filter_method, filter2d, sepfilter
+from .pool import avg_pool_backward, avg_pool_forward, global_avg_pool, max_pool_backward, max_pool_forward
+from .rnn import rnn_backward, rnn_forward

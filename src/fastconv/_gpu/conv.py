@@ -1,0 +1,118 @@
+"""Convolution on the GPU: the CPU core's conv_forward / conv_backward_input /
+conv_backward_weight, same arguments (geom as fastconv.conv's kernel
+geometry; arrays C-contiguous, backward outputs added into).
+
+im2col: conv.cu's gather kernel fills a column matrix (C R S, images x
+pixels) for a chunk of images (at most _COL_BYTES, so temporary memory stays
+bounded), and cuBLAS (xp.matmul) does one product per group for the whole
+chunk: forward w[g] @ col[g]; input gradient w[g]^T @ dy[g], then col2im;
+weight gradient col[g] @ dy[g]^T.  direct: conv.cu's kernels without a GEMM,
+for thin products (depthwise and few-channel layers)."""
+from .._backend import get_array_module
+from .._ext._fastconv import ALGO_DIRECT, ALGO_IM2COL
+from ._launch import launch
+
+# Few, large chunks: each costs a few launches whatever its size, and C1 or
+# C3 of the benchmarks (115 MB and 231 MB of columns) then take one or two.
+_COL_BYTES = 128 << 20
+_KT = 8  # output channels per thread of conv_direct_forward (CONV_KT)
+
+
+def choose_algorithm(geom, op):
+    """"auto": the cuBLAS path unless the products would be thin (few input
+    taps per output or few output channels per group), where the direct
+    kernels waste less; the weight gradient always reduces through cuBLAS."""
+    N, C, H, W, K, R, S, P, Q, G = geom[:10]
+    thin = (C // G) * R * S < 16 or K // G < 8
+    return ALGO_DIRECT if thin and op != "backward_weight" else ALGO_IM2COL
+
+
+def _chunks(N, per_image):
+    """[(n0, n1), ...]: image ranges of equal size whose columns fit _COL_BYTES; the size."""
+    count = -(-N // max(1, min(N, _COL_BYTES // max(per_image, 1))))
+    nb = -(-N // count)
+    return [(n0, min(N, n0 + nb)) for n0 in range(0, N, nb)], nb
+
+
+def _matmul(xp, a, b, out=None):
+    """Batched over groups; one group as a 2-D product (cuBLAS then reads
+    transposed operands in place instead of copying them)."""
+    if a.shape[0] == 1:
+        return xp.matmul(a[0], b[0], out=None if out is None else out[0])[None]
+    return xp.matmul(a, b, out=out)
+
+
+def _by_group(xp, a, n0, n1, G):
+    """a[n0:n1] (images, G * k, pixels) as (G, k, images x pixels), a copy."""
+    nb, ch, px = n1 - n0, a.shape[1], a.shape[2]
+    return xp.ascontiguousarray(a[n0:n1].reshape(nb, G, ch // G, px).transpose(1, 2, 0, 3)).reshape(
+        G, ch // G, nb * px)
+
+
+def conv_forward(algo, y, x, w, bias, geom, nthreads=None):
+    """y (OUT) = conv(x, w) + bias."""
+    N, C, H, W, K, R, S, P, Q, G = geom[:10]
+    Cg, Kg = C // G, K // G
+    if algo == ALGO_DIRECT:
+        launch("conv.cu", "conv_direct_forward", x.dtype, N * G * -(-Kg // _KT) * P * Q, y, x, w, bias, *geom)
+        return
+    xp = get_array_module(y)
+    wg = w.reshape(G, Kg, Cg * R * S)
+    y = y.reshape(N, G, Kg, P * Q)
+    chunks, nb = _chunks(N, C * R * S * P * Q * x.itemsize)
+    col = xp.empty(C * R * S * nb * P * Q, x.dtype)
+    prod = xp.empty(K * nb * P * Q, x.dtype)
+    for n0, n1 in chunks:
+        m = (n1 - n0) * P * Q
+        c = col[: C * R * S * m].reshape(G, Cg * R * S, m)
+        launch("conv.cu", "conv_im2col", x.dtype, c.size, c, x[n0:n1], n1 - n0, *geom)
+        out = _matmul(xp, wg, c, prod[: K * m].reshape(G, Kg, m))
+        out = out.reshape(G, Kg, n1 - n0, P * Q).transpose(2, 0, 1, 3)
+        if bias is None:
+            y[n0:n1] = out
+        else:
+            xp.add(out, bias.reshape(G, Kg, 1), out=y[n0:n1])
+
+
+def conv_backward_input(algo, dx, dy, w, geom, nthreads=None):
+    """dx (OUT, added into) += conv^T(dy, w)."""
+    N, C, H, W, K, R, S, P, Q, G = geom[:10]
+    Cg, Kg = C // G, K // G
+    if algo == ALGO_DIRECT:
+        launch("conv.cu", "conv_direct_backward_input", dy.dtype, N * C * H * W, dx, dy, w, *geom)
+        return
+    xp = get_array_module(dx)
+    wt = w.reshape(G, Kg, Cg * R * S).transpose(0, 2, 1)
+    dy = dy.reshape(N, K, P * Q)
+    chunks, nb = _chunks(N, C * R * S * P * Q * dy.itemsize)
+    dcol = xp.empty(C * R * S * nb * P * Q, dy.dtype)
+    for n0, n1 in chunks:
+        m = (n1 - n0) * P * Q
+        d = dcol[: C * R * S * m].reshape(G, Cg * R * S, m)
+        _matmul(xp, wt, _by_group(xp, dy, n0, n1, G), d)
+        launch("conv.cu", "conv_col2im", dy.dtype, (n1 - n0) * C * H * W, dx[n0:n1], d, n1 - n0, *geom)
+
+
+def conv_backward_weight(algo, dw, dy, x, geom, nthreads=None):
+    """dw (OUT, added into) += correlation of dy with x."""
+    N, C, H, W, K, R, S, P, Q, G = geom[:10]
+    Cg, Kg = C // G, K // G
+    xp = get_array_module(dw)
+    if algo == ALGO_DIRECT:
+        nw = K * Cg * R * S
+        # enough threads to fill a large GPU, each summing at least 64 products
+        chunks = max(1, min(N * P * Q // 64, -(-(1 << 16) // nw)))
+        partial = xp.empty((chunks, nw), dw.dtype)
+        launch("conv.cu", "conv_direct_backward_weight", x.dtype, partial.size, partial, dy, x, chunks, *geom)
+        dw += partial.sum(axis=0).reshape(dw.shape)
+        return
+    dwg = dw.reshape(G, Kg, Cg * R * S)
+    dy = dy.reshape(N, K, P * Q)
+    chunks, nb = _chunks(N, C * R * S * P * Q * x.itemsize)
+    col = xp.empty(C * R * S * nb * P * Q, x.dtype)
+    for n0, n1 in chunks:
+        m = (n1 - n0) * P * Q
+        c = col[: C * R * S * m].reshape(G, Cg * R * S, m)
+        launch("conv.cu", "conv_im2col", x.dtype, c.size, c, x[n0:n1], n1 - n0, *geom)
+        # dw[g]^T (Cg R S, Kg) = col[g] @ dy[g]^T: the small operand is the transposed one
+        dwg += _matmul(xp, c, _by_group(xp, dy, n0, n1, G).transpose(0, 2, 1)).transpose(0, 2, 1)

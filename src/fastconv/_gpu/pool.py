@@ -1,0 +1,44 @@
+"""Pooling on the GPU: the CPU core's pooling functions, same arguments
+(geom as fastconv.pool's kernel geometry), on pool.cu's kernels."""
+from .._backend import get_array_module
+from ._launch import launch
+
+
+def max_pool_forward(y, idx, x, geom, nthreads=None):
+    """y (OUT) = window maxima of x; idx (OUT, int64, or None) = their in-plane indices."""
+    NC, H, W, P, Q = geom[:5]
+    launch("pool.cu", "pool_max_forward", x.dtype, NC * P * Q, y, idx, x, *geom)
+
+
+def max_pool_backward(dx, dy, idx, geom, nthreads=None):
+    """dx (OUT, overwritten) = dy scattered through idx; ValueError for an index outside its plane."""
+    NC, H, W, P, Q = geom[:5]
+    bad = get_array_module(dx).zeros(1, "int32")
+    # a block per plane: threads enough for the larger of input and output plane
+    threads = min(256, 32 * -(-max(H * W, P * Q) // 32))
+    launch("pool.cu", "pool_max_backward", dy.dtype, None, dx, dy, idx, bad, NC, H * W, P * Q, threads=threads,
+           blocks=min(NC, 1 << 16))
+    if int(bad[0]):
+        raise ValueError(f"indices must lie in [0, {H * W}) (the flat index within each {H}x{W} input plane); "
+                         "some do not")
+
+
+def avg_pool_forward(y, x, geom, include_pad, nthreads=None):
+    """y (OUT) = window means of x."""
+    NC, H, W, P, Q = geom[:5]
+    launch("pool.cu", "pool_avg_forward", x.dtype, NC * P * Q, y, x, *geom, include_pad)
+
+
+def avg_pool_backward(dx, dy, geom, include_pad, nthreads=None):
+    """dx (OUT, overwritten) = gradient of the window means."""
+    NC, H, W = geom[:3]
+    launch("pool.cu", "pool_avg_backward", dy.dtype, NC * H * W, dx, dy, *geom, include_pad)
+
+
+def global_avg_pool(out, inp, planes, n, backward, nthreads=None):
+    """forward: out[i] = mean(inp[i*n:(i+1)*n]); backward: out[i*n + j] = inp[i] / n."""
+    xp = get_array_module(out)
+    if backward:
+        out.reshape(planes, n)[...] = inp.reshape(planes, 1) / inp.dtype.type(n)
+    else:
+        xp.mean(inp.reshape(planes, n), axis=1, out=out.reshape(planes))
