@@ -267,6 +267,21 @@ def test_fftconvolve_dtypes_and_non_finite(rng):
     np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-9)
 
 
+def test_fftconvolve_many_non_finite_values_along_axes(rng):
+    """Past the per-element repairs, the direct fallback convolves along
+    `axes` only, each batch row with its own (broadcast) operand."""
+    a = rng.standard_normal((2, 400))
+    a[:, ::3] = np.nan
+    a[1, 1::7] = np.inf
+    b = rng.standard_normal((1, 5))
+    got = fastconv.fftconvolve(a, b, axes=1)
+    assert got.shape == (2, 404)
+    expected = np.stack([np.convolve(a[i], b[0]) for i in range(2)])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-9)
+
+
 def test_fft_plans_are_cached_and_wisdom_round_trips(rng, monkeypatch):
     monkeypatch.setenv("FASTCONV_FFT_PLAN_SECONDS", "0.2")
     a, b = rng.standard_normal((37, 29)), rng.standard_normal((5, 5))

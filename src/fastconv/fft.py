@@ -384,8 +384,14 @@ def _conv_full(a, b, axes, dtype):
             import scipy.signal as signal
         else:
             import cupyx.scipy.signal as signal
-        out = signal.convolve(a.astype(xp.float64), b.astype(xp.float64), mode="full",
-                              method="direct").astype(dtype, copy=False)
+        a, b = a.astype(xp.float64), b.astype(xp.float64)
+        batch = [ax for ax in range(out.ndim) if ax not in axes]
+        A = xp.broadcast_to(a, [out.shape[ax] if ax in batch else a.shape[ax] for ax in range(a.ndim)])
+        B = xp.broadcast_to(b, [out.shape[ax] if ax in batch else b.shape[ax] for ax in range(b.ndim)])
+        for pos in np.ndindex(*[out.shape[ax] for ax in batch]):  # one convolution per batch position
+            where = dict(zip(batch, pos))
+            sel = tuple(where.get(ax, slice(None)) for ax in range(out.ndim))
+            out[sel] = signal.convolve(A[sel], B[sel], mode="full", method="direct")
     return out
 
 
