@@ -10,9 +10,9 @@ import abc
 
 import numpy as np
 
-from .. import _threads, _validation
+from .. import _validation
 from .._ext import _fastconv as _core
-from . import activations
+from . import _ops, activations
 
 
 class Layer(abc.ABC):
@@ -85,9 +85,8 @@ class ActivatedLayer(Layer):
         kind = self.activation.kind
         if self.logits:
             self._a = z
-        elif owned and kind not in (None, _core.ACT_IDENTITY) and z.flags.c_contiguous and z.dtype.kind == "f":
-            _core.activation_forward(kind, z, z, _threads.current())
-            self._a = z
+        elif owned and kind not in (None, _core.ACT_IDENTITY) and z.flags.c_contiguous:
+            self._a = _ops.activation_forward(kind, z, out=z)
         else:
             self._a = self.activation.forward(z)
         return self._a

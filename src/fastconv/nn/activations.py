@@ -4,10 +4,8 @@ sigmoid and tanh run on fastconv's vectorised kernels (a few ulps, no
 overflow for any finite input); softmax is over the last axis and shifted by
 its maximum.  Names: relu, leaky_relu, sigmoid, tanh, softmax, identity
 (also None and "linear")."""
-import numpy as np
-
-from .. import _threads
 from .._ext import _fastconv as _core
+from . import _ops
 
 
 class Activation:
@@ -49,35 +47,26 @@ class LeakyReLU(Activation):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x):
-        return np.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+        return _ops.xp_of(x).where(x > 0, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, dy, x, y):
-        return np.where(x > 0, dy, dy * dy.dtype.type(self.negative_slope))
+        return _ops.xp_of(dy).where(x > 0, dy, dy * dy.dtype.type(self.negative_slope))
 
     def get_config(self):
         return {"name": self.name, "negative_slope": self.negative_slope}
 
 
 def _kernel(kind, x):
-    x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
-    _core.activation_forward(kind, y, x, _threads.current())
-    return y
+    return _ops.activation_forward(kind, x)
 
 
 def backward_from_output(kind, dy, y, layout=None, bias_grad=False):
     """dy f'(x) from y = f(x) for a kernel kind; with bias_grad, also its sum
     per channel of layout (outer, channels, inner) (default: all of y one
     channel).  Returns dx, or (dx, dbias)."""
-    y = np.ascontiguousarray(y)
-    dy = np.ascontiguousarray(dy, y.dtype)
     if dy.shape != y.shape:
         raise ValueError(f"the gradient's shape {dy.shape} differs from the output's {y.shape}")
-    layout = (1, 1, y.size) if layout is None else layout
-    dx = np.empty_like(y)
-    dbias = np.empty(layout[1], y.dtype) if bias_grad else None
-    _core.activation_backward(kind, dx, dy, y, layout, dbias, _threads.current())
-    return (dx, dbias) if bias_grad else dx
+    return _ops.activation_backward(kind, dy, y, (1, 1, y.size) if layout is None else layout, bias_grad)
 
 
 class Sigmoid(Activation):
@@ -107,11 +96,11 @@ class Softmax(Activation):
     kind = None
 
     def forward(self, x):
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        e = _ops.xp_of(x).exp(x - x.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
 
     def backward(self, dy, x, y):
-        return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+        return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
 
 _BY_NAME = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax,

@@ -3,19 +3,11 @@ input, PyTorch's layout: (N, C, L) for 1-D, (N, C, H, W) for 2-D; weights
 have PyTorch's layouts too, so state_dicts port both ways."""
 import numpy as np
 
-from .. import _threads, _validation
+from .. import _validation
 from .. import conv as F
 from .. import pool as P
-from .._ext import _fastconv as _core
+from . import _ops
 from ._base import ActivatedLayer, Layer, check_initializer, initialise, int_tuple, padding_arg, positive_int
-
-
-def _matmul(a, b):
-    """a @ b on fastconv's GEMM (one OpenMP pool for every kernel: NumPy's
-    BLAS threads would spin on the cores the next kernel needs)."""
-    c = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
-    _core.gemm(c, a, b, False, _threads.current())
-    return c
 
 
 # ---- core layers -------------------------------------------------------------------------------
@@ -48,8 +40,8 @@ class Dense(ActivatedLayer):
             self.params["bias"] = initialise(self.bias_initializer, (self.units,), fan_in, self.units, rng, dtype)
 
     def forward(self, x, training=False):
-        self._x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
-        z = _matmul(self._x2, self.params["weight"].T)
+        self._x2 = _ops.xp_of(x).ascontiguousarray(x.reshape(-1, x.shape[-1]))
+        z = _ops.matmul(self._x2, self.params["weight"].T)
         if self.use_bias:
             z += self.params["bias"]
         return self._activate(z.reshape(x.shape[:-1] + (self.units,)), owned=True)
@@ -59,11 +51,11 @@ class Dense(ActivatedLayer):
             dz, self.grads["bias"] = self._deactivate_with_bias(dy, (self._x2.shape[0], self.units, 1))
             dz = dz.reshape(-1, self.units)
         else:
-            dz = np.ascontiguousarray(self._deactivate(dy).reshape(-1, self.units))
-        self.grads["weight"] = _matmul(dz.T, self._x2)
+            dz = _ops.xp_of(dy).ascontiguousarray(self._deactivate(dy).reshape(-1, self.units))
+        self.grads["weight"] = _ops.matmul(dz.T, self._x2)
         if not self.input_grad:
             return None
-        dx = _matmul(dz, self.params["weight"])
+        dx = _ops.matmul(dz, self.params["weight"])
         return dx.reshape(dy.shape[:-1] + (dx.shape[-1],))
 
     def get_config(self):
@@ -146,8 +138,9 @@ class Dropout(Layer):
         if not training or self.rate == 0:
             self._mask = None
             return x
-        keep = self._rng.random(x.shape, dtype=np.float32) >= self.rate
-        self._mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate))
+        keep = self._rng.random(x.shape, dtype=np.float32) >= self.rate  # the same masks on either device
+        mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate))
+        self._mask = _ops.to_module(mask, _ops.xp_of(x))
         return x * self._mask
 
     def backward(self, dy):
@@ -200,7 +193,7 @@ class BatchNorm(Layer):
             self.buffers["running_var"] += (1 - m) * var * x.dtype.type(n / max(n - 1, 1))
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-        self._inv_std = 1 / np.sqrt(var + x.dtype.type(self.epsilon))
+        self._inv_std = 1 / _ops.xp_of(x).sqrt(var + x.dtype.type(self.epsilon))
         self._xhat = (x - self._view(mean, x.ndim)) * self._view(self._inv_std, x.ndim)
         self._training = training
         return self._xhat * self._view(self.params["weight"], x.ndim) + self._view(self.params["bias"], x.ndim)
@@ -208,7 +201,7 @@ class BatchNorm(Layer):
     def backward(self, dy):
         axes = (0,) + tuple(range(2, dy.ndim))
         xhat = self._xhat
-        self.grads["weight"] = np.sum(dy * xhat, axis=axes)
+        self.grads["weight"] = (dy * xhat).sum(axis=axes)
         self.grads["bias"] = dy.sum(axis=axes)
         g = self._view(self.params["weight"] * self._inv_std, dy.ndim)
         if not self._training:  # running statistics are constants
@@ -297,7 +290,7 @@ class _Conv(ActivatedLayer):
 
     def forward(self, x, training=False):
         if self._pre_pad is not None:  # asymmetric 'same' padding
-            x = np.pad(x, self._pre_pad)
+            x = _ops.xp_of(x).pad(x, self._pre_pad)
         self._x = x
         conv = self._fns()[0]
         return self._activate(conv(x, self.params["weight"], self.params.get("bias"), **self._args()), owned=True)

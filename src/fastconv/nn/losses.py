@@ -5,8 +5,13 @@ from_logits=True the cross-entropies take pre-activation outputs and fuse
 the softmax / sigmoid in, which is exact in floating point where the
 separate steps are not (log of a softmax that underflowed to 0): Sequential
 switches to that form by itself when the model ends in a softmax (or
-sigmoid) and the loss is the matching cross-entropy."""
+sigmoid) and the loss is the matching cross-entropy.
+
+Predictions may be NumPy or CuPy arrays; targets are moved to their device,
+and the gradient is an array of the predictions' module."""
 import numpy as np
+
+from . import _ops
 
 
 class Loss:
@@ -20,18 +25,25 @@ class Loss:
         return {"name": self.name, "from_logits": self.from_logits}
 
 
-def _log_softmax(z):
+def _log_softmax(z, xp):
     z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+    return z - xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
+
+
+def _targets(y_true, y_pred, dtype=None):
+    """y_true as an array of y_pred's module (and dtype, if given), and that module."""
+    xp = _ops.xp_of(y_pred)
+    y = _ops.to_module(y_true if _ops.xp_of(y_true) is not np else np.asarray(y_true), xp)
+    return (y if dtype is None else y.astype(dtype, copy=False)), xp
 
 
 class MeanSquaredError(Loss):
     name = "mse"
 
     def __call__(self, y_true, y_pred):
-        y_true = np.asarray(y_true, y_pred.dtype).reshape(y_pred.shape)
+        y_true = _targets(y_true, y_pred, y_pred.dtype)[0].reshape(y_pred.shape)
         diff = y_pred - y_true
-        return float(np.mean(diff * diff)), (2.0 / diff.size) * diff
+        return float((diff * diff).mean()), (2.0 / diff.size) * diff
 
 
 class BinaryCrossentropy(Loss):
@@ -41,19 +53,20 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
 
     def __call__(self, y_true, y_pred):
-        y = np.asarray(y_true, y_pred.dtype).reshape(y_pred.shape)
+        y, xp = _targets(y_true, y_pred, y_pred.dtype)
+        y = y.reshape(y_pred.shape)
         scale = y_pred.dtype.type(1.0 / y_pred.size)  # the mean over every output
         if self.from_logits:
             z = y_pred
             # log(1 + e^z) - y z, written to neither overflow nor lose digits
-            loss = np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))
-            p = 0.5 * (1 + np.tanh(0.5 * z))  # sigmoid without overflow
-            return float(np.mean(loss)), (p - y) * scale
+            loss = xp.maximum(z, 0) - y * z + xp.log1p(xp.exp(-xp.abs(z)))
+            p = 0.5 * (1 + xp.tanh(0.5 * z))  # sigmoid without overflow
+            return float(loss.mean()), (p - y) * scale
         eps = np.finfo(y_pred.dtype).eps
-        p = np.clip(y_pred, eps, 1 - eps)
-        loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+        p = xp.clip(y_pred, eps, 1 - eps)
+        loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p))
         grad = (p - y) / (p * (1 - p)) * scale
-        return float(np.mean(loss)), grad
+        return float(loss.mean()), grad
 
 
 class CategoricalCrossentropy(Loss):
@@ -62,18 +75,18 @@ class CategoricalCrossentropy(Loss):
     name = "categorical_crossentropy"
 
     def __call__(self, y_true, y_pred):
-        y = np.asarray(y_true, y_pred.dtype)
+        y, xp = _targets(y_true, y_pred, y_pred.dtype)
         if y.shape != y_pred.shape:
             raise ValueError(f"categorical_crossentropy needs targets of the output's shape {y_pred.shape} "
                              f"(one-hot); received shape {y.shape}")
         n = int(np.prod(y_pred.shape[:-1]))
         if self.from_logits:
-            logp = _log_softmax(y_pred)
-            p = np.exp(logp)
-            return float(-np.sum(y * logp) / n), (p * y.sum(axis=-1, keepdims=True) - y) / y_pred.dtype.type(n)
+            logp = _log_softmax(y_pred, xp)
+            p = xp.exp(logp)
+            return float(-(y * logp).sum() / n), (p * y.sum(axis=-1, keepdims=True) - y) / y_pred.dtype.type(n)
         eps = np.finfo(y_pred.dtype).eps
-        p = np.clip(y_pred, eps, 1.0)
-        return float(-np.sum(y * np.log(p)) / n), -(y / p) / y_pred.dtype.type(n)
+        p = xp.clip(y_pred, eps, 1.0)
+        return float(-(y * xp.log(p)).sum() / n), -(y / p) / y_pred.dtype.type(n)
 
 
 class SparseCategoricalCrossentropy(Loss):
@@ -82,28 +95,29 @@ class SparseCategoricalCrossentropy(Loss):
     name = "sparse_categorical_crossentropy"
 
     def __call__(self, y_true, y_pred):
-        labels = np.asarray(y_true)
-        if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
+        labels, xp = _targets(y_true, y_pred)
+        if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f" and bool((labels == xp.round(labels)).all())):
             raise TypeError(f"sparse_categorical_crossentropy needs integer class labels; received dtype "
                             f"{labels.dtype}")
         labels = labels.astype(np.int64).reshape(y_pred.shape[:-1])
         classes = y_pred.shape[-1]
-        if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise ValueError(f"class labels must lie in [0, {classes}); received labels from {labels.min()} "
-                             f"to {labels.max()}")
+        if labels.size:
+            lo, hi = int(labels.min()), int(labels.max())
+            if lo < 0 or hi >= classes:
+                raise ValueError(f"class labels must lie in [0, {classes}); received labels from {lo} to {hi}")
         flat = y_pred.reshape(-1, classes)
-        idx = (np.arange(flat.shape[0]), labels.reshape(-1))
+        idx = (xp.arange(flat.shape[0]), labels.reshape(-1))
         n = flat.shape[0]
         if self.from_logits:
-            logp = _log_softmax(flat)
-            grad = np.exp(logp)
+            logp = _log_softmax(flat, xp)
+            grad = xp.exp(logp)
             grad[idx] -= 1
-            return float(-np.sum(logp[idx]) / n), (grad / flat.dtype.type(n)).reshape(y_pred.shape)
+            return float(-logp[idx].sum() / n), (grad / flat.dtype.type(n)).reshape(y_pred.shape)
         eps = np.finfo(y_pred.dtype).eps
-        picked = np.clip(flat[idx], eps, 1.0)
-        grad = np.zeros_like(flat)
+        picked = xp.clip(flat[idx], eps, 1.0)
+        grad = xp.zeros_like(flat)
         grad[idx] = -1.0 / (picked * n)
-        return float(-np.sum(np.log(picked)) / n), grad.reshape(y_pred.shape)
+        return float(-xp.log(picked).sum() / n), grad.reshape(y_pred.shape)
 
 
 _BY_NAME = {"mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,

@@ -8,12 +8,18 @@ lists of arrays), and an optimizer's step(params, grads).
 Weights: save(path) writes one .npz (the architecture as JSON text and every
 array; no pickle); load_model(path) rebuilds the model.  state_dict() /
 load_state_dict() use PyTorch's order and shapes, so a torch.nn.Sequential
-of the equivalent layers exchanges weights with it as NumPy arrays."""
+of the equivalent layers exchanges weights with it as NumPy arrays.
+
+Devices: a model runs where its parameters are: on the CPU (NumPy), or on
+the GPU (CuPy) after model.to("gpu") or when given CuPy arrays; inputs and
+targets follow it, and outputs are arrays of its device."""
 import collections
 import json
 
 import numpy as np
 
+from .. import _backend, _info
+from . import _ops
 from . import callbacks as C
 from . import layers as L
 from . import losses, optimizers, recurrent
@@ -25,22 +31,28 @@ _LAYER_CLASSES = {cls.__name__: cls for cls in (
     recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU)}
 
 
+def _host_targets(y_true, y_out):
+    """y_true as an array of y_out's module."""
+    return _ops.to_module(y_true if _backend.is_array(y_true) else np.asarray(y_true), _ops.xp_of(y_out))
+
+
 def _accuracy(kind):
     def accuracy(y_true, y_out):
+        y = _host_targets(y_true, y_out)
         if kind == "sparse":
-            return float(np.mean(np.argmax(y_out, axis=-1) == np.asarray(y_true).reshape(y_out.shape[:-1])))
+            return float((y_out.argmax(axis=-1) == y.reshape(y_out.shape[:-1])).mean())
         if kind == "categorical":
-            return float(np.mean(np.argmax(y_out, axis=-1) == np.argmax(y_true, axis=-1)))
-        return float(np.mean((y_out > 0.5) == (np.asarray(y_true).reshape(y_out.shape) > 0.5)))
+            return float((y_out.argmax(axis=-1) == y.argmax(axis=-1)).mean())
+        return float(((y_out > 0.5) == (y.reshape(y_out.shape) > 0.5)).mean())
     return accuracy
 
 
 def _mae(y_true, y_out):
-    return float(np.mean(np.abs(y_out - np.asarray(y_true).reshape(y_out.shape))))
+    return float(abs(y_out - _host_targets(y_true, y_out).reshape(y_out.shape)).mean())
 
 
 def _mse(y_true, y_out):
-    return float(np.mean((y_out - np.asarray(y_true).reshape(y_out.shape)) ** 2))
+    return float(((y_out - _host_targets(y_true, y_out).reshape(y_out.shape)) ** 2).mean())
 
 
 class Sequential:
@@ -55,6 +67,7 @@ class Sequential:
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64; received dtype={dtype!r}")
         self._rng = np.random.default_rng(seed)
+        self._xp = np  # the parameters' array module: NumPy (CPU) or CuPy (GPU)
         self.layers = []
         self.built = False
         self.input_shape = None
@@ -122,8 +135,40 @@ class Sequential:
 
     # ---- the low-level path ---------------------------------------------------------------------
 
+    @property
+    def device(self):
+        """"cpu" or "gpu": where the parameters are and the model runs."""
+        return "cpu" if self._xp is np else "gpu"
+
+    def to(self, device):
+        """Moves the parameters, buffers and optimizer state to "gpu" (CuPy;
+        "cuda" also accepted) or "cpu"; returns the model.  A model also
+        moves to the GPU by itself when it is given CuPy arrays."""
+        if device not in ("cpu", "gpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'gpu'; received {device!r}")
+        if device == "cpu":
+            xp = np
+        else:
+            gpu = _info.info()["gpu"]
+            if not gpu["available"]:
+                raise RuntimeError(f"no GPU backend: {gpu['reason']}")
+            import cupy as xp
+        for layer in self.layers:
+            for store in (layer.params, layer.buffers, layer.grads):
+                for k, v in store.items():
+                    store[k] = _ops.to_module(v, xp)
+        if self.optimizer is not None:
+            for slots in self.optimizer._slots:
+                for k, v in slots.items():
+                    slots[k] = _ops.to_module(v, xp)
+        self._pack_key = None  # re-pack the flat parameters on the new device
+        self._xp = xp
+        return self
+
     def _as_input(self, x):
-        x = np.asarray(x)
+        if _backend.is_cupy_array(x) and self._xp is np:
+            self.to("gpu")
+        x = _ops.to_module(x if _backend.is_array(x) else np.asarray(x), self._xp)
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         if not self.built:
@@ -151,7 +196,7 @@ class Sequential:
         d loss / d output (of the logits, if the forward returned logits),
         and returns d loss / d input (None with input_grad=False, which
         saves the first layer that work)."""
-        g = np.asarray(grad_output, self.dtype)
+        g = self._xp.asarray(_ops.to_module(grad_output, self._xp), self.dtype)
         self.layers[0].input_grad = bool(input_grad)
         for layer in reversed(self.layers):
             g = layer.backward(g)
@@ -175,7 +220,7 @@ class Sequential:
         if len(weights) != len(expected):
             raise ValueError(f"set_weights needs {len(expected)} arrays; received {len(weights)}")
         for dst, src in zip(expected, weights):
-            src = np.asarray(src)
+            src = _ops.to_module(src if _backend.is_array(src) else np.asarray(src), _ops.xp_of(dst))
             if src.shape != dst.shape:
                 raise ValueError(f"set_weights: an array of shape {src.shape} where {dst.shape} is expected")
             dst[...] = src
@@ -199,7 +244,7 @@ class Sequential:
             raise FloatingPointError(f"the loss became {loss}; lower the learning rate or check the data")
         self.backward(grad, input_grad=False)
         flat, flat_grad = self._packed()
-        np.concatenate([g.reshape(-1) for g in self.gradients()], out=flat_grad)
+        self._xp.concatenate([g.reshape(-1) for g in self.gradients()], out=flat_grad)
         self.optimizer.step([flat], [flat_grad])  # one update over every parameter
         return self._logs(loss, y, out, self._fused)
 
@@ -211,7 +256,7 @@ class Sequential:
         params = self.parameters()
         key = tuple(id(p) for p in params)
         if getattr(self, "_pack_key", None) != key:
-            flat = np.empty(sum(p.size for p in params), self.dtype)
+            flat = self._xp.empty(sum(p.size for p in params), self.dtype)
             offset = 0
             for layer in self.layers:
                 for name in layer.param_names:
@@ -220,7 +265,7 @@ class Sequential:
                     view[...] = p
                     layer.params[name] = view
                     offset += p.size
-            self._flat_params, self._flat_grads = flat, np.empty_like(flat)
+            self._flat_params, self._flat_grads = flat, self._xp.empty_like(flat)
             self._pack_key = tuple(id(p) for p in self.parameters())
         return self._flat_params, self._flat_grads
 
@@ -239,7 +284,7 @@ class Sequential:
         returns the History (per-epoch loss, metrics, val_ ones)."""
         self._check_compiled()
         x = self._as_input(x)
-        y = np.asarray(y)
+        y = _ops.to_module(y if _backend.is_array(y) else np.asarray(y), self._xp)
         if len(x) != len(y):
             raise ValueError(f"x and y must hold the same number of examples; received {len(x)} and {len(y)}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -266,7 +311,8 @@ class Sequential:
             sums = collections.defaultdict(float)
             for step in range(steps):
                 idx = order[step * batch_size: (step + 1) * batch_size]
-                logs = self.train_on_batch(x[idx], y[idx])
+                rows = idx if self._xp is np else self._xp.asarray(idx)
+                logs = self.train_on_batch(x[rows], y[rows])
                 for k, v in logs.items():
                     sums[k] += v * len(idx)
                 running = {k: v / min((step + 1) * batch_size, n) for k, v in sums.items()}
@@ -289,14 +335,14 @@ class Sequential:
         x = self._as_input(x)
         if batch_size is None or batch_size >= len(x):
             return self.forward(x, training=False)
-        return np.concatenate([self.forward(x[i: i + batch_size]) for i in range(0, len(x), batch_size)])
+        return self._xp.concatenate([self.forward(x[i: i + batch_size]) for i in range(0, len(x), batch_size)])
 
     def evaluate(self, x, y, batch_size=None, return_dict=False):
         """Loss (and metrics) on (x, y) in inference mode: the loss if no
         metrics were compiled, else [loss, *metrics], or a dict."""
         self._check_compiled()
         x = self._as_input(x)
-        y = np.asarray(y)
+        y = _ops.to_module(y if _backend.is_array(y) else np.asarray(y), self._xp)
         bs = len(x) if batch_size is None else batch_size
         sums = collections.defaultdict(float)
         for i in range(0, len(x), bs):
@@ -351,7 +397,7 @@ class Sequential:
         arrays = {"config": np.array(json.dumps(self.get_config()))}
         for i, layer in enumerate(self.layers):
             for n in layer.param_names + layer.buffer_names:
-                arrays[f"layer{i}/{n}"] = (layer.params.get(n) if n in layer.params else layer.buffers[n])
+                arrays[f"layer{i}/{n}"] = _backend.to_host(layer.params[n] if n in layer.params else layer.buffers[n])
         with open(path, "wb") as f:
             np.savez(f, **arrays)
 
@@ -362,7 +408,7 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             for n in layer.param_names + layer.buffer_names:
                 key = n if not isinstance(layer, recurrent._Recurrent) else f"{n}_l0"
-                out[f"{i}.{key}"] = layer.params[n] if n in layer.params else layer.buffers[n]
+                out[f"{i}.{key}"] = _backend.to_host(layer.params[n] if n in layer.params else layer.buffers[n])
         return out
 
     def load_state_dict(self, state_dict):
@@ -384,7 +430,7 @@ class Sequential:
             if value.shape != dst.shape:
                 raise ValueError(f"state_dict entry {key!r} has shape {value.shape}; layer parameter {name} "
                                  f"needs {dst.shape}")
-            dst[...] = value
+            dst[...] = _ops.to_module(value, _ops.xp_of(dst))
 
 
 def _layer_from_config(entry):

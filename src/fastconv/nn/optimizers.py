@@ -6,12 +6,14 @@ per parameter array, keyed by its position in the lists passed to step, so
 one optimizer serves one model (or one fixed list of parameters).
 
 Each update is one fused pass of a compiled kernel (csrc/optim.c) per
-parameter array: parameters must be C-contiguous float32 / float64 arrays
-(updated in place), and gradients arrays of the same shape."""
+parameter array on the CPU, the same arithmetic as CuPy expressions on the
+GPU: parameters must be C-contiguous float32 / float64 arrays (updated in
+place), and gradients arrays of the same shape."""
 import numpy as np
 
-from .. import _threads
+from .. import _backend
 from .._ext import _fastconv as _core
+from . import _ops
 
 
 class Optimizer:
@@ -31,8 +33,8 @@ class Optimizer:
         while len(self._slots) <= i:
             self._slots.append({})
         slots = self._slots[i]
-        if name not in slots or slots[name].shape != like.shape:
-            slots[name] = np.full_like(like, fill)
+        if name not in slots or slots[name].shape != like.shape or _ops.xp_of(slots[name]) is not _ops.xp_of(like):
+            slots[name] = _ops.xp_of(like).full_like(like, fill)
         return slots[name]
 
     def step(self, params, grads):
@@ -47,20 +49,21 @@ class Optimizer:
 
     @staticmethod
     def _check(i, w, g):
-        if not (isinstance(w, np.ndarray) and w.dtype in (np.float32, np.float64)
-                and w.flags.c_contiguous and w.flags.writeable):
+        if not (_backend.is_array(w) and w.dtype in (np.float32, np.float64) and w.flags.c_contiguous
+                and getattr(w.flags, "writeable", True)):
             raise TypeError(f"parameter {i} must be a writeable C-contiguous float32 or float64 array (it is "
                             f"updated in place); received "
-                            f"{type(w).__name__ if not isinstance(w, np.ndarray) else w.dtype} "
+                            f"{type(w).__name__ if not _backend.is_array(w) else w.dtype} "
                             f"{getattr(w, 'shape', '')}")
-        g = np.ascontiguousarray(g, dtype=w.dtype)
+        xp = _ops.xp_of(w)
+        g = xp.ascontiguousarray(_ops.to_module(g, xp), dtype=w.dtype)
         if g.shape != w.shape:
             raise ValueError(f"gradient {i} must have its parameter's shape {w.shape}; received {g.shape}")
         return w, g
 
     def _run(self, kind, w, g, s1, s2, *hp, lr=None):
         lr = self.learning_rate if lr is None else lr
-        _core.optim_update(kind, w, g, s1, s2, (lr, self.weight_decay) + hp, _threads.current())
+        _ops.optim_update(kind, w, g, s1, s2, (lr, self.weight_decay) + hp)
 
     def get_config(self):
         config = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "iterations"}
