@@ -96,7 +96,7 @@ static int FCN(cv_plan_init)(FCN(cv_plan) *pl, const fc_conv_geom *g, int nt)
     const int64_t per_img = (pl->Cg * pl->plane + pl->PQ * pl->Kp) * (int64_t)sizeof(T);
     const int64_t mr = FCN(cv_mr)((int)FC_MIN(CV_NVMAX, pl->Kp / VL));
     int64_t ib = 1, best = FC_ROUND_UP(pl->PQ, mr) - pl->PQ;
-    for (int64_t b = 2; b <= 8 && 8 * best > pl->PQ * (b - 1); b++) {
+    for (int64_t b = 2; b <= 8 && 8 * best >= ib * pl->PQ; b++) { /* waste >= 1/8 of ib images' pixels */
         if (b * per_img > FC_CV_UNIT_BYTES || FC_CEIL_DIV(g->N, b) * g->G < 2 * nt) break;
         const int64_t waste = FC_ROUND_UP(b * pl->PQ, mr) - b * pl->PQ;
         if (waste * ib < best * b) {
