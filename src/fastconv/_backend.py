@@ -28,7 +28,9 @@ def _cupy_array_among(arrays):
     for a in arrays:
         if a is None:
             continue
-        if is_cupy_array(a):
+        if type(a) is np.ndarray:  # the common case, without the module-name test
+            numpy_seen = a
+        elif is_cupy_array(a):
             cupy_seen = a
         elif isinstance(a, np.ndarray):
             numpy_seen = a
