@@ -58,6 +58,15 @@ static inline int FCN(cv_mr)(int nv)
     return nv == 1 ? CV_MR_1 : nv == 2 ? CV_MR_2 : nv == 3 ? CV_MR_3 : CV_MR_4;
 }
 
+/* Bytes of one image's padded input planes and pixel-major output (or dy)
+ * in a unit's scratch. */
+static int64_t FCN(cv_image_bytes)(const fc_conv_geom *g)
+{
+    const int64_t Hn = (g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
+    const int64_t Wn = (g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1;
+    return (g->C / g->G * Hn * Wn + g->P * g->Q * FC_ROUND_UP(g->K / g->G, VL)) * (int64_t)sizeof(T);
+}
+
 /* (Re)builds the plan's offset tables for pl->ib images per unit. */
 static int FCN(cv_plan_tables)(FCN(cv_plan) *pl)
 {
@@ -77,7 +86,8 @@ static int FCN(cv_plan_tables)(FCN(cv_plan) *pl)
     return FC_OK;
 }
 
-static int FCN(cv_plan_init)(FCN(cv_plan) *pl, const fc_conv_geom *g, int nt)
+/* ib > 0: that many images per unit; 0: chosen for the forward's tiles. */
+static int FCN(cv_plan_init)(FCN(cv_plan) *pl, const fc_conv_geom *g, int nt, int64_t ib)
 {
     pl->g = g;
     pl->ct = NULL;
@@ -90,13 +100,15 @@ static int FCN(cv_plan_init)(FCN(cv_plan) *pl, const fc_conv_geom *g, int nt)
     pl->Hn = (g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
     pl->Wn = (g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1;
     pl->plane = pl->Hn * pl->Wn;
+    const int ib_fixed = ib > 0;
+    ib = ib_fixed ? ib : 1;
     /* images per unit: the fewest (up to 8) that waste under an eighth of
      * the tiles' pixels, or else the least waste; a unit must fit L2, and
      * each thread should get two units or more */
-    const int64_t per_img = (pl->Cg * pl->plane + pl->PQ * pl->Kp) * (int64_t)sizeof(T);
+    const int64_t per_img = FCN(cv_image_bytes)(g);
     const int64_t mr = FCN(cv_mr)((int)FC_MIN(CV_NVMAX, pl->Kp / VL));
-    int64_t ib = 1, best = FC_ROUND_UP(pl->PQ, mr) - pl->PQ;
-    for (int64_t b = 2; b <= 8 && 8 * best >= ib * pl->PQ; b++) { /* waste >= 1/8 of ib images' pixels */
+    int64_t best = FC_ROUND_UP(pl->PQ, mr) - pl->PQ;
+    for (int64_t b = 2; !ib_fixed && b <= 8 && 8 * best >= ib * pl->PQ; b++) { /* waste >= 1/8 of ib images' pixels */
         if (b * per_img > FC_CV_UNIT_BYTES || FC_CEIL_DIV(g->N, b) * g->G < 2 * nt) break;
         const int64_t waste = FC_ROUND_UP(b * pl->PQ, mr) - b * pl->PQ;
         if (waste * ib < best * b) {
@@ -271,7 +283,7 @@ static int FCN(conv_cv)(T *y, const T *x, const T *wb, fc_wview v, const T *bias
                         int accumulate, int nt)
 {
     FCN(cv_plan) pl;
-    if (FCN(cv_plan_init)(&pl, g, nt)) return FC_ERR_NOMEM;
+    if (FCN(cv_plan_init)(&pl, g, nt, 0)) return FC_ERR_NOMEM;
     T *wp = fc_scratch(FC_SCRATCH_SHARED, (size_t)(g->G * pl.Cg * pl.RS * pl.Kp) * sizeof(T));
     int st = FC_ERR_NOMEM;
     if (wp) st = FCN(cv_forward_run)(y, x, wp, wb, v, bias, &pl, accumulate, nt);
@@ -344,16 +356,13 @@ FC_CV_WVARIANT(4)
 static int FCN(conv_cv_backward_weight)(T *dw, const T *dy, const T *x, const fc_conv_geom *g, int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
-    FCN(cv_plan) pl;
-    if (FCN(cv_plan_init)(&pl, g, nt)) return FC_ERR_NOMEM;
     /* units: images split into team-multiple blocks that fit the unit budget */
-    const int64_t per_img = (pl.Cg * pl.plane + pl.PQ * pl.Kp) * (int64_t)sizeof(T);
-    int64_t nblk = nt * FC_CEIL_DIV(g->N * per_img, nt * (int64_t)FC_CV_UNIT_BYTES);
-    nblk = FC_MIN(nblk, g->N);
+    const int64_t per_img = FCN(cv_image_bytes)(g);
+    int64_t nblk = FC_MIN(nt * FC_CEIL_DIV(g->N * per_img, nt * (int64_t)FC_CV_UNIT_BYTES), g->N);
     const int64_t ib = FC_CEIL_DIV(g->N, nblk);
     nblk = FC_CEIL_DIV(g->N, ib);
-    pl.ib = ib;
-    if (FCN(cv_plan_tables)(&pl)) return FC_ERR_NOMEM;
+    FCN(cv_plan) pl;
+    if (FCN(cv_plan_init)(&pl, g, nt, ib)) return FC_ERR_NOMEM;
     const int64_t n = pl.Cg * pl.RS, part_size = g->G * n * pl.Kp, units = nblk * g->G;
     const int team = units < nt ? (int)units : nt;
     T *part = fc_scratch(FC_SCRATCH_SHARED, (size_t)(part_size * team) * sizeof(T));

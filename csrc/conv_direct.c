@@ -298,10 +298,7 @@ static int64_t FCN(direct_lanes_computed)(int64_t n, int64_t bw)
 static int FCN(direct_cv_wins)(const FCN(direct_plan) *pl)
 {
     const fc_conv_geom *g = pl->g;
-    const int64_t unit_bytes = (pl->Cg * ((g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1) *
-                                    ((g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1) +
-                                pl->PQ * FC_ROUND_UP(pl->Kg, VL)) * (int64_t)sizeof(T);
-    if (unit_bytes > FC_CV_MAX_UNIT_BYTES) return 0;
+    if (FCN(cv_image_bytes)(g) > FC_CV_MAX_UNIT_BYTES) return 0;
     int64_t n = g->Q, useful = g->Q; /* one output row at a time */
     if (pl->stacked || pl->flat) {     /* runs of `band` rows, `pitch` apart */
         n = pl->band * pl->pitch;
@@ -864,10 +861,7 @@ static void FCN(wgrad_cl_unit)(const FCN(direct_plan) *pl, const FCN(wgrad_layou
 static int FCN(direct_cv_wgrad_wins)(const fc_conv_geom *g)
 {
     const int64_t Cg = g->C / g->G, Kg = g->K / g->G;
-    const int64_t Hn = (g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
-    const int64_t Wn = (g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1;
-    const int64_t img_bytes = (Cg * Hn * Wn + g->P * g->Q * FC_ROUND_UP(Kg, VL)) * (int64_t)sizeof(T);
-    return 2 * Kg >= VL && img_bytes <= FC_CV_MAX_UNIT_BYTES &&
+    return 2 * Kg >= VL && FCN(cv_image_bytes)(g) <= FC_CV_MAX_UNIT_BYTES &&
            (Cg * g->R * g->S >= 32 || g->P * g->Q <= 64);
 }
 

@@ -25,8 +25,14 @@ def compiled(xp):
 
 
 def to_module(a, xp):
-    """a as an array of module xp (moved between host and device if needed)."""
-    if a is None or xp_of(a) is xp:
+    """a (an array of either module, or anything np.asarray takes; None
+    stays None) as an array of module xp, moved between host and device if
+    needed."""
+    if a is None:
+        return None
+    if not _backend.is_array(a):
+        a = np.asarray(a)
+    if xp_of(a) is xp:
         return a
     return xp.asarray(a) if xp is not np else _backend.to_host(a)
 

@@ -33,7 +33,7 @@ def _log_softmax(z, xp):
 def _targets(y_true, y_pred, dtype=None):
     """y_true as an array of y_pred's module (and dtype, if given), and that module."""
     xp = _ops.xp_of(y_pred)
-    y = _ops.to_module(y_true if _ops.xp_of(y_true) is not np else np.asarray(y_true), xp)
+    y = _ops.to_module(y_true, xp)
     return (y if dtype is None else y.astype(dtype, copy=False)), xp
 
 

@@ -33,7 +33,7 @@ _LAYER_CLASSES = {cls.__name__: cls for cls in (
 
 def _host_targets(y_true, y_out):
     """y_true as an array of y_out's module."""
-    return _ops.to_module(y_true if _backend.is_array(y_true) else np.asarray(y_true), _ops.xp_of(y_out))
+    return _ops.to_module(y_true, _ops.xp_of(y_out))
 
 
 def _accuracy(kind):
@@ -168,7 +168,7 @@ class Sequential:
     def _as_input(self, x):
         if _backend.is_cupy_array(x) and self._xp is np:
             self.to("gpu")
-        x = _ops.to_module(x if _backend.is_array(x) else np.asarray(x), self._xp)
+        x = _ops.to_module(x, self._xp)
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         if not self.built:
@@ -220,7 +220,7 @@ class Sequential:
         if len(weights) != len(expected):
             raise ValueError(f"set_weights needs {len(expected)} arrays; received {len(weights)}")
         for dst, src in zip(expected, weights):
-            src = _ops.to_module(src if _backend.is_array(src) else np.asarray(src), _ops.xp_of(dst))
+            src = _ops.to_module(src, _ops.xp_of(dst))
             if src.shape != dst.shape:
                 raise ValueError(f"set_weights: an array of shape {src.shape} where {dst.shape} is expected")
             dst[...] = src
@@ -284,7 +284,7 @@ class Sequential:
         returns the History (per-epoch loss, metrics, val_ ones)."""
         self._check_compiled()
         x = self._as_input(x)
-        y = _ops.to_module(y if _backend.is_array(y) else np.asarray(y), self._xp)
+        y = _ops.to_module(y, self._xp)
         if len(x) != len(y):
             raise ValueError(f"x and y must hold the same number of examples; received {len(x)} and {len(y)}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -342,7 +342,7 @@ class Sequential:
         metrics were compiled, else [loss, *metrics], or a dict."""
         self._check_compiled()
         x = self._as_input(x)
-        y = _ops.to_module(y if _backend.is_array(y) else np.asarray(y), self._xp)
+        y = _ops.to_module(y, self._xp)
         bs = len(x) if batch_size is None else batch_size
         sums = collections.defaultdict(float)
         for i in range(0, len(x), bs):
