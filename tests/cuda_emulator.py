@@ -83,18 +83,21 @@ class Emulator:
         directory = pathlib.Path(directory)
         cxx = compiler()
 
-        def build(scalar):
-            src = directory / f"kernels_{scalar}.cpp"
-            lib = directory / f"kernels_{scalar}.so"
+        def build(variant):
+            scalar, index32 = variant
+            stem = f"kernels_{scalar}{'_i32' if index32 else ''}"
+            src, lib = directory / f"{stem}.cpp", directory / f"{stem}.so"
             src.write_text(_PRELUDE + f"typedef {scalar} scalar_t;\n" + text)
-            subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-w", "-o", str(lib), str(src)],
+            flags = ["-DFC_INDEX32"] if index32 else []
+            subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-w", *flags, "-o", str(lib), str(src)],
                            check=True, capture_output=True, text=True)
             return ctypes.CDLL(str(lib))
 
+        variants = [(s, i) for s in ("float", "double") for i in (False, True)]
         with ThreadPoolExecutor(2) as pool:
-            self.libs = dict(zip("fd", pool.map(build, ("float", "double"))))
+            self.libs = {(s[0], i): lib for (s, i), lib in zip(variants, pool.map(build, variants))}
 
-    def __call__(self, source, name, dtype, blocks, threads, args):
+    def __call__(self, source, name, dtype, blocks, threads, args, index32=False):
         dtype = np.dtype(dtype)
         assert name in self.params[source], f"{source} has no kernel {name}"  # one module per source on a GPU
         params = self.params[source][name]
@@ -113,11 +116,11 @@ class Emulator:
                 if not const:
                     copies.append((a, buf))
             else:
-                want = np.int64 if kind == "index_t" else dtype.type
+                want = (np.int32 if index32 else np.int64) if kind == "index_t" else dtype.type
                 assert type(a) is want, f"{name} argument {i}: {kind}, got {type(a).__name__}"
-                c_args.append({np.int64: ctypes.c_longlong, np.float32: ctypes.c_float,
+                c_args.append({np.int64: ctypes.c_longlong, np.int32: ctypes.c_int, np.float32: ctypes.c_float,
                                np.float64: ctypes.c_double}[type(a)](a))
-        lib = self.libs[dtype.char]
+        lib = self.libs[dtype.char, index32]
         fn = getattr(lib, name)
         grid = min(blocks, _BLOCKS)
         for b in range(grid):

@@ -6,7 +6,8 @@ the GPU backend, and compares:
   where CuPy or a CUDA device is not usable;
 - "emulated": the same GPU code on NumPy arrays, its CUDA kernels compiled
   for the CPU by tests/cuda_emulator.py (cuBLAS / cuFFT replaced by NumPy's
-  matmul / FFT); runs wherever a C++ compiler is.
+  matmul / FFT); runs wherever a C++ compiler is.  These small arrays take
+  the kernels' 32-bit index builds; "emulated-int64" runs the 64-bit ones.
 Then the dispatch itself: mixed array types, info().
 """
 import contextlib
@@ -56,12 +57,14 @@ class GPU:
         if self.kind == "cupy":
             yield
             return
-        saved = _backend.kernels, _launch.emulator
+        saved = _backend.kernels, _launch.emulator, _launch._INT32_LIMIT
         _backend.kernels, _launch.emulator = (lambda xp: _gpu), self.emulator
+        if self.kind == "emulated-int64":
+            _launch._INT32_LIMIT = 0  # nothing fits: every launch indexes in 64 bits
         try:
             yield
         finally:
-            _backend.kernels, _launch.emulator = saved
+            _backend.kernels, _launch.emulator, _launch._INT32_LIMIT = saved
 
     def __call__(self, fn, *args, **kwargs):
         args, kwargs = _tree(self.device, args), _tree(self.device, kwargs)
@@ -80,7 +83,7 @@ def _quick_cpu_side(monkeypatch):
         yield
 
 
-@pytest.fixture(params=["emulated", "cupy"])
+@pytest.fixture(params=["emulated", "emulated-int64", "cupy"])
 def gpu(request):
     if request.param == "cupy":
         reason = cuda_unavailable()
@@ -404,7 +407,7 @@ def test_recurrent_cache_keeps_its_backend(gpu):
     rng = np.random.default_rng(11)
     w = _weights(rng, "lstm", 3, 4, np.float32, (True, True))
     _, _, _, cache = gpu(fastconv.lstm_forward, normal(rng, (2, 2, 3), np.float32), None, None, *w)
-    assert cache.xp is (np if gpu.kind == "emulated" else __import__("cupy"))
+    assert cache.xp is (np if gpu.kind.startswith("emulated") else __import__("cupy"))
 
 
 # ---- filtering ------------------------------------------------------------------------------------

@@ -22,8 +22,11 @@ OPTIONS = ("-std=c++17",)
 _DIR = pathlib.Path(__file__).parent
 _THREADS = 256
 _MAX_BLOCKS = 1 << 16  # grid-stride loops cover the rest
+# 32-bit index arithmetic (FC_INDEX32) where every size and index bound of a
+# launch is below this: room for one grid-stride step past the end
+_INT32_LIMIT = (1 << 31) - _THREADS * _MAX_BLOCKS
 
-emulator = None  # emulator(source, name, dtype, blocks, threads, args) for NumPy arrays
+emulator = None  # emulator(source, name, dtype, blocks, threads, args, index32=) for NumPy arrays
 
 
 @functools.cache
@@ -36,40 +39,52 @@ def scalar_type(dtype):
     return {"f": "float", "d": "double"}[np.dtype(dtype).char]
 
 
+def fits_int32(*bounds):
+    """Whether a launch may index in 32 bits: every bound (array sizes, and
+    the largest index expressions its kernel forms) is non-negative and
+    below the limit."""
+    return all(0 <= b < _INT32_LIMIT for b in bounds)
+
+
 @functools.cache
-def _module(device, source, scalar):
+def _module(device, source, scalar, index32):
     import cupy
 
-    return cupy.RawModule(code=source_text(source), options=OPTIONS + (f"-Dscalar_t={scalar}",))
+    options = OPTIONS + (f"-Dscalar_t={scalar}",) + (("-DFC_INDEX32",) if index32 else ())
+    return cupy.RawModule(code=source_text(source), options=options)
 
 
 @functools.cache
-def _function(device, source, name, scalar):
-    return _module(device, source, scalar).get_function(name)
+def _function(device, source, name, scalar, index32):
+    return _module(device, source, scalar, index32).get_function(name)
 
 
-def _argument(a, dtype):
+def _argument(a, dtype, index):
     """Python numbers as the kernels' parameter types: ints (and bools) as
-    index_t (64-bit), floats as scalar_t; arrays and None (NULL) as they are."""
+    index_t (`index`: np.int64, or np.int32), floats as scalar_t; arrays and
+    None (NULL) as they are."""
     if isinstance(a, (bool, int, np.integer)):
-        return np.int64(a)
+        return index(a)
     if isinstance(a, (float, np.floating)):
         return np.dtype(dtype).type(a)
     return a
 
 
-def launch(source, name, dtype, work, *args, threads=_THREADS, blocks=None):
+def launch(source, name, dtype, work, *args, threads=_THREADS, blocks=None, index32=False):
     """Runs kernel `name` of `source` compiled for `dtype` over `work` items
     (blocks: a block count instead, for kernels that give each block a unit
-    of work), with `args` in the kernel's parameter order."""
+    of work), with `args` in the kernel's parameter order.  index32: the
+    caller checked with fits_int32 that the launch may index in 32 bits."""
     if blocks is None:
         blocks = max(1, min(-(-work // threads), _MAX_BLOCKS))
-    args = tuple(_argument(a, dtype) for a in args)
+    index32 = bool(index32)
+    index = np.int32 if index32 else np.int64
     if any(type(a) is np.ndarray for a in args):
         if emulator is None:
             raise TypeError("the GPU kernels run on CuPy arrays; received NumPy arrays")
-        return emulator(source, name, dtype, blocks, threads, args)
+        return emulator(source, name, dtype, blocks, threads, tuple(_argument(a, dtype, index) for a in args),
+                        index32=index32)
     import cupy
 
-    fn = _function(cupy.cuda.runtime.getDevice(), source, name, scalar_type(dtype))
-    fn((blocks,), (threads,), args)
+    fn = _function(cupy.cuda.runtime.getDevice(), source, name, scalar_type(dtype), index32)
+    fn((blocks,), (threads,), tuple(_argument(a, dtype, index) for a in args))

@@ -8,9 +8,17 @@
  * atomicAdd and __syncthreads.
  *
  * Every kernel covers its work with grid-stride (or block-stride) loops, so
- * it is correct for any launch configuration, and indexes in 64 bits. */
+ * it is correct for any launch configuration.  Indexes are 64-bit, or
+ * 32-bit where _launch.py compiles the source with FC_INDEX32 for a launch
+ * whose sizes and index bounds it has checked to fit (a 32-bit division
+ * costs a fraction of a 64-bit one, and the index arithmetic is what limits
+ * the gather kernels). */
 
+#ifdef FC_INDEX32
+typedef int index_t;
+#else
 typedef long long index_t;
+#endif
 
 /* i over [0, n) across the whole grid */
 #define CUDA_KERNEL_LOOP(i, n) \

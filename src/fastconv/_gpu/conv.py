@@ -10,7 +10,7 @@ weight gradient col[g] @ dy[g]^T.  direct: conv.cu's kernels without a GEMM,
 for thin products (depthwise and few-channel layers)."""
 from .._backend import get_array_module
 from .._ext._fastconv import ALGO_DIRECT, ALGO_IM2COL
-from ._launch import launch
+from ._launch import fits_int32, launch
 
 # Few, large chunks: each costs a few launches whatever its size, and C1 or
 # C3 of the benchmarks (115 MB and 231 MB of columns) then take one or two.
@@ -25,6 +25,14 @@ def choose_algorithm(geom, op):
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     thin = (C // G) * R * S < 16 or K // G < 8
     return ALGO_DIRECT if thin and op != "backward_weight" else ALGO_IM2COL
+
+
+def _index32(geom, *sizes):
+    """Whether conv.cu's kernels may index in 32 bits for arrays of these
+    sizes: the input rows and columns a tap reaches, p * sh - ph + r * dh,
+    stay in range too."""
+    N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom[:16]
+    return fits_int32(*sizes, P * sh + R * dh + ph + H, Q * sw + S * dw + pw + W, K * C * R * S)
 
 
 def _chunks(N, per_image):
@@ -54,7 +62,9 @@ def conv_forward(algo, y, x, w, bias, geom, nthreads=None):
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     Cg, Kg = C // G, K // G
     if algo == ALGO_DIRECT:
-        launch("conv.cu", "conv_direct_forward", x.dtype, N * G * -(-Kg // _KT) * P * Q, y, x, w, bias, *geom)
+        work = N * G * -(-Kg // _KT) * P * Q
+        launch("conv.cu", "conv_direct_forward", x.dtype, work, y, x, w, bias, *geom,
+               index32=_index32(geom, work, y.size, x.size))
         return
     xp = get_array_module(y)
     wg = w.reshape(G, Kg, Cg * R * S)
@@ -65,7 +75,8 @@ def conv_forward(algo, y, x, w, bias, geom, nthreads=None):
     for n0, n1 in chunks:
         m = (n1 - n0) * P * Q
         c = col[: C * R * S * m].reshape(G, Cg * R * S, m)
-        launch("conv.cu", "conv_im2col", x.dtype, c.size, c, x[n0:n1], n1 - n0, *geom)
+        launch("conv.cu", "conv_im2col", x.dtype, c.size, c, x[n0:n1], n1 - n0, *geom,
+               index32=_index32(geom, c.size, x[n0:n1].size))
         out = _matmul(xp, wg, c, prod[: K * m].reshape(G, Kg, m))
         out = out.reshape(G, Kg, n1 - n0, P * Q).transpose(2, 0, 1, 3)
         if bias is None:
@@ -79,7 +90,8 @@ def conv_backward_input(algo, dx, dy, w, geom, nthreads=None):
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     Cg, Kg = C // G, K // G
     if algo == ALGO_DIRECT:
-        launch("conv.cu", "conv_direct_backward_input", dy.dtype, N * C * H * W, dx, dy, w, *geom)
+        launch("conv.cu", "conv_direct_backward_input", dy.dtype, N * C * H * W, dx, dy, w, *geom,
+               index32=_index32(geom, dx.size, dy.size))
         return
     xp = get_array_module(dx)
     wt = w.reshape(G, Kg, Cg * R * S).transpose(0, 2, 1)
@@ -90,7 +102,8 @@ def conv_backward_input(algo, dx, dy, w, geom, nthreads=None):
         m = (n1 - n0) * P * Q
         d = dcol[: C * R * S * m].reshape(G, Cg * R * S, m)
         _matmul(xp, wt, _by_group(xp, dy, n0, n1, G), d)
-        launch("conv.cu", "conv_col2im", dy.dtype, (n1 - n0) * C * H * W, dx[n0:n1], d, n1 - n0, *geom)
+        launch("conv.cu", "conv_col2im", dy.dtype, (n1 - n0) * C * H * W, dx[n0:n1], d, n1 - n0, *geom,
+               index32=_index32(geom, d.size, dx[n0:n1].size))
 
 
 def conv_backward_weight(algo, dw, dy, x, geom, nthreads=None):
@@ -113,6 +126,7 @@ def conv_backward_weight(algo, dw, dy, x, geom, nthreads=None):
     for n0, n1 in chunks:
         m = (n1 - n0) * P * Q
         c = col[: C * R * S * m].reshape(G, Cg * R * S, m)
-        launch("conv.cu", "conv_im2col", x.dtype, c.size, c, x[n0:n1], n1 - n0, *geom)
+        launch("conv.cu", "conv_im2col", x.dtype, c.size, c, x[n0:n1], n1 - n0, *geom,
+               index32=_index32(geom, c.size, x[n0:n1].size))
         # dw[g]^T (Cg R S, Kg) = col[g] @ dy[g]^T: the small operand is the transposed one
         dwg += _matmul(xp, c, _by_group(xp, dy, n0, n1, G).transpose(0, 2, 1)).transpose(0, 2, 1)

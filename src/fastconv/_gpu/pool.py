@@ -1,13 +1,21 @@
 """Pooling on the GPU: the CPU core's pooling functions, same arguments
 (geom as fastconv.pool's kernel geometry), on pool.cu's kernels."""
 from .._backend import get_array_module
-from ._launch import launch
+from ._launch import fits_int32, launch
+
+
+def _index32(geom, *sizes):
+    """Whether pool.cu's kernels may index in 32 bits for arrays of these
+    sizes (window rows and columns p * sh - ph + r * dh in range, the
+    window size too)."""
+    NC, H, W, P, Q, R, S, sh, sw, ph, pw, dh, dw = geom[:13]
+    return fits_int32(*sizes, P * sh + R * dh + ph + H, Q * sw + S * dw + pw + W, R * S)
 
 
 def max_pool_forward(y, idx, x, geom, nthreads=None):
     """y (OUT) = window maxima of x; idx (OUT, int64, or None) = their in-plane indices."""
     NC, H, W, P, Q = geom[:5]
-    launch("pool.cu", "pool_max_forward", x.dtype, NC * P * Q, y, idx, x, *geom)
+    launch("pool.cu", "pool_max_forward", x.dtype, NC * P * Q, y, idx, x, *geom, index32=_index32(geom, x.size, y.size))
 
 
 def max_pool_backward(dx, dy, idx, geom, nthreads=None):
@@ -17,7 +25,7 @@ def max_pool_backward(dx, dy, idx, geom, nthreads=None):
     # a block per plane: threads enough for the larger of input and output plane
     threads = min(256, 32 * -(-max(H * W, P * Q) // 32))
     launch("pool.cu", "pool_max_backward", dy.dtype, None, dx, dy, idx, bad, NC, H * W, P * Q, threads=threads,
-           blocks=min(NC, 1 << 16))
+           blocks=min(NC, 1 << 16), index32=fits_int32(dx.size, dy.size))
     if int(bad[0]):
         raise ValueError(f"indices must lie in [0, {H * W}) (the flat index within each {H}x{W} input plane); "
                          "some do not")
@@ -26,13 +34,15 @@ def max_pool_backward(dx, dy, idx, geom, nthreads=None):
 def avg_pool_forward(y, x, geom, include_pad, nthreads=None):
     """y (OUT) = window means of x."""
     NC, H, W, P, Q = geom[:5]
-    launch("pool.cu", "pool_avg_forward", x.dtype, NC * P * Q, y, x, *geom, include_pad)
+    launch("pool.cu", "pool_avg_forward", x.dtype, NC * P * Q, y, x, *geom, include_pad,
+           index32=_index32(geom, x.size, y.size))
 
 
 def avg_pool_backward(dx, dy, geom, include_pad, nthreads=None):
     """dx (OUT, overwritten) = gradient of the window means."""
     NC, H, W = geom[:3]
-    launch("pool.cu", "pool_avg_backward", dy.dtype, NC * H * W, dx, dy, *geom, include_pad)
+    launch("pool.cu", "pool_avg_backward", dy.dtype, NC * H * W, dx, dy, *geom, include_pad,
+           index32=_index32(geom, dx.size, dy.size))
 
 
 def global_avg_pool(out, inp, planes, n, backward, nthreads=None):

@@ -86,6 +86,8 @@ class Sequential:
         self.layers.append(layer)
         if self.built:
             layer.build(self._output_shape(len(self.layers) - 1), self._rng, self.dtype)
+            if self._xp is not np:
+                self._move_state(self._xp)
 
     def _output_shape(self, upto):
         return self.layers[upto - 1].output_shape if upto else self.input_shape
@@ -98,6 +100,8 @@ class Sequential:
             layer.build(shape, self._rng, self.dtype)
             shape = layer.output_shape
         self.built = True
+        if self._xp is not np:  # built after moving (to("gpu"), or a first CuPy input): weights follow
+            self._move_state(self._xp)
         if self.loss is not None:
             self._set_fusion()
 
@@ -153,6 +157,12 @@ class Sequential:
             if not gpu["available"]:
                 raise RuntimeError(f"no GPU backend: {gpu['reason']}")
             import cupy as xp
+        self._move_state(xp)
+        self._xp = xp
+        return self
+
+    def _move_state(self, xp):
+        """Parameters, buffers, gradients and optimizer slots as arrays of module xp."""
         for layer in self.layers:
             for store in (layer.params, layer.buffers, layer.grads):
                 for k, v in store.items():
@@ -162,8 +172,6 @@ class Sequential:
                 for k, v in slots.items():
                     slots[k] = _ops.to_module(v, xp)
         self._pack_key = None  # re-pack the flat parameters on the new device
-        self._xp = xp
-        return self
 
     def _as_input(self, x):
         if _backend.is_cupy_array(x) and self._xp is np:
