@@ -237,7 +237,8 @@ def _with_specials(x):
 
 
 MAX_POOL2D = [
-    dict(kernel_size=2),
+    dict(kernel_size=2),  # the 2x2 stride-2 kernel (odd H: the last row is outside every window)
+    dict(kernel_size=2, ceil_mode=True),  # the general kernel: the last window is cut off
     dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
     dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0), dilation=(2, 1)),
     dict(kernel_size=2, stride=1, padding=1, dilation=3),  # windows entirely in the padding

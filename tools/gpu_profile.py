@@ -60,7 +60,27 @@ def pool_parts():
     print(f"copy 2x P1      {timed(lambda: cp.copyto(cp.empty_like(x), x)):8.3f} ms  (device copy of x)")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and "--python" not in __import__("sys").argv:
     conv_parts("C1", (32, 64, 56, 56), (64, 64, 3, 3))
     conv_parts("C3", (32, 128, 28, 28), (128, 128, 3, 3))
     pool_parts()
+
+
+def python_overhead():
+    """Where a tiny max_pool2d call spends its host time (cProfile)."""
+    import cProfile
+    import pstats
+
+    small = cp.asarray(np.random.default_rng(0).standard_normal((1, 1, 8, 8), dtype=np.float32))
+    for _ in range(100):
+        fastconv.max_pool2d(small, 2, 2)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(2000):
+        fastconv.max_pool2d(small, 2, 2)
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(14)
+
+
+if __name__ == "__main__" and "--python" in __import__("sys").argv:
+    python_overhead()

@@ -59,15 +59,28 @@ def _function(device, source, name, scalar, index32):
     return _module(device, source, scalar, index32).get_function(name)
 
 
-def _argument(a, dtype, index):
+def _arguments(args, dtype, index):
     """Python numbers as the kernels' parameter types: ints (and bools) as
     index_t (`index`: np.int64, or np.int32), floats as scalar_t; arrays and
-    None (NULL) as they are."""
-    if isinstance(a, (bool, int, np.integer)):
-        return index(a)
-    if isinstance(a, (float, np.floating)):
-        return np.dtype(dtype).type(a)
-    return a
+    None (NULL) as they are.  Also whether a NumPy array is among them.
+    (One pass with exact type tests: a launch's host cost is what small
+    calls pay.)"""
+    out, numpy_seen = [], False
+    scalar = np.dtype(dtype).type
+    for a in args:
+        t = type(a)
+        if t is int or t is bool:
+            a = index(a)
+        elif t is float:
+            a = scalar(a)
+        elif t is np.ndarray:
+            numpy_seen = True
+        elif isinstance(a, np.integer):
+            a = index(a)
+        elif isinstance(a, np.floating):
+            a = scalar(a)
+        out.append(a)
+    return tuple(out), numpy_seen
 
 
 def launch(source, name, dtype, work, *args, threads=_THREADS, blocks=None, index32=False):
@@ -78,13 +91,12 @@ def launch(source, name, dtype, work, *args, threads=_THREADS, blocks=None, inde
     if blocks is None:
         blocks = max(1, min(-(-work // threads), _MAX_BLOCKS))
     index32 = bool(index32)
-    index = np.int32 if index32 else np.int64
-    if any(type(a) is np.ndarray for a in args):
+    args, numpy_seen = _arguments(args, dtype, np.int32 if index32 else np.int64)
+    if numpy_seen:
         if emulator is None:
             raise TypeError("the GPU kernels run on CuPy arrays; received NumPy arrays")
-        return emulator(source, name, dtype, blocks, threads, tuple(_argument(a, dtype, index) for a in args),
-                        index32=index32)
+        return emulator(source, name, dtype, blocks, threads, args, index32=index32)
     import cupy
 
     fn = _function(cupy.cuda.runtime.getDevice(), source, name, scalar_type(dtype), index32)
-    fn((blocks,), (threads,), tuple(_argument(a, dtype, index) for a in args))
+    fn((blocks,), (threads,), args)

@@ -14,19 +14,40 @@
 /* col (C, R, S, nb, P, Q) = the input values each output reads (0 in the
  * padding) for nb images from x (the first of the chunk): rows (c, r, s),
  * columns (image, pixel), so one GEMM per group covers the chunk:
- * y[g] (Kg, nb P Q) = w[g] (Kg, Cg R S) @ col[g]; dw[g] += dy[g] @ col[g]^T. */
+ * y[g] (Kg, nb P Q) = w[g] (Kg, Cg R S) @ col[g]; dw[g] += dy[g] @ col[g]^T.
+ * Thread: one column (image, pixel) of IM2COL_CT channels' R S rows; its
+ * index is decomposed once, each tap's offset and bounds test serve all its
+ * channels, whose IM2COL_CT loads are independent (in flight together).  A
+ * warp's stores and loads are consecutive columns: coalesced. */
+#define IM2COL_CT 8
+
 extern "C" __global__ void conv_im2col(scalar_t *__restrict__ col, const scalar_t *__restrict__ x, index_t nb,
                                        CONV_GEOM)
 {
-    CUDA_KERNEL_LOOP(i, C * R * S * nb * P * Q) {
-        index_t t = i;
-        const index_t q = t % Q; t /= Q;
-        const index_t p = t % P; t /= P;
-        const index_t n = t % nb; t /= nb;
-        const index_t s = t % S; t /= S;
-        const index_t r = t % R, c = t / R;
-        const index_t ih = p * sh - ph + r * dh, iw = q * sw - pw + s * dw;
-        col[i] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[((n * C + c) * H + ih) * W + iw] : (scalar_t)0;
+    const index_t M = nb * P * Q, RS = R * S, HW = H * W, blocks = (C + IM2COL_CT - 1) / IM2COL_CT;
+    CUDA_KERNEL_LOOP(i, M * blocks) {
+        const index_t j = i % M, c0 = (i / M) * IM2COL_CT;
+        const index_t q = j % Q, p = (j / Q) % P, n = j / (P * Q);
+        const index_t h0 = p * sh - ph, w0 = q * sw - pw;
+        const index_t cn = C - c0 < IM2COL_CT ? C - c0 : IM2COL_CT;
+        const scalar_t *xc = x + (n * C + c0) * HW;
+        scalar_t *out = col + c0 * RS * M + j;
+        for (index_t r = 0; r < R; r++) {
+            const index_t ih = h0 + r * dh;
+            const bool row_in = ih >= 0 && ih < H;
+            for (index_t s = 0; s < S; s++) {
+                const index_t iw = w0 + s * dw;
+                const bool in = row_in && iw >= 0 && iw < W;
+                const index_t off = in ? ih * W + iw : 0;
+                scalar_t *o = out + (r * S + s) * M;
+                scalar_t v[IM2COL_CT];
+#pragma unroll
+                for (int cc = 0; cc < IM2COL_CT; cc++) v[cc] = (in && cc < cn) ? xc[cc * HW + off] : (scalar_t)0;
+#pragma unroll
+                for (int cc = 0; cc < IM2COL_CT; cc++)
+                    if (cc < cn) o[cc * RS * M] = v[cc];
+            }
+        }
     }
 }
 

@@ -10,12 +10,19 @@ weight gradient col[g] @ dy[g]^T.  direct: conv.cu's kernels without a GEMM,
 for thin products (depthwise and few-channel layers)."""
 from .._backend import get_array_module
 from .._ext._fastconv import ALGO_DIRECT, ALGO_IM2COL
+import os
+
+from ._blas import gemm_images
 from ._launch import fits_int32, launch
 
 # Few, large chunks: each costs a few launches whatever its size, and C1 or
 # C3 of the benchmarks (115 MB and 231 MB of columns) then take one or two.
 _COL_BYTES = 128 << 20
 _KT = 8  # output channels per thread of conv_direct_forward (CONV_KT)
+_IM2COL_CT = 8  # input channels per thread of conv_im2col (IM2COL_CT)
+# ungrouped im2col forward: one strided-batched GEMM writing NCHW ("images"),
+# or one GEMM then a transposing copy ("single")
+_FORWARD_GEMM = os.environ.get("FASTCONV_GPU_FORWARD_GEMM", "images")
 
 
 def choose_algorithm(geom, op):
@@ -33,6 +40,14 @@ def _index32(geom, *sizes):
     stay in range too."""
     N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom[:16]
     return fits_int32(*sizes, P * sh + R * dh + ph + H, Q * sw + S * dw + pw + W, K * C * R * S)
+
+
+def _im2col(col, x, geom):
+    """col (C R S, len(x) P Q) = conv.cu's column matrix of the images x."""
+    C, P, Q = geom[1], geom[7], geom[8]
+    nb = x.shape[0]
+    work = nb * P * Q * -(-C // _IM2COL_CT)
+    launch("conv.cu", "conv_im2col", x.dtype, work, col, x, nb, *geom, index32=_index32(geom, col.size, x.size))
 
 
 def _chunks(N, per_image):
@@ -68,15 +83,23 @@ def conv_forward(algo, y, x, w, bias, geom, nthreads=None):
         return
     xp = get_array_module(y)
     wg = w.reshape(G, Kg, Cg * R * S)
-    y = y.reshape(N, G, Kg, P * Q)
     chunks, nb = _chunks(N, C * R * S * P * Q * x.itemsize)
     col = xp.empty(C * R * S * nb * P * Q, x.dtype)
+    if G == 1 and _FORWARD_GEMM == "images":
+        y = y.reshape(N, K, P * Q)
+        for n0, n1 in chunks:
+            c = col[: C * R * S * (n1 - n0) * P * Q].reshape(C * R * S, (n1 - n0) * P * Q)
+            _im2col(c, x[n0:n1], geom)
+            gemm_images(wg[0], c, y[n0:n1], n1 - n0, P * Q)
+        if bias is not None:
+            y += bias.reshape(K, 1)
+        return
+    y = y.reshape(N, G, Kg, P * Q)
     prod = xp.empty(K * nb * P * Q, x.dtype)
     for n0, n1 in chunks:
         m = (n1 - n0) * P * Q
         c = col[: C * R * S * m].reshape(G, Cg * R * S, m)
-        launch("conv.cu", "conv_im2col", x.dtype, c.size, c, x[n0:n1], n1 - n0, *geom,
-               index32=_index32(geom, c.size, x[n0:n1].size))
+        _im2col(c, x[n0:n1], geom)
         out = _matmul(xp, wg, c, prod[: K * m].reshape(G, Kg, m))
         out = out.reshape(G, Kg, n1 - n0, P * Q).transpose(2, 0, 1, 3)
         if bias is None:
@@ -126,7 +149,6 @@ def conv_backward_weight(algo, dw, dy, x, geom, nthreads=None):
     for n0, n1 in chunks:
         m = (n1 - n0) * P * Q
         c = col[: C * R * S * m].reshape(G, Cg * R * S, m)
-        launch("conv.cu", "conv_im2col", x.dtype, c.size, c, x[n0:n1], n1 - n0, *geom,
-               index32=_index32(geom, c.size, x[n0:n1].size))
+        _im2col(c, x[n0:n1], geom)
         # dw[g]^T (Cg R S, Kg) = col[g] @ dy[g]^T: the small operand is the transposed one
         dwg += _matmul(xp, c, _by_group(xp, dy, n0, n1, G).transpose(0, 2, 1)).transpose(0, 2, 1)
