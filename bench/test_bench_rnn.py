@@ -6,7 +6,7 @@ fastconv against torch.nn.LSTM / GRU / RNN with the same weights:
 """
 import pytest
 
-from fastconv import _bench
+from fastconv._tools import bench as _bench
 from workloads import RECURRENT
 
 

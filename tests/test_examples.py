@@ -75,7 +75,7 @@ def test_dcgan_digits(tmp_path):
 
 
 def test_cli_info_and_demo(capsys):
-    from fastconv import cli
+    from fastconv._tools import cli
 
     assert cli.main(["info"]) == 0
     assert "SIMD" in capsys.readouterr().out
@@ -87,7 +87,7 @@ def test_cli_info_and_demo(capsys):
 
 def test_cli_bench_writes_table_and_chart(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from fastconv import cli
+    from fastconv._tools import cli
 
     chart = tmp_path / "bench.png"
     assert cli.main(["bench", "--workloads", "C4,R4", "--rounds-scale", "0.01", "--plot", str(chart)]) == 0

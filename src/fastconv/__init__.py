@@ -4,7 +4,7 @@ A compiled core (C11 + OpenMP, runtime-selected AVX2 / AVX-512 kernels)
 behind NumPy-native functions.  See ``fastconv.info()`` for what this build
 runs on.
 """
-__version__ = "0.1.0"
+from ._version import __version__
 
 from ._backend import get_array_module
 from ._info import info

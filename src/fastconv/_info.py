@@ -55,7 +55,7 @@ def info():
     best the CPU supports), GEMM register tile, thread count, OpenMP, FFTW
     (through pyFFTW), and the GPU backend's state: "available", "device"
     (name), "cupy" (version, or None) and "reason" (why it is off, or None)."""
-    from . import __version__
+    from ._version import __version__
     from ._threads import get_num_threads
 
     mr32, nr32 = _core.gemm_tile(4)

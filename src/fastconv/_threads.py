@@ -89,7 +89,7 @@ def _register_threadpoolctl():
             self.dynlib.fc_set_num_threads(int(num_threads))
 
         def get_version(self):
-            from . import __version__
+            from ._version import __version__
 
             return __version__
 

@@ -9,7 +9,7 @@ import operator
 
 import numpy as np
 
-from ._backend import get_array_module, is_array
+from ._arrays import get_array_module, is_array
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Sizes beyond this overflow the kernels' 64-bit index arithmetic (with margin).

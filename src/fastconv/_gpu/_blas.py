@@ -7,7 +7,7 @@ transposing copy).  CuPy arrays go straight to cublas<s|d>gemm[StridedBatched]
 to np.matmul."""
 import numpy as np
 
-from .._backend import is_cupy_array
+from .._arrays import is_cupy_array
 
 _SCALARS = {c: (np.ones((), c), np.zeros((), c)) for c in "fd"}
 

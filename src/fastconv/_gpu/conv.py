@@ -8,7 +8,7 @@ bounded), and cuBLAS (xp.matmul) does one product per group for the whole
 chunk: forward w[g] @ col[g]; input gradient w[g]^T @ dy[g], then col2im;
 weight gradient col[g] @ dy[g]^T.  direct: conv.cu's kernels without a GEMM,
 for thin products (depthwise and few-channel layers)."""
-from .._backend import get_array_module
+from .._arrays import get_array_module
 from .._ext._fastconv import ALGO_DIRECT, ALGO_IM2COL
 import os
 

@@ -1,7 +1,7 @@
 """FFT pieces on the GPU (cuFFT through xp.fft; CuPy caches the plans): the
 transforms of fastconv.fft that the FFT convolution paths use."""
-from .._backend import get_array_module
-from ..fft import fast_length
+from .._arrays import get_array_module
+from .._fft.sizes import fast_length
 
 
 def rfft_padded(a, lengths):

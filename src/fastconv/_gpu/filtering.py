@@ -1,7 +1,7 @@
 """Image filtering on the GPU: the CPU core's filter2d and sepfilter, same
 arguments (geom (N, H, W, P, Q, ky, kx, pad_top, pad_left, boundary)), on
 filter.cu's kernel, and the choice "auto" makes."""
-from .._backend import get_array_module
+from .._arrays import get_array_module
 from ._launch import launch
 
 

@@ -1,6 +1,6 @@
 """Pooling on the GPU: the CPU core's pooling functions, same arguments
 (geom as fastconv.pool's kernel geometry), on pool.cu's kernels."""
-from .._backend import get_array_module
+from .._arrays import get_array_module
 from ._launch import fits_int32, launch
 
 

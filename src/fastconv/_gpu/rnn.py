@@ -7,7 +7,7 @@ to cuBLAS, _blas.gemm) and one fused gate kernel (rnn.cu) that writes the
 activations over the projection.
 The backward runs the same in reverse (gate kernel, then dh_{t-1} = dgates_t
 W_hh) and forms dX, dW_ih, dW_hh as three GEMMs over all steps."""
-from .._backend import get_array_module
+from .._arrays import get_array_module
 from ._blas import gemm
 from ._launch import launch
 

@@ -82,7 +82,7 @@ def cmd_demo(args):
 
 
 def cmd_bench(args):
-    from fastconv import _bench
+    from fastconv._tools import bench as _bench
 
     families = tuple(args.only.split(",")) if args.only else tuple(_bench.FAMILIES)
     bad = [f for f in families if f not in _bench.FAMILIES]

@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from . import _threads
-from ._workloads import CONV, FILTER, POOL, RECURRENT
+from .. import _threads
+from .workloads import CONV, FILTER, POOL, RECURRENT
 
 
 class Unavailable(Exception):
