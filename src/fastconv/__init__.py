@@ -37,7 +37,9 @@ from .rnn import (
     rnn_cell_forward,
     rnn_forward,
 )
+from ._wisdom import export_wisdom, import_wisdom
 from .conv import (
+    ConvPlan,
     conv1d,
     conv1d_grad_input,
     conv1d_grad_weight,
@@ -49,6 +51,9 @@ from .conv import (
 
 __all__ = [
     "__version__",
+    "ConvPlan",
+    "export_wisdom",
+    "import_wisdom",
     "sepfilter2d",
     "last_method",
     "import_fft_wisdom",

@@ -1,0 +1,65 @@
+"""Named geometry: the sizes a kernel call needs, in one immutable record per
+op family, with the field order of the C structs (csrc/fastconv.h:
+fc_conv_geom, fc_pool_geom, fc_rnn_geom) and of the CUDA kernels' parameter
+lists (CONV_GEOM, POOL_GEOM in fastconv/_gpu/*.cu).  They are tuples, so
+the bindings and the GPU launches take them as they are; Python code reads
+them by name.  This module imports nothing of the package."""
+from typing import NamedTuple
+
+
+class ConvGeometry(NamedTuple):
+    """A convolution (cross-correlation) of x (N, C, H, W) with w (K, C/G,
+    R, S) into y (N, K, P, Q); strides sh sw, top / left padding ph pw
+    (the bottom / right padding is implied by P, Q), dilations dh dw.  A
+    1-D convolution is H = R = P = 1."""
+    N: int
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    S: int
+    P: int
+    Q: int
+    G: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+
+
+class PoolGeometry(NamedTuple):
+    """A pooling over NC planes of H x W into P x Q with R x S windows;
+    strides sh sw, top / left padding ph pw, dilations dh dw.  A 1-D pooling
+    is H = P = R = 1."""
+    NC: int
+    H: int
+    W: int
+    P: int
+    Q: int
+    R: int
+    S: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+
+
+class RnnGeometry(NamedTuple):
+    """A recurrent layer over T steps of B sequences, I inputs and H hidden
+    units per step; x_t, x_b, y_t, y_b: element strides between time steps
+    and sequences of the input and output (time-major or batch-first);
+    kind: the cell (the core's RNN_TANH, RNN_RELU, LSTM, GRU)."""
+    T: int
+    B: int
+    I: int  # noqa: E741 (the input size, as in the papers)
+    H: int
+    x_t: int
+    x_b: int
+    y_t: int
+    y_b: int
+    kind: int

@@ -1,0 +1,112 @@
+"""ConvPlan, the plan cache behind the public functions, and wisdom."""
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import _conv_plan, conv as conv_module
+
+
+def _arrays(xs, ws, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plan_matches_the_functions_bit_for_bit(algorithm, dtype):
+    x, w = _arrays((2, 6, 9, 8), (4, 3, 3, 2), dtype)
+    kw = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
+    plan = fastconv.ConvPlan(x.shape, w.shape, dtype, algorithm=algorithm, **kw)
+    bias = np.arange(4, dtype=dtype)
+    y = fastconv.conv2d(x, w, bias, algorithm=algorithm, **kw)
+    np.testing.assert_array_equal(plan.forward(x, w, bias), y)
+    gy = np.random.default_rng(3).standard_normal(y.shape).astype(dtype)
+    np.testing.assert_array_equal(plan.grad_input(w, gy),
+                                  fastconv.conv2d_grad_input(x.shape, w, gy, algorithm=algorithm, **kw))
+    np.testing.assert_array_equal(plan.grad_weight(x, gy),
+                                  fastconv.conv2d_grad_weight(x, w.shape, gy, algorithm=algorithm, **kw))
+    assert plan.output_shape == y.shape and plan.geometry.K == 4 and plan.geometry.sw == 1
+    assert plan.algorithm == {op: algorithm for op in ("forward", "grad_input", "grad_weight")}
+
+
+def test_asymmetric_padding_is_padding_then_a_valid_convolution():
+    x, w = _arrays((2, 3, 7, 6), (5, 3, 2, 4), np.float64)
+    plan = fastconv.ConvPlan(x.shape, w.shape, np.float64, padding=((0, 1), (1, 2)))  # Keras 'same', even kernels
+    padded = np.pad(x, ((0, 0), (0, 0), (0, 1), (1, 2)))
+    expected = fastconv.conv2d(padded, w)
+    np.testing.assert_allclose(plan.forward(x, w), expected, rtol=1e-12)
+    assert plan.output_shape == (2, 5, 7, 6)
+    gy = np.random.default_rng(1).standard_normal(expected.shape)
+    # the gradient of pad-then-convolve, cropped back
+    full = fastconv.conv2d_grad_input(padded.shape, w, gy)
+    np.testing.assert_allclose(plan.grad_input(w, gy), full[:, :, 0:7, 1:7], rtol=1e-12)
+    np.testing.assert_allclose(plan.grad_weight(x, gy), fastconv.conv2d_grad_weight(padded, w.shape, gy),
+                               rtol=1e-12)
+
+
+def test_unbatched_and_1d_plans():
+    x, w = _arrays((3, 10, 10), (4, 3, 3, 3))
+    plan = fastconv.ConvPlan(x.shape, w.shape, np.float32, padding="same")
+    np.testing.assert_array_equal(plan.forward(x, w), fastconv.conv2d(x, w, padding="same"))
+    x1, w1 = _arrays((2, 3, 20), (4, 3, 5))
+    plan1 = fastconv.ConvPlan(x1.shape, w1.shape, np.float32, stride=2)
+    np.testing.assert_array_equal(plan1.forward(x1, w1), fastconv.conv1d(x1, w1, stride=2))
+
+
+def test_plan_checks_its_arrays():
+    x, w = _arrays((2, 3, 8, 8), (4, 3, 3, 3))
+    plan = fastconv.ConvPlan(x.shape, w.shape, np.float32)
+    with pytest.raises(ValueError, match="x must have shape"):
+        plan.forward(x[:1], w)
+    with pytest.raises(TypeError, match="w must have dtype float32"):
+        plan.forward(x, w.astype(np.float64))
+    with pytest.raises(ValueError, match="grad_out must have shape"):
+        plan.grad_input(w, np.zeros((2, 4, 5, 5), np.float32))
+    with pytest.raises(ValueError, match="algorithm must be 'auto', 'measure'"):
+        fastconv.ConvPlan(x.shape, w.shape, np.float32, algorithm="winograd")
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        fastconv.ConvPlan(x.shape, w.shape, np.int32)
+    with pytest.raises(ValueError, match="weight_shape must have 3 or 4 sizes"):
+        fastconv.ConvPlan(x.shape, (4, 3), np.float32)
+    with pytest.raises(ValueError, match="padding pairs"):
+        fastconv.ConvPlan(x.shape, w.shape, np.float32, padding=((1, 1), 1))
+
+
+def test_public_functions_reuse_a_cached_plan():
+    conv_module._PLANS.clear()
+    x, w = _arrays((1, 2, 6, 6), (3, 2, 3, 3))
+    y = fastconv.conv2d(x, w, padding=1)
+    assert len(conv_module._PLANS) == 1
+    np.testing.assert_array_equal(fastconv.conv2d(x, w, padding=1), y)
+    assert len(conv_module._PLANS) == 1
+    # unhashable arguments still work, uncached
+    np.testing.assert_array_equal(fastconv.conv2d(x, w, padding=[1, 1]), y)
+    assert len(conv_module._PLANS) == 1
+
+
+def test_measure_chooses_once_and_wisdom_restores_the_choice(monkeypatch):
+    x, w = _arrays((2, 4, 12, 12), (8, 4, 3, 3))
+    _conv_plan._measured.clear()
+    plan = fastconv.ConvPlan(x.shape, w.shape, np.float32, padding=1, algorithm="measure")
+    assert set(plan.algorithm.values()) <= set(_conv_plan.ALGORITHMS)
+    np.testing.assert_allclose(plan.forward(x, w), fastconv.conv2d(x, w, padding=1), rtol=1e-5, atol=1e-5)
+    wisdom = fastconv.export_wisdom()
+    assert isinstance(wisdom, bytes)
+    _conv_plan._measured.clear()
+
+    def no_timing(*args):
+        raise AssertionError("measured again although wisdom was imported")
+
+    monkeypatch.setattr(_conv_plan, "_measure", no_timing)
+    assert fastconv.import_wisdom(wisdom)["conv"] == 3
+    again = fastconv.ConvPlan(x.shape, w.shape, np.float32, padding=1, algorithm="measure")
+    assert again.algorithm == plan.algorithm
+
+
+def test_import_wisdom_rejects_what_is_not_wisdom():
+    with pytest.raises(ValueError, match="not fastconv wisdom"):
+        fastconv.import_wisdom(b"{}")
+    with pytest.raises(ValueError, match="not fastconv wisdom"):
+        fastconv.import_wisdom("not json")
+    with pytest.raises(TypeError, match="data must be"):
+        fastconv.import_wisdom(42)
