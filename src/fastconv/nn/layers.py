@@ -275,25 +275,22 @@ class _Conv(ActivatedLayer):
         self.params["weight"] = initialise(self.kernel_initializer, shape, fan_in, fan_out, rng, dtype)
         if self.use_bias:
             self.params["bias"] = initialise(self.bias_initializer, (self.filters,), fan_in, fan_out, rng, dtype)
-        pads = self._pads(input_shape[1:])
-        self._symmetric = all(b == a for b, a in pads)
-        self._pad_arg = tuple(b for b, _ in pads) if self._symmetric else 0
-        self._pre_pad = None if self._symmetric else ((0, 0), (0, 0)) + pads
+        self._pairs = self._pads(input_shape[1:])  # asymmetric for 'same' with even kernels: no padded copy
+        self._input_shape = tuple(input_shape)
+        self._plans = {}  # batch size -> ConvPlan (geometry and algorithms fixed at the first batch of a size)
 
-    def _fns(self):
-        if self.nd == 1:
-            return F.conv1d, F.conv1d_grad_input, F.conv1d_grad_weight
-        return F.conv2d, F.conv2d_grad_input, F.conv2d_grad_weight
-
-    def _args(self):
-        return dict(stride=self.strides, padding=self._pad_arg, dilation=self.dilation_rate, groups=self.groups)
+    def _plan(self, n):
+        plan = self._plans.get(n)
+        if plan is None:
+            plan = self._plans[n] = F.ConvPlan((n,) + self._input_shape, self.params["weight"].shape,
+                                               self.params["weight"].dtype, self.strides, self._pairs,
+                                               self.dilation_rate, self.groups)
+        return plan
 
     def forward(self, x, training=False):
-        if self._pre_pad is not None:  # asymmetric 'same' padding
-            x = _ops.xp_of(x).pad(x, self._pre_pad)
         self._x = x
-        conv = self._fns()[0]
-        return self._activate(conv(x, self.params["weight"], self.params.get("bias"), **self._args()), owned=True)
+        y = self._plan(x.shape[0]).forward(x, self.params["weight"], self.params.get("bias"))
+        return self._activate(y, owned=True)
 
     def backward(self, dy):
         if self.use_bias:
@@ -301,15 +298,11 @@ class _Conv(ActivatedLayer):
             dz, self.grads["bias"] = self._deactivate_with_bias(dy, (shape[0], shape[1], int(np.prod(shape[2:]))))
         else:
             dz = self._deactivate(dy)
-        _, grad_input, grad_weight = self._fns()
-        self.grads["weight"] = grad_weight(self._x, self.params["weight"].shape, dz, **self._args())
+        plan = self._plan(self._x.shape[0])
+        self.grads["weight"] = plan.grad_weight(self._x, dz)
         if not self.input_grad:
             return None
-        dx = grad_input(self._x.shape, self.params["weight"], dz, **self._args())
-        if self._pre_pad is not None:
-            dx = dx[(slice(None), slice(None)) + tuple(slice(b, dx.shape[2 + i] - a)
-                                                       for i, (b, a) in enumerate(self._pre_pad[2:]))]
-        return dx
+        return plan.grad_input(self.params["weight"], dz)
 
     def get_config(self):
         padding = self.padding if isinstance(self.padding, str) else list(self.padding)
