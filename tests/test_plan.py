@@ -110,3 +110,32 @@ def test_import_wisdom_rejects_what_is_not_wisdom():
         fastconv.import_wisdom("not json")
     with pytest.raises(TypeError, match="data must be"):
         fastconv.import_wisdom(42)
+
+
+def test_cached_plans_do_not_stand_for_floats_or_bools():
+    """2.0 == 2 == True as keys: such arguments take the checking path."""
+    x, w = _arrays((1, 2, 6, 6), (3, 2, 3, 3))
+    fastconv.conv2d(x, w, stride=1)
+    with pytest.raises(TypeError, match="stride"):
+        fastconv.conv2d(x, w, stride=1.0)
+    with pytest.raises(TypeError, match="groups"):
+        fastconv.conv2d(x, w, groups=True)
+    fastconv.max_pool2d(x, 2)
+    with pytest.raises(TypeError, match="kernel_size"):
+        fastconv.max_pool2d(x, 2.0)
+    fastconv.avg_pool2d(x, 2)
+    with pytest.raises(TypeError, match="count_include_pad"):
+        fastconv.avg_pool2d(x, 2, count_include_pad=1)
+
+
+def test_pooling_repeats_are_the_first_call():
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 8)).astype(np.float32)
+    for _ in range(2):
+        y, idx = fastconv.max_pool2d(x, 3, 2, 1, return_indices=True)
+        np.testing.assert_array_equal(fastconv.max_pool2d(x, 3, 2, 1), y)
+        assert idx.dtype == np.int64 and idx.shape == y.shape
+        np.testing.assert_allclose(fastconv.avg_pool2d(x, 2), x[:, :, :8].reshape(2, 3, 4, 2, 4, 2).mean(axis=(3, 5)),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(fastconv.global_avg_pool2d(x), x.mean(axis=(2, 3)), rtol=1e-6)
+        np.testing.assert_allclose(fastconv.global_avg_pool2d(x, keepdims=True), x.mean(axis=(2, 3), keepdims=True),
+                                   rtol=1e-6)

@@ -6,6 +6,21 @@ oldest entry goes when the cache is full.  Safe to share between threads
 correct one)."""
 
 
+def plain(*values):
+    """Whether every value is of a form a cached plan may stand for: an int
+    (not a bool), a str, None, or a tuple of such ints (or of such tuples).
+    Keys compare by ==, and 2.0 == 2 == True: a float or bool argument must
+    take the checking path (and its error), not hit the plan of the int."""
+    for v in values:
+        t = type(v)
+        if t is int or t is str or v is None:
+            continue
+        if t is tuple and all(type(e) is int or (type(e) is tuple and all(type(f) is int for f in e)) for e in v):
+            continue
+        return False
+    return True
+
+
 class PlanCache:
     __slots__ = ("_plans", "size")
 

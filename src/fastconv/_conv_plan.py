@@ -58,8 +58,8 @@ def padding_pairs(padding, nd, ksize, stride, dilation):
                 raise ValueError(f"padding='same' needs stride 1 (as in PyTorch); received stride={stride}")
             total = [d * (k - 1) for k, d in zip(ksize, dilation)]
             return tuple((t // 2, t - t // 2) for t in total)  # the extra one after, as PyTorch
-        raise ValueError(f"padding must be an int, a sequence of {nd} ints or (before, after) pairs, "
-                         f"'same' or 'valid'; received {padding!r}")
+        raise ValueError(f"padding must be an int, a sequence of {nd} ints, 'same' or 'valid' (or a "
+                         f"(before, after) pair per axis); received {padding!r}")
     if isinstance(padding, (tuple, list)) and len(padding) == nd and \
             any(isinstance(p, (tuple, list)) for p in padding):
         pairs = []

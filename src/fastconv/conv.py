@@ -16,7 +16,7 @@ the result, so a repeated call costs the array checks and the kernel.
 import numpy as np
 
 from ._backend import get_array_module
-from ._cache import PlanCache
+from ._cache import PlanCache, plain
 from ._conv_plan import ConvPlan, geometry, run_grad_input
 from ._validation import (
     as_float_array,
@@ -49,7 +49,11 @@ _PLANS = PlanCache()
 
 
 def _plan(key, input_shape, weight_shape, dtype, stride, padding, dilation, groups, algorithm):
-    """The cached plan under key, made (and kept) on first use."""
+    """The cached plan under key, made (and kept) on first use; arguments of
+    other forms than plain ints / str / tuples get a plan of their own,
+    uncached (its checks then raise what they should)."""
+    if not plain(stride, padding, dilation, groups, algorithm):
+        return ConvPlan(input_shape, weight_shape, dtype, stride, padding, dilation, groups, algorithm)
     plan = _PLANS.get(key)
     if plan is None:
         plan = _PLANS.put(key, ConvPlan(input_shape, weight_shape, dtype, stride, padding, dilation, groups,
@@ -84,7 +88,7 @@ def _check_bias(bias, x, K, xp):
 
 
 def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
-    if type(x) is np.ndarray and type(w) is np.ndarray:  # the common case: straight to the cached plan
+    if type(x) is np.ndarray and type(w) is np.ndarray and plain(stride, padding, dilation, groups, algorithm):
         plan = _PLANS.get((nd, x.shape, w.shape, x.dtype, w.dtype, stride, padding, dilation, groups, algorithm))
         if plan is not None:
             return plan.forward(x, w, bias, out)

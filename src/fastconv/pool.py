@@ -13,10 +13,14 @@ the backward skips (PyTorch returns an index outside the plane there).  Average 
 the sum it is.  CuPy arrays run on the GPU (fastconv._gpu.pool), with the same
 semantics.
 """
+import math
+
 import numpy as np
 
 from . import _threads
 from . import _backend
+from ._cache import PlanCache, plain
+from ._ext import _fastconv as _core
 from ._backend import get_array_module, is_array
 from ._validation import (
     as_float_array,
@@ -43,6 +47,18 @@ __all__ = [
 ]
 
 _LAYOUT = {1: "(N, C, L) or unbatched (C, L)", 2: "(N, C, H, W) or unbatched (C, H, W)"}
+# (op, the arguments as given, x's shape and dtype) -> (output shape, kernel
+# geometry[, option]): a repeated call on NumPy arrays skips the checks that
+# the key already vouches for
+_PLANS = PlanCache()
+
+
+def _ready(x):
+    """x is a NumPy array the kernels read as it is."""
+    if type(x) is not np.ndarray:
+        return False
+    flags = x.flags
+    return flags.c_contiguous and flags.aligned
 
 
 def _as_bool(value, name):
@@ -94,15 +110,28 @@ def _check_x(x, nd, xp):
     return x
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _check_plane_size(nd, spatial, dtype):
     # float32 kernels track indices in 32-bit vector lanes
-    n = int(np.prod(spatial))
+    n = math.prod(spatial)
     if dtype == np.float32 and n >= 2**31:
         raise ValueError(f"max pooling of float32 planes of {n} >= 2**31 elements is not supported; "
                          "use float64")
 
 
 def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, dilation, out):
+    if out is None and _ready(x) and (return_indices is True or return_indices is False) and \
+            (ceil_mode is True or ceil_mode is False) and plain(kernel_size, stride, padding, dilation):
+        key = ("max", nd, x.shape, x.dtype, kernel_size, stride, padding, ceil_mode, dilation)
+        plan = _PLANS.get(key)
+        if plan is not None:
+            yshape, geom = plan
+            y = np.empty(yshape, x.dtype)
+            idx = np.empty(yshape, np.int64) if return_indices else None
+            _core.max_pool_forward(y, idx, x, geom, _threads.current())
+            return (y, idx) if return_indices else y
     xp = get_array_module(x, *(out if isinstance(out, tuple) else (out,)))
     x = _check_x(x, nd, xp)
     return_indices = _as_bool(return_indices, "return_indices")
@@ -110,7 +139,10 @@ def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, di
     k, s, p, d, osz = _geometry(nd, spatial, kernel_size, stride, padding, dilation, ceil_mode)
     _check_plane_size(nd, spatial, x.dtype)
     yshape = x.shape[:-nd] + osz
-    planes = int(np.prod(x.shape[:-nd]))
+    planes = math.prod(x.shape[:-nd])
+    geom = _pool_geom(nd, planes, spatial, k, s, p, d, osz)
+    if xp is np and plain(kernel_size, stride, padding, dilation):
+        _PLANS.put(("max", nd, x.shape, x.dtype, kernel_size, stride, padding, ceil_mode, dilation), (yshape, geom))
     if return_indices:
         if out is not None and not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError("with return_indices=True, out must be a pair (values, indices)")
@@ -120,8 +152,7 @@ def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, di
     else:
         y, yret = result_array(yshape, x.dtype, out, (x,), xp)
         idx = iret = None
-    _backend.kernels(xp).max_pool_forward(y, idx, contiguous(x), _pool_geom(nd, planes, spatial, k, s, p, d, osz),
-                           _threads.current())
+    _backend.kernels(xp).max_pool_forward(y, idx, contiguous(x), geom, _threads.current())
     if return_indices:
         return finish(y, yret), finish(idx, iret)
     return finish(y, yret)
@@ -152,15 +183,26 @@ def _max_pool_backward(nd, grad_out, indices, input_shape, out):
 
 
 def _avg_pool(nd, x, kernel_size, stride, padding, count_include_pad, ceil_mode, out):
+    if out is None and _ready(x) and (count_include_pad is True or count_include_pad is False) and \
+            (ceil_mode is True or ceil_mode is False) and plain(kernel_size, stride, padding):
+        plan = _PLANS.get(("avg", nd, x.shape, x.dtype, kernel_size, stride, padding, count_include_pad, ceil_mode))
+        if plan is not None:
+            yshape, geom, include = plan
+            y = np.empty(yshape, x.dtype)
+            _core.avg_pool_forward(y, x, geom, include, _threads.current())
+            return y
     xp = get_array_module(x, out)
     x = _check_x(x, nd, xp)
     include = _as_bool(count_include_pad, "count_include_pad")
     spatial = x.shape[-nd:]
     k, s, p, d, osz = _geometry(nd, spatial, kernel_size, stride, padding, 1, ceil_mode)
-    planes = int(np.prod(x.shape[:-nd]))
-    y, ret = result_array(x.shape[:-nd] + osz, x.dtype, out, (x,), xp)
-    _backend.kernels(xp).avg_pool_forward(y, contiguous(x), _pool_geom(nd, planes, spatial, k, s, p, d, osz), include,
-                           _threads.current())
+    geom = _pool_geom(nd, math.prod(x.shape[:-nd]), spatial, k, s, p, d, osz)
+    yshape = x.shape[:-nd] + osz
+    if xp is np and plain(kernel_size, stride, padding):
+        _PLANS.put(("avg", nd, x.shape, x.dtype, kernel_size, stride, padding, count_include_pad, ceil_mode),
+                   (yshape, geom, include))
+    y, ret = result_array(yshape, x.dtype, out, (x,), xp)
+    _backend.kernels(xp).avg_pool_forward(y, contiguous(x), geom, include, _threads.current())
     return finish(y, ret)
 
 
@@ -247,6 +289,12 @@ def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None, padding
 def global_avg_pool2d(x, *, keepdims=False, out=None):
     """Mean over H and W: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with keepdims
     (Keras' GlobalAveragePooling2D; torch's adaptive_avg_pool2d(x, 1))."""
+    if out is None and _ready(x) and x.dtype in _FLOATS and x.size and 3 <= x.ndim <= 4 and \
+            (keepdims is False or keepdims is True):
+        lead = x.shape[:-2]
+        y = np.empty(lead + ((1, 1) if keepdims else ()), x.dtype)
+        _core.global_avg_pool(y, x, math.prod(lead), x.shape[-2] * x.shape[-1], False, _threads.current())
+        return y
     xp = get_array_module(x, out)
     x = as_float_array(x, "x", xp)
     check_ndim(x, "x", (3, 4), _LAYOUT[2])
@@ -254,8 +302,8 @@ def global_avg_pool2d(x, *, keepdims=False, out=None):
     keepdims = _as_bool(keepdims, "keepdims")
     lead = x.shape[:-2]
     y, ret = result_array(lead + ((1, 1) if keepdims else ()), x.dtype, out, (x,), xp)
-    _backend.kernels(xp).global_avg_pool(y, contiguous(x), int(np.prod(lead)), x.shape[-2] * x.shape[-1], False,
-                          _threads.current())
+    _backend.kernels(xp).global_avg_pool(y, contiguous(x), math.prod(lead), x.shape[-2] * x.shape[-1], False,
+                                         _threads.current())
     return finish(y, ret)
 
 
