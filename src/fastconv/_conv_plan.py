@@ -14,6 +14,7 @@ shapes and keeps the fastest, as FFTW_MEASURE does; the choices are kept
 per process, keyed on the SIMD level, dtype and thread count, and travel
 with FFTW's wisdom through fastconv.export_wisdom / import_wisdom.
 """
+import math
 import threading
 import time
 
@@ -41,6 +42,7 @@ _CHOICES = ("auto", "measure") + ALGORITHMS
 _CHOICES_TEXT = "'auto', 'measure', 'direct', 'im2col' or 'fft'"
 _CODE = {"direct": _core.ALGO_DIRECT, "im2col": _core.ALGO_IM2COL}
 _NAME = {_core.ALGO_DIRECT: "direct", _core.ALGO_IM2COL: "im2col"}
+_TINY_MACS = 1 << 15  # multiply-adds under which one thread runs an operation (tiny layers, single images)
 _CHOOSER_OP = {"forward": "forward", "grad_input": "backward_input", "grad_weight": "backward_weight"}
 
 
@@ -215,7 +217,7 @@ class ConvPlan:
     """
 
     __slots__ = ("input_shape", "weight_shape", "output_shape", "dtype", "geometry", "requested",
-                 "_nd", "_batched", "_yshape", "_codes", "_kgeom")
+                 "_nd", "_batched", "_yshape", "_codes", "_kgeom", "_tiny")
 
     def __init__(self, input_shape, weight_shape, dtype, stride=1, padding=0, dilation=1, groups=1,
                  algorithm="auto"):
@@ -237,6 +239,8 @@ class ConvPlan:
         self.requested = algorithm
         self._nd, self._batched, self._yshape = nd, batched, yshape
         self._kgeom = tuple(geom)  # the bindings take a plain tuple
+        # work a thread does in a few microseconds: waking a second one costs more than it saves
+        self._tiny = math.prod(yshape) * math.prod(weight_shape[1:]) < _TINY_MACS
         self._codes = {}  # backend -> (forward, grad_input, grad_weight) algorithm codes or "fft"
         self._codes_for(_core)
 
@@ -264,7 +268,7 @@ class ConvPlan:
         """The convolution of x with w (plus bias), of shape output_shape."""
         if out is None and bias is None and self._ready(x, self.input_shape) and self._ready(w, self.weight_shape):
             y = np.empty(self.output_shape, self.dtype)  # the common case: NumPy arrays as the kernels read them
-            _run_forward(self._codes_for(_core)[0], x, w, None, self._kgeom, y, _core)
+            _run_forward(self._codes_for(_core)[0], x, w, None, self._kgeom, y, _core, self._threads())
             return y
         xp = get_array_module(x, w, bias, out)
         kern = _backend.kernels(xp)
@@ -274,7 +278,7 @@ class ConvPlan:
             bias = self._array(bias, "bias", (self.weight_shape[0],), xp)
         y, ret = result_array(self.output_shape, self.dtype, out, (x, w, bias), xp)
         _run_forward(self._codes_for(kern)[0], x.reshape(self._batched), w, bias, self._kgeom,
-                     y.reshape(self._yshape), kern)
+                     y.reshape(self._yshape), kern, self._threads())
         return finish(y, ret)
 
     def grad_input(self, w, grad_out, out=None):
@@ -285,7 +289,7 @@ class ConvPlan:
         dy = self._array(grad_out, "grad_out", self.output_shape, xp)
         dx, ret = result_array(self.input_shape, self.dtype, out, (w, dy), xp)
         _run_grad_input(self._codes_for(kern)[1], dy.reshape(self._yshape), w, self._kgeom,
-                        dx.reshape(self._batched), kern)
+                        dx.reshape(self._batched), kern, self._threads())
         return finish(dx, ret)
 
     def grad_weight(self, x, grad_out, out=None):
@@ -296,8 +300,11 @@ class ConvPlan:
         dy = self._array(grad_out, "grad_out", self.output_shape, xp)
         dw, ret = result_array(self.weight_shape, self.dtype, out, (x, dy), xp)
         _run_grad_weight(self._codes_for(kern)[2], dy.reshape(self._yshape), x.reshape(self._batched),
-                         self._kgeom, dw, kern)
+                         self._kgeom, dw, kern, self._threads())
         return finish(dw, ret)
+
+    def _threads(self):
+        return 1 if self._tiny else _threads.current()
 
     def _ready(self, a, shape):
         """a is a NumPy array of the plan's dtype and shape that the kernels read as it is."""
@@ -389,24 +396,27 @@ def _sizes(shape, name, lengths):
 # (y, dx, dw: arrays the kernels may write, C-contiguous; inputs contiguous)
 
 
-def _run_forward(code, x, w, bias, geom, y, kern):
+def _run_forward(code, x, w, bias, geom, y, kern, nthreads=None):
     if _use_fft(code, geom, x, w):
         y[...] = _conv_fft.forward(x, w, bias, geom, kern).reshape(y.shape)
     else:
-        kern.conv_forward(_core.ALGO_DIRECT if code == "fft" else code, y, x, w, bias, geom, _threads.current())
+        kern.conv_forward(_core.ALGO_DIRECT if code == "fft" else code, y, x, w, bias, geom,
+                          _threads.current() if nthreads is None else nthreads)
 
 
-def _run_grad_input(code, dy, w, geom, dx, kern):
+def _run_grad_input(code, dy, w, geom, dx, kern, nthreads=None):
     if _use_fft(code, geom, dy, w):
         dx[...] = _conv_fft.grad_input(dy, w, geom, kern).reshape(dx.shape)
         return
     dx.fill(0)  # the backward kernels add into their output
-    kern.conv_backward_input(_core.ALGO_DIRECT if code == "fft" else code, dx, dy, w, geom, _threads.current())
+    kern.conv_backward_input(_core.ALGO_DIRECT if code == "fft" else code, dx, dy, w, geom,
+                             _threads.current() if nthreads is None else nthreads)
 
 
-def _run_grad_weight(code, dy, x, geom, dw, kern):
+def _run_grad_weight(code, dy, x, geom, dw, kern, nthreads=None):
     if _use_fft(code, geom, dy, x):
         dw[...] = _conv_fft.grad_weight(dy, x, geom, kern).reshape(dw.shape)
         return
     dw.fill(0)
-    kern.conv_backward_weight(_core.ALGO_DIRECT if code == "fft" else code, dw, dy, x, geom, _threads.current())
+    kern.conv_backward_weight(_core.ALGO_DIRECT if code == "fft" else code, dw, dy, x, geom,
+                              _threads.current() if nthreads is None else nthreads)
