@@ -6,6 +6,7 @@ module is decided; its names are re-exported here).
 import numpy as np
 
 from ._arrays import get_array_module, is_array, is_cupy_array, to_host  # noqa: F401
+from ._cpu import train as _cpu_train
 from ._ext import _fastconv as _core
 
 
@@ -17,3 +18,15 @@ def kernels(xp):
     from . import _gpu
 
     return _gpu
+
+
+def train(xp):
+    """fastconv.nn's elementwise and GEMM steps for arrays of module xp: the
+    compiled fused passes on the CPU (fastconv._cpu.train), array
+    expressions on the GPU (fastconv._gpu.train); follows kernels(xp)."""
+    k = kernels(xp)
+    if k is _core:
+        return _cpu_train
+    from ._gpu import train as gpu_train
+
+    return gpu_train

@@ -19,3 +19,4 @@ from .fft import fft_full, irfft_cropped, rfft_padded
 from .filtering import choose_method as choose_filter_method, filter2d, sepfilter
 from .pool import avg_pool_backward, avg_pool_forward, global_avg_pool, max_pool_backward, max_pool_forward
 from .rnn import rnn_backward, rnn_forward
+from . import train  # noqa: F401 (fastconv.nn's steps: fastconv._backend.train)
