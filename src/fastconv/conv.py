@@ -83,16 +83,32 @@ def _geometry(nd, x_shape, w_shape, stride, padding, dilation, groups):
     pads = _padding(padding, nd, ksize, stride, dilation)
     insize = tuple(x_shape[2:])
     outsize = []
+    stride, dilation = list(stride), list(dilation)
     for i in range(nd):
+        # Python ints: exact whatever the sizes; the kernels index in int64, so
+        # every extent stays below MAX_EXTENT (2**62) and sums of two fit
         extent = dilation[i] * (ksize[i] - 1) + 1
         padded = insize[i] + pads[i][0] + pads[i][1]
-        if padded >= MAX_EXTENT or extent >= MAX_EXTENT:
-            raise ValueError(f"padded input ({padded}) or dilated kernel ({extent}) is too large")
+        if extent >= MAX_EXTENT:
+            raise ValueError(f"dilation {tuple(dilation)} is too large: with kernel size {ksize} it spans "
+                             f"{extent} positions along spatial axis {i}, beyond the kernels' 64-bit range "
+                             f"(2**62)")
+        if padded >= MAX_EXTENT:
+            raise ValueError(f"padding {tuple(p[0] for p in pads)} is too large: the padded input spans "
+                             f"{padded} along spatial axis {i}, beyond the kernels' 64-bit range (2**62)")
         if extent > padded:
-            raise ValueError(f"kernel size {ksize} with dilation {dilation} spans {extent} along "
+            raise ValueError(f"kernel size {ksize} with dilation {tuple(dilation)} spans {extent} along "
                              f"spatial axis {i}, more than the padded input size {padded} "
                              f"(input {insize}, padding {tuple(p[0] for p in pads)})")
-        outsize.append((padded - extent) // stride[i] + 1)
+        n = (padded - extent) // stride[i] + 1
+        # canonical form: a stride beyond the padded input (one output) and the
+        # dilation of a one-tap kernel change no output; as 1 they keep the
+        # kernels' scratch (and choices) those of a plain convolution
+        if n == 1 and stride[i] > padded:
+            stride[i] = 1
+        if ksize[i] == 1:
+            dilation[i] = 1
+        outsize.append(n)
     if nd == 1:
         geom = (N, C, 1, insize[0], K, 1, ksize[0], 1, outsize[0], groups,
                 1, stride[0], 0, pads[0][0], 1, dilation[0])
@@ -100,6 +116,26 @@ def _geometry(nd, x_shape, w_shape, stride, padding, dilation, groups):
         geom = (N, C, insize[0], insize[1], K, ksize[0], ksize[1], outsize[0], outsize[1], groups,
                 stride[0], stride[1], pads[0][0], pads[1][0], dilation[0], dilation[1])
     return geom, (N, K) + tuple(outsize)
+
+
+def _sparse(geom):
+    """Whether the windows reach far more padded positions than the input
+    holds (padding, stride or dilation far beyond the input): the compiled
+    kernels then run im2col, whose work grows only with the output, whatever
+    the algorithm asked (csrc/conv_common.h, fc_conv_sparse, the same test),
+    and the FFT, whose transforms would span the padded input, is not used."""
+    N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
+    if P == 1 and sh > 64:
+        sh = 1
+    if Q == 1 and sw > 64:
+        sw = 1
+    Hn, Wn = (P - 1) * sh + (R - 1) * dh + 1, (Q - 1) * sw + (S - 1) * dw + 1
+    return (ph >= Hn or pw >= Wn or Hn > 2 * (H + R) + 64 or Wn > 2 * (W + S) + 64
+            or sw * (Q + (S - 1) * dw // sw + 80) > 4 * (W + S) + 4096)
+
+
+def _use_fft(algo, geom, *arrays):
+    return algo == _FFT and not _sparse(geom) and _conv_fft.finite(*arrays)
 
 
 def _algorithm(algorithm, geom, op, kern):
@@ -185,7 +221,7 @@ def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
         yshape = yshape[1:]
     y, ret = result_array(yshape, x.dtype, out, (x, w, bias), xp)
     xb, w = contiguous(xb), contiguous(w)
-    if algo == _FFT and _conv_fft.finite(xb, w):
+    if _use_fft(algo, geom, xb, w):
         y[...] = _conv_fft.forward(xb, w, bias, geom, kern).reshape(y.shape)
     else:
         kern.conv_forward(_core.ALGO_DIRECT if algo == _FFT else algo, y, xb, w, bias, geom, _threads.current())
@@ -200,7 +236,7 @@ def _zeroed_result(shape, dtype, out, inputs, xp):
 
 def _backward_input(algo, shape, dy, w, geom, out, inputs, xp, kern):
     """dx of shape `shape` (batched or not) from contiguous dy (batched) and w."""
-    if algo == _FFT and _conv_fft.finite(dy, w):
+    if _use_fft(algo, geom, dy, w):
         dx, ret = result_array(shape, dy.dtype, out, inputs, xp)
         dx[...] = _conv_fft.grad_input(dy, w, geom, kern).reshape(dx.shape)
         return dx, ret
@@ -246,7 +282,7 @@ def _grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, group
                          f"received shape {grad_out.shape}")
     algo = _algorithm(algorithm, geom, "backward_weight", kern)
     grad_out, x = contiguous(grad_out), contiguous(x)
-    if algo == _FFT and _conv_fft.finite(grad_out, x):
+    if _use_fft(algo, geom, grad_out, x):
         dw, ret = result_array(weight_shape, x.dtype, out, (x, grad_out), xp)
         dw[...] = _conv_fft.grad_weight(grad_out, x, geom, kern).reshape(dw.shape)
     else:

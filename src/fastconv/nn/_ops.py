@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import _backend, _threads
 from .._ext import _fastconv as _core
+from .._validation import contiguous
 
 RELU, SIGMOID, TANH, IDENTITY = _core.ACT_RELU, _core.ACT_SIGMOID, _core.ACT_TANH, _core.ACT_IDENTITY
 SGD, ADAGRAD, RMSPROP, ADAM = _core.OPT_SGD, _core.OPT_ADAGRAD, _core.OPT_RMSPROP, _core.OPT_ADAM
@@ -53,7 +54,7 @@ def activation_forward(kind, x, out=None):
     """relu / sigmoid / tanh of x into out (a new array when None; may be x)."""
     xp = xp_of(x)
     if compiled(xp):
-        x = np.ascontiguousarray(x)
+        x = contiguous(x)
         out = np.empty_like(x) if out is None else out
         _core.activation_forward(kind, out, x, _threads.current())
         return out
@@ -77,8 +78,8 @@ def activation_backward(kind, dy, y, layout, bias_grad):
     Returns dx, or (dx, dbias)."""
     xp = xp_of(dy, y)
     if compiled(xp):
-        y = np.ascontiguousarray(y)
-        dy = np.ascontiguousarray(dy, y.dtype)
+        y = contiguous(y)
+        dy = contiguous(dy.astype(y.dtype, copy=False))
         dx = np.empty_like(y)
         dbias = np.empty(layout[1], y.dtype) if bias_grad else None
         _core.activation_backward(kind, dx, dy, y, layout, dbias, _threads.current())
