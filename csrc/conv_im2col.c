@@ -38,17 +38,26 @@ static inline void FCN(im2col_row)(const FCN(im2col_ctx) *cx, T *d, int64_t ds, 
     }
     const int64_t qa = FC_MIN(FC_MAX(cx->cols.lo[s], q), q + len);
     const int64_t qb = FC_MIN(FC_MAX(cx->cols.hi[s], qa), q + len);
-    const T *src = plane + ih * g->W - g->pad_w + s * g->dil_w;
+    /* output column qq reads input column qq * stride_w + off of the row; as
+     * indices, formed only for the columns inside the row (with a large
+     * padding, a pointer to output column 0's input would lie far outside x) */
+    const T *row = plane + ih * g->W;
+    const int64_t off = s * g->dil_w - g->pad_w;
     int64_t t = 0;
     for (; t < qa - q; t++) d[t * ds] = 0;
     if (g->stride_w == 1) {
-        const T *sq = src + q;
-        if (ds == 1)
-            for (; t < qb - q; t++) d[t] = sq[t];
-        else
-            for (; t < qb - q; t++) d[t * ds] = sq[t];
+        if (qb > qa) {
+            const T *sa = row + (qa + off);
+            T *da = d + (qa - q) * ds;
+            const int64_t n = qb - qa;
+            if (ds == 1)
+                for (int64_t i = 0; i < n; i++) da[i] = sa[i];
+            else
+                for (int64_t i = 0; i < n; i++) da[i * ds] = sa[i];
+        }
+        t = qb - q;
     } else {
-        for (; t < qb - q; t++) d[t * ds] = src[(q + t) * g->stride_w];
+        for (; t < qb - q; t++) d[t * ds] = row[(q + t) * g->stride_w + off];
     }
     for (; t < len; t++) d[t * ds] = 0;
 }
@@ -212,12 +221,19 @@ static void FCN(col2im_add)(T *dx0, const T *dcol, int64_t rows, int64_t t0, int
             if (ih >= 0 && ih < g->H) {
                 const int64_t qa = FC_MIN(FC_MAX(cols->lo[s], q), q + len);
                 const int64_t qb = FC_MIN(FC_MAX(cols->hi[s], qa), q + len);
-                T *drow = plane + ih * g->W - g->pad_w + s * g->dil_w;
-                const T *sr = src + t - q;
-                if (g->stride_w == 1)
-                    for (int64_t qq = qa; qq < qb; qq++) drow[qq] += sr[qq];
-                else
-                    for (int64_t qq = qa; qq < qb; qq++) drow[qq * g->stride_w] += sr[qq];
+                /* output column qq adds into input column qq * stride_w + off (as in im2col_row) */
+                T *drow = plane + ih * g->W;
+                const int64_t off = s * g->dil_w - g->pad_w;
+                const T *sr = src + t; /* output column q */
+                if (g->stride_w == 1) {
+                    if (qb > qa) {
+                        T *da = drow + (qa + off);
+                        const T *sa = sr + (qa - q);
+                        for (int64_t i = 0; i < qb - qa; i++) da[i] += sa[i];
+                    }
+                } else {
+                    for (int64_t qq = qa; qq < qb; qq++) drow[qq * g->stride_w + off] += sr[qq - q];
+                }
             }
             t += len;
         }

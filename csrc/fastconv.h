@@ -29,6 +29,8 @@ typedef enum fc_status {
     FC_OK = 0,
     FC_ERR_NOMEM = 1, /* a scratch buffer could not be allocated */
     FC_ERR_ARG = 2,   /* an argument the Python layer should have rejected */
+    FC_ERR_GEOM = 3,  /* sizes, strides, paddings or dilations out of the kernels' range
+                         (the Python layer rejects them first) */
 } fc_status;
 
 typedef enum fc_conv_algo {

@@ -62,6 +62,19 @@ static inline fc_fpstate fc_fp_enter(void)
     return s;
 }
 
+/* Exact IEEE arithmetic and comparisons (pooling): FTZ and DAZ cleared,
+ * whatever the caller set, so a denormal compares as itself and the
+ * maximum of denormals is the true one; restored by fc_fp_leave. */
+static inline fc_fpstate fc_fp_exact_enter(void)
+{
+    fc_fpstate s = {0};
+#if FC_X86
+    s.mxcsr = _mm_getcsr();
+    _mm_setcsr(s.mxcsr & ~0x8040u); /* FTZ and DAZ off */
+#endif
+    return s;
+}
+
 static inline void fc_fp_leave(fc_fpstate s)
 {
 #if FC_X86

@@ -15,24 +15,32 @@
 
 enum { FCN(gemm_mr) = GEMM_MR, FCN(gemm_nr) = GEMM_NR };
 
+/* The entry points check the geometry and put it in canonical form first
+ * (fc_conv_prepare: sparse geometries run on im2col). */
 static int FCN(conv_fwd)(int algo, T *y, const T *x, const T *w, const T *bias,
-                         const fc_conv_geom *g, int nthreads)
+                         const fc_conv_geom *g0, int nthreads)
 {
-    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_forward)(y, x, w, bias, g, nthreads);
-    return FCN(conv_im2col_forward)(y, x, w, bias, g, nthreads);
+    fc_conv_geom g;
+    if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
+    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_forward)(y, x, w, bias, &g, nthreads);
+    return FCN(conv_im2col_forward)(y, x, w, bias, &g, nthreads);
 }
 
-static int FCN(conv_bwd_input)(int algo, T *dx, const T *dy, const T *w, const fc_conv_geom *g,
+static int FCN(conv_bwd_input)(int algo, T *dx, const T *dy, const T *w, const fc_conv_geom *g0,
                                int nthreads)
 {
-    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_input)(dx, dy, w, g, nthreads);
-    return FCN(conv_im2col_backward_input)(dx, dy, w, g, nthreads);
+    fc_conv_geom g;
+    if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
+    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_input)(dx, dy, w, &g, nthreads);
+    return FCN(conv_im2col_backward_input)(dx, dy, w, &g, nthreads);
 }
 
-static int FCN(conv_bwd_weight)(int algo, T *dw, const T *dy, const T *x, const fc_conv_geom *g,
+static int FCN(conv_bwd_weight)(int algo, T *dw, const T *dy, const T *x, const fc_conv_geom *g0,
                                 int nthreads)
 {
-    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_weight)(dw, dy, x, g, nthreads);
-    return FCN(conv_im2col_backward_weight)(dw, dy, x, g, nthreads);
+    fc_conv_geom g;
+    if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
+    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_weight)(dw, dy, x, &g, nthreads);
+    return FCN(conv_im2col_backward_weight)(dw, dy, x, &g, nthreads);
 }
 #include "template_end.h"

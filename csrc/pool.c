@@ -17,6 +17,11 @@
  * it, the window clipped to the padded input (count_include_pad) or to the
  * input, a product of a row count and a column count.
  *
+ * Every kernel here runs with flush-to-zero and denormals-are-zero cleared
+ * (fc_fp_exact_enter), whatever the caller set: denormals compare and add
+ * as themselves, so the maximum of denormals is the true one, as PyTorch's.
+ * Geometries far wider than the input run on pool_generic (fc_pool_wide).
+ *
  * Backward kernels here OVERWRITE dx (unlike the convolution's, which add):
  * a pooling gradient is a whole input gradient, and writing it in one pass
  * per plane saves a full pass over memory.  Max backward scatters through
@@ -42,6 +47,71 @@ static inline int64_t fc_pool_count(int64_t start, int64_t k, int64_t n, int64_t
     const int64_t end = FC_MIN(start + k, n + pad);
     if (include_pad) return end - start;
     return FC_MIN(end, n) - FC_MAX(start, 0);
+}
+
+/* One axis of a pooling: n inputs, out outputs at `stride`, k taps at `dil`,
+ * `pad` before, as PyTorch allows them: the padding at most half the dilated
+ * window, which spans below FC_GEOM_LIMIT, and every window starting inside
+ * the input or its leading padding.  Window starts then lie in [-pad, n) and
+ * their ends below n + FC_GEOM_LIMIT: no index sum overflows. */
+static inline int fc_pool_axis_ok(int64_t n, int64_t k, int64_t out, int64_t stride, int64_t pad, int64_t dil)
+{
+    int64_t eff, last;
+    if (!fc_geom_in(n, 1) || !fc_geom_in(k, 1) || !fc_geom_in(out, 1) || !fc_geom_in(stride, 1) ||
+        !fc_geom_in(pad, 0) || !fc_geom_in(dil, 1) || !fc_geom_span(k, dil, &eff))
+        return 0;
+    return pad <= eff / 2 && !__builtin_mul_overflow(out - 1, stride, &last) && last < n + pad;
+}
+
+/* Checks *in (FC_ERR_GEOM) and copies it to *g with the dilation of a
+ * one-tap axis and a large stride of a one-output axis set to 1 (neither
+ * changes any output). */
+static inline int fc_pool_prepare(const fc_pool_geom *in, fc_pool_geom *g)
+{
+    if (!fc_geom_in(in->NC, 1) || !fc_pool_axis_ok(in->H, in->R, in->P, in->stride_h, in->pad_h, in->dil_h) ||
+        !fc_pool_axis_ok(in->W, in->S, in->Q, in->stride_w, in->pad_w, in->dil_w) ||
+        !fc_geom_product_ok(in->NC, in->H, in->W, 1) || !fc_geom_product_ok(in->NC, in->P, in->Q, 1))
+        return FC_ERR_GEOM;
+    *g = *in;
+    if (g->R == 1) g->dil_h = 1;
+    if (g->S == 1) g->dil_w = 1;
+    if (g->P == 1 && g->stride_h > 64) g->stride_h = 1;
+    if (g->Q == 1 && g->stride_w > 64) g->stride_w = 1;
+    return FC_OK;
+}
+
+/* Whether the split rows would serve the geometry badly: windows (or, with
+ * ceil_mode, their padding) far wider than the input, or strides that make
+ * a split row far longer than an input row.  Those run on pool_generic,
+ * whose work is bounded by the output times the windows clipped to the
+ * input.  Never true of the pooling of networks. */
+static inline int fc_pool_wide(const fc_pool_geom *g)
+{
+    /* spans below FC_GEOM_LIMIT (fc_pool_prepare) */
+    const int64_t eh = (g->R - 1) * g->dil_h + 1, ew = (g->S - 1) * g->dil_w + 1;
+    if (eh > 2 * g->H + 64 || ew > 2 * g->W + 64 || g->stride_h > 2 * g->H + 64) return 1;
+    int64_t row; /* elements of a split row: stride_w * (Q + tap offsets + a few vectors) */
+    if (__builtin_mul_overflow(g->stride_w, g->Q + (g->S - 1) * g->dil_w / g->stride_w + 32, &row)) return 1;
+    return row > 4 * g->W + 4096;
+}
+
+/* per-call tables of pool_generic */
+typedef struct fc_pool_clips {
+    int64_t *rlo, *rhi, *clo, *chi; /* clipped taps per output row and column */
+    int64_t *rcnt, *ccnt;           /* average counts per output row and column */
+    double work;                    /* taps in one plane's clipped windows */
+} fc_pool_clips;
+
+/* Taps [*lo, *hi) of a window starting at `start` (>= -pad; k taps at
+ * dilation d) that land inside [0, n). */
+static inline void fc_pool_clip(int64_t start, int64_t k, int64_t d, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t a = start >= 0 ? 0 : (-start + d - 1) / d;
+    int64_t b = start >= n ? 0 : (n - 1 - start) / d + 1;
+    a = FC_MIN(a, k);
+    b = FC_MIN(b, k);
+    *lo = a;
+    *hi = FC_MAX(a, b);
 }
 #endif
 
@@ -415,10 +485,11 @@ static int FCN(pool_small)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g,
                            int nt)
 {
     const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, PQ = P * Q, RS = g->R * g->S, HW = H * W;
-    int32_t *off = malloc((size_t)(RS * PQ) * sizeof(int32_t) + (size_t)PQ * (sizeof(int32_t) + sizeof(T)));
-    if (!off) return FC_ERR_NOMEM;
+    /* one block: the divisors first (malloc's alignment serves T), then the int32 tables */
+    T *div = malloc((size_t)PQ * sizeof(T) + (size_t)((RS + 1) * PQ) * sizeof(int32_t));
+    if (!div) return FC_ERR_NOMEM;
+    int32_t *off = (int32_t *)(div + PQ);
     int32_t *first = off + RS * PQ;
-    T *div = (T *)(first + PQ);
     for (int64_t p = 0; p < P; p++) {
         const int64_t h0 = p * g->stride_h - g->pad_h;
         for (int64_t q = 0; q < Q; q++) {
@@ -440,7 +511,7 @@ static int FCN(pool_small)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g,
     const int team = g->NC * PQ * RS >= 65536 ? (g->NC < nt ? (int)g->NC : nt) : 1;
 #pragma omp parallel num_threads(team)
     {
-        fc_fpstate fp = fc_fp_enter();
+        fc_fpstate fp = fc_fp_exact_enter();
         T best[FC_POOL_SMALL_CHUNK];
         int32_t bidx[FC_POOL_SMALL_CHUNK];
         const T fill = avg ? (T)0 : (T)-INFINITY;
@@ -478,7 +549,7 @@ static int FCN(pool_small)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g,
         }
         fc_fp_leave(fp);
     }
-    free(off);
+    free(div);
     return FC_OK;
 }
 
@@ -507,7 +578,7 @@ static int FCN(pool_2x2)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, i
     const int team = g->NC * PQ * 4 >= 65536 ? (rows < nt ? (int)rows : nt) : 1;
 #pragma omp parallel num_threads(team)
     {
-        fc_fpstate fp = fc_fp_enter();
+        fc_fpstate fp = fc_fp_exact_enter();
 #pragma omp for schedule(static)
         for (int64_t row = 0; row < rows; row++) {
             const int64_t plane = row / P, p = row % P;
@@ -547,14 +618,143 @@ static int FCN(pool_2x2)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, i
     return FC_OK;
 }
 
+/* ---- windows far wider than the input -----------------------------------------------
+ * Geometries fc_pool_wide flags run one output at a time over its window
+ * clipped to the input (fc_pool_clip per row and per column, from tables
+ * built once per call), so the work is the output times the clipped windows
+ * however large the windows, strides or paddings are.  Semantics as the
+ * vector paths: the taps in the padding, which hold -inf or 0 there and
+ * never change a result, are skipped; a window keeps its first in-input
+ * element when all are -inf, its last NaN, -1 when it holds no input
+ * element; averages divide by PyTorch's count. */
+
+static int FCN(pool_clips_init)(fc_pool_clips *c, const fc_pool_geom *g, int include_pad)
+{
+    c->rlo = malloc((size_t)(3 * g->P + 3 * g->Q) * sizeof(int64_t));
+    if (!c->rlo) return FC_ERR_NOMEM;
+    c->rhi = c->rlo + g->P;
+    c->rcnt = c->rhi + g->P;
+    c->clo = c->rcnt + g->P;
+    c->chi = c->clo + g->Q;
+    c->ccnt = c->chi + g->Q;
+    double rows = 0, cols = 0;
+    for (int64_t p = 0; p < g->P; p++) {
+        const int64_t start = p * g->stride_h - g->pad_h;
+        fc_pool_clip(start, g->R, g->dil_h, g->H, &c->rlo[p], &c->rhi[p]);
+        c->rcnt[p] = fc_pool_count(start, g->R, g->H, g->pad_h, include_pad);
+        rows += (double)(c->rhi[p] - c->rlo[p]);
+    }
+    for (int64_t q = 0; q < g->Q; q++) {
+        const int64_t start = q * g->stride_w - g->pad_w;
+        fc_pool_clip(start, g->S, g->dil_w, g->W, &c->clo[q], &c->chi[q]);
+        c->ccnt[q] = fc_pool_count(start, g->S, g->W, g->pad_w, include_pad);
+        cols += (double)(c->chi[q] - c->clo[q]);
+    }
+    c->work = rows * cols;
+    return FC_OK;
+}
+
+static int FCN(pool_generic)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, int avg, int include_pad,
+                             int nt)
+{
+    fc_pool_clips c;
+    if (FCN(pool_clips_init)(&c, g, include_pad)) return FC_ERR_NOMEM;
+    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, HW = H * W, PQ = P * Q;
+    const int team = (double)g->NC * (c.work + (double)PQ) >= 65536 ? (g->NC < nt ? (int)g->NC : nt) : 1;
+#pragma omp parallel num_threads(team)
+    {
+        fc_fpstate fp = fc_fp_exact_enter();
+#pragma omp for schedule(static)
+        for (int64_t plane = 0; plane < g->NC; plane++) {
+            const T *xp = x + plane * HW;
+            T *yp = y + plane * PQ;
+            int64_t *ip = yi ? yi + plane * PQ : NULL;
+            for (int64_t p = 0; p < P; p++) {
+                const int64_t h0 = p * g->stride_h - g->pad_h;
+                for (int64_t q = 0; q < Q; q++) {
+                    const int64_t w0 = q * g->stride_w - g->pad_w;
+                    const int64_t s0 = c.clo[q], s1 = c.chi[q];
+                    if (avg) {
+                        T sum = 0;
+                        for (int64_t r = c.rlo[p]; r < c.rhi[p]; r++) {
+                            /* indices: w0 may lie far left of the row (padding) */
+                            const int64_t base = (h0 + r * g->dil_h) * W + w0;
+                            for (int64_t s = s0; s < s1; s++) sum += xp[base + s * g->dil_w];
+                        }
+                        yp[p * Q + q] = sum / ((T)c.rcnt[p] * (T)c.ccnt[q]);
+                        continue;
+                    }
+                    T best = (T)-INFINITY;
+                    int64_t bi = -1;
+                    if (c.rlo[p] < c.rhi[p] && s0 < s1) bi = (h0 + c.rlo[p] * g->dil_h) * W + w0 + s0 * g->dil_w;
+                    for (int64_t r = c.rlo[p]; r < c.rhi[p]; r++) {
+                        const int64_t base = (h0 + r * g->dil_h) * W + w0;
+                        for (int64_t s = s0; s < s1; s++) {
+                            const int64_t j = base + s * g->dil_w;
+                            const T v = xp[j];
+                            if (v > best || v != v) {
+                                best = v;
+                                bi = j;
+                            }
+                        }
+                    }
+                    yp[p * Q + q] = best;
+                    if (ip) ip[p * Q + q] = bi;
+                }
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    free(c.rlo);
+    return FC_OK;
+}
+
+/* dx (overwritten) = the average pooling's gradient, window by clipped window */
+static int FCN(avgpool_backward_generic)(T *dx, const T *dy, const fc_pool_geom *g, int include_pad, int nt)
+{
+    fc_pool_clips c;
+    if (FCN(pool_clips_init)(&c, g, include_pad)) return FC_ERR_NOMEM;
+    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, HW = H * W, PQ = P * Q;
+    const int team = (double)g->NC * (c.work + (double)(PQ + HW)) >= 65536 ? (g->NC < nt ? (int)g->NC : nt) : 1;
+#pragma omp parallel num_threads(team)
+    {
+        fc_fpstate fp = fc_fp_exact_enter();
+#pragma omp for schedule(static)
+        for (int64_t plane = 0; plane < g->NC; plane++) {
+            T *dp = dx + plane * HW;
+            const T *gp = dy + plane * PQ;
+            memset(dp, 0, (size_t)HW * sizeof(T));
+            for (int64_t p = 0; p < P; p++) {
+                const int64_t h0 = p * g->stride_h - g->pad_h;
+                for (int64_t q = 0; q < Q; q++) {
+                    const int64_t w0 = q * g->stride_w - g->pad_w;
+                    const T gv = gp[p * Q + q] / ((T)c.rcnt[p] * (T)c.ccnt[q]);
+                    for (int64_t r = c.rlo[p]; r < c.rhi[p]; r++) {
+                        const int64_t base = (h0 + r * g->dil_h) * W + w0;
+                        for (int64_t s = c.clo[q]; s < c.chi[q]; s++) dp[base + s * g->dil_w] += gv;
+                    }
+                }
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    free(c.rlo);
+    return FC_OK;
+}
+
 /* ---- forward driver ---------------------------------------------------------------- */
 
-static int FCN(pool_forward)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, int avg,
+static int FCN(pool_forward)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g0, int avg,
                              int include_pad, int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
+    fc_pool_geom gc;
+    if (fc_pool_prepare(g0, &gc)) return FC_ERR_GEOM;
+    const fc_pool_geom *g = &gc;
+    if (fc_pool_wide(g)) return FCN(pool_generic)(y, yi, x, g, avg, include_pad, nt);
     if (FCN(pool_2x2_fits)(g)) return FCN(pool_2x2)(y, yi, x, g, avg, nt);
-    if (g->Q <= FC_POOL_SMALL_Q && g->P * g->Q * g->R * g->S <= FC_POOL_SMALL_TABLE && g->H * g->W < INT32_MAX)
+    if (g->Q <= FC_POOL_SMALL_Q && fc_geom_product_ok(g->P, g->Q, g->R, g->S) &&
+        g->P * g->Q * g->R * g->S <= FC_POOL_SMALL_TABLE && g->H * g->W < INT32_MAX)
         return FCN(pool_small)(y, yi, x, g, avg, include_pad, nt);
     FCN(pool_plan) pl;
     if (FCN(pool_plan_init)(&pl, g, g->P, g->stride_h, (g->R - 1) * g->dil_h + 1, avg, include_pad, nt))
@@ -564,7 +764,7 @@ static int FCN(pool_forward)(T *y, int64_t *yi, const T *x, const fc_pool_geom *
     int err = 0;
 #pragma omp parallel num_threads(units < nt ? (int)units : nt)
     {
-        fc_fpstate fp = fc_fp_enter();
+        fc_fpstate fp = fc_fp_exact_enter();
         T *xs = fc_scratch(FC_SCRATCH_WORK, (size_t)(FC_MAX(rows, 1) * pl.pitch) * sizeof(T));
         if (!xs) {
 #pragma omp atomic write
@@ -592,11 +792,15 @@ static int FCN(maxpool_backward)(T *dx, const T *dy, const int64_t *idx, const f
                                  int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
+    if (!fc_geom_in(g->NC, 1) || !fc_geom_in(g->H, 1) || !fc_geom_in(g->W, 1) || !fc_geom_in(g->P, 1) ||
+        !fc_geom_in(g->Q, 1) || !fc_geom_product_ok(g->NC, g->H, g->W, 1) ||
+        !fc_geom_product_ok(g->NC, g->P, g->Q, 1))
+        return FC_ERR_GEOM;
     const int64_t HW = g->H * g->W, PQ = g->P * g->Q;
     int bad = 0;
 #pragma omp parallel num_threads(g->NC < nt ? (int)g->NC : nt)
     {
-        fc_fpstate fp = fc_fp_enter();
+        fc_fpstate fp = fc_fp_exact_enter();
 #pragma omp for schedule(static)
         for (int64_t plane = 0; plane < g->NC; plane++) {
             T *d = dx + plane * HW;
@@ -672,9 +876,13 @@ static void FCN(avgpool_backward_unit)(const FCN(pool_plan) *pl, T *dx, const T 
     for (; merged < h1; merged++) FCN(pool_merge_row)(pl, dx + merged * g->W, dxs + (merged - h0) * pl->pitch);
 }
 
-static int FCN(avgpool_backward)(T *dx, const T *dy, const fc_pool_geom *g, int include_pad, int nthreads)
+static int FCN(avgpool_backward)(T *dx, const T *dy, const fc_pool_geom *g0, int include_pad, int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
+    fc_pool_geom gc;
+    if (fc_pool_prepare(g0, &gc)) return FC_ERR_GEOM;
+    const fc_pool_geom *g = &gc;
+    if (fc_pool_wide(g)) return FCN(avgpool_backward_generic)(dx, dy, g, include_pad, nt);
     FCN(pool_plan) pl;
     if (FCN(pool_plan_init)(&pl, g, g->H, 1, 1, 1, include_pad, nt)) return FC_ERR_NOMEM;
     /* taps grouped by phase, offsets ascending: (s * dil_w) = offset * sw + phase */
@@ -683,21 +891,26 @@ static int FCN(avgpool_backward)(T *dx, const T *dy, const fc_pool_geom *g, int 
         FCN(pool_plan_free)(&pl);
         return FC_ERR_NOMEM;
     }
-    int64_t *pcnt = poff + g->S, k = 0;
-    for (int64_t phs = 0; phs < g->stride_w; phs++) {
-        pcnt[phs] = 0;
-        for (int64_t s = 0; s < g->S; s++)
-            if ((s * g->dil_w) % g->stride_w == phs) {
-                poff[k++] = (s * g->dil_w) / g->stride_w;
-                pcnt[phs]++;
-            }
+    int64_t *pcnt = poff + g->S;
+    for (int64_t phs = 0; phs < g->stride_w; phs++) pcnt[phs] = 0;
+    for (int64_t s = 0; s < g->S; s++) pcnt[(s * g->dil_w) % g->stride_w]++;
+    { /* counting sort by phase: offsets ascend within a phase as s does */
+        int64_t *next = malloc((size_t)g->stride_w * sizeof(int64_t));
+        if (!next) {
+            free(poff);
+            FCN(pool_plan_free)(&pl);
+            return FC_ERR_NOMEM;
+        }
+        for (int64_t phs = 0, k = 0; phs < g->stride_w; k += pcnt[phs], phs++) next[phs] = k;
+        for (int64_t s = 0; s < g->S; s++) poff[next[(s * g->dil_w) % g->stride_w]++] = (s * g->dil_w) / g->stride_w;
+        free(next);
     }
     const int64_t units = g->NC * pl.nbands, HW = g->H * g->W, PQ = g->P * g->Q;
     const int64_t glen = FC_ROUND_UP(g->Q, VL) + 2 * (VL + g->S);
     int err = 0;
 #pragma omp parallel num_threads(units < nt ? (int)units : nt)
     {
-        fc_fpstate fp = fc_fp_enter();
+        fc_fpstate fp = fc_fp_exact_enter();
         T *dxs = fc_scratch(FC_SCRATCH_WORK, (size_t)(pl.band * pl.pitch) * sizeof(T));
         T *gbuf = fc_scratch(FC_SCRATCH_WORK2, (size_t)glen * sizeof(T));
         if (!dxs || !gbuf) {
@@ -728,7 +941,7 @@ static int FCN(global_avgpool_forward)(T *y, const T *x, int64_t planes, int64_t
     const int nt = fc_resolve_threads(nthreads);
 #pragma omp parallel for schedule(static) num_threads(planes < nt ? (int)planes : nt)
     for (int64_t plane = 0; plane < planes; plane++) {
-        fc_fpstate fp = fc_fp_enter();
+        fc_fpstate fp = fc_fp_exact_enter();
         const T *src = x + plane * n;
         V acc[4] = {{0}, {0}, {0}, {0}};
         int64_t i = 0;

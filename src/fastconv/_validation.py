@@ -105,14 +105,17 @@ def check_out(out, shape, dtype, xp=np, name="out"):
 
 
 def _c_contiguous(a):
+    """C-contiguous and aligned for its dtype: what the kernels may read and write."""
     return a.flags.c_contiguous and getattr(a.flags, "aligned", True)  # CuPy arrays are always aligned
 
 
 def contiguous(a):
-    """a itself when the kernels can read it, else a C-contiguous aligned copy."""
+    """a itself when the kernels can read it, else a C-contiguous aligned copy.
+    (Not ascontiguousarray, which returns a contiguous but misaligned array,
+    e.g. a float32 view at an odd byte offset, as it is.)"""
     if _c_contiguous(a):
         return a
-    return get_array_module(a).ascontiguousarray(a)
+    return get_array_module(a).array(a, order="C", copy=True)
 
 
 def kernel_target(out, inputs):

@@ -39,6 +39,7 @@ from . import _threads
 from . import _backend
 from ._backend import get_array_module, is_array, to_host
 from ._ext import _fastconv as _core
+from ._validation import contiguous
 from .fft import _conv_full, fast_length
 
 __all__ = ["calibrate_filters", "convolve2d", "correlate2d", "last_method", "sepfilter2d"]
@@ -147,13 +148,13 @@ def _direct(x, k, P, Q, pt, pl, boundary, fill, out, kern=_core):
     H, W = x.shape[-2:]
     geom = (N, H, W, P, Q, k.shape[0], k.shape[1], pt, pl, boundary)
     xp = get_array_module(x)
-    kern.filter2d(out, xp.ascontiguousarray(x), xp.ascontiguousarray(k), fill, geom, False, _threads.current())
+    kern.filter2d(out, contiguous(x), contiguous(k), fill, geom, False, _threads.current())
 
 
 def _separable(x, factors, P, Q, pt, pl, boundary, fill, out, kern=_core):
     N = int(np.prod(x.shape[:-2]))
     H, W = x.shape[-2:]
-    x = get_array_module(x).ascontiguousarray(x)
+    x = contiguous(x)
     for i, (ky, kx) in enumerate(factors):
         geom = (N, H, W, P, Q, len(ky), len(kx), pt, pl, boundary)
         # fill values: every pass filters the same extension, so each sees the fill
@@ -371,7 +372,7 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=No
         record["predicted_ms"] = pred
     out = xp.empty(x.shape[:-2] + (P, Q), dtype)
     if chosen == "direct":
-        _direct(x, xp.ascontiguousarray(k), P, Q, pt, pl, bnd, fill, out, kern)
+        _direct(x, contiguous(k), P, Q, pt, pl, bnd, fill, out, kern)
     elif chosen == "separable":
         _separable(x, factors, P, Q, pt, pl, bnd, fill, out, kern)
     else:

@@ -23,6 +23,7 @@ from ._cache import PlanCache, plain
 from ._ext import _fastconv as _core
 from ._backend import get_array_module, is_array
 from ._validation import (
+    MAX_EXTENT,
     as_float_array,
     check_ndim,
     check_nonempty,
@@ -86,6 +87,11 @@ def _geometry(nd, spatial, kernel_size, stride, padding, dilation, ceil_mode):
     out = []
     for i in range(nd):
         eff = d[i] * (k[i] - 1) + 1
+        if eff >= MAX_EXTENT:
+            # the kernels index in int64: window spans stay below 2**62 so sums of two fit
+            raise ValueError(f"kernel_size {kernel_size!r} with dilation {dilation!r} is too large: the window "
+                             f"spans {eff} positions along spatial axis {i}, beyond the kernels' 64-bit range "
+                             f"(2**62)")
         if 2 * p[i] > eff:
             raise ValueError(f"padding must be at most half the (dilated) kernel size, {eff}; "
                              f"received padding={padding!r} with kernel_size={kernel_size!r}")

@@ -19,7 +19,7 @@ import numpy as np
 from . import _threads
 from . import _backend
 from ._backend import get_array_module
-from ._validation import as_float_array, same_dtype
+from ._validation import as_float_array, contiguous, same_dtype
 
 __all__ = [
     "gru_backward",
@@ -62,7 +62,7 @@ def _optional(a, name, shape, dtype, xp):
         raise TypeError(f"{name} must have the dtype of x ({dtype}); received dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; received shape {a.shape}")
-    return xp.ascontiguousarray(a)
+    return contiguous(a)
 
 
 def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first):
@@ -77,7 +77,7 @@ def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first):
         x = x[:, None] if not batch_first else x[None]
     if x.size == 0:
         raise ValueError(f"x must not be empty; received shape {x.shape}")
-    x = xp.ascontiguousarray(x)
+    x = contiguous(x)
     T, B = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]
     I = x.shape[2]
     G = _GATES[kind]
@@ -91,7 +91,7 @@ def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first):
     H = w_ih.shape[0] // G
     if w_hh.shape != (G * H, H):
         raise ValueError(f"w_hh must have shape {(G * H, H)} (hidden size {H} from w_ih); received shape {w_hh.shape}")
-    w_ih, w_hh = xp.ascontiguousarray(w_ih), xp.ascontiguousarray(w_hh)
+    w_ih, w_hh = contiguous(w_ih), contiguous(w_hh)
     b_ih = _optional(b_ih, "b_ih", (G * H,), x.dtype, xp)
     b_hh = _optional(b_hh, "b_hh", (G * H,), x.dtype, xp)
     state = (H,) if unbatched else (B, H)
@@ -107,7 +107,7 @@ def _forward(kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_first):
                 bias[:2 * H] += b[:2 * H]
             if b_ih is not None:
                 bias[2 * H:] = b_ih[2 * H:]
-        bias_hn = None if b_hh is None else xp.ascontiguousarray(b_hh[2 * H:])
+        bias_hn = None if b_hh is None else contiguous(b_hh[2 * H:])
     else:
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
         bias_hn = None

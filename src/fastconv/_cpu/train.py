@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _threads
 from .._ext import _fastconv as _core
+from .._validation import contiguous
 
 
 def matmul(a, b):
@@ -17,7 +18,7 @@ def matmul(a, b):
 
 def activation_forward(kind, x, out=None):
     """relu / sigmoid / tanh of x into out (a new array when None; may be x)."""
-    x = np.ascontiguousarray(x)
+    x = contiguous(x)
     out = np.empty_like(x) if out is None else out
     _core.activation_forward(kind, out, x, _threads.current())
     return out
@@ -26,8 +27,8 @@ def activation_forward(kind, x, out=None):
 def activation_backward(kind, dy, y, layout, bias_grad):
     """dy f'(x) from y = f(x), over layout (outer, channels, inner); with
     bias_grad also its per-channel sum.  Returns dx, or (dx, dbias)."""
-    y = np.ascontiguousarray(y)
-    dy = np.ascontiguousarray(dy, y.dtype)
+    y = contiguous(y)
+    dy = contiguous(dy.astype(y.dtype, copy=False))
     dx = np.empty_like(y)
     dbias = np.empty(layout[1], y.dtype) if bias_grad else None
     _core.activation_backward(kind, dx, dy, y, layout, dbias, _threads.current())

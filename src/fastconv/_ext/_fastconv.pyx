@@ -112,7 +112,63 @@ ALGO_IM2COL = 1
 cdef int _raise(int status) except -1:
     if status == 1:
         raise MemoryError("fastconv: could not allocate kernel scratch memory")
+    if status == 3:
+        raise ValueError("fastconv: sizes, strides, paddings or dilations out of the kernels' range "
+                         "(beyond 2**62, or inconsistent with the output size)")
     raise RuntimeError(f"fastconv: kernel failed with status {status}")
+
+
+cdef int _misaligned(object a) except -1:
+    raise ValueError(f"fastconv: arrays passed to the kernels must be C-contiguous and aligned for their "
+                     f"dtype (fastconv._validation.contiguous makes them so); received flags {a.flags!r}")
+
+
+cdef inline void *_data(cnp.ndarray a) except? NULL:
+    """a's data, checked C-contiguous and aligned (the kernels load whole elements and vectors)."""
+    if not cnp.PyArray_ISCARRAY_RO(a):
+        _misaligned(a)
+    return cnp.PyArray_DATA(a)
+
+
+cdef extern from *:
+    """
+    static inline int fc_size_is(int64_t size, int64_t a, int64_t b, int64_t c, int64_t d)
+    {
+        int64_t p;
+        return a >= 0 && b >= 0 && c >= 0 && d >= 0 && !__builtin_mul_overflow(a, b, &p) &&
+               !__builtin_mul_overflow(p, c, &p) && !__builtin_mul_overflow(p, d, &p) && p == size;
+    }
+    """
+    bint fc_size_is(int64_t size, int64_t a, int64_t b, int64_t c, int64_t d) nogil
+
+
+cdef int _mismatch(object a) except -1:
+    raise ValueError(f"fastconv: an array's dtype or size does not match the kernel's geometry; received "
+                     f"dtype {a.dtype}, shape {a.shape}")
+
+
+cdef inline int _float_type(cnp.ndarray a) except -1:
+    cdef int t = cnp.PyArray_TYPE(a)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        _mismatch(a)
+    return t
+
+
+cdef inline void *_arr(cnp.ndarray a, int typenum, int64_t n0, int64_t n1, int64_t n2, int64_t n3) except? NULL:
+    """a's data, checked C-contiguous, aligned, of dtype typenum and n0 * n1 * n2 * n3
+    elements (the product formed without overflow): the kernels trust the geometry."""
+    if not cnp.PyArray_ISCARRAY_RO(a):
+        _misaligned(a)
+    if cnp.PyArray_TYPE(a) != typenum or not fc_size_is(cnp.PyArray_SIZE(a), n0, n1, n2, n3):
+        _mismatch(a)
+    return cnp.PyArray_DATA(a)
+
+
+cdef inline void *_aligned(cnp.ndarray a) except? NULL:
+    """a's data, checked aligned for its dtype (strided views: GEMM operands, recurrent steps)."""
+    if not cnp.PyArray_ISALIGNED(a):
+        _misaligned(a)
+    return cnp.PyArray_DATA(a)
 
 
 cdef inline void _geom(fc_conv_geom *g, tuple t):
@@ -124,8 +180,12 @@ cdef inline bint _is_f32(cnp.ndarray a):
     return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32
 
 
-cdef inline void *_ptr(object a):
-    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+cdef inline void *_ptr(object a) except? NULL:
+    return NULL if a is None else _data(<cnp.ndarray>a)
+
+
+cdef inline void *_ptr_aligned(object a) except? NULL:
+    return NULL if a is None else _aligned(<cnp.ndarray>a)
 
 
 # ---- runtime -------------------------------------------------------------------
@@ -167,9 +227,9 @@ def gemm(cnp.ndarray c, cnp.ndarray a, cnp.ndarray b, bint accumulate, int nthre
     cdef int64_t ldc = c.strides[0] // isz
     cdef int64_t rsa = a.strides[0] // isz, csa = a.strides[1] // isz
     cdef int64_t rsb = b.strides[0] // isz, csb = b.strides[1] // isz
-    cdef void *pc = cnp.PyArray_DATA(c)
-    cdef void *pa = cnp.PyArray_DATA(a)
-    cdef void *pb = cnp.PyArray_DATA(b)
+    cdef void *pc = _aligned(c)
+    cdef void *pa = _aligned(a)
+    cdef void *pb = _aligned(b)
     cdef int st
     if _is_f32(a):
         with nogil:
@@ -191,12 +251,14 @@ def conv_forward(int algo, cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, object b
     """y (OUT) = conv(x, w) + bias.  All C-contiguous, one dtype."""
     cdef fc_conv_geom g
     _geom(&g, geom)
-    cdef void *py = cnp.PyArray_DATA(y)
-    cdef void *px = cnp.PyArray_DATA(x)
-    cdef void *pw = cnp.PyArray_DATA(w)
-    cdef void *pb = _ptr(bias)
+    cdef int t = _float_type(x)
+    cdef int64_t Cg = g.C // g.G if g.G > 0 else -1
+    cdef void *px = _arr(x, t, g.N, g.C, g.H, g.W)
+    cdef void *py = _arr(y, t, g.N, g.K, g.P, g.Q)
+    cdef void *pw = _arr(w, t, g.K, Cg, g.R, g.S)
+    cdef void *pb = NULL if bias is None else _arr(bias, t, g.K, 1, 1, 1)
     cdef int st
-    if _is_f32(x):
+    if t == cnp.NPY_FLOAT32:
         with nogil:
             st = fc_conv2d_forward_f32(algo, <float *>py, <const float *>px, <const float *>pw,
                                        <const float *>pb, &g, nthreads)
@@ -215,14 +277,23 @@ ctypedef int (*backward_f64)(int, double *, const double *, const double *, cons
 
 
 cdef _backward(backward_f32 f32, backward_f64 f64, int algo, cnp.ndarray out, cnp.ndarray dy,
-               cnp.ndarray other, tuple geom, int nthreads):
+               cnp.ndarray other, tuple geom, int nthreads, bint weight):
+    """weight: out is dw (K, C/G, R, S) and other x (N, C, H, W); else out is dx, other w."""
     cdef fc_conv_geom g
     _geom(&g, geom)
-    cdef void *po = cnp.PyArray_DATA(out)
-    cdef void *pdy = cnp.PyArray_DATA(dy)
-    cdef void *pother = cnp.PyArray_DATA(other)
+    cdef int t = _float_type(dy)
+    cdef int64_t Cg = g.C // g.G if g.G > 0 else -1
+    cdef void *pdy = _arr(dy, t, g.N, g.K, g.P, g.Q)
+    cdef void *po
+    cdef void *pother
+    if weight:
+        po = _arr(out, t, g.K, Cg, g.R, g.S)
+        pother = _arr(other, t, g.N, g.C, g.H, g.W)
+    else:
+        po = _arr(out, t, g.N, g.C, g.H, g.W)
+        pother = _arr(other, t, g.K, Cg, g.R, g.S)
     cdef int st
-    if _is_f32(dy):
+    if t == cnp.NPY_FLOAT32:
         with nogil:
             st = f32(algo, <float *>po, <const float *>pdy, <const float *>pother, &g, nthreads)
     else:
@@ -235,13 +306,13 @@ cdef _backward(backward_f32 f32, backward_f64 f64, int algo, cnp.ndarray out, cn
 def conv_backward_input(int algo, cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray w,
                         tuple geom, int nthreads):
     """dx (OUT, added into) += conv^T(dy, w)."""
-    _backward(fc_conv2d_backward_input_f32, fc_conv2d_backward_input_f64, algo, dx, dy, w, geom, nthreads)
+    _backward(fc_conv2d_backward_input_f32, fc_conv2d_backward_input_f64, algo, dx, dy, w, geom, nthreads, False)
 
 
 def conv_backward_weight(int algo, cnp.ndarray dw, cnp.ndarray dy, cnp.ndarray x,
                          tuple geom, int nthreads):
     """dw (OUT, added into) += correlation of dy with x."""
-    _backward(fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64, algo, dw, dy, x, geom, nthreads)
+    _backward(fc_conv2d_backward_weight_f32, fc_conv2d_backward_weight_f64, algo, dw, dy, x, geom, nthreads, True)
 
 
 # ---- pooling ---------------------------------------------------------------------
@@ -256,11 +327,12 @@ def max_pool_forward(cnp.ndarray y, object idx, cnp.ndarray x, tuple geom, int n
     """y (OUT) = window maxima of x; idx (OUT, int64, or None) = their in-plane indices."""
     cdef fc_pool_geom g
     _pool_geom(&g, geom)
-    cdef void *py = cnp.PyArray_DATA(y)
-    cdef int64_t *pi = <int64_t *>_ptr(idx)
-    cdef void *px = cnp.PyArray_DATA(x)
+    cdef int t = _float_type(x)
+    cdef void *px = _arr(x, t, g.NC, g.H, g.W, 1)
+    cdef void *py = _arr(y, t, g.NC, g.P, g.Q, 1)
+    cdef int64_t *pi = NULL if idx is None else <int64_t *>_arr(idx, cnp.NPY_INT64, g.NC, g.P, g.Q, 1)
     cdef int st
-    if _is_f32(x):
+    if t == cnp.NPY_FLOAT32:
         with nogil:
             st = fc_max_pool2d_forward_f32(<float *>py, pi, <const float *>px, &g, nthreads)
     else:
@@ -274,11 +346,12 @@ def max_pool_backward(cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray idx, tuple geo
     """dx (OUT, overwritten) = dy scattered through idx; ValueError for an index outside its plane."""
     cdef fc_pool_geom g
     _pool_geom(&g, geom)
-    cdef void *pdx = cnp.PyArray_DATA(dx)
-    cdef void *pdy = cnp.PyArray_DATA(dy)
-    cdef const int64_t *pi = <const int64_t *>cnp.PyArray_DATA(idx)
+    cdef int t = _float_type(dy)
+    cdef void *pdy = _arr(dy, t, g.NC, g.P, g.Q, 1)
+    cdef void *pdx = _arr(dx, t, g.NC, g.H, g.W, 1)
+    cdef const int64_t *pi = <const int64_t *>_arr(idx, cnp.NPY_INT64, g.NC, g.P, g.Q, 1)
     cdef int st
-    if _is_f32(dy):
+    if t == cnp.NPY_FLOAT32:
         with nogil:
             st = fc_max_pool2d_backward_f32(<float *>pdx, <const float *>pdy, pi, &g, nthreads)
     else:
@@ -295,10 +368,11 @@ def avg_pool_forward(cnp.ndarray y, cnp.ndarray x, tuple geom, bint include_pad,
     """y (OUT) = window means of x."""
     cdef fc_pool_geom g
     _pool_geom(&g, geom)
-    cdef void *py = cnp.PyArray_DATA(y)
-    cdef void *px = cnp.PyArray_DATA(x)
+    cdef int t = _float_type(x)
+    cdef void *px = _arr(x, t, g.NC, g.H, g.W, 1)
+    cdef void *py = _arr(y, t, g.NC, g.P, g.Q, 1)
     cdef int st
-    if _is_f32(x):
+    if t == cnp.NPY_FLOAT32:
         with nogil:
             st = fc_avg_pool2d_forward_f32(<float *>py, <const float *>px, &g, include_pad, nthreads)
     else:
@@ -312,10 +386,11 @@ def avg_pool_backward(cnp.ndarray dx, cnp.ndarray dy, tuple geom, bint include_p
     """dx (OUT, overwritten) = gradient of the window means."""
     cdef fc_pool_geom g
     _pool_geom(&g, geom)
-    cdef void *pdx = cnp.PyArray_DATA(dx)
-    cdef void *pdy = cnp.PyArray_DATA(dy)
+    cdef int t = _float_type(dy)
+    cdef void *pdy = _arr(dy, t, g.NC, g.P, g.Q, 1)
+    cdef void *pdx = _arr(dx, t, g.NC, g.H, g.W, 1)
     cdef int st
-    if _is_f32(dy):
+    if t == cnp.NPY_FLOAT32:
         with nogil:
             st = fc_avg_pool2d_backward_f32(<float *>pdx, <const float *>pdy, &g, include_pad, nthreads)
     else:
@@ -328,10 +403,11 @@ def avg_pool_backward(cnp.ndarray dx, cnp.ndarray dy, tuple geom, bint include_p
 def global_avg_pool(cnp.ndarray out, cnp.ndarray inp, int64_t planes, int64_t n, bint backward,
                     int nthreads):
     """forward: out[i] = mean(inp[i*n:(i+1)*n]); backward: out[i*n + j] = inp[i] / n."""
-    cdef void *po = cnp.PyArray_DATA(out)
-    cdef void *pi = cnp.PyArray_DATA(inp)
+    cdef int t = _float_type(inp)
+    cdef void *pi = _arr(inp, t, planes, 1 if backward else n, 1, 1)
+    cdef void *po = _arr(out, t, planes, n if backward else 1, 1, 1)
     cdef int st
-    if _is_f32(inp):
+    if t == cnp.NPY_FLOAT32:
         with nogil:
             if backward:
                 st = fc_global_avg_pool_backward_f32(<float *>po, <const float *>pi, planes, n, nthreads)
@@ -358,17 +434,17 @@ def rnn_forward(y, gates, cell, hn, x, h0, c0, w_ih, w_hh, bias, bias_hn, tuple 
     """y, gates, cell, hn (OUT); the rest IN (see fc_rnn_forward)."""
     cdef fc_rnn_geom g
     _rnn_geom(&g, geom)
-    cdef void *py = _ptr(y)
-    cdef void *pg = _ptr(gates)
-    cdef void *pc = _ptr(cell)
-    cdef void *phn = _ptr(hn)
-    cdef void *px = _ptr(x)
-    cdef void *ph0 = _ptr(h0)
-    cdef void *pc0 = _ptr(c0)
-    cdef void *pwi = _ptr(w_ih)
-    cdef void *pwh = _ptr(w_hh)
-    cdef void *pb = _ptr(bias)
-    cdef void *pbn = _ptr(bias_hn)
+    cdef void *py = _ptr_aligned(y)
+    cdef void *pg = _ptr_aligned(gates)
+    cdef void *pc = _ptr_aligned(cell)
+    cdef void *phn = _ptr_aligned(hn)
+    cdef void *px = _ptr_aligned(x)
+    cdef void *ph0 = _ptr_aligned(h0)
+    cdef void *pc0 = _ptr_aligned(c0)
+    cdef void *pwi = _ptr_aligned(w_ih)
+    cdef void *pwh = _ptr_aligned(w_hh)
+    cdef void *pb = _ptr_aligned(bias)
+    cdef void *pbn = _ptr_aligned(bias_hn)
     cdef int st
     if _is_f32(<cnp.ndarray>x):
         with nogil:
@@ -393,7 +469,7 @@ def rnn_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT,
     cdef int i
     for i, a in enumerate((dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT, dcT, gates, cell,
                            hn, x, y, h0, c0, w_ih, w_hh)):
-        p[i] = _ptr(a)
+        p[i] = _ptr_aligned(a)
     cdef int st
     if _is_f32(<cnp.ndarray>x):
         with nogil:
@@ -427,8 +503,8 @@ ACT_IDENTITY = 3
 
 def activation_forward(int kind, cnp.ndarray y, cnp.ndarray x, int nthreads):
     """y (OUT, C-contiguous, may be x) = sigmoid / tanh / relu of x (C-contiguous)."""
-    cdef void *py = cnp.PyArray_DATA(y)
-    cdef void *px = cnp.PyArray_DATA(x)
+    cdef void *py = _data(y)
+    cdef void *px = _data(x)
     cdef int64_t n = x.size
     cdef int st
     if _is_f32(x):
@@ -447,9 +523,9 @@ def activation_backward(int kind, cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray y,
     inner); dbias (OUT, channels, or None) = its per-channel sum.  All
     C-contiguous, one dtype."""
     cdef int64_t outer = layout[0], channels = layout[1], inner = layout[2]
-    cdef void *pdx = cnp.PyArray_DATA(dx)
-    cdef void *pdy = cnp.PyArray_DATA(dy)
-    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *pdx = _data(dx)
+    cdef void *pdy = _data(dy)
+    cdef void *py = _data(y)
     cdef void *pb = _ptr(dbias)
     cdef int st
     if _is_f32(dy):
@@ -482,8 +558,8 @@ def optim_update(int kind, cnp.ndarray w, cnp.ndarray g, object s1, object s2, t
         raise ValueError("optim_update takes at most 8 hyper-parameters")
     for i in range(len(hp)):
         h[i] = hp[i]
-    cdef void *pw = cnp.PyArray_DATA(w)
-    cdef void *pg = cnp.PyArray_DATA(g)
+    cdef void *pw = _data(w)
+    cdef void *pg = _data(g)
     cdef void *p1 = _ptr(s1)
     cdef void *p2 = _ptr(s2)
     cdef int64_t n = w.size
@@ -512,9 +588,9 @@ def filter2d(cnp.ndarray y, cnp.ndarray x, cnp.ndarray k, double fill, tuple geo
     """y (OUT, (+)=) = correlation of x with the dense kernel k; geom as sepfilter."""
     cdef fc_filter_geom g
     g.N, g.H, g.W, g.P, g.Q, g.ky, g.kx, g.pad_top, g.pad_left, g.boundary = geom
-    cdef void *py = cnp.PyArray_DATA(y)
-    cdef void *px = cnp.PyArray_DATA(x)
-    cdef void *pk = cnp.PyArray_DATA(k)
+    cdef void *py = _data(y)
+    cdef void *px = _data(x)
+    cdef void *pk = _data(k)
     cdef int st
     if _is_f32(x):
         with nogil:
@@ -533,10 +609,10 @@ def sepfilter(cnp.ndarray y, cnp.ndarray x, cnp.ndarray ky, cnp.ndarray kx, doub
     """y (OUT, (+)=) = separable correlation of x; geom (N, H, W, P, Q, ky, kx, pad_top, pad_left, boundary)."""
     cdef fc_filter_geom g
     g.N, g.H, g.W, g.P, g.Q, g.ky, g.kx, g.pad_top, g.pad_left, g.boundary = geom
-    cdef void *py = cnp.PyArray_DATA(y)
-    cdef void *px = cnp.PyArray_DATA(x)
-    cdef void *pky = cnp.PyArray_DATA(ky)
-    cdef void *pkx = cnp.PyArray_DATA(kx)
+    cdef void *py = _data(y)
+    cdef void *px = _data(x)
+    cdef void *pky = _data(ky)
+    cdef void *pkx = _data(kx)
     cdef int st
     if _is_f32(x):
         with nogil:

@@ -40,7 +40,7 @@ class Dense(ActivatedLayer):
             self.params["bias"] = initialise(self.bias_initializer, (self.units,), fan_in, self.units, rng, dtype)
 
     def forward(self, x, training=False):
-        self._x2 = _ops.xp_of(x).ascontiguousarray(x.reshape(-1, x.shape[-1]))
+        self._x2 = _validation.contiguous(x.reshape(-1, x.shape[-1]))
         z = _ops.matmul(self._x2, self.params["weight"].T)
         if self.use_bias:
             z += self.params["bias"]
@@ -51,7 +51,7 @@ class Dense(ActivatedLayer):
             dz, self.grads["bias"] = self._deactivate_with_bias(dy, (self._x2.shape[0], self.units, 1))
             dz = dz.reshape(-1, self.units)
         else:
-            dz = _ops.xp_of(dy).ascontiguousarray(self._deactivate(dy).reshape(-1, self.units))
+            dz = _validation.contiguous(self._deactivate(dy).reshape(-1, self.units))
         self.grads["weight"] = _ops.matmul(dz.T, self._x2)
         if not self.input_grad:
             return None

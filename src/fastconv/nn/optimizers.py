@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _backend
 from .._ext import _fastconv as _core
+from .._validation import contiguous
 from . import _ops
 
 
@@ -50,13 +51,13 @@ class Optimizer:
     @staticmethod
     def _check(i, w, g):
         if not (_backend.is_array(w) and w.dtype in (np.float32, np.float64) and w.flags.c_contiguous
-                and getattr(w.flags, "writeable", True)):
-            raise TypeError(f"parameter {i} must be a writeable C-contiguous float32 or float64 array (it is "
+                and getattr(w.flags, "aligned", True) and getattr(w.flags, "writeable", True)):
+            raise TypeError(f"parameter {i} must be a writeable C-contiguous (and aligned) float32 or float64 array (it is "
                             f"updated in place); received "
                             f"{type(w).__name__ if not _backend.is_array(w) else w.dtype} "
                             f"{getattr(w, 'shape', '')}")
         xp = _ops.xp_of(w)
-        g = xp.ascontiguousarray(_ops.to_module(g, xp), dtype=w.dtype)
+        g = contiguous(_ops.to_module(g, xp).astype(w.dtype, copy=False))
         if g.shape != w.shape:
             raise ValueError(f"gradient {i} must have its parameter's shape {w.shape}; received {g.shape}")
         return w, g
