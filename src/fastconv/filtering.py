@@ -4,17 +4,23 @@
 results (modes full / same / valid, boundaries fill / wrap / symm, fillvalue),
 plus leading batch axes on in1 (a stack of images, one kernel).  The result
 has scipy's dtype, np.result_type(in1, in2): float32 with float32 stays
-float32; integer images give integers (computed in float64 and rounded,
-exact below 2**53, where scipy's integer sums would wrap around instead).
+float32; integer images give integers, computed in float64 and rounded
+(exact while the sums of absolute terms stay below 2**53; beyond that in
+integer arithmetic that wraps around as scipy's does).  fillvalue converts
+to the result dtype as in scipy (1.5 fills an integer image with 1; a
+string that is no integer cannot fill one: ValueError).
 
 method="auto" chooses among
   direct     the register-tiled convolution kernel (the NN conv2d's),
   separable  r two-pass 1-D filters, r = the kernel's numerical rank
              (rank 1 for a Gaussian, box or Sobel kernel),
   fft        FFT convolution on pyFFTW (fastconv.fftconvolve),
-by predicted time.  The predictions come from a cost model whose constants
-are measured on the running machine, once per process and thread count,
-the first time "auto" needs them (``calibrate_filters()`` re-measures):
+by predicted time.  A kernel (or fillvalue) holding NaN or Inf takes the
+direct method under "auto" and "separable": an SVD cannot factor it, and
+the direct sums give scipy's IEEE answer.  The predictions come from a
+cost model whose constants are measured on the running machine, once per
+process and thread count, the first time "auto" needs them
+(``calibrate_filters()`` re-measures):
   direct     t = pixels * (c_px + c_tap * kh * kw)
   separable  t = rank * pixels * (s_px + s_tap * (kh + kw))
   fft        t = (f_a + f_b log2 n) * n log2 n,   n = padded transform size
@@ -30,6 +36,7 @@ CuPy arrays run the same methods on the GPU (fastconv._gpu.filtering), where
 "auto" counts multiply-adds instead of timing (no predictions reported).
 """
 import collections
+import math
 import threading
 import time
 
@@ -39,6 +46,7 @@ from . import _threads
 from . import _backend
 from ._backend import get_array_module, is_array, to_host
 from ._ext import _fastconv as _core
+from . import fft as _fft_module
 from .fft import _conv_full, fast_length
 
 __all__ = ["calibrate_filters", "convolve2d", "correlate2d", "last_method", "sepfilter2d"]
@@ -80,12 +88,51 @@ def _dtypes(*arrays):
     return result, (np.float32 if result == np.float32 else np.float64)
 
 
+# integer images: computed in float64, exact by the direct method while
+# every sum of absolute terms stays below 2**53; rounding of the separable
+# and FFT methods stays well under 1/2 below 2**41.
+_INT_EXACT = 2.0 ** 53
+_INT_ROUNDED = 2.0 ** 41
+
+
 def _as_result(out, result):
-    """The float result in the result dtype: integers rounded (exact below
-    2**53; scipy's integer sums wrap around on overflow, these do not)."""
+    """The float result (integral where the result is an integer type, see
+    _INT_EXACT) in the result dtype, rounded, and wrapped modulo 2**bits as
+    scipy's integer sums are (through int64, whose wrap-around the narrower
+    types share)."""
     if result.kind in "iu":
-        return get_array_module(out).rint(out).astype(result)
+        wide = np.uint64 if result == np.uint64 else np.int64
+        return get_array_module(out).rint(out).astype(wide).astype(result, copy=False)
     return out
+
+
+def _int_bound(x, k, boundary, fill):
+    """An upper bound on |sum of the terms| of any output of integer x, k
+    (in float64: max |x| or |fill| times sum |k|)."""
+    xp = get_array_module(x)
+    m = max(abs(float(x.max())), abs(float(x.min())))
+    if boundary == _core.BOUNDARY_FILL:
+        m = max(m, abs(float(fill)))
+    return m * float(xp.abs(k.astype(np.float64)).sum())
+
+
+def _direct_integer(x, k, P, Q, pt, pl, boundary, fill, result):
+    """correlate2d of integer x and k in integer arithmetic that wraps
+    modulo 2**64, as scipy's does modulo 2**bits of the result type (for
+    sums 2**53 and beyond, which float64 cannot hold exactly).  One pass of
+    the extended image per nonzero tap."""
+    xp = get_array_module(x)
+    wide = np.uint64 if result == np.uint64 else np.int64
+    kh, kw = k.shape
+    ext = _extended(x.astype(wide), P, Q, kh, kw, pt, pl, boundary, fill)
+    k = to_host(k).astype(wide)
+    out = xp.zeros(x.shape[:-2] + (P, Q), wide)
+    with np.errstate(over="ignore"):
+        for i in range(kh):
+            for j in range(kw):
+                if k[i, j]:
+                    out += k[i, j] * ext[..., i: i + P, j: j + Q]
+    return out.astype(result, copy=False)
 
 
 def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
@@ -103,11 +150,24 @@ def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
         raise ValueError(f"boundary must be 'fill', 'wrap' or 'symm'; received {boundary!r}")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; received {method!r}")
+    return in1, in2, _BOUNDARY[boundary]
+
+
+def _fill_value(fillvalue, result):
+    """fillvalue as scipy.signal converts it: to one element of the result
+    dtype (1.5 fills an integer image with 1; '1.5' fills a float image with
+    1.5 but cannot fill an integer one), else ValueError, as scipy raises."""
+    if type(fillvalue) is int and fillvalue == 0:  # the default, in every dtype
+        return 0
     try:
-        fillvalue = float(fillvalue)
-    except (TypeError, ValueError):
-        raise TypeError(f"fillvalue must be a real scalar; received {fillvalue!r}") from None
-    return in1, in2, _BOUNDARY[boundary], fillvalue
+        with np.errstate(invalid="raise", over="ignore"):
+            v = np.asarray(fillvalue, dtype=result)
+    except (TypeError, ValueError, OverflowError, FloatingPointError):
+        raise ValueError(f"fillvalue must be a real scalar that converts to the result dtype {result}; "
+                         f"received {fillvalue!r}") from None
+    if v.size != 1:
+        raise ValueError(f"fillvalue must be a scalar or an array with one element; received {fillvalue!r}")
+    return v.reshape(()).item()
 
 
 def _geometry(H, W, kh, kw, mode, flipped):
@@ -162,7 +222,9 @@ def _separable(x, factors, P, Q, pt, pl, boundary, fill, out, kern=_core):
 
 def _fft(x, k, P, Q, pt, pl, boundary, fill, out, dtype):
     kh, kw = k.shape
-    if boundary != _core.BOUNDARY_FILL or fill != 0:
+    # with a non-finite kernel the zeros outside the image count (inf * 0 is
+    # NaN in scipy's sums), so they are made part of the image
+    if boundary != _core.BOUNDARY_FILL or fill != 0 or not bool(get_array_module(k).isfinite(k).all()):
         x = _extended(x, P, Q, kh, kw, pt, pl, boundary, fill)
         pt = pl = 0
         lo = (kh - 1, kw - 1)
@@ -200,13 +262,16 @@ def _factors(k, dtype):
     """[(ky, kx), ...]: k = sum ky kx^T over the kernel's numerical rank
     (singular values above max(kh, kw) * eps(dtype) * the largest).  Cached
     for the last kernels seen, as a stack of images is often filtered with
-    one kernel call after call."""
+    one kernel call after call.  None for a kernel holding NaN or Inf (never
+    cached, so a cache hit is finite)."""
     key = (k.shape, np.dtype(dtype).str, k.tobytes())
     with _model_lock:
         hit = _factor_cache.get(key)
         if hit is not None:
             _factor_cache.move_to_end(key)
             return hit
+    if not np.isfinite(k).all():
+        return None
     u, s, vt = _svd(k.astype(np.float64))
     tol = max(k.shape) * np.finfo(dtype).eps * s[0]
     r = max(int(np.sum(s > tol)), 1)
@@ -320,7 +385,7 @@ def _predict(N, H, W, P, Q, kh, kw, rank, itemsize):
     }
     n = fast_length(H + kh - 1) * fast_length(W + kw - 1)
     nlogn = N * n * np.log2(n)
-    if min(pred.values()) > scale * _FFT_FLOOR_PER_POINT * nlogn:
+    if min(pred.values()) > scale * _FFT_FLOOR_PER_POINT * nlogn and _fft_module.pyfftw is not None:
         if "fft" not in model:
             with _model_lock:
                 model = dict(_model)
@@ -337,12 +402,25 @@ def _predict(N, H, W, P, Q, kh, kw, rank, itemsize):
 
 def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=None, result=None):
     kern = _backend.kernels(xp)
-    x, k, bnd, fill = _check_common(in1, in2, mode, boundary, fillvalue, method, xp)
+    x, k, bnd = _check_common(in1, in2, mode, boundary, fillvalue, method, xp)
     if result is None:
         result, dtype = _dtypes(x, k)
     else:
         dtype = np.float32 if result == np.float32 else np.float64
-    x, k = x.astype(dtype, copy=False), k.astype(dtype, copy=False)
+    # scipy reads fillvalue only for boundary='fill'
+    fill = _fill_value(fillvalue, result) if bnd == _core.BOUNDARY_FILL else 0
+    exact = False
+    limits = np.iinfo(result) if result.kind in "iu" else None
+    # (8- and 16-bit images need no look at the values: their type bounds the sums)
+    if limits is not None and float(max(limits.max, -limits.min)) ** 2 * k.size >= _INT_ROUNDED:
+        bound = _int_bound(x, k, bnd, fill)
+        exact = bound >= _INT_EXACT
+        if bound >= _INT_ROUNDED and method != "direct":
+            method, factors = "direct", None
+    if exact:
+        x, k = x.astype(result, copy=False), k.astype(result, copy=False)
+    else:
+        x, k, fill = x.astype(dtype, copy=False), k.astype(dtype, copy=False), float(fill)
     H, W = x.shape[-2:]
     kh, kw = k.shape
     rotate = False
@@ -358,11 +436,22 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=No
     if flipped:
         k = k[::-1, ::-1]
     P, Q, pt, pl = _geometry(H, W, kh, kw, mode, flipped)
+    if exact:
+        out = _direct_integer(x, k, P, Q, pt, pl, bnd, fill, result)
+        _local.last = {"method": "direct", "rank": None}
+        return out[::-1, ::-1].copy() if rotate else out
     N = int(np.prod(x.shape[:-2]))
     chosen = method
     record = {}
     if factors is None and method in ("auto", "separable"):
-        factors = [(xp.asarray(ky), xp.asarray(kx)) for ky, kx in _factors(to_host(k), dtype)]
+        host = _factors(to_host(k), dtype) if math.isfinite(fill) else None
+        if host is None:
+            # a kernel with NaN or Inf cannot be factored (its SVD fails or
+            # never ends), and separable passes would spread a non-finite
+            # fill beyond its footprint: the direct sums give scipy's answer
+            method = chosen = "direct"
+        else:
+            factors = [(xp.asarray(ky), xp.asarray(kx)) for ky, kx in host]
     if method == "auto" and kern is not _core:
         chosen = kern.choose_filter_method(kh, kw, len(factors))
     elif method == "auto":
