@@ -18,25 +18,40 @@ method="auto" chooses among
 by predicted time.  A kernel (or fillvalue) holding NaN or Inf takes the
 direct method under "auto" and "separable": an SVD cannot factor it, and
 the direct sums give scipy's IEEE answer.  The predictions come from a
-cost model whose constants are measured on the running machine, once per
-process and thread count, the first time "auto" needs them
-(``calibrate_filters()`` re-measures):
+cost model whose constants are measured on the running machine:
   direct     t = pixels * (c_px + c_tap * kh * kw)
   separable  t = rank * pixels * (s_px + s_tap * (kh + kw))
-  fft        t = (f_a + f_b log2 n) * n log2 n,   n = padded transform size
+  fft        t = (f_a + f_b log2 n) * n log2 n + 20 us,   n = padded transform size
 (pixels: output pixels of all images; float64 costs twice float32).  The
 spatial constants come from timing 3x3 and 11x11 dense and 3- and 31-tap
-separable filters of a 1024x1024 image (about 0.1 s).  The FFT constants
-take about 1 s to measure (FFTW planning included), so they are measured
-only when some call could use them: when the best spatial prediction is
-above an FFT cost no transform of that size can beat.  ``last_method()`` reports what the
-last call in this thread chose, and the predictions.
+separable filters of a 1024x1024 image (about 0.1 s a pass).  The FFT
+constants take about 1 s to measure (FFTW planning included), so they are
+measured only when some call could use them: when the best spatial
+prediction is above an FFT cost no transform of that size can beat.
+
+Measuring is made robust to a busy machine: each time is the least of
+several interleaved rounds, passes repeat until one reproduces the minima
+(at most 4), and times implausible against built-in defaults (scheduler
+slices instead of work) are refused, the defaults then standing in.  A
+reliable measurement (reproduced, and taken while the process had its
+threads' CPUs) is saved per machine, SIMD level, thread count and
+fastconv version in a cache file (FASTCONV_CACHE_DIR, else
+$XDG_CACHE_HOME/fastconv, else ~/.cache/fastconv; FASTCONV_CACHE_DIR=""
+keeps none; failing to write it is silent), which later processes read
+instead of measuring.  ``calibrate_filters()`` re-measures (and re-saves).
+``last_method()`` reports what the last call in this thread chose, and the
+predictions.
 
 CuPy arrays run the same methods on the GPU (fastconv._gpu.filtering), where
 "auto" counts multiply-adds instead of timing (no predictions reported).
 """
 import collections
+import hashlib
+import json
 import math
+import os
+import platform
+import tempfile
 import threading
 import time
 
@@ -286,6 +301,10 @@ def _factors(k, dtype):
 
 # ---- the cost model ----------------------------------------------------------------------
 
+# The model in use: {"direct": {"px", "tap"}, "separable": {"px", "tap"},
+# "fft": {"a", "b"} (once measured), "threads", "simd", "source", "reliable"},
+# for the thread count and SIMD level in "threads" and "simd" (a model with
+# "pinned": True serves every setting: tests inject constants that way).
 _model = None
 # FFT convolution never costs less than this many seconds per n log2 n of
 # its transform size (three transforms at well under the fastest measured
@@ -293,20 +312,96 @@ _model = None
 # is not a contender and its constants need not be measured.
 _FFT_FLOOR_PER_POINT = 3 * 0.02e-9
 
+# Constants of one thread (float32; seconds per output pixel and per tap),
+# measured with one thread at each SIMD level on the development machine
+# (an AMD EPYC VM).  They stand in when measuring keeps failing (a busy
+# machine), and bound what a measurement may plausibly give.
+_DEFAULTS = {
+    "generic": {"direct": {"px": 6.3e-10, "tap": 7.6e-11}, "separable": {"px": 5.7e-10, "tap": 1.23e-10}},
+    "avx2": {"direct": {"px": 3.2e-10, "tap": 3.4e-11}, "separable": {"px": 2.6e-10, "tap": 6.5e-11}},
+    "avx512": {"direct": {"px": 1.8e-10, "tap": 2.6e-11}, "separable": {"px": 3.3e-10, "tap": 2.6e-11}},
+}
+_DEFAULT_FFT = {"a": 2.5e-10, "b": 2e-12}
+# a measured time or constant more than this factor away from the default's
+# prediction is not believed (machines differ by far less)
+_SANE_FACTOR = 20.0
+# measured timing ratios (11x11 / 3x3 direct, 31 / 3 taps separable) within
+# this factor of the defaults' ratios
+_SANE_RATIO = 3.0
+# a minimum time is believed when a second pass reproduces it this closely
+_STABLE = 1.25
+_MAX_PASSES = 4
+# a measurement is saved only when the process had at least this share of
+# its threads' CPUs while timing (see _had_the_cpus)
+_CPU_SHARE = 0.8
+# FFT convolution's cost per call beyond the n log n term (planned
+# transforms of a few points, Python around them): tiny images never take it
+_FFT_CALL_SECONDS = 20e-6
+_CACHE_ENV = "FASTCONV_CACHE_DIR"
 
-def _min_times(fns, rounds=5):
+
+def _defaults(simd, threads, fft=True):
+    """The default model for a SIMD level and thread count (one thread's
+    constants divided among the threads)."""
+    base = _DEFAULTS.get(simd, _DEFAULTS["generic"])
+    model = {m: {c: v / threads for c, v in base[m].items()} for m in ("direct", "separable")}
+    if fft:
+        model["fft"] = {c: v / threads for c, v in _DEFAULT_FFT.items()}
+    model.update(threads=threads, simd=simd, source="default", reliable=False)
+    return model
+
+
+def _min_times(fns, rounds=5, usage=None):
     """Best time of each callable over `rounds` interleaved rounds (after one
     untimed call each), so a noisy moment spoils one round of each, not one
-    method's every sample."""
+    method's every sample.  usage: a list to append (CPU seconds of the
+    process, wall seconds) of all the timed calls to."""
     for fn in fns:
         fn()
     best = [np.inf] * len(fns)
+    cpu = wall = 0.0
     for _ in range(rounds):
         for i, fn in enumerate(fns):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
+            t = time.perf_counter() - t0
+            cpu += time.process_time() - c0
+            wall += t
+            best[i] = min(best[i], t)
+    if usage is not None:
+        usage.append((cpu, wall))
     return best
+
+
+def _had_the_cpus(usage, threads):
+    """Whether the timed calls got the CPUs they ran on: the process's CPU
+    time at least _CPU_SHARE of wall time x threads.  A machine busy with
+    other work preempts the threads, and times that are nonetheless
+    reproducible, only slower, would be saved."""
+    cpu, wall = sum(u[0] for u in usage), sum(u[1] for u in usage)
+    return wall <= 0 or cpu >= _CPU_SHARE * wall * threads
+
+
+def _measured(passes, sane):
+    """(times, stable): the least of each time over up to _MAX_PASSES passes
+    (each a list of minimum times), stopping once a second pass reproduces
+    every minimum within _STABLE and sane(times) holds; times is None when
+    even the minima are not sane (a machine too busy to time)."""
+    seen = []
+    best = None
+    for _ in range(_MAX_PASSES):
+        seen.append(passes())
+        best = [min(s[i] for s in seen) for i in range(len(seen[0]))]
+        if len(seen) >= 2 and sane(best):
+            second = [sorted(s[i] for s in seen)[1] for i in range(len(best))]
+            if all(s <= _STABLE * b for s, b in zip(second, best)):
+                return best, True
+    return (best, False) if sane(best) else (None, False)
+
+
+def _within(value, ref):
+    return ref / _SANE_FACTOR <= value <= ref * _SANE_FACTOR
 
 
 def _fit2(x1, t1, x2, t2):
@@ -315,7 +410,37 @@ def _fit2(x1, t1, x2, t2):
     return max(t1 - b * x1, 0.0), b
 
 
-def _calibrate_spatial():
+# (taps of the two measurements) per method: 3x3 and 11x11 dense, 3 and 31 separable
+_SPATIAL_TAPS = {"direct": (9, 121), "separable": (6, 62)}
+
+
+def _fit_spatial(t, px):
+    a, b = _fit2(9, t[0] / px, 121, t[1] / px)
+    c, d = _fit2(6, t[2] / px, 62, t[3] / px)
+    return {"direct": {"px": a, "tap": b}, "separable": {"px": c, "tap": d}}
+
+
+def _spatial_sane(t, px, ref):
+    """Times t (3x3, 11x11 direct, 3-, 31-tap separable) that a model
+    believes: each within _SANE_FACTOR of the default's prediction, and the
+    ratios of the larger to the smaller within _SANE_RATIO of the default's
+    (a busy machine gives times of whole scheduler slices, whose ratios are
+    off: 8 ms and 16 ms for what takes 0.2 and 1.7 ms)."""
+    if not all(np.isfinite(v) and v > 0 for v in t):
+        return False
+    for i, m in enumerate(("direct", "separable")):
+        lo, hi = (px * (ref[m]["px"] + ref[m]["tap"] * n) for n in _SPATIAL_TAPS[m])
+        if not (_within(t[2 * i], lo) and _within(t[2 * i + 1], hi)):
+            return False
+        ratio = t[2 * i + 1] / t[2 * i]
+        if not hi / lo / _SANE_RATIO <= ratio <= hi / lo * _SANE_RATIO:
+            return False
+    return True
+
+
+def _calibrate_spatial(ref):
+    """The spatial constants, measured (see _measured); None when the
+    machine is too busy to time them."""
     rng = np.random.default_rng(0)
     n = 1024
     img = rng.standard_normal((n, n)).astype(np.float32)
@@ -325,47 +450,213 @@ def _calibrate_spatial():
     s3, s31 = ([(rng.standard_normal(k).astype(np.float32), rng.standard_normal(k).astype(np.float32))]
                for k in (3, 31))
     fill = _core.BOUNDARY_FILL
-    t = _min_times([
+    fns = [
         lambda: _direct(img, d3, n, n, 1, 1, fill, 0.0, out),
         lambda: _direct(img, d11, n, n, 5, 5, fill, 0.0, out),
         lambda: _separable(img, s3, n, n, 1, 1, fill, 0.0, out),
         lambda: _separable(img, s31, n, n, 15, 15, fill, 0.0, out),
-    ])
-    a, b = _fit2(9, t[0] / px, 121, t[1] / px)
-    c, d = _fit2(6, t[2] / px, 62, t[3] / px)
-    return {"direct": {"px": a, "tap": b}, "separable": {"px": c, "tap": d}}
+    ]
+    usage = []
+    t, stable = _measured(lambda: _min_times(fns, usage=usage), lambda t: _spatial_sane(t, px, ref))
+    stable = stable and _had_the_cpus(usage, _threads.get_num_threads())
+    return (None, False) if t is None else (_fit_spatial(t, px), stable)
 
 
-def _calibrate_fft():
+_FFT_SIZES = (224, 992)  # images, with a 33x33 kernel: transforms of 256^2 and 1024^2
+
+
+def _fft_points(m):
+    n = fast_length(m + 32) ** 2
+    return n, np.log2(n)
+
+
+def _fft_sane(t, ref):
+    if not all(np.isfinite(v) and v > 0 for v in t):
+        return False
+    for m, v in zip(_FFT_SIZES, t):
+        n, lg = _fft_points(m)
+        if not _within(v / (n * lg), max(ref["a"] + ref["b"] * lg, _FFT_FLOOR_PER_POINT)):
+            return False
+    return True
+
+
+def _calibrate_fft(ref):
     """t = c(n) * n log2 n, with c(n) = a + b log2 n (transforms of more
     points fall out of cache) through two transform sizes, 256^2 and 1024^2,
     timed with the plans the steady state uses (FFTW_MEASURE, which a size
-    gets on its third use)."""
+    gets on its third use).  None when the machine is too busy to time."""
     rng = np.random.default_rng(1)
-    pts = []
-    for m in (224, 992):
+    fns = []
+    for m in _FFT_SIZES:
         x = rng.standard_normal((m, m)).astype(np.float32)
         k = rng.standard_normal((33, 33)).astype(np.float32)
-        n = fast_length(m + 32) ** 2
         for _ in range(2):
             _conv_full(x, k, (0, 1), np.float32)
-        t = _min_times([lambda: _conv_full(x, k, (0, 1), np.float32)])[0]
-        pts.append((np.log2(n), t / (n * np.log2(n))))
-    (l1, c1), (l2, c2) = pts
+        fns.append(lambda x=x, k=k: _conv_full(x, k, (0, 1), np.float32))
+    usage = []
+    t, stable = _measured(lambda: _min_times(fns, usage=usage), lambda t: _fft_sane(t, ref))
+    stable = stable and _had_the_cpus(usage, _threads.get_num_threads())
+    if t is None:
+        return None, False
+    (l1, c1), (l2, c2) = ((lg, v / (n * lg)) for v, (n, lg) in zip(t, map(_fft_points, _FFT_SIZES)))
     b = max((c2 - c1) / (l2 - l1), 0.0)
-    return {"a": c1 - b * l1, "b": b}
+    return {"a": float(c1 - b * l1), "b": float(b)}, stable
+
+
+# ---- the cost model's cache file ------------------------------------------------------------
+
+
+def _cache_dir():
+    """FASTCONV_CACHE_DIR (empty: no cache file), else $XDG_CACHE_HOME/fastconv,
+    else ~/.cache/fastconv."""
+    d = os.environ.get(_CACHE_ENV)
+    if d is not None:
+        return d or None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fastconv")
+
+
+def _machine_id():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    text = f"{platform.machine()}|{cpu}|{os.cpu_count()}"
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _cache_path(simd, threads):
+    d = _cache_dir()
+    if not d:
+        return None
+    from . import __version__
+
+    return os.path.join(d, f"filter-cost-{__version__}-{simd}-{threads}t-{_machine_id()}.json")
+
+
+def _valid_constants(d, names):
+    """d holds finite numbers under names (all >= 0 but the FFT's "a")."""
+    return isinstance(d, dict) and all(
+        isinstance(d.get(c), (int, float)) and np.isfinite(d[c]) and (c == "a" or d[c] >= 0) for c in names)
+
+
+def _load_cached(simd, threads):
+    """The model saved for this machine, SIMD level and thread count, or
+    None (no file, unreadable, or not a model)."""
+    try:
+        path = _cache_path(simd, threads)
+        if path is None:
+            return None
+        with open(path) as f:
+            saved = json.load(f)
+        if not all(_valid_constants(saved.get(m), ("px", "tap")) for m in ("direct", "separable")):
+            return None
+        model = {m: {c: float(saved[m][c]) for c in ("px", "tap")} for m in ("direct", "separable")}
+        if _valid_constants(saved.get("fft"), ("a", "b")):
+            model["fft"] = {c: float(saved["fft"][c]) for c in ("a", "b")}
+        model.update(threads=threads, simd=simd, source="cache", reliable=True)
+        return model
+    except Exception:  # a cache that cannot be read is no cache
+        return None
+
+
+def _save(model):
+    """Writes a reliably measured model to the cache file (atomically);
+    silently does nothing when that fails."""
+    if not model.get("reliable") or model.get("pinned"):
+        return
+    try:
+        path = _cache_path(model["simd"], model["threads"])
+        if path is None:
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = {m: model[m] for m in ("direct", "separable", "fft") if m in model}
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".filter-cost-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except Exception:  # read-only or full disk, no home directory: the model lives in memory only
+        pass
+
+
+def _measure_model(fft):
+    """A model measured now for the current setting (the defaults where the
+    machine is too busy to time); saved when reliably measured."""
+    threads, simd = _threads.get_num_threads(), _core.simd_active()
+    ref = _defaults(simd, threads)
+    spatial, stable = _calibrate_spatial(ref)
+    if spatial is None:
+        model = _defaults(simd, threads, fft=False)
+    else:
+        model = dict(spatial, threads=threads, simd=simd, source="measured", reliable=stable)
+    if fft:
+        model = _with_fft(model)
+    else:
+        _save(model)
+    return model
+
+
+def _with_fft(model):
+    """model with FFT constants: measured (the defaults where the machine
+    is too busy; none without pyFFTW); saved when all reliably measured."""
+    model = dict(model)
+    if _pyfftw() is None:
+        _save(model)
+        return model
+    fft_consts, stable = _calibrate_fft(_defaults(model["simd"], model["threads"])["fft"])
+    if fft_consts is None:
+        model["fft"] = _defaults(model["simd"], model["threads"])["fft"]
+        model["reliable"] = False
+    else:
+        model["fft"] = fft_consts
+        model["reliable"] = model.get("reliable", False) and stable
+    _save(model)
+    return model
+
+
+def _pyfftw():
+    return _fft_module.pyfftw
 
 
 def calibrate_filters(fft=True):
     """Measures the filtering cost model on this machine with the current
-    thread count and returns its constants (seconds per unit).  The spatial
-    methods take about 0.1 s; fft=True also measures FFT convolution (about
-    1 s, mostly FFTW planning, whose wisdom later plans reuse)."""
+    thread count and SIMD level, and returns its constants (seconds per
+    unit).  The spatial methods take about 0.1 s; fft=True also measures FFT
+    convolution (about 1 s, mostly FFTW planning, whose wisdom later plans
+    reuse).  Each timing is the least of several passes, repeated until a
+    pass reproduces it; where the machine is too busy for that, or the
+    results are implausible, the built-in defaults stand in.  A reliable
+    measurement is saved (FASTCONV_CACHE_DIR, else $XDG_CACHE_HOME/fastconv
+    or ~/.cache/fastconv) and "auto" reads it in later processes instead of
+    measuring again."""
     global _model
-    model = _calibrate_spatial()
-    if fft:
-        model["fft"] = _calibrate_fft()
-    model["threads"] = _threads.get_num_threads()
+    model = _measure_model(fft)
+    with _model_lock:
+        _model = model
+    return model
+
+
+def _current_model():
+    """The model for the current thread count and SIMD level: the one in
+    memory, else the cache file's, else measured now (once per process and
+    setting: a model measured under load stays in memory, unsaved)."""
+    global _model
+    with _model_lock:
+        model = _model
+    if model is not None and (model.get("pinned") or (model.get("threads"), model.get("simd")) == (
+            _threads.get_num_threads(), _core.simd_active())):
+        return model
+    threads, simd = _threads.get_num_threads(), _core.simd_active()
+    model = _load_cached(simd, threads) or _measure_model(fft=False)
     with _model_lock:
         _model = model
     return model
@@ -373,10 +664,7 @@ def calibrate_filters(fft=True):
 
 def _predict(N, H, W, P, Q, kh, kw, rank, itemsize):
     global _model
-    with _model_lock:
-        model = _model
-    if model is None or model.get("threads") != _threads.get_num_threads():
-        model = calibrate_filters(fft=False)
+    model = _current_model()
     scale = 2.0 if itemsize == 8 else 1.0  # double precision: half the vector lanes
     pixels = N * P * Q
     pred = {
@@ -385,15 +673,13 @@ def _predict(N, H, W, P, Q, kh, kw, rank, itemsize):
     }
     n = fast_length(H + kh - 1) * fast_length(W + kw - 1)
     nlogn = N * n * np.log2(n)
-    if min(pred.values()) > scale * _FFT_FLOOR_PER_POINT * nlogn and _fft_module.pyfftw is not None:
+    if min(pred.values()) > scale * _FFT_FLOOR_PER_POINT * nlogn and _pyfftw() is not None:
         if "fft" not in model:
-            with _model_lock:
-                model = dict(_model)
-            model["fft"] = _calibrate_fft()
+            model = _with_fft(model)
             with _model_lock:
                 _model = model
         per_point = max(model["fft"]["a"] + model["fft"]["b"] * np.log2(n), _FFT_FLOOR_PER_POINT)
-        pred["fft"] = scale * per_point * nlogn
+        pred["fft"] = scale * per_point * nlogn + _FFT_CALL_SECONDS
     return {k: float(v) * 1e3 for k, v in pred.items()}
 
 
