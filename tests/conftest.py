@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from fastconv import filtering
 from fastconv._ext import _fastconv as _core
 
 # Every SIMD level this CPU can run, so one machine tests every kernel variant.
@@ -14,6 +15,26 @@ def simd_level(request):
     assert used == request.param
     yield used
     _core.simd_set("best")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _filter_cost_cache(tmp_path_factory):
+    """The filtering cost model's cache file goes to a temporary directory:
+    the suite neither reads a cache measured before nor leaves one behind."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FASTCONV_CACHE_DIR", str(tmp_path_factory.mktemp("fastconv-cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def fixed_filter_cost_model(monkeypatch):
+    """The filtering functions' "auto" decides by fixed constants (the
+    built-in AVX-512 defaults for 2 threads), not by timing this machine,
+    which a busy machine makes random: what a test expects "auto" to choose
+    holds everywhere.  Tests of the calibration replace this model."""
+    model = dict(filtering._defaults("avx512", 2), pinned=True, source="pinned")
+    monkeypatch.setattr(filtering, "_model", model)
+    return model
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 for every mode, boundary and method; fftconvolve against
 scipy.signal.fftconvolve; the method choice; bad input."""
 import itertools
+import json
+import os
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 import fastconv
 from fastconv import fft as fcfft
+from fastconv import filtering
 
 from conftest import assert_close
 
@@ -160,6 +163,189 @@ def test_cost_model_constants():
     assert model["threads"] == fastconv.get_num_threads()
 
 
+# ---- the cost model: "auto" by injected constants; calibration and its cache file ------------------
+# (conftest pins a fixed model for every test, so what "auto" chooses never
+# depends on timing this machine)
+
+
+def test_auto_follows_the_model_constants(monkeypatch, fixed_filter_cost_model):
+    x = np.ones((64, 64))
+    g = np.exp(-0.5 * (np.arange(-3, 4) / 1.5) ** 2)
+    gauss = np.outer(g, g)
+    fastconv.correlate2d(x, gauss, mode="same")
+    last = fastconv.last_method()
+    assert last["method"] == "separable"
+    model = fixed_filter_cost_model
+    px = 64 * 64
+    assert last["predicted_ms"]["direct"] == pytest.approx(
+        2 * px * (model["direct"]["px"] + 49 * model["direct"]["tap"]) * 1e3)  # float64: twice float32
+    assert last["predicted_ms"]["separable"] == pytest.approx(
+        2 * px * (model["separable"]["px"] + 14 * model["separable"]["tap"]) * 1e3)
+    # taps that cost (next to) nothing: direct
+    monkeypatch.setattr(filtering, "_model", dict(model, direct={"px": 0.0, "tap": 1e-18}))
+    fastconv.correlate2d(x, gauss, mode="same")
+    assert fastconv.last_method()["method"] == "direct"
+    # a model for another thread count or SIMD level is not used (unless pinned)
+    monkeypatch.setattr(filtering, "_model", dict(model, pinned=False, threads=fastconv.get_num_threads() + 1))
+    monkeypatch.setattr(filtering, "_load_cached", lambda simd, threads: dict(model, source="cache"))
+    fastconv.correlate2d(x, gauss, mode="same")
+    assert filtering._model["source"] == "cache"
+
+
+def _sane_times(threads, simd, factor=1.5):
+    """Timings (3x3, 11x11 direct, 3-, 31-tap separable of 1024^2) that the
+    defaults predict, times factor."""
+    ref = filtering._defaults(simd, threads)
+    return [factor * 1024 * 1024 * (ref[m]["px"] + ref[m]["tap"] * n)
+            for m in ("direct", "separable") for n in filtering._SPATIAL_TAPS[m]]
+
+
+@pytest.fixture
+def fake_timing(monkeypatch, tmp_path):
+    """Replaces the timing of the calibration by a script of passes (lists
+    of times); the cache directory is tmp_path/cache.  Returns the list to
+    fill, which the passes are taken from."""
+    passes = []
+
+    def timer(fns, rounds=5, usage=None):
+        assert passes, "timed more often than the test expected"
+        if usage is not None:  # the CPUs all the process's (see test_calibration_on_a_preempted_process)
+            usage.append((fastconv.get_num_threads() * 1.0, 1.0))
+        return list(passes.pop(0))
+
+    monkeypatch.setattr(filtering, "_min_times", timer)
+    monkeypatch.setattr(filtering, "_conv_full", lambda *a: None)  # the FFT calibration's warm-up
+    monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(filtering, "_model", None)
+    return passes
+
+
+def _setting():
+    return fastconv.get_num_threads(), fastconv._ext._fastconv.simd_active()
+
+
+def test_calibration_reproduced_is_saved_and_read_back(fake_timing, tmp_path, monkeypatch):
+    threads, simd = _setting()
+    t = _sane_times(threads, simd)
+    fake_timing += [t, [v * 1.1 for v in t]]  # the second pass reproduces the minima within 25%
+    model = fastconv.calibrate_filters(fft=False)
+    assert model["source"] == "measured" and model["reliable"] and not fake_timing
+    assert model["direct"] == pytest.approx(filtering._fit_spatial(t, 1024 * 1024)["direct"])
+    path = filtering._cache_path(simd, threads)
+    assert path.startswith(str(tmp_path / "cache")) and os.path.exists(path)
+    name = os.path.basename(path)
+    assert fastconv.__version__ in name and f"-{simd}-" in name and f"-{threads}t-" in name
+    # a later process reads the file instead of timing (the timer has no passes left)
+    monkeypatch.setattr(filtering, "_model", None)
+    fastconv.correlate2d(np.ones((32, 32)), np.ones((3, 3)), mode="same")
+    assert filtering._model["source"] == "cache"
+    assert filtering._model["direct"] == pytest.approx(model["direct"])
+    # FFT constants, once measured, join the file
+    n1, l1 = filtering._fft_points(224)
+    n2, l2 = filtering._fft_points(992)
+    ref = filtering._defaults(simd, threads)["fft"]
+    fft_times = [2 * n * lg * (ref["a"] + ref["b"] * lg) for n, lg in ((n1, l1), (n2, l2))]
+    fake_timing += [fft_times, fft_times]
+    model = filtering._with_fft(filtering._model)
+    assert model["reliable"]
+    with open(path) as f:
+        saved = json.load(f)
+    assert set(saved) == {"direct", "separable", "fft"}
+    assert saved["fft"]["b"] == pytest.approx(2 * ref["b"])
+
+
+def test_calibration_on_a_busy_machine_falls_back_to_the_defaults(fake_timing):
+    threads, simd = _setting()
+    # every run a whole number of scheduler slices: 8 and 16 ms for what takes 0.2 and 1.7 ms
+    fake_timing += [[8e-3, 16e-3, 8e-3, 16e-3]] * filtering._MAX_PASSES
+    model = fastconv.calibrate_filters(fft=False)
+    assert not fake_timing  # every pass tried
+    assert model["source"] == "default" and not model["reliable"]
+    assert model["direct"] == filtering._defaults(simd, threads)["direct"]
+    assert not os.path.exists(filtering._cache_path(simd, threads))  # measured again next time
+    # "auto" still decides, by the defaults, and does not time again in this process
+    fastconv.correlate2d(np.ones((64, 64)), np.outer(np.ones(9), np.ones(9)), mode="same")
+    assert fastconv.last_method()["method"] == "separable"
+
+
+def test_calibration_takes_minima_until_a_pass_reproduces_them(fake_timing):
+    threads, simd = _setting()
+    t = _sane_times(threads, simd)
+    # a disturbed first pass, then the minima, then a pass that reproduces them
+    fake_timing += [[3 * v for v in t], t, [1.2 * v for v in t], t]
+    model = fastconv.calibrate_filters(fft=False)
+    assert len(fake_timing) == 1 and model["reliable"]
+    assert model["separable"] == pytest.approx(filtering._fit_spatial(t, 1024 * 1024)["separable"])
+    # minima never reproduced: used in this process, not saved
+    fake_timing[:] = [t, [2 * v for v in t], [1.5 * v for v in t], [1.4 * v for v in t]]
+    model = fastconv.calibrate_filters(fft=False)
+    assert not fake_timing and model["source"] == "measured" and not model["reliable"]
+    assert model["direct"] == pytest.approx(filtering._fit_spatial(t, 1024 * 1024)["direct"])
+
+
+def test_calibration_on_a_preempted_process_is_not_saved(fake_timing, monkeypatch):
+    # other processes took half the CPUs: times reproducible, only slower
+    threads, simd = _setting()
+    t = _sane_times(threads, simd, factor=2.0)
+    fake_timing += [t, t]
+    timer = filtering._min_times
+
+    def preempted(fns, rounds=5, usage=None):
+        times = timer(fns, rounds, usage)
+        usage[-1] = (usage[-1][0] / 2, usage[-1][1])
+        return times
+
+    monkeypatch.setattr(filtering, "_min_times", preempted)
+    model = fastconv.calibrate_filters(fft=False)
+    assert model["source"] == "measured" and not model["reliable"]
+    assert not os.path.exists(filtering._cache_path(simd, threads))
+
+
+def test_implausible_timings_are_not_believed(fake_timing):
+    threads, simd = _setting()
+    t = _sane_times(threads, simd)
+    t[1] = t[0]  # 11x11 as fast as 3x3: the per-tap cost would come out as 0
+    fake_timing += [t] * filtering._MAX_PASSES
+    assert fastconv.calibrate_filters(fft=False)["source"] == "default"
+
+
+def test_cache_failures_are_silent(fake_timing, tmp_path, monkeypatch):
+    threads, simd = _setting()
+    t = _sane_times(threads, simd)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("FASTCONV_CACHE_DIR", str(blocker / "cache"))  # cannot be created
+    fake_timing += [t, t]
+    assert fastconv.calibrate_filters(fft=False)["reliable"]
+    # an unreadable or malformed cache file is no cache: measured again and rewritten
+    monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path / "cache"))
+    path = filtering._cache_path(simd, threads)
+    os.makedirs(os.path.dirname(path))
+    for junk in ("{not json", json.dumps({"direct": {"px": "x"}}), json.dumps([1, 2])):
+        with open(path, "w") as f:
+            f.write(junk)
+        monkeypatch.setattr(filtering, "_model", None)
+        fake_timing += [t, t]
+        fastconv.correlate2d(np.ones((32, 32)), np.ones((3, 3)), mode="same")
+        assert filtering._model["source"] == "measured" and not fake_timing
+        with open(path) as f:
+            assert set(json.load(f)) == {"direct", "separable"}
+
+
+def test_cache_directory(monkeypatch, tmp_path):
+    monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path / "mine"))
+    assert filtering._cache_dir() == str(tmp_path / "mine")
+    monkeypatch.setenv("FASTCONV_CACHE_DIR", "")
+    assert filtering._cache_dir() is None and filtering._cache_path("avx2", 1) is None  # no cache file
+    monkeypatch.delenv("FASTCONV_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert filtering._cache_dir() == str(tmp_path / "xdg" / "fastconv")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert filtering._cache_dir() == str(tmp_path / "home" / ".cache" / "fastconv")
+    assert filtering._cache_path("avx2", 1) != filtering._cache_path("avx512", 1) != filtering._cache_path("avx512", 2)
+
+
 @pytest.mark.slow
 def test_auto_picks_fft_for_a_large_kernel(rng):
     x = rng.standard_normal((1024, 1024)).astype(np.float32)
@@ -178,8 +364,9 @@ BAD = [
      r"boundary must be 'fill', 'wrap' or 'symm'; received 'reflect'"),
     (lambda: fastconv.convolve2d(np.ones((5, 5)), np.ones((2, 2)), method="winograd"), ValueError,
      r"method must be one of .*received 'winograd'"),
-    (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2)), fillvalue="zero"), TypeError,
-     r"fillvalue must be a real scalar; received 'zero'"),
+    # scipy.signal raises ValueError for a fillvalue it cannot convert
+    (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2)), fillvalue="zero"), ValueError,
+     r"fillvalue must be a real scalar .*received 'zero'"),
     (lambda: fastconv.correlate2d(np.ones((5, 5), complex), np.ones((2, 2))), TypeError,
      r"in1 must have a real floating .* received dtype complex128"),
     (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2), np.float16)), TypeError, r"in2 must have"),

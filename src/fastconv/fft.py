@@ -20,6 +20,8 @@ and the helpers the other FFT paths share.
   whole operands) with the same handling of non-finite values.
 """
 import collections
+import numbers
+import operator
 import os
 import threading
 
@@ -128,6 +130,14 @@ class _RealPlan(_Plan):
         self.inv = self._fftw(self.A, self.a, "FFTW_BACKWARD", flags, limit)
 
 
+def _require_pyfftw():
+    """ImportError with what to do, where pyFFTW is not installed."""
+    if pyfftw is None:
+        raise ImportError("pyFFTW is required for FFT convolution (fastconv.fftconvolve, method='fft' of the "
+                          "filtering functions, algorithm='fft' of conv2d / conv1d) on NumPy arrays, and it is "
+                          "not installed: pip install pyfftw")
+
+
 class _PlanCache:
     def __init__(self, size, kind):
         self._size = size
@@ -136,6 +146,7 @@ class _PlanCache:
         self._lock = threading.Lock()
 
     def get(self, fshape, axes, dtype, threads):
+        _require_pyfftw()
         key = (tuple(fshape), tuple(axes), np.dtype(dtype).str, threads)
         with self._lock:
             plan = self._plans.get(key)
@@ -193,11 +204,13 @@ _real_plans = _PlanCache(_PLAN_CACHE_SIZE, _RealPlan)
 def export_fft_wisdom():
     """FFTW's accumulated wisdom (pyfftw.export_wisdom), to save and pass to
     import_fft_wisdom in a later process so plans are made instantly."""
+    _require_pyfftw()
     return pyfftw.export_wisdom()
 
 
 def import_fft_wisdom(wisdom):
     """Loads wisdom from export_fft_wisdom; returns pyfftw's success flags."""
+    _require_pyfftw()
     return pyfftw.import_wisdom(wisdom)
 
 
@@ -214,26 +227,30 @@ def _copy_padded(dst, src):
             dst[tuple(tail)] = 0
 
 
-def rfft_padded(a, lengths):
+def rfft_padded(a, lengths, count=True):
     """Half spectrum of a (..., n1, n2) zero-padded to lengths along its last
-    two axes, on a cached plan (a new array)."""
+    two axes, on a cached plan (a new array).  count=False: not a new use of
+    the plan (a later tile of one call), which does not bring its FFTW_MEASURE
+    planning nearer."""
     fshape = a.shape[:-2] + tuple(lengths)
     plan = _real_plans.get(fshape, (a.ndim - 2, a.ndim - 1), a.dtype, _threads.get_num_threads())
     with plan.lock:
-        plan.used()
+        if count:
+            plan.used()
         _copy_padded(plan.a, a)
         plan.fwd()
         return plan.A.copy()
 
 
-def irfft_cropped(A, lengths, rows, cols):
+def irfft_cropped(A, lengths, rows, cols, count=True):
     """Inverse of rfft_padded at transform lengths, then [..., rows, cols]
-    (slices), as a new array."""
+    (slices), as a new array (count as rfft_padded's)."""
     dtype = np.float32 if A.dtype == np.complex64 else np.float64
     fshape = A.shape[:-2] + tuple(lengths)
     plan = _real_plans.get(fshape, (A.ndim - 2, A.ndim - 1), dtype, _threads.get_num_threads())
     with plan.lock:
-        plan.used()
+        if count:
+            plan.used()
         plan.A[...] = A
         plan.inv()
         return plan.a[..., rows, cols].copy()
@@ -339,7 +356,8 @@ def _repair_nonfinite(out, a, b, axes):
             window = tuple(slice(q[ax], q[ax] + other.shape[ax]) if ax in axes else slice(q[ax], q[ax] + 1)
                            for ax in range(out.ndim))
             piece = tuple(slice(None) if ax in axes else slice(q[ax], q[ax] + 1) for ax in range(out.ndim))
-            out[window] += src[q] * other[piece]
+            with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in a direct sum
+                out[window] += src[q] * other[piece]
     return True
 
 
@@ -380,64 +398,88 @@ def _conv_full(a, b, axes, dtype):
 # ---- fftconvolve -----------------------------------------------------------------------------
 
 
-def _as_real(a, name, xp):
+def _check_real(a, name, xp):
     if not is_array(a):
         a = xp.asarray(a)
-    if a.dtype.kind in "biu":
-        return a.astype(np.float64)
-    if a.dtype not in (np.float32, np.float64):
+    if a.dtype.kind not in "biu" and a.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name} must have a real floating (float32, float64) or integer dtype; "
                         f"received dtype {a.dtype}")
     return a
 
 
-def _centered(arr, shape, axes):
-    start = [(arr.shape[ax] - shape[ax]) // 2 if ax in axes else 0 for ax in range(arr.ndim)]
-    return arr[tuple(slice(s, s + (shape[ax] if ax in axes else arr.shape[ax])) for ax, s in enumerate(start))]
+def _axes_list(axes, nd):
+    """scipy.fft's reading of axes: an integer or an iterable of integers
+    (operator.index: 1.5 or "0" are refused), negative from the end, each
+    in range and once."""
+    given = axes
+    if isinstance(axes, numbers.Number):
+        axes = (axes,)
+    try:
+        axes = [operator.index(a) for a in axes]
+    except TypeError:
+        raise ValueError(f"axes must be None, an int or a sequence of ints; received {given!r}") from None
+    axes = [a + nd if a < 0 else a for a in axes]
+    if any(a >= nd or a < 0 for a in axes):
+        raise ValueError(f"axes exceeds dimensionality of input: axes {axes} for {nd}-D inputs")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"all axes must be unique; received {axes}")
+    if not axes:
+        raise ValueError("when provided, axes cannot be empty")
+    return axes
+
+
+def _centered(arr, shape):
+    """The centre of arr of the given shape (every axis), as scipy's."""
+    start = [(n - s) // 2 for n, s in zip(arr.shape, shape)]
+    return arr[tuple(slice(b, b + s) for b, s in zip(start, shape))]
 
 
 def fftconvolve(in1, in2, mode="full", axes=None):
     """Convolution by FFT; a drop-in for scipy.signal.fftconvolve (same
     arguments, modes, axes and broadcasting; integer input gives float64,
     float32 input float32).  Runs on pyFFTW with cached plans and fastconv's
-    threads, and by overlap-add when one operand is much smaller."""
+    threads, and by overlap-add when one operand is much smaller.  As scipy:
+    0-d operands give their product, an empty one an empty float64 array,
+    and axes along which either operand has length 1 broadcast instead."""
     xp = get_array_module(in1, in2)
-    in1 = _as_real(in1, "in1", xp)
-    in2 = _as_real(in2, "in2", xp)
+    in1 = _check_real(in1, "in1", xp)
+    in2 = _check_real(in2, "in2", xp)
+    if in1.ndim == in2.ndim == 0:
+        return in1 * in2
     if in1.ndim != in2.ndim:
         raise ValueError(f"in1 and in2 must have the same number of dimensions; received {in1.shape} and {in2.shape}")
     if in1.size == 0 or in2.size == 0:
-        raise ValueError(f"in1 and in2 must not be empty; received shapes {in1.shape} and {in2.shape}")
+        return xp.asarray([])
+    nd = in1.ndim
+    s1, s2 = in1.shape, in2.shape
+    axes = list(range(nd)) if axes is None else _axes_list(axes, nd)
+    axes = [ax for ax in axes if s1[ax] != 1 and s2[ax] != 1]  # the others broadcast
+    for ax in range(nd):
+        if ax not in axes and s1[ax] != s2[ax] and 1 not in (s1[ax], s2[ax]):
+            raise ValueError(f"incompatible shapes for in1 and in2: {s1} and {s2} "
+                             f"(axis {ax} is not convolved, so it must match or be 1)")
     if mode not in ("full", "same", "valid"):
         raise ValueError(f"mode must be 'full', 'same' or 'valid'; received {mode!r}")
-    nd = in1.ndim
-    if axes is None:
-        axes = tuple(range(nd))
-    else:
-        try:
-            axes = tuple(sorted({int(ax) % nd for ax in np.atleast_1d(axes)}))
-        except (TypeError, ValueError):
-            raise ValueError(f"axes must be None, an int or a sequence of ints; received {axes!r}") from None
-    for ax in range(nd):
-        if ax not in axes and in1.shape[ax] != in2.shape[ax] and 1 not in (in1.shape[ax], in2.shape[ax]):
-            raise ValueError(f"incompatible shapes for in1 and in2: {in1.shape} and {in2.shape} "
-                             f"(axis {ax} is not convolved, so it must match or be 1)")
-    dtype = np.float32 if in1.dtype == np.float32 and in2.dtype == np.float32 else np.float64
     if mode == "valid":
-        bigger1 = all(in1.shape[ax] >= in2.shape[ax] for ax in axes)
-        bigger2 = all(in2.shape[ax] >= in1.shape[ax] for ax in axes)
+        bigger1 = all(s1[ax] >= s2[ax] for ax in axes)
+        bigger2 = all(s2[ax] >= s1[ax] for ax in axes)
         if not (bigger1 or bigger2):
             raise ValueError("for 'valid' mode, one of in1 and in2 must be at least as large as the other "
-                             f"along every convolved axis; received {in1.shape} and {in2.shape}")
+                             f"along every convolved axis; received {s1} and {s2}")
         if not bigger1:
             in1, in2 = in2, in1
-    # the smaller operand second: it is the one transformed whole in overlap-add
-    swap = mode == "full" and all(in2.shape[ax] > in1.shape[ax] for ax in axes)
-    a, b = (in2, in1) if swap else (in1, in2)
-    full = _conv_full(a.astype(dtype, copy=False), b.astype(dtype, copy=False), axes, dtype)
+            s1, s2 = s2, s1
+    if not axes:
+        full = in1 * in2  # nothing to convolve (scipy: in the inputs' own dtype)
+    else:
+        dtype = np.float32 if in1.dtype == np.float32 and in2.dtype == np.float32 else np.float64
+        # the smaller operand second: it is the one transformed whole in overlap-add
+        swap = mode == "full" and all(s2[ax] > s1[ax] for ax in axes)
+        a, b = (in2, in1) if swap else (in1, in2)
+        full = _conv_full(a.astype(dtype, copy=False), b.astype(dtype, copy=False), tuple(sorted(axes)), dtype)
     if mode == "full":
         return full
     if mode == "same":
-        return xp.ascontiguousarray(_centered(full, in1.shape, axes))
-    shape = [in1.shape[ax] - in2.shape[ax] + 1 if ax in axes else full.shape[ax] for ax in range(nd)]
-    return xp.ascontiguousarray(_centered(full, shape, axes))
+        return xp.ascontiguousarray(_centered(full, s1))
+    shape = [s1[ax] - s2[ax] + 1 if ax in axes else full.shape[ax] for ax in range(nd)]
+    return xp.ascontiguousarray(_centered(full, shape))

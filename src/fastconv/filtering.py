@@ -4,32 +4,54 @@
 results (modes full / same / valid, boundaries fill / wrap / symm, fillvalue),
 plus leading batch axes on in1 (a stack of images, one kernel).  The result
 has scipy's dtype, np.result_type(in1, in2): float32 with float32 stays
-float32; integer images give integers (computed in float64 and rounded,
-exact below 2**53, where scipy's integer sums would wrap around instead).
+float32; integer images give integers, computed in float64 and rounded
+(exact while the sums of absolute terms stay below 2**53; beyond that in
+integer arithmetic that wraps around as scipy's does).  fillvalue converts
+to the result dtype as in scipy (1.5 fills an integer image with 1; a
+string that is no integer cannot fill one: ValueError).
 
 method="auto" chooses among
   direct     the register-tiled convolution kernel (the NN conv2d's),
   separable  r two-pass 1-D filters, r = the kernel's numerical rank
              (rank 1 for a Gaussian, box or Sobel kernel),
   fft        FFT convolution on pyFFTW (fastconv.fftconvolve),
-by predicted time.  The predictions come from a cost model whose constants
-are measured on the running machine, once per process and thread count,
-the first time "auto" needs them (``calibrate_filters()`` re-measures):
+by predicted time.  A kernel (or fillvalue) holding NaN or Inf takes the
+direct method under "auto" and "separable": an SVD cannot factor it, and
+the direct sums give scipy's IEEE answer.  The predictions come from a
+cost model whose constants are measured on the running machine:
   direct     t = pixels * (c_px + c_tap * kh * kw)
   separable  t = rank * pixels * (s_px + s_tap * (kh + kw))
-  fft        t = (f_a + f_b log2 n) * n log2 n,   n = padded transform size
+  fft        t = (f_a + f_b log2 n) * n log2 n + 20 us,   n = padded transform size
 (pixels: output pixels of all images; float64 costs twice float32).  The
 spatial constants come from timing 3x3 and 11x11 dense and 3- and 31-tap
-separable filters of a 1024x1024 image (about 0.1 s).  The FFT constants
-take about 1 s to measure (FFTW planning included), so they are measured
-only when some call could use them: when the best spatial prediction is
-above an FFT cost no transform of that size can beat.  ``last_method()`` reports what the
-last call in this thread chose, and the predictions.
+separable filters of a 1024x1024 image (about 0.1 s a pass).  The FFT
+constants take about 1 s to measure (FFTW planning included), so they are
+measured only when some call could use them: when the best spatial
+prediction is above an FFT cost no transform of that size can beat.
+
+Measuring is made robust to a busy machine: each time is the least of
+several interleaved rounds, passes repeat until one reproduces the minima
+(at most 4), and times implausible against built-in defaults (scheduler
+slices instead of work) are refused, the defaults then standing in.  A
+reliable measurement (reproduced, and taken while the process had its
+threads' CPUs) is saved per machine, SIMD level, thread count and
+fastconv version in a cache file (FASTCONV_CACHE_DIR, else
+$XDG_CACHE_HOME/fastconv, else ~/.cache/fastconv; FASTCONV_CACHE_DIR=""
+keeps none; failing to write it is silent), which later processes read
+instead of measuring.  ``calibrate_filters()`` re-measures (and re-saves).
+``last_method()`` reports what the last call in this thread chose, and the
+predictions.
 
 CuPy arrays run the same methods on the GPU (fastconv._gpu.filtering), where
 "auto" counts multiply-adds instead of timing (no predictions reported).
 """
 import collections
+import hashlib
+import json
+import math
+import os
+import platform
+import tempfile
 import threading
 import time
 
@@ -39,6 +61,7 @@ from . import _threads
 from . import _backend
 from ._backend import get_array_module, is_array, to_host
 from ._ext import _fastconv as _core
+from . import fft as _fft_module
 from ._validation import contiguous
 from .fft import _conv_full, fast_length
 
@@ -81,12 +104,51 @@ def _dtypes(*arrays):
     return result, (np.float32 if result == np.float32 else np.float64)
 
 
+# integer images: computed in float64, exact by the direct method while
+# every sum of absolute terms stays below 2**53; rounding of the separable
+# and FFT methods stays well under 1/2 below 2**41.
+_INT_EXACT = 2.0 ** 53
+_INT_ROUNDED = 2.0 ** 41
+
+
 def _as_result(out, result):
-    """The float result in the result dtype: integers rounded (exact below
-    2**53; scipy's integer sums wrap around on overflow, these do not)."""
+    """The float result (integral where the result is an integer type, see
+    _INT_EXACT) in the result dtype, rounded, and wrapped modulo 2**bits as
+    scipy's integer sums are (through int64, whose wrap-around the narrower
+    types share)."""
     if result.kind in "iu":
-        return get_array_module(out).rint(out).astype(result)
+        wide = np.uint64 if result == np.uint64 else np.int64
+        return get_array_module(out).rint(out).astype(wide).astype(result, copy=False)
     return out
+
+
+def _int_bound(x, k, boundary, fill):
+    """An upper bound on |sum of the terms| of any output of integer x, k
+    (in float64: max |x| or |fill| times sum |k|)."""
+    xp = get_array_module(x)
+    m = max(abs(float(x.max())), abs(float(x.min())))
+    if boundary == _core.BOUNDARY_FILL:
+        m = max(m, abs(float(fill)))
+    return m * float(xp.abs(k.astype(np.float64)).sum())
+
+
+def _direct_integer(x, k, P, Q, pt, pl, boundary, fill, result):
+    """correlate2d of integer x and k in integer arithmetic that wraps
+    modulo 2**64, as scipy's does modulo 2**bits of the result type (for
+    sums 2**53 and beyond, which float64 cannot hold exactly).  One pass of
+    the extended image per nonzero tap."""
+    xp = get_array_module(x)
+    wide = np.uint64 if result == np.uint64 else np.int64
+    kh, kw = k.shape
+    ext = _extended(x.astype(wide), P, Q, kh, kw, pt, pl, boundary, fill)
+    k = to_host(k).astype(wide)
+    out = xp.zeros(x.shape[:-2] + (P, Q), wide)
+    with np.errstate(over="ignore"):
+        for i in range(kh):
+            for j in range(kw):
+                if k[i, j]:
+                    out += k[i, j] * ext[..., i: i + P, j: j + Q]
+    return out.astype(result, copy=False)
 
 
 def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
@@ -104,11 +166,24 @@ def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
         raise ValueError(f"boundary must be 'fill', 'wrap' or 'symm'; received {boundary!r}")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; received {method!r}")
+    return in1, in2, _BOUNDARY[boundary]
+
+
+def _fill_value(fillvalue, result):
+    """fillvalue as scipy.signal converts it: to one element of the result
+    dtype (1.5 fills an integer image with 1; '1.5' fills a float image with
+    1.5 but cannot fill an integer one), else ValueError, as scipy raises."""
+    if type(fillvalue) is int and fillvalue == 0:  # the default, in every dtype
+        return 0
     try:
-        fillvalue = float(fillvalue)
-    except (TypeError, ValueError):
-        raise TypeError(f"fillvalue must be a real scalar; received {fillvalue!r}") from None
-    return in1, in2, _BOUNDARY[boundary], fillvalue
+        with np.errstate(invalid="raise", over="ignore"):
+            v = np.asarray(fillvalue, dtype=result)
+    except (TypeError, ValueError, OverflowError, FloatingPointError):
+        raise ValueError(f"fillvalue must be a real scalar that converts to the result dtype {result}; "
+                         f"received {fillvalue!r}") from None
+    if v.size != 1:
+        raise ValueError(f"fillvalue must be a scalar or an array with one element; received {fillvalue!r}")
+    return v.reshape(()).item()
 
 
 def _geometry(H, W, kh, kw, mode, flipped):
@@ -163,7 +238,9 @@ def _separable(x, factors, P, Q, pt, pl, boundary, fill, out, kern=_core):
 
 def _fft(x, k, P, Q, pt, pl, boundary, fill, out, dtype):
     kh, kw = k.shape
-    if boundary != _core.BOUNDARY_FILL or fill != 0:
+    # with a non-finite kernel the zeros outside the image count (inf * 0 is
+    # NaN in scipy's sums), so they are made part of the image
+    if boundary != _core.BOUNDARY_FILL or fill != 0 or not bool(get_array_module(k).isfinite(k).all()):
         x = _extended(x, P, Q, kh, kw, pt, pl, boundary, fill)
         pt = pl = 0
         lo = (kh - 1, kw - 1)
@@ -201,13 +278,16 @@ def _factors(k, dtype):
     """[(ky, kx), ...]: k = sum ky kx^T over the kernel's numerical rank
     (singular values above max(kh, kw) * eps(dtype) * the largest).  Cached
     for the last kernels seen, as a stack of images is often filtered with
-    one kernel call after call."""
+    one kernel call after call.  None for a kernel holding NaN or Inf (never
+    cached, so a cache hit is finite)."""
     key = (k.shape, np.dtype(dtype).str, k.tobytes())
     with _model_lock:
         hit = _factor_cache.get(key)
         if hit is not None:
             _factor_cache.move_to_end(key)
             return hit
+    if not np.isfinite(k).all():
+        return None
     u, s, vt = _svd(k.astype(np.float64))
     tol = max(k.shape) * np.finfo(dtype).eps * s[0]
     r = max(int(np.sum(s > tol)), 1)
@@ -222,6 +302,10 @@ def _factors(k, dtype):
 
 # ---- the cost model ----------------------------------------------------------------------
 
+# The model in use: {"direct": {"px", "tap"}, "separable": {"px", "tap"},
+# "fft": {"a", "b"} (once measured), "threads", "simd", "source", "reliable"},
+# for the thread count and SIMD level in "threads" and "simd" (a model with
+# "pinned": True serves every setting: tests inject constants that way).
 _model = None
 # FFT convolution never costs less than this many seconds per n log2 n of
 # its transform size (three transforms at well under the fastest measured
@@ -229,20 +313,96 @@ _model = None
 # is not a contender and its constants need not be measured.
 _FFT_FLOOR_PER_POINT = 3 * 0.02e-9
 
+# Constants of one thread (float32; seconds per output pixel and per tap),
+# measured with one thread at each SIMD level on the development machine
+# (an AMD EPYC VM).  They stand in when measuring keeps failing (a busy
+# machine), and bound what a measurement may plausibly give.
+_DEFAULTS = {
+    "generic": {"direct": {"px": 6.3e-10, "tap": 7.6e-11}, "separable": {"px": 5.7e-10, "tap": 1.23e-10}},
+    "avx2": {"direct": {"px": 3.2e-10, "tap": 3.4e-11}, "separable": {"px": 2.6e-10, "tap": 6.5e-11}},
+    "avx512": {"direct": {"px": 1.8e-10, "tap": 2.6e-11}, "separable": {"px": 3.3e-10, "tap": 2.6e-11}},
+}
+_DEFAULT_FFT = {"a": 2.5e-10, "b": 2e-12}
+# a measured time or constant more than this factor away from the default's
+# prediction is not believed (machines differ by far less)
+_SANE_FACTOR = 20.0
+# measured timing ratios (11x11 / 3x3 direct, 31 / 3 taps separable) within
+# this factor of the defaults' ratios
+_SANE_RATIO = 3.0
+# a minimum time is believed when a second pass reproduces it this closely
+_STABLE = 1.25
+_MAX_PASSES = 4
+# a measurement is saved only when the process had at least this share of
+# its threads' CPUs while timing (see _had_the_cpus)
+_CPU_SHARE = 0.8
+# FFT convolution's cost per call beyond the n log n term (planned
+# transforms of a few points, Python around them): tiny images never take it
+_FFT_CALL_SECONDS = 20e-6
+_CACHE_ENV = "FASTCONV_CACHE_DIR"
 
-def _min_times(fns, rounds=5):
+
+def _defaults(simd, threads, fft=True):
+    """The default model for a SIMD level and thread count (one thread's
+    constants divided among the threads)."""
+    base = _DEFAULTS.get(simd, _DEFAULTS["generic"])
+    model = {m: {c: v / threads for c, v in base[m].items()} for m in ("direct", "separable")}
+    if fft:
+        model["fft"] = {c: v / threads for c, v in _DEFAULT_FFT.items()}
+    model.update(threads=threads, simd=simd, source="default", reliable=False)
+    return model
+
+
+def _min_times(fns, rounds=5, usage=None):
     """Best time of each callable over `rounds` interleaved rounds (after one
     untimed call each), so a noisy moment spoils one round of each, not one
-    method's every sample."""
+    method's every sample.  usage: a list to append (CPU seconds of the
+    process, wall seconds) of all the timed calls to."""
     for fn in fns:
         fn()
     best = [np.inf] * len(fns)
+    cpu = wall = 0.0
     for _ in range(rounds):
         for i, fn in enumerate(fns):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
+            t = time.perf_counter() - t0
+            cpu += time.process_time() - c0
+            wall += t
+            best[i] = min(best[i], t)
+    if usage is not None:
+        usage.append((cpu, wall))
     return best
+
+
+def _had_the_cpus(usage, threads):
+    """Whether the timed calls got the CPUs they ran on: the process's CPU
+    time at least _CPU_SHARE of wall time x threads.  A machine busy with
+    other work preempts the threads, and times that are nonetheless
+    reproducible, only slower, would be saved."""
+    cpu, wall = sum(u[0] for u in usage), sum(u[1] for u in usage)
+    return wall <= 0 or cpu >= _CPU_SHARE * wall * threads
+
+
+def _measured(passes, sane):
+    """(times, stable): the least of each time over up to _MAX_PASSES passes
+    (each a list of minimum times), stopping once a second pass reproduces
+    every minimum within _STABLE and sane(times) holds; times is None when
+    even the minima are not sane (a machine too busy to time)."""
+    seen = []
+    best = None
+    for _ in range(_MAX_PASSES):
+        seen.append(passes())
+        best = [min(s[i] for s in seen) for i in range(len(seen[0]))]
+        if len(seen) >= 2 and sane(best):
+            second = [sorted(s[i] for s in seen)[1] for i in range(len(best))]
+            if all(s <= _STABLE * b for s, b in zip(second, best)):
+                return best, True
+    return (best, False) if sane(best) else (None, False)
+
+
+def _within(value, ref):
+    return ref / _SANE_FACTOR <= value <= ref * _SANE_FACTOR
 
 
 def _fit2(x1, t1, x2, t2):
@@ -251,7 +411,37 @@ def _fit2(x1, t1, x2, t2):
     return max(t1 - b * x1, 0.0), b
 
 
-def _calibrate_spatial():
+# (taps of the two measurements) per method: 3x3 and 11x11 dense, 3 and 31 separable
+_SPATIAL_TAPS = {"direct": (9, 121), "separable": (6, 62)}
+
+
+def _fit_spatial(t, px):
+    a, b = _fit2(9, t[0] / px, 121, t[1] / px)
+    c, d = _fit2(6, t[2] / px, 62, t[3] / px)
+    return {"direct": {"px": a, "tap": b}, "separable": {"px": c, "tap": d}}
+
+
+def _spatial_sane(t, px, ref):
+    """Times t (3x3, 11x11 direct, 3-, 31-tap separable) that a model
+    believes: each within _SANE_FACTOR of the default's prediction, and the
+    ratios of the larger to the smaller within _SANE_RATIO of the default's
+    (a busy machine gives times of whole scheduler slices, whose ratios are
+    off: 8 ms and 16 ms for what takes 0.2 and 1.7 ms)."""
+    if not all(np.isfinite(v) and v > 0 for v in t):
+        return False
+    for i, m in enumerate(("direct", "separable")):
+        lo, hi = (px * (ref[m]["px"] + ref[m]["tap"] * n) for n in _SPATIAL_TAPS[m])
+        if not (_within(t[2 * i], lo) and _within(t[2 * i + 1], hi)):
+            return False
+        ratio = t[2 * i + 1] / t[2 * i]
+        if not hi / lo / _SANE_RATIO <= ratio <= hi / lo * _SANE_RATIO:
+            return False
+    return True
+
+
+def _calibrate_spatial(ref):
+    """The spatial constants, measured (see _measured); None when the
+    machine is too busy to time them."""
     rng = np.random.default_rng(0)
     n = 1024
     img = rng.standard_normal((n, n)).astype(np.float32)
@@ -261,47 +451,213 @@ def _calibrate_spatial():
     s3, s31 = ([(rng.standard_normal(k).astype(np.float32), rng.standard_normal(k).astype(np.float32))]
                for k in (3, 31))
     fill = _core.BOUNDARY_FILL
-    t = _min_times([
+    fns = [
         lambda: _direct(img, d3, n, n, 1, 1, fill, 0.0, out),
         lambda: _direct(img, d11, n, n, 5, 5, fill, 0.0, out),
         lambda: _separable(img, s3, n, n, 1, 1, fill, 0.0, out),
         lambda: _separable(img, s31, n, n, 15, 15, fill, 0.0, out),
-    ])
-    a, b = _fit2(9, t[0] / px, 121, t[1] / px)
-    c, d = _fit2(6, t[2] / px, 62, t[3] / px)
-    return {"direct": {"px": a, "tap": b}, "separable": {"px": c, "tap": d}}
+    ]
+    usage = []
+    t, stable = _measured(lambda: _min_times(fns, usage=usage), lambda t: _spatial_sane(t, px, ref))
+    stable = stable and _had_the_cpus(usage, _threads.get_num_threads())
+    return (None, False) if t is None else (_fit_spatial(t, px), stable)
 
 
-def _calibrate_fft():
+_FFT_SIZES = (224, 992)  # images, with a 33x33 kernel: transforms of 256^2 and 1024^2
+
+
+def _fft_points(m):
+    n = fast_length(m + 32) ** 2
+    return n, np.log2(n)
+
+
+def _fft_sane(t, ref):
+    if not all(np.isfinite(v) and v > 0 for v in t):
+        return False
+    for m, v in zip(_FFT_SIZES, t):
+        n, lg = _fft_points(m)
+        if not _within(v / (n * lg), max(ref["a"] + ref["b"] * lg, _FFT_FLOOR_PER_POINT)):
+            return False
+    return True
+
+
+def _calibrate_fft(ref):
     """t = c(n) * n log2 n, with c(n) = a + b log2 n (transforms of more
     points fall out of cache) through two transform sizes, 256^2 and 1024^2,
     timed with the plans the steady state uses (FFTW_MEASURE, which a size
-    gets on its third use)."""
+    gets on its third use).  None when the machine is too busy to time."""
     rng = np.random.default_rng(1)
-    pts = []
-    for m in (224, 992):
+    fns = []
+    for m in _FFT_SIZES:
         x = rng.standard_normal((m, m)).astype(np.float32)
         k = rng.standard_normal((33, 33)).astype(np.float32)
-        n = fast_length(m + 32) ** 2
         for _ in range(2):
             _conv_full(x, k, (0, 1), np.float32)
-        t = _min_times([lambda: _conv_full(x, k, (0, 1), np.float32)])[0]
-        pts.append((np.log2(n), t / (n * np.log2(n))))
-    (l1, c1), (l2, c2) = pts
+        fns.append(lambda x=x, k=k: _conv_full(x, k, (0, 1), np.float32))
+    usage = []
+    t, stable = _measured(lambda: _min_times(fns, usage=usage), lambda t: _fft_sane(t, ref))
+    stable = stable and _had_the_cpus(usage, _threads.get_num_threads())
+    if t is None:
+        return None, False
+    (l1, c1), (l2, c2) = ((lg, v / (n * lg)) for v, (n, lg) in zip(t, map(_fft_points, _FFT_SIZES)))
     b = max((c2 - c1) / (l2 - l1), 0.0)
-    return {"a": c1 - b * l1, "b": b}
+    return {"a": float(c1 - b * l1), "b": float(b)}, stable
+
+
+# ---- the cost model's cache file ------------------------------------------------------------
+
+
+def _cache_dir():
+    """FASTCONV_CACHE_DIR (empty: no cache file), else $XDG_CACHE_HOME/fastconv,
+    else ~/.cache/fastconv."""
+    d = os.environ.get(_CACHE_ENV)
+    if d is not None:
+        return d or None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fastconv")
+
+
+def _machine_id():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    text = f"{platform.machine()}|{cpu}|{os.cpu_count()}"
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _cache_path(simd, threads):
+    d = _cache_dir()
+    if not d:
+        return None
+    from ._version import __version__
+
+    return os.path.join(d, f"filter-cost-{__version__}-{simd}-{threads}t-{_machine_id()}.json")
+
+
+def _valid_constants(d, names):
+    """d holds finite numbers under names (all >= 0 but the FFT's "a")."""
+    return isinstance(d, dict) and all(
+        isinstance(d.get(c), (int, float)) and np.isfinite(d[c]) and (c == "a" or d[c] >= 0) for c in names)
+
+
+def _load_cached(simd, threads):
+    """The model saved for this machine, SIMD level and thread count, or
+    None (no file, unreadable, or not a model)."""
+    try:
+        path = _cache_path(simd, threads)
+        if path is None:
+            return None
+        with open(path) as f:
+            saved = json.load(f)
+        if not all(_valid_constants(saved.get(m), ("px", "tap")) for m in ("direct", "separable")):
+            return None
+        model = {m: {c: float(saved[m][c]) for c in ("px", "tap")} for m in ("direct", "separable")}
+        if _valid_constants(saved.get("fft"), ("a", "b")):
+            model["fft"] = {c: float(saved["fft"][c]) for c in ("a", "b")}
+        model.update(threads=threads, simd=simd, source="cache", reliable=True)
+        return model
+    except Exception:  # a cache that cannot be read is no cache
+        return None
+
+
+def _save(model):
+    """Writes a reliably measured model to the cache file (atomically);
+    silently does nothing when that fails."""
+    if not model.get("reliable") or model.get("pinned"):
+        return
+    try:
+        path = _cache_path(model["simd"], model["threads"])
+        if path is None:
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = {m: model[m] for m in ("direct", "separable", "fft") if m in model}
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".filter-cost-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except Exception:  # read-only or full disk, no home directory: the model lives in memory only
+        pass
+
+
+def _measure_model(fft):
+    """A model measured now for the current setting (the defaults where the
+    machine is too busy to time); saved when reliably measured."""
+    threads, simd = _threads.get_num_threads(), _core.simd_active()
+    ref = _defaults(simd, threads)
+    spatial, stable = _calibrate_spatial(ref)
+    if spatial is None:
+        model = _defaults(simd, threads, fft=False)
+    else:
+        model = dict(spatial, threads=threads, simd=simd, source="measured", reliable=stable)
+    if fft:
+        model = _with_fft(model)
+    else:
+        _save(model)
+    return model
+
+
+def _with_fft(model):
+    """model with FFT constants: measured (the defaults where the machine
+    is too busy; none without pyFFTW); saved when all reliably measured."""
+    model = dict(model)
+    if _pyfftw() is None:
+        _save(model)
+        return model
+    fft_consts, stable = _calibrate_fft(_defaults(model["simd"], model["threads"])["fft"])
+    if fft_consts is None:
+        model["fft"] = _defaults(model["simd"], model["threads"])["fft"]
+        model["reliable"] = False
+    else:
+        model["fft"] = fft_consts
+        model["reliable"] = model.get("reliable", False) and stable
+    _save(model)
+    return model
+
+
+def _pyfftw():
+    return _fft_module.pyfftw
 
 
 def calibrate_filters(fft=True):
     """Measures the filtering cost model on this machine with the current
-    thread count and returns its constants (seconds per unit).  The spatial
-    methods take about 0.1 s; fft=True also measures FFT convolution (about
-    1 s, mostly FFTW planning, whose wisdom later plans reuse)."""
+    thread count and SIMD level, and returns its constants (seconds per
+    unit).  The spatial methods take about 0.1 s; fft=True also measures FFT
+    convolution (about 1 s, mostly FFTW planning, whose wisdom later plans
+    reuse).  Each timing is the least of several passes, repeated until a
+    pass reproduces it; where the machine is too busy for that, or the
+    results are implausible, the built-in defaults stand in.  A reliable
+    measurement is saved (FASTCONV_CACHE_DIR, else $XDG_CACHE_HOME/fastconv
+    or ~/.cache/fastconv) and "auto" reads it in later processes instead of
+    measuring again."""
     global _model
-    model = _calibrate_spatial()
-    if fft:
-        model["fft"] = _calibrate_fft()
-    model["threads"] = _threads.get_num_threads()
+    model = _measure_model(fft)
+    with _model_lock:
+        _model = model
+    return model
+
+
+def _current_model():
+    """The model for the current thread count and SIMD level: the one in
+    memory, else the cache file's, else measured now (once per process and
+    setting: a model measured under load stays in memory, unsaved)."""
+    global _model
+    with _model_lock:
+        model = _model
+    if model is not None and (model.get("pinned") or (model.get("threads"), model.get("simd")) == (
+            _threads.get_num_threads(), _core.simd_active())):
+        return model
+    threads, simd = _threads.get_num_threads(), _core.simd_active()
+    model = _load_cached(simd, threads) or _measure_model(fft=False)
     with _model_lock:
         _model = model
     return model
@@ -309,10 +665,7 @@ def calibrate_filters(fft=True):
 
 def _predict(N, H, W, P, Q, kh, kw, rank, itemsize):
     global _model
-    with _model_lock:
-        model = _model
-    if model is None or model.get("threads") != _threads.get_num_threads():
-        model = calibrate_filters(fft=False)
+    model = _current_model()
     scale = 2.0 if itemsize == 8 else 1.0  # double precision: half the vector lanes
     pixels = N * P * Q
     pred = {
@@ -321,15 +674,13 @@ def _predict(N, H, W, P, Q, kh, kw, rank, itemsize):
     }
     n = fast_length(H + kh - 1) * fast_length(W + kw - 1)
     nlogn = N * n * np.log2(n)
-    if min(pred.values()) > scale * _FFT_FLOOR_PER_POINT * nlogn:
+    if min(pred.values()) > scale * _FFT_FLOOR_PER_POINT * nlogn and _pyfftw() is not None:
         if "fft" not in model:
-            with _model_lock:
-                model = dict(_model)
-            model["fft"] = _calibrate_fft()
+            model = _with_fft(model)
             with _model_lock:
                 _model = model
         per_point = max(model["fft"]["a"] + model["fft"]["b"] * np.log2(n), _FFT_FLOOR_PER_POINT)
-        pred["fft"] = scale * per_point * nlogn
+        pred["fft"] = scale * per_point * nlogn + _FFT_CALL_SECONDS
     return {k: float(v) * 1e3 for k, v in pred.items()}
 
 
@@ -338,12 +689,25 @@ def _predict(N, H, W, P, Q, kh, kw, rank, itemsize):
 
 def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=None, result=None):
     kern = _backend.kernels(xp)
-    x, k, bnd, fill = _check_common(in1, in2, mode, boundary, fillvalue, method, xp)
+    x, k, bnd = _check_common(in1, in2, mode, boundary, fillvalue, method, xp)
     if result is None:
         result, dtype = _dtypes(x, k)
     else:
         dtype = np.float32 if result == np.float32 else np.float64
-    x, k = x.astype(dtype, copy=False), k.astype(dtype, copy=False)
+    # scipy reads fillvalue only for boundary='fill'
+    fill = _fill_value(fillvalue, result) if bnd == _core.BOUNDARY_FILL else 0
+    exact = False
+    limits = np.iinfo(result) if result.kind in "iu" else None
+    # (8- and 16-bit images need no look at the values: their type bounds the sums)
+    if limits is not None and float(max(limits.max, -limits.min)) ** 2 * k.size >= _INT_ROUNDED:
+        bound = _int_bound(x, k, bnd, fill)
+        exact = bound >= _INT_EXACT
+        if bound >= _INT_ROUNDED and method != "direct":
+            method, factors = "direct", None
+    if exact:
+        x, k = x.astype(result, copy=False), k.astype(result, copy=False)
+    else:
+        x, k, fill = x.astype(dtype, copy=False), k.astype(dtype, copy=False), float(fill)
     H, W = x.shape[-2:]
     kh, kw = k.shape
     rotate = False
@@ -359,11 +723,22 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=No
     if flipped:
         k = k[::-1, ::-1]
     P, Q, pt, pl = _geometry(H, W, kh, kw, mode, flipped)
+    if exact:
+        out = _direct_integer(x, k, P, Q, pt, pl, bnd, fill, result)
+        _local.last = {"method": "direct", "rank": None}
+        return out[::-1, ::-1].copy() if rotate else out
     N = int(np.prod(x.shape[:-2]))
     chosen = method
     record = {}
     if factors is None and method in ("auto", "separable"):
-        factors = [(xp.asarray(ky), xp.asarray(kx)) for ky, kx in _factors(to_host(k), dtype)]
+        host = _factors(to_host(k), dtype) if math.isfinite(fill) else None
+        if host is None:
+            # a kernel with NaN or Inf cannot be factored (its SVD fails or
+            # never ends), and separable passes would spread a non-finite
+            # fill beyond its footprint: the direct sums give scipy's answer
+            method = chosen = "direct"
+        else:
+            factors = [(xp.asarray(ky), xp.asarray(kx)) for ky, kx in host]
     if method == "auto" and kern is not _core:
         chosen = kern.choose_filter_method(kh, kw, len(factors))
     elif method == "auto":

@@ -235,8 +235,18 @@ def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh):
     return h1, c1, cache
 
 
+def _step_cache(cache, forward):
+    """cache, checked to be one step's (a cell forward's): a sequence's cache
+    would give the gradient of its first step's input only, silently."""
+    if isinstance(cache, RecurrentCache) and (cache.geom[0] != 1 or cache.batch_first):
+        raise ValueError(f"cache must come from {forward} (one step); received the cache of a sequence of "
+                         f"{cache.geom[0]} steps (use the sequence's backward)")
+    return cache
+
+
 def lstm_cell_backward(grad_h, grad_c, cache):
     """Gradients of one LSTM step: (dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh)."""
+    cache = _step_cache(cache, "lstm_cell_forward")
     dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh = _backward(_LSTM, None, grad_h, grad_c, cache)
     return dx[0], dh, dc, dw_ih, dw_hh, db_ih, db_hh
 
@@ -249,6 +259,7 @@ def gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh):
 
 def gru_cell_backward(grad_h, cache):
     """Gradients of one GRU step: (dx, dh, dw_ih, dw_hh, db_ih, db_hh)."""
+    cache = _step_cache(cache, "gru_cell_forward")
     dx, dh, _, dw_ih, dw_hh, db_ih, db_hh = _backward(_GRU, None, grad_h, None, cache)
     return dx[0], dh, dw_ih, dw_hh, db_ih, db_hh
 
@@ -262,5 +273,6 @@ def rnn_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
 
 def rnn_cell_backward(grad_h, cache):
     """Gradients of one Elman RNN step: (dx, dh, dw_ih, dw_hh, db_ih, db_hh)."""
+    cache = _step_cache(cache, "rnn_cell_forward")
     dx, dh, _, dw_ih, dw_hh, db_ih, db_hh = _backward(_TANH, None, grad_h, None, cache)
     return dx[0], dh, dw_ih, dw_hh, db_ih, db_hh

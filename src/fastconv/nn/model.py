@@ -173,10 +173,16 @@ class Sequential:
                     slots[k] = _ops.to_module(v, xp)
         self._pack_key = None  # re-pack the flat parameters on the new device
 
-    def _as_input(self, x):
+    def _as_input(self, x, name="x"):
+        if x is None:
+            raise TypeError(f"{name} must be an array of numbers (N, ...); received None")
         if _backend.is_cupy_array(x) and self._xp is np:
             self.to("gpu")
         x = _ops.to_module(x, self._xp)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be an array of real numbers (N, ...); received dtype {x.dtype}")
+        if x.ndim == 0:
+            raise ValueError(f"{name} must have a batch axis (N, ...); received a 0-d array")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         if not self.built:
@@ -204,6 +210,8 @@ class Sequential:
         d loss / d output (of the logits, if the forward returned logits),
         and returns d loss / d input (None with input_grad=False, which
         saves the first layer that work)."""
+        if grad_output is None:
+            raise TypeError("grad_output must be an array (the gradient of the loss by the output); received None")
         g = self._xp.asarray(_ops.to_module(grad_output, self._xp), self.dtype)
         self.layers[0].input_grad = bool(input_grad)
         for layer in reversed(self.layers):
@@ -301,7 +309,7 @@ class Sequential:
             if len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (x_val, y_val)")
             vx, vy = validation_data
-            vx = self._as_input(vx)
+            vx = self._as_input(vx, "x_val (validation_data[0])")
         n = len(x)
         steps = -(-n // batch_size)
         history = C.History()
