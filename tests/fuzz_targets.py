@@ -1040,7 +1040,7 @@ def nn_case(draw):
                   "nn.Flatten()", f"nn.Dense({ia(b.int(1, 3))})"]
     dtype = b.dtype()
     b.array("x", (N,) + shape, dtype, allow_list=False)
-    b.line("nn = fastconv.nn")
+    b.line("import fastconv.nn as nn")
     model_dtype = b.one(["float32", "float64"])
     b.line(f"model = nn.Sequential([{', '.join(layers)}], seed=0, dtype={model_dtype!r})")
     b.meta["dtypes"].add(model_dtype)
@@ -1211,6 +1211,8 @@ def run_case(case, include_known=False):
             try:
                 exec("\n".join(case.setup), ns)
             except ALLOWED as e:  # a hostile argument the setup's own fastconv call rejected
+                if meta["clean"] and not meta["big"] and not isinstance(e, MemoryError):
+                    raise Failure(f"the well-formed setup raised {type(e).__name__}: {e}") from e
                 return f"raised:{type(e).__name__}"
             except Exception as e:
                 if any("fastconv." in line for line in case.setup):
