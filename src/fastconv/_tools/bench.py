@@ -317,7 +317,6 @@ def plot(rows, path):
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.5))
     if not peers:
         ax.bar(range(len(rows)), [r["fastconv"] * 1e3 for r in rows], 0.6, color="C0")
-        ax.set_yscale("log")
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([r["workload"] for r in rows], rotation=60, ha="right", fontsize=8)
         ax.set_ylabel("fastconv time (ms)")
