@@ -49,6 +49,7 @@ html_theme_options = {"description": "Fast convolution, pooling and recurrent ke
                       "fixed_sidebar": True}
 html_static_path = []
 myst_heading_anchors = 3
+smartquotes = False  # keep "--epochs" and quotes in the docstrings and examples as typed
 suppress_warnings = ["config.cache"]  # sphinx-gallery's conf holds functions; Sphinx then cannot cache it
 
 autodoc_member_order = "bysource"

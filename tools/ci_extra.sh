@@ -107,7 +107,7 @@ EOF
 
 docs() {
   rm -rf docs/_build/html docs/_generated docs/gallery  # a clean build, as in a fresh clone
-  python -m sphinx -W --keep-going -b html docs docs/_build/html
+  python -m sphinx -q -W --keep-going -b html docs docs/_build/html   # -q: warnings only
   python - <<'EOF'
 import re
 import fastconv
