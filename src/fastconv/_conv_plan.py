@@ -155,7 +155,7 @@ def _use_fft(code, geom, *arrays):
 
 # ---- measured choices ("measure"), kept as wisdom -------------------------------------
 
-_measured = {}  # (simd, dtype char, threads, op, geometry) -> algorithm name
+_measured: dict[tuple, str] = {}  # (simd, dtype char, threads, op, geometry) -> algorithm name
 _measure_lock = threading.Lock()
 
 
@@ -196,8 +196,8 @@ def _best_of(run, repeats=3):
 class ConvPlan:
     """A convolution's geometry, checked, and its algorithms, chosen once.
 
-    ConvPlan(input_shape, weight_shape, dtype, stride=1, padding=0,
-    dilation=1, groups=1, algorithm="auto")
+    ``ConvPlan(input_shape, weight_shape, dtype, stride=1, padding=0,
+    dilation=1, groups=1, algorithm="auto")``
 
     input_shape: (N, C, H, W) or (N, C, L), or unbatched (C, H, W) / (C, L);
     weight_shape: (K, C/groups, R, S) or (K, C/groups, S).  padding: an int,
@@ -207,13 +207,12 @@ class ConvPlan:
     "measure" (time the candidates on these shapes once; the choice is kept
     with fastconv.export_wisdom).
 
-    Methods, with PyTorch's semantics (conv2d / conv1d and
-    torch.nn.grad.conv*d_input / _weight):
-        forward(x, w, bias=None, out=None)
-        grad_input(w, grad_out, out=None)
-        grad_weight(x, grad_out, out=None)
-    Attributes: input_shape, weight_shape, output_shape, dtype, geometry
-    (a ConvGeometry), algorithm ({operation: algorithm chosen on the CPU}).
+    The methods ``forward(x, w, bias=None, out=None)``,
+    ``grad_input(w, grad_out, out=None)`` and
+    ``grad_weight(x, grad_out, out=None)`` have PyTorch's semantics
+    (conv2d / conv1d and torch.nn.grad.conv*d_input / _weight).  Attributes:
+    input_shape, weight_shape, output_shape, dtype, geometry (a
+    ConvGeometry), algorithm ({operation: algorithm chosen on the CPU}).
     """
 
     __slots__ = ("input_shape", "weight_shape", "output_shape", "dtype", "geometry", "requested",

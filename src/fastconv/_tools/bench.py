@@ -1,17 +1,31 @@
-"""`fastconv bench`: fastconv against whichever peers are installed (PyTorch
-CPU, OpenCV, SciPy) on the canonical workloads, timed side by side in one
-process.  The full pytest-benchmark suite lives in the repository's bench/;
-this is the quick, installable version of it.
+"""`fastconv bench`: fastconv against whichever peers are installed on the
+canonical workloads, timed side by side in one process.  The full
+pytest-benchmark suite lives in the repository's bench/; this is the quick,
+installable version of it.
+
+Peers: every family has one that needs nothing beyond fastconv's own
+dependencies (NumPy reference implementations, fastconv._tools.references,
+for convolution, pooling and recurrent layers; SciPy's fftconvolve for
+filtering), plus PyTorch CPU and OpenCV where installed.
 
 Each side is timed as the minimum over `rounds` calls after warm-up calls
 (the minimum: the machine's noise only ever adds time), every library with
-fastconv's thread count."""
+fastconv's thread count (NumPy's BLAS limited through threadpoolctl).  A
+side whose calls take long (the NumPy references on the large workloads)
+stops after a time budget, with at least one timed call."""
 import time
 
 import numpy as np
 
 from .. import _threads
+from . import references as ref
 from .workloads import CONV, FILTER, POOL, RECURRENT
+
+# how to add a missing peer
+INSTALL = {
+    "torch": "pip install torch==2.13.0 (the CPU-only build: add --index-url https://download.pytorch.org/whl/cpu)",
+    "opencv-python": "pip install opencv-python-headless",
+}
 
 
 class Unavailable(Exception):
@@ -65,7 +79,16 @@ def conv_sides(wl, mode):
         txg, twg = tx.clone().requires_grad_(), tw.clone().requires_grad_()
         return lambda: torch.autograd.grad(tconv(txg, twg, stride=s, padding=p), (txg, twg), tgy)
 
-    return fc, {"torch": torch_side}
+    def numpy_side():
+        if mode == "fwd":
+            return lambda: ref.conv_forward(x, w, s, p)[0]
+
+        def fwd_bwd():
+            y, cols = ref.conv_forward(x, w, s, p)
+            return ref.conv_backward(x, w, gy, cols, s, p)
+        return fwd_bwd
+
+    return fc, {"torch": torch_side, "numpy.im2col": numpy_side}
 
 
 def pool_sides(wl, mode):
@@ -93,7 +116,16 @@ def pool_sides(wl, mode):
         txg, tgy = tx.clone().requires_grad_(), torch.from_numpy(gy)
         return lambda: torch.autograd.grad(pool(txg), txg, tgy)
 
-    return fc, {"torch": torch_side}
+    def numpy_side():
+        if wl.kind == "max":
+            if mode == "fwd":
+                return lambda: ref.max_pool_forward(x, k, s, p)
+            return lambda: ref.max_pool_forward_backward(x, k, s, p, gy)
+        if mode == "fwd":
+            return lambda: ref.avg_pool_forward(x, k, s, p)
+        return lambda: (ref.avg_pool_forward(x, k, s, p), ref.avg_pool_backward(x.shape, k, s, p, gy, x.dtype))
+
+    return fc, {"torch": torch_side, "numpy.sliding_window": numpy_side}
 
 
 def rnn_sides(wl, mode):
@@ -131,7 +163,16 @@ def rnn_sides(wl, mode):
         txg, tgy = tx.clone().requires_grad_(), torch.from_numpy(gy)
         return lambda: torch.autograd.grad(m(txg)[0], [txg] + list(m.parameters()), tgy)
 
-    return fc, {"torch": torch_side}
+    def numpy_side():
+        if mode == "fwd":
+            return lambda: ref.rnn_forward(wl.kind, x, *w)[0]
+
+        def fwd_bwd():
+            y, saved = ref.rnn_forward(wl.kind, x, *w)
+            return ref.rnn_backward(wl.kind, x, w[0], w[1], y, saved, gy)
+        return fwd_bwd
+
+    return fc, {"torch": torch_side, "numpy.loop": numpy_side}
 
 
 def filter_sides(wl, mode):
@@ -179,47 +220,74 @@ FAMILIES = {
 # ---- timing -------------------------------------------------------------------------------------------
 
 
-def best_time(fn, rounds, warmup=2):
-    """Minimum wall time of one call over `rounds` calls, after warm-up calls."""
+def best_time(fn, rounds, warmup=2, budget=None):
+    """Minimum wall time of one call over `rounds` calls, after warm-up calls.
+    With a budget (seconds), a slow side stops early: one warm-up call only
+    when that call alone took more than a tenth of the budget, and no new
+    timed call once the timed calls have used the budget (at least one)."""
     for _ in range(warmup):
+        t = time.perf_counter()
         fn()
-    best = np.inf
+        if budget is not None and time.perf_counter() - t > budget / 10:
+            break
+    best, spent = np.inf, 0.0
     for _ in range(rounds):
         t = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t)
+        dt = time.perf_counter() - t
+        best, spent = min(best, dt), spent + dt
+        if budget is not None and spent >= budget:
+            break
     return best
 
 
-def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34, log=print):
+def _blas_limit(n):
+    """NumPy's BLAS on n threads while the peers run (a context manager)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34, log=print, peer_budget=2.0):
     """Times every workload of the chosen families: a list of rows
-    {"workload", "fastconv": seconds, "peers": {name: seconds}, "skipped": {name: reason}}."""
+    {"workload", "fastconv": seconds, "peers": {name: seconds}, "skipped": {name: reason}}.
+    A peer's timed calls stop after peer_budget seconds (at least one call)."""
     rows = []
-    for fam in families:
-        workloads, sides, modes = FAMILIES[fam]
-        for wl in workloads:
-            if ids and not any(wl.id == i or wl.id.split()[0] == i for i in ids):
-                continue
-            rounds = max(3, int(round(wl.rounds * rounds_scale)))
-            for mode in modes:
-                name = wl.id if len(modes) == 1 else f"{wl.id} {mode}"
-                fc, peers = sides(wl, mode)
-                row = {"workload": name, "fastconv": best_time(fc, rounds), "peers": {}, "skipped": {}}
-                for peer, build in peers.items():
-                    try:
-                        row["peers"][peer] = best_time(build(), rounds)
-                    except Unavailable as e:
-                        row["skipped"][peer] = f"{e} is not installed"
-                rows.append(row)
-                if log:
-                    log(format_row(row))
+    with _blas_limit(_threads.get_num_threads()):
+        for fam in families:
+            workloads, sides, modes = FAMILIES[fam]
+            for wl in workloads:
+                if ids and not any(wl.id == i or wl.id.split()[0] == i for i in ids):
+                    continue
+                rounds = max(3, int(round(wl.rounds * rounds_scale)))
+                for mode in modes:
+                    name = wl.id if len(modes) == 1 else f"{wl.id} {mode}"
+                    fc, peers = sides(wl, mode)
+                    row = {"workload": name, "fastconv": best_time(fc, rounds), "peers": {}, "skipped": {}}
+                    for peer, build in peers.items():
+                        try:
+                            row["peers"][peer] = best_time(build(), rounds, budget=peer_budget)
+                        except Unavailable as e:
+                            row["skipped"][peer] = str(e)
+                    rows.append(row)
+                    if log:
+                        log(format_row(row))
     return rows
+
+
+def missing_peers(rows):
+    """{distribution: how to install it} for the peers that were skipped."""
+    return {dist: INSTALL.get(dist, f"pip install {dist}") for r in rows for dist in r["skipped"].values()}
 
 
 def format_row(row):
     fc = row["fastconv"]
     peers = "  ".join(f"{p} {t * 1e3:9.3f} ms ({t / fc:5.2f}x)" for p, t in row["peers"].items())
-    return f"{row['workload']:<18} fastconv {fc * 1e3:9.3f} ms  {peers or '(no peer installed)'}"
+    return f"{row['workload']:<18} fastconv {fc * 1e3:9.3f} ms  {peers or '(no peer measured)'}"
 
 
 def table(rows):
@@ -237,7 +305,9 @@ def table(rows):
 
 
 def plot(rows, path):
-    """A bar chart of peer / fastconv per workload (log scale, 1 = parity) as PNG."""
+    """A bar chart of peer / fastconv per workload (log scale, 1 = parity) as
+    PNG; with no peer measured at all, fastconv's own times instead (never an
+    empty chart)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -245,6 +315,16 @@ def plot(rows, path):
 
     peers = sorted({p for r in rows for p in r["peers"]})
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.5))
+    if not peers:
+        ax.bar(range(len(rows)), [r["fastconv"] * 1e3 for r in rows], 0.6, color="C0")
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([r["workload"] for r in rows], rotation=60, ha="right", fontsize=8)
+        ax.set_ylabel("fastconv time (ms)")
+        ax.set_title("fastconv (no peer measured)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return
     colors = {p: f"C{j}" for j, p in enumerate(peers)}
     width = 0.8 / max(max((len(r["peers"]) for r in rows), default=1), 1)
     labelled = set()
@@ -256,6 +336,11 @@ def plot(rows, path):
             labelled.add(p)
     ax.axhline(1.0, color="k", lw=1)
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([r["workload"] for r in rows], rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("peer time / fastconv time  (> 1: fastconv faster)")

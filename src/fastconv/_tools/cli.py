@@ -3,10 +3,15 @@
     fastconv info                 build, SIMD level, threads, FFTW, GPU, installed peers
     fastconv demo [--model cnn]   trains the MNIST-1D CNN (or GRU), prints accuracy and time
     fastconv bench [--only conv]  fastconv against installed peers: ratio table and a PNG chart
+
+`fastconv` alone prints this help and exits 0.  Output into a pipe that
+closes early (`fastconv info | head -2`) ends quietly with status 141, as a
+process killed by SIGPIPE; Ctrl-C ends with status 130.
 """
 import argparse
 import importlib.metadata
 import json
+import os
 import sys
 import time
 
@@ -98,9 +103,14 @@ def cmd_bench(args):
         print("no workload matched", file=sys.stderr)
         return 2
     print("\n" + _bench.table(rows))
-    skipped = sorted({f"{p} ({why})" for r in rows for p, why in r["skipped"].items()})
-    if skipped:
-        print("\nskipped peers: " + "; ".join(skipped))
+    measured = sorted({p for r in rows for p in r["peers"]})
+    print("\npeers measured: " + (", ".join(measured) or "none"))
+    missing = _bench.missing_peers(rows)
+    if missing:
+        skipped = sorted({p for r in rows for p in r["skipped"]})
+        print("peers not installed, skipped: " + ", ".join(skipped))
+        for dist, how in sorted(missing.items()):
+            print(f"  to add {dist}: {how}")
     if args.plot:
         try:
             _bench.plot(rows, args.plot)
@@ -111,9 +121,12 @@ def cmd_bench(args):
 
 
 def parser():
+    from .._version import __version__
+
     p = argparse.ArgumentParser(prog="fastconv", description="fastconv: fast convolution, pooling and "
                                 "recurrent kernels for NumPy")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"fastconv {__version__}")
+    sub = p.add_subparsers(dest="command", title="commands")
     s = sub.add_parser("info", help="what this build runs on")
     s.add_argument("--json", action="store_true", help="print as JSON")
     s.set_defaults(fn=cmd_info)
@@ -134,8 +147,26 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
-    return args.fn(args)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command is None:  # `fastconv` alone: the help, as a successful answer
+        p.print_help()
+        return 0
+    try:
+        status = args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (`fastconv info | head -2`).  As the signal
+        # module's documentation recommends: point stdout at devnull so the
+        # interpreter's final flush cannot raise again, and exit with the
+        # status of a process killed by SIGPIPE (128 + 13).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        print("fastconv: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The canonical workloads of WORKLOADS.md (float32), shared by bench/ and `fastconv bench`."""
+"""The canonical workloads (float32), shared by bench/ and `fastconv bench`; bench/WORKLOADS.md describes them."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +62,7 @@ class PoolWorkload:
         return (x + y + idx) + (y + idx + x)
 
 
-# The machine's copy bandwidth, read + write (../shared/WORKLOADS.md).
+# The machine's copy bandwidth, read + write (bench/WORKLOADS.md, "Floors").
 BANDWIDTH = 44e9
 
 POOL = [

@@ -88,13 +88,23 @@ def _format(logs):
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
 
 
+def _is_terminal(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
+
+
 class ProgressBar(Callback):
     """verbose=1: a bar redrawn as batches finish, then the epoch's line;
-    verbose=2: the epoch's line only."""
+    verbose=2: the epoch's line only.  verbose=1 on a stream that is not a
+    terminal (a log file, a pipe) writes the epoch's line only, as verbose=2,
+    since a redrawn bar would leave its carriage-return frames there."""
 
     def __init__(self, epochs, steps, verbose=1, stream=None):
-        self.epochs, self.steps, self.verbose = epochs, steps, verbose
+        self.epochs, self.steps = epochs, steps
         self.stream = stream or sys.stdout
+        self.verbose = 2 if verbose == 1 and not _is_terminal(self.stream) else verbose
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = self._drawn = time.perf_counter()
