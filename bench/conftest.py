@@ -1,4 +1,4 @@
-"""Benchmark session setup (see ../shared/WORKLOADS.md, "Benchmark hygiene").
+"""Benchmark session setup (see bench/WORKLOADS.md, "Hygiene").
 
 - glibc serves allocations above its mmap threshold with fresh pages on every
   call until a large block has been freed; freeing one ~30 MB block first
