@@ -338,7 +338,9 @@ def _filter(case, inp, result):
     fn = m["fn"]
     if fn == "fftconvolve":
         a, b = inp["in1"], inp["in2"]
-        dt = np.dtype(np.float32) if a.dtype == np.float32 and b.dtype == np.float32 else np.dtype(np.float64)
+        # scipy's result type: float32 only from float32 spectra, except that an axis of length 1 in
+        # either input is a plain product (in1 * in2, NumPy's promotion)
+        dt = signal.fftconvolve(a, b, mode=m["mode"], axes=m["axes"]).dtype
         if result.dtype != dt:
             raise Failure(f"fftconvolve returned dtype {result.dtype}, expected {dt}")
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
@@ -346,7 +348,8 @@ def _filter(case, inp, result):
         exp = signal.fftconvolve(a64, b64, mode=m["mode"], axes=axes)
         bound = signal.fftconvolve(np.abs(a64), np.abs(b64), mode=m["mode"], axes=axes)
         n_terms = int(np.prod([b.shape[ax] for ax in (range(b.ndim) if axes is None else axes)]))
-        _close(result, exp, np.abs(bound), n_terms, dt, normwise=True)
+        # (an integer product, for an axis of length 1: compared at float64's precision)
+        _close(result, exp, np.abs(bound), n_terms, dt if dt.kind == "f" else np.dtype(np.float64), normwise=True)
         return
     fill = float(_eval(m["fillvalue"]))
     boundary, mode = _eval(m["boundary"]), m["mode"]
@@ -369,7 +372,9 @@ def _filter(case, inp, result):
     exp = _per_image(op, x64, k, mode=mode, boundary=boundary, fillvalue=fill)
     bound = _per_image(op, np.abs(x64), np.abs(k), mode=mode, boundary=boundary, fillvalue=abs(fill))
     cdt = np.dtype(np.float32) if rd == np.float32 else np.dtype(np.float64)
-    normwise = m["method"] in ("'fft'", "'auto'")
+    # FFT and the SVD of separable filtering are accurate normwise, not elementwise (an SVD's rank-1
+    # factors leave eps-sized values where the direct sum is exactly zero)
+    normwise = m["method"] in ("'fft'", "'auto'", "'separable'")
     if rd.kind in "iu":
         # integers: rounded from the float sum, wrapped to the result type as scipy's sums are
         exp = np.rint(exp).astype(np.int64).astype(rd).astype(np.float64)

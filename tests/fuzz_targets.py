@@ -280,8 +280,10 @@ class Builder:
         expr = f"A({shape!r}, {dtype!r}, {layout!r}, {fill!r}, {seed})"
         if allow_list and self.bad(4):  # not an ndarray at all
             self.meta["non_arrays"] = True    # (lists of float32 values become float64 arrays)
-            expr = self.one([f"{expr}.tolist()", "None", "1.0", "'x'", "object()", f"np.asmatrix({expr})"
-                             if len(shape) == 2 else f"{expr}.tolist()", f"memoryview(np.ascontiguousarray({expr}))"])
+            small = math.prod(shape) <= 1 << 16   # (a list or a copy of a huge broadcast view would take minutes)
+            expr = self.one(["None", "1.0", "'x'", "object()"] + ([
+                f"{expr}.tolist()", f"np.asmatrix({expr})" if len(shape) == 2 else f"{expr}.tolist()",
+                f"memoryview(np.ascontiguousarray({expr}))"] if small else []))
         self.line(f"{name} = {expr}")
         self.meta["arrays"][name] = {"shape": shape, "dtype": dtype, "layout": layout, "fill": fill}
         self.meta["layouts"].add(layout)
@@ -866,6 +868,17 @@ def rnn_backward_case(kind, cell):
 IMAGE_DTYPES = ["float32", "float64", "float32", "float64", "int8", "int32", "int64", "uint8", "uint16", "bool"]
 
 
+def _refuses_fill(b, fv, *dtypes):
+    """Marks the case hostile when scipy, too, refuses the fill value: one
+    that the integer result type cannot hold raises its ValueError."""
+    try:
+        rd = np.result_type(*(np.dtype(d) for d in dtypes))
+    except (TypeError, ValueError):  # no common type (a hostile dtype): hostile already
+        return
+    if rd.kind in "iu" and (fv in ("float('nan')", "float('inf')", "2**70") or (rd.kind == "u" and fv == "-2")):
+        b.hostile()
+
+
 def filter2d_case(name):
     @st.composite
     def strat(draw):
@@ -892,6 +905,7 @@ def filter2d_case(name):
             if fv not in ("float('nan')", "float('inf')", "2**70"):
                 b.hostile()
             b.meta["finite"] = False
+        _refuses_fill(b, fv, d1, d2)
         mode_code = b.choice_arg([mode], hostile=("None", "'FULL'", "1", "'reflect'"))
         args = [("mode", mode_code), ("boundary", boundary), ("fillvalue", fv), ("method", method)]
         call = f"result = fastconv.{name}(in1, in2, {kwargs_code(args)})"
@@ -907,15 +921,17 @@ def sepfilter_case(draw):
     mode = b.one(["same", "full", "valid"])
     if mode == "valid":
         H, W = max(H, kh), max(W, kw)
-    b.array("image", lead + (H, W), b.dtype(IMAGE_DTYPES))
-    b.array("ky", (kh,), b.dtype(IMAGE_DTYPES))
-    b.array("kx", (kw,), b.dtype(IMAGE_DTYPES))
+    dts = [b.dtype(IMAGE_DTYPES) for _ in range(3)]
+    b.array("image", lead + (H, W), dts[0])
+    b.array("ky", (kh,), dts[1])
+    b.array("kx", (kw,), dts[2])
     boundary = b.choice_arg(["fill", "wrap", "symm"], hostile=("None", "'reflect'", "1"))
     fv = b.one(["0", "1.5"]) if not b.rare(8) else b.one(["'x'", "None", "float('nan')", "10**400"])
     if fv not in ("0", "1.5"):
         b.meta["finite"] = False
         if fv != "float('nan')":
             b.hostile()
+    _refuses_fill(b, fv, *dts)
     args = [("mode", b.choice_arg([mode], hostile=("None", "'FULL'"))), ("boundary", boundary), ("fillvalue", fv)]
     call = f"result = fastconv.sepfilter2d(image, ky, kx, {kwargs_code(args)})"
     return b.case(call, mode=mode, method="'separable'", boundary=boundary, fillvalue=fv, lead=lead)

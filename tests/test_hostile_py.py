@@ -418,3 +418,50 @@ def test_fft_conv_memory_is_a_small_multiple_of_input_and_output(monkeypatch):
         finally:
             tracemalloc.stop()
         assert peak <= 4 * io, f"peak {peak / io:.1f}x input + output"
+
+
+# ---- found by tools/fuzz.py after the first round --------------------------------------------------------
+
+
+@pytest.mark.parametrize("wisdom,exc", [((b"",), ValueError), ((), ValueError), ((b"", b""), ValueError),
+                                        ((b"",) * 4, ValueError), (None, TypeError), (b"abc", TypeError),
+                                        ("abc", TypeError), ((1, 2, 3), TypeError), ((b"", "x", b""), TypeError)])
+def test_import_fft_wisdom_refuses_what_export_cannot_give(wisdom, exc):
+    pytest.importorskip("pyfftw")
+    with pytest.raises(exc, match="wisdom"):
+        fastconv.import_fft_wisdom(wisdom)
+
+
+def test_import_fft_wisdom_takes_a_list_of_three_bytes():
+    pytest.importorskip("pyfftw")
+    assert len(fastconv.import_fft_wisdom(list(fastconv.export_fft_wisdom()))) == 3
+
+
+def _same_ieee(r, e, atol):
+    return (np.array_equal(np.isnan(r), np.isnan(e)) and np.array_equal(np.isposinf(r), np.isposinf(e))
+            and np.array_equal(np.isneginf(r), np.isneginf(e)) and np.allclose(r, e, equal_nan=True, atol=atol))
+
+
+@pytest.mark.parametrize("count", [3, 300], ids=["few", "many"])  # many: past _MAX_SEPARABLE_REPAIRS
+@pytest.mark.parametrize("fn,sp", [(fastconv.correlate2d, ss.correlate2d), (fastconv.convolve2d, ss.convolve2d)])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+def test_separable_with_non_finite_image_is_scipys_answer(count, fn, sp, mode, boundary):
+    # a kernel of rank > 1: its rank-1 passes would make Inf - Inf = NaN where the direct sum is Inf
+    rng = np.random.default_rng(count)
+    x = rng.standard_normal((2, 23, 21))
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, count, replace=False)] = rng.choice([np.nan, np.inf, -np.inf], count)
+    k = rng.random((3, 4))
+    k[1, 2] = 0.0  # Inf * 0 is NaN in scipy's sums
+    got = fn(x, k, mode, boundary=boundary, fillvalue=0.5, method="separable")
+    exp = np.stack([sp(xi, k, mode, boundary=boundary, fillvalue=0.5) for xi in x])
+    assert _same_ieee(got, exp, 1e-9)
+    assert fastconv.last_method()["method"] == ("separable" if count < 256 else "direct")
+
+
+def test_huge_broadcast_integer_image_is_refused_at_once():
+    # the integer bound looked at all 6e10 values of a broadcast view before the allocation failed
+    x = np.broadcast_to(np.int32(2), (1 << 33, 7))
+    with pytest.raises(MemoryError):
+        finishes(lambda: fastconv.convolve2d(x, np.ones((5, 4), np.int64), mode="valid", boundary="symm"))

@@ -209,9 +209,21 @@ def export_fft_wisdom():
 
 
 def import_fft_wisdom(wisdom):
-    """Loads wisdom from export_fft_wisdom; returns pyfftw's success flags."""
+    """Loads wisdom from export_fft_wisdom; returns pyfftw's success flags.
+
+    wisdom must be export_fft_wisdom's value: a sequence of three bytes
+    objects (double, single and long-double precision); anything else is a
+    TypeError (wrong types) or ValueError (wrong length)."""
     _require_pyfftw()
-    return pyfftw.import_wisdom(wisdom)
+    if isinstance(wisdom, (str, bytes, bytearray)) or not isinstance(wisdom, (tuple, list)):
+        raise TypeError(f"wisdom must be a tuple of 3 bytes objects (export_fft_wisdom's value), "
+                        f"got {type(wisdom).__name__}")
+    if len(wisdom) != 3:
+        raise ValueError(f"wisdom must hold 3 bytes objects (double, single, long double), got {len(wisdom)}")
+    for i, part in enumerate(wisdom):
+        if not isinstance(part, bytes):
+            raise TypeError(f"wisdom[{i}] must be bytes, got {type(part).__name__}")
+    return pyfftw.import_wisdom(tuple(wisdom))
 
 
 def _copy_padded(dst, src):

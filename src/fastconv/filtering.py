@@ -126,7 +126,9 @@ def _int_bound(x, k, boundary, fill):
     """An upper bound on |sum of the terms| of any output of integer x, k
     (in float64: max |x| or |fill| times sum |k|)."""
     xp = get_array_module(x)
-    m = max(abs(float(x.max())), abs(float(x.min())))
+    # along axes of stride 0 (a broadcast view) every value repeats: look at one
+    x = x[tuple(slice(0, 1) if st == 0 else slice(None) for st in x.strides)]
+    m = max(abs(float(x.max())), abs(float(x.min()))) if x.size else 0.0
     if boundary == _core.BOUNDARY_FILL:
         m = max(m, abs(float(fill)))
     return m * float(xp.abs(k.astype(np.float64)).sum())
@@ -234,6 +236,42 @@ def _separable(x, factors, P, Q, pt, pl, boundary, fill, out, kern=_core):
         geom = (N, H, W, P, Q, len(ky), len(kx), pt, pl, boundary)
         # fill values: every pass filters the same extension, so each sees the fill
         kern.sepfilter(out, x, ky, kx, fill, geom, i > 0, _threads.current())
+
+
+# beyond this many non-finite pixels, a separable filter falls back to the
+# direct sums instead of adding their terms one footprint at a time
+_MAX_SEPARABLE_REPAIRS = 256
+
+
+def _separable_nonfinite(x, k, factors, P, Q, pt, pl, boundary, fill, out, kern=_core):
+    """Separable passes over an image holding NaN or Inf, with scipy's
+    (direct summation's) IEEE semantics.  The rank-1 passes of a kernel of
+    rank > 1 would combine an Inf's partial sums (Inf - Inf = NaN where the
+    direct sum is Inf), so the passes run on the boundary-extended image with
+    its non-finite pixels zeroed, and each such pixel's own terms
+    out[p] += x[p + t] * k[t] are added afterwards, exactly.  False (nothing
+    written) when there are too many such pixels."""
+    xp = get_array_module(x)
+    kh, kw = k.shape
+    ext = _extended(x, P, Q, kh, kw, pt, pl, boundary, fill)
+    bad = to_host(xp.argwhere(~xp.isfinite(ext)))
+    if len(bad) > _MAX_SEPARABLE_REPAIRS:
+        return False
+    values = [ext[tuple(q)].item() for q in bad]
+    ext[~xp.isfinite(ext)] = 0
+    _separable(ext, factors, P, Q, 0, 0, _core.BOUNDARY_FILL, 0.0, out, kern)
+    kf = k.astype(out.dtype, copy=False)
+    for q, v in zip(bad, values):
+        *lead, i, j = (int(t) for t in q)
+        # outputs p = q - t for taps t inside the kernel and p inside the output
+        t0, t1 = max(0, i - P + 1), min(kh, i + 1)
+        s0, s1 = max(0, j - Q + 1), min(kw, j + 1)
+        if t0 >= t1 or s0 >= s1:
+            continue
+        window = tuple(lead) + (slice(i - t1 + 1, i - t0 + 1), slice(j - s1 + 1, j - s0 + 1))
+        with np.errstate(invalid="ignore", over="ignore"):  # Inf * 0 is NaN, as in a direct sum
+            out[window] += v * kf[t0:t1, s0:s1][::-1, ::-1]
+    return True
 
 
 def _fft(x, k, P, Q, pt, pl, boundary, fill, out, dtype):
@@ -749,7 +787,11 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=No
     if chosen == "direct":
         _direct(x, contiguous(k), P, Q, pt, pl, bnd, fill, out, kern)
     elif chosen == "separable":
-        _separable(x, factors, P, Q, pt, pl, bnd, fill, out, kern)
+        if bool(xp.isfinite(x).all()):
+            _separable(x, factors, P, Q, pt, pl, bnd, fill, out, kern)
+        elif not _separable_nonfinite(x, k, factors, P, Q, pt, pl, bnd, fill, out, kern):
+            chosen = "direct"  # many non-finite pixels: the direct sums
+            _direct(x, contiguous(k), P, Q, pt, pl, bnd, fill, out, kern)
     else:
         _fft(x, k, P, Q, pt, pl, bnd, fill, out, dtype)
     record.update(method=chosen, rank=len(factors) if chosen == "separable" else None)
