@@ -237,7 +237,7 @@ class ConvPlan:
         self.output_shape = yshape if len(input_shape) == nd + 2 else yshape[1:]
         self.requested = algorithm
         self._nd, self._batched, self._yshape = nd, batched, yshape
-        self._kgeom = tuple(geom)  # the bindings take a plain tuple
+        self._kgeom = geom
         # work a thread does in a few microseconds: waking a second one costs more than it saves
         self._tiny = math.prod(yshape) * math.prod(weight_shape[1:]) < _TINY_MACS
         self._codes = {}  # backend -> (forward, grad_input, grad_weight) algorithm codes or "fft"
@@ -351,7 +351,6 @@ def _measured_choice(geom, op, dtype):
 
 def _measure(geom, op, dtype):
     """The fastest algorithm for op on these shapes, timed on random data."""
-    geom = tuple(geom)  # the bindings take a plain tuple
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
@@ -376,7 +375,7 @@ def _measure(geom, op, dtype):
 def run_grad_input(algorithm, dy, w, geom, dx, xp):
     """dx = the adjoint of the convolution geom applied to dy (conv_transpose2d's path)."""
     kern = _backend.kernels(xp)
-    _run_grad_input(choose(kern, algorithm, geom, "grad_input", dy.dtype), dy, w, tuple(geom), dx, kern)
+    _run_grad_input(choose(kern, algorithm, geom, "grad_input", dy.dtype), dy, w, geom, dx, kern)
 
 
 def _sizes(shape, name, lengths):
@@ -399,7 +398,7 @@ def _run_forward(code, x, w, bias, geom, y, kern, nthreads=None):
     if _use_fft(code, geom, x, w):
         y[...] = _conv_fft.forward(x, w, bias, geom, kern).reshape(y.shape)
     else:
-        kern.conv_forward(_core.ALGO_DIRECT if code == "fft" else code, y, x, w, bias, geom,
+        kern.conv2d_forward(_core.ALGO_DIRECT if code == "fft" else code, y, x, w, bias, geom,
                           _threads.current() if nthreads is None else nthreads)
 
 
@@ -408,7 +407,7 @@ def _run_grad_input(code, dy, w, geom, dx, kern, nthreads=None):
         dx[...] = _conv_fft.grad_input(dy, w, geom, kern).reshape(dx.shape)
         return
     dx.fill(0)  # the backward kernels add into their output
-    kern.conv_backward_input(_core.ALGO_DIRECT if code == "fft" else code, dx, dy, w, geom,
+    kern.conv2d_backward_input(_core.ALGO_DIRECT if code == "fft" else code, dx, dy, w, geom,
                              _threads.current() if nthreads is None else nthreads)
 
 
@@ -417,5 +416,5 @@ def _run_grad_weight(code, dy, x, geom, dw, kern, nthreads=None):
         dw[...] = _conv_fft.grad_weight(dy, x, geom, kern).reshape(dw.shape)
         return
     dw.fill(0)
-    kern.conv_backward_weight(_core.ALGO_DIRECT if code == "fft" else code, dw, dy, x, geom,
+    kern.conv2d_backward_weight(_core.ALGO_DIRECT if code == "fft" else code, dw, dy, x, geom,
                               _threads.current() if nthreads is None else nthreads)

@@ -225,7 +225,7 @@ def _direct(x, k, P, Q, pt, pl, boundary, fill, out, kern=_core):
     H, W = x.shape[-2:]
     geom = (N, H, W, P, Q, k.shape[0], k.shape[1], pt, pl, boundary)
     xp = get_array_module(x)
-    kern.filter2d(out, contiguous(x), contiguous(k), fill, geom, False, _threads.current())
+    kern.filter2d_forward(out, contiguous(x), contiguous(k), fill, geom, False, _threads.current())
 
 
 def _separable(x, factors, P, Q, pt, pl, boundary, fill, out, kern=_core):
@@ -235,7 +235,7 @@ def _separable(x, factors, P, Q, pt, pl, boundary, fill, out, kern=_core):
     for i, (ky, kx) in enumerate(factors):
         geom = (N, H, W, P, Q, len(ky), len(kx), pt, pl, boundary)
         # fill values: every pass filters the same extension, so each sees the fill
-        kern.sepfilter(out, x, ky, kx, fill, geom, i > 0, _threads.current())
+        kern.sepfilter_forward(out, x, ky, kx, fill, geom, i > 0, _threads.current())
 
 
 # beyond this many non-finite pixels, a separable filter falls back to the

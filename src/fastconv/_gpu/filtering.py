@@ -14,12 +14,12 @@ def choose_method(kh, kw, rank):
     return "fft" if cost[best] > 400 else best
 
 
-def filter2d(y, x, k, fill, geom, accumulate, nthreads=None):
+def filter2d_forward(y, x, k, fill, geom, accumulate, nthreads=None):
     """y (OUT, (+)=) = correlation of x with the dense kernel k."""
     launch("filter.cu", "filter_correlate", x.dtype, y.size, y, x, k, float(fill), *geom, accumulate)
 
 
-def sepfilter(y, x, ky, kx, fill, geom, accumulate, nthreads=None):
+def sepfilter_forward(y, x, ky, kx, fill, geom, accumulate, nthreads=None):
     """y (OUT, (+)=) = separable correlation of x: ky down the columns into a
     buffer spanning the extended columns the rows then read, kx along them."""
     N, H, W, P, Q, KY, KX, pt, pl, boundary = geom
