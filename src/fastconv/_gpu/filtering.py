@@ -5,13 +5,14 @@ from .._arrays import get_array_module
 from ._launch import launch
 
 
-def choose_method(kh, kw, rank):
-    """"auto": the method doing the fewest multiply-adds per output (the
+def choose_method(N, H, W, P, Q, kh, kw, rank, itemsize):
+    """"auto": (the method doing the fewest multiply-adds per output (the
     separable passes count twice, for their buffer), or the FFT once every
-    spatial method needs more than 400 (a 20 x 20 dense kernel)."""
+    spatial method needs more than 400 (a 20 x 20 dense kernel); None: no
+    predicted times)."""
     cost = {"direct": kh * kw, "separable": 2 * rank * (kh + kw)}
     best = min(cost, key=cost.get)
-    return "fft" if cost[best] > 400 else best
+    return ("fft" if cost[best] > 400 else best), None
 
 
 def filter2d_forward(y, x, k, fill, geom, accumulate, nthreads=None):
