@@ -24,7 +24,7 @@ import scipy.ndimage as ndi
 import scipy.signal as ss
 
 import fastconv
-from fastconv import fft as fcfft
+from fastconv._fft import spectra as fft_spectra
 from workloads import FILTER
 
 try:
@@ -68,7 +68,7 @@ def uncached(fn):
     """fn with fastconv's cached kernel spectra dropped first: the cost of a
     kernel seen for the first time (one more transform)."""
     def call():
-        fcfft._spectra.clear()
+        fft_spectra.spectra.clear()
         return fn()
     return call
 

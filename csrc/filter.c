@@ -308,16 +308,16 @@ static int FCN(filter_run)(T *y, const T *x, const T *k, const T *kx2, T fill, c
     return err;
 }
 
-static int FCN(filter2d_forward)(T *y, const T *x, const T *k, T fill, const fc_filter_geom *g, int accumulate,
+static int FCN(filter2d_forward)(T *y, const T *x, const T *k, double fill, const fc_filter_geom *g, int accumulate,
                                  int nthreads)
 {
-    return FCN(filter_run)(y, x, k, NULL, fill, g, accumulate, nthreads);
+    return FCN(filter_run)(y, x, k, NULL, (T)fill, g, accumulate, nthreads);
 }
 
-static int FCN(sepfilter_forward)(T *y, const T *x, const T *ky, const T *kx, T fill, const fc_filter_geom *g,
+static int FCN(sepfilter_forward)(T *y, const T *x, const T *ky, const T *kx, double fill, const fc_filter_geom *g,
                                   int accumulate, int nthreads)
 {
-    return FCN(filter_run)(y, x, ky, kx, fill, g, accumulate, nthreads);
+    return FCN(filter_run)(y, x, ky, kx, (T)fill, g, accumulate, nthreads);
 }
 
 #undef FILTER_RB

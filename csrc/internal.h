@@ -99,57 +99,12 @@ static inline void fc_split_range(int64_t n, int64_t parts, int64_t i, int64_t *
 
 typedef struct fc_isa_table {
     int gemm_mr_f32, gemm_nr_f32, gemm_mr_f64, gemm_nr_f64;
-    int (*gemm_f32)(float *, int64_t, const float *, int64_t, int64_t, const float *,
-                    int64_t, int64_t, int64_t, int64_t, int64_t, int, int);
-    int (*gemm_f64)(double *, int64_t, const double *, int64_t, int64_t, const double *,
-                    int64_t, int64_t, int64_t, int64_t, int64_t, int, int);
-    int (*conv_fwd_f32)(int, float *, const float *, const float *, const float *,
-                        const fc_conv_geom *, int);
-    int (*conv_fwd_f64)(int, double *, const double *, const double *, const double *,
-                        const fc_conv_geom *, int);
-    int (*conv_bwd_input_f32)(int, float *, const float *, const float *,
-                              const fc_conv_geom *, int);
-    int (*conv_bwd_input_f64)(int, double *, const double *, const double *,
-                              const fc_conv_geom *, int);
-    int (*conv_bwd_weight_f32)(int, float *, const float *, const float *,
-                               const fc_conv_geom *, int);
-    int (*conv_bwd_weight_f64)(int, double *, const double *, const double *,
-                               const fc_conv_geom *, int);
-    int (*pool_fwd_f32)(float *, int64_t *, const float *, const fc_pool_geom *, int, int, int);
-    int (*pool_fwd_f64)(double *, int64_t *, const double *, const fc_pool_geom *, int, int, int);
-    int (*max_pool_bwd_f32)(float *, const float *, const int64_t *, const fc_pool_geom *, int);
-    int (*max_pool_bwd_f64)(double *, const double *, const int64_t *, const fc_pool_geom *, int);
-    int (*avg_pool_bwd_f32)(float *, const float *, const fc_pool_geom *, int, int);
-    int (*avg_pool_bwd_f64)(double *, const double *, const fc_pool_geom *, int, int);
-    int (*gavg_fwd_f32)(float *, const float *, int64_t, int64_t, int);
-    int (*gavg_fwd_f64)(double *, const double *, int64_t, int64_t, int);
-    int (*gavg_bwd_f32)(float *, const float *, int64_t, int64_t, int);
-    int (*gavg_bwd_f64)(double *, const double *, int64_t, int64_t, int);
-    int (*rnn_fwd_f32)(float *, float *, float *, float *, const float *, const float *, const float *,
-                       const float *, const float *, const float *, const float *, const fc_rnn_geom *, int);
-    int (*rnn_fwd_f64)(double *, double *, double *, double *, const double *, const double *,
-                       const double *, const double *, const double *, const double *, const double *,
-                       const fc_rnn_geom *, int);
-    int (*rnn_bwd_f32)(float *, float *, float *, float *, float *, float *, float *, float *, float *,
-                       const float *, const float *, const float *, const float *, const float *,
-                       const float *, const float *, const float *, const float *, const float *,
-                       const float *, const float *, const fc_rnn_geom *, int);
-    int (*rnn_bwd_f64)(double *, double *, double *, double *, double *, double *, double *, double *,
-                       double *, const double *, const double *, const double *, const double *,
-                       const double *, const double *, const double *, const double *, const double *,
-                       const double *, const double *, const double *, const fc_rnn_geom *, int);
-    int (*act_fwd_f32)(int, float *, const float *, int64_t, int);
-    int (*act_fwd_f64)(int, double *, const double *, int64_t, int);
-    int (*act_bwd_f32)(int, float *, const float *, const float *, int64_t, int64_t, int64_t, float *, int);
-    int (*act_bwd_f64)(int, double *, const double *, const double *, int64_t, int64_t, int64_t, double *, int);
-    int (*optim_f32)(int, float *, const float *, float *, float *, int64_t, const double *, int);
-    int (*optim_f64)(int, double *, const double *, double *, double *, int64_t, const double *, int);
-    int (*f2d_fwd_f32)(float *, const float *, const float *, float, const fc_filter_geom *, int, int);
-    int (*f2d_fwd_f64)(double *, const double *, const double *, double, const fc_filter_geom *, int, int);
-    int (*sep_fwd_f32)(float *, const float *, const float *, const float *, float, const fc_filter_geom *, int,
-                       int);
-    int (*sep_fwd_f64)(double *, const double *, const double *, const double *, double, const fc_filter_geom *,
-                       int, int);
+    /* per operation of ops.def: its FC_F32 and FC_F64 instances */
+#define FC_E void
+#define FC_OP(stem, params, args) int (*stem[2]) params;
+#include "ops.def"
+#undef FC_OP
+#undef FC_E
 } fc_isa_table;
 
 extern const fc_isa_table fc_isa_generic;

@@ -6,6 +6,9 @@
 #include "conv_common.h"
 #include "conv_cv.c"
 #include "conv_direct.c"
+#include "conv_direct_forward.c"
+#include "conv_direct_backward_input.c"
+#include "conv_direct_backward_weight.c"
 #include "pool.c"
 #include "vmath.h"
 #include "rnn.c"
@@ -17,8 +20,8 @@ enum { FCN(gemm_mr) = GEMM_MR, FCN(gemm_nr) = GEMM_NR };
 
 /* The entry points check the geometry and put it in canonical form first
  * (fc_conv_prepare: sparse geometries run on im2col). */
-static int FCN(conv_fwd)(int algo, T *y, const T *x, const T *w, const T *bias,
-                         const fc_conv_geom *g0, int nthreads)
+static int FCN(conv2d_forward)(int algo, T *y, const T *x, const T *w, const T *bias, const fc_conv_geom *g0,
+                               int nthreads)
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
@@ -26,8 +29,8 @@ static int FCN(conv_fwd)(int algo, T *y, const T *x, const T *w, const T *bias,
     return FCN(conv_im2col_forward)(y, x, w, bias, &g, nthreads);
 }
 
-static int FCN(conv_bwd_input)(int algo, T *dx, const T *dy, const T *w, const fc_conv_geom *g0,
-                               int nthreads)
+static int FCN(conv2d_backward_input)(int algo, T *dx, const T *dy, const T *w, const fc_conv_geom *g0,
+                                      int nthreads)
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
@@ -35,12 +38,22 @@ static int FCN(conv_bwd_input)(int algo, T *dx, const T *dy, const T *w, const f
     return FCN(conv_im2col_backward_input)(dx, dy, w, &g, nthreads);
 }
 
-static int FCN(conv_bwd_weight)(int algo, T *dw, const T *dy, const T *x, const fc_conv_geom *g0,
-                                int nthreads)
+static int FCN(conv2d_backward_weight)(int algo, T *dw, const T *dy, const T *x, const fc_conv_geom *g0,
+                                       int nthreads)
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
     if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_weight)(dw, dy, x, &g, nthreads);
     return FCN(conv_im2col_backward_weight)(dw, dy, x, &g, nthreads);
 }
+
+/* The table's entries: each operation of ops.def with void element
+ * pointers, calling its definition FCN(stem) (which the compiler checks
+ * against the list's parameters). */
+#define FC_E void
+#define FC_OP(stem, params, args) \
+    static int FCN(stem##_entry) params { return FCN(stem) args; }
+#include "ops.def"
+#undef FC_OP
+#undef FC_E
 #include "template_end.h"

@@ -786,9 +786,19 @@ static int FCN(pool_forward)(T *y, int64_t *yi, const T *x, const fc_pool_geom *
     return err;
 }
 
+static int FCN(max_pool2d_forward)(T *y, int64_t *idx, const T *x, const fc_pool_geom *g, int nthreads)
+{
+    return FCN(pool_forward)(y, idx, x, g, 0, 0, nthreads);
+}
+
+static int FCN(avg_pool2d_forward)(T *y, const T *x, const fc_pool_geom *g, int count_include_pad, int nthreads)
+{
+    return FCN(pool_forward)(y, NULL, x, g, 1, count_include_pad, nthreads);
+}
+
 /* ---- max backward --------------------------------------------------------------- */
 
-static int FCN(maxpool_backward)(T *dx, const T *dy, const int64_t *idx, const fc_pool_geom *g,
+static int FCN(max_pool2d_backward)(T *dx, const T *dy, const int64_t *idx, const fc_pool_geom *g,
                                  int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
@@ -876,7 +886,7 @@ static void FCN(avgpool_backward_unit)(const FCN(pool_plan) *pl, T *dx, const T 
     for (; merged < h1; merged++) FCN(pool_merge_row)(pl, dx + merged * g->W, dxs + (merged - h0) * pl->pitch);
 }
 
-static int FCN(avgpool_backward)(T *dx, const T *dy, const fc_pool_geom *g0, int include_pad, int nthreads)
+static int FCN(avg_pool2d_backward)(T *dx, const T *dy, const fc_pool_geom *g0, int include_pad, int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
     fc_pool_geom gc;
@@ -936,7 +946,7 @@ static int FCN(avgpool_backward)(T *dx, const T *dy, const fc_pool_geom *g0, int
 /* ---- global average ------------------------------------------------------------- */
 
 /* y[plane] = mean of the plane's n elements */
-static int FCN(global_avgpool_forward)(T *y, const T *x, int64_t planes, int64_t n, int nthreads)
+static int FCN(global_avg_pool_forward)(T *y, const T *x, int64_t planes, int64_t n, int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
 #pragma omp parallel for schedule(static) num_threads(planes < nt ? (int)planes : nt)
@@ -955,7 +965,7 @@ static int FCN(global_avgpool_forward)(T *y, const T *x, int64_t planes, int64_t
 }
 
 /* dx[plane][:] = dy[plane] / n */
-static int FCN(global_avgpool_backward)(T *dx, const T *dy, int64_t planes, int64_t n, int nthreads)
+static int FCN(global_avg_pool_backward)(T *dx, const T *dy, int64_t planes, int64_t n, int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
 #pragma omp parallel for schedule(static) num_threads(planes < nt ? (int)planes : nt)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fastconv import filtering
+from fastconv._cpu import filter_model
 from fastconv._ext import _fastconv as _core
 
 # Every SIMD level this CPU can run, so one machine tests every kernel variant.
@@ -32,8 +32,8 @@ def fixed_filter_cost_model(monkeypatch):
     built-in AVX-512 defaults for 2 threads), not by timing this machine,
     which a busy machine makes random: what a test expects "auto" to choose
     holds everywhere.  Tests of the calibration replace this model."""
-    model = dict(filtering._defaults("avx512", 2), pinned=True, source="pinned")
-    monkeypatch.setattr(filtering, "_model", model)
+    model = dict(filter_model._defaults("avx512", 2), pinned=True, source="pinned")
+    monkeypatch.setattr(filter_model, "_model", model)
     return model
 
 

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastconv
-from fastconv import fft as fcfft
-from fastconv import filtering
+from fastconv._fft import overlap_add, plans as fftplans
+from fastconv._fft.sizes import fast_length
+from fastconv._cpu import filter_model
 
 from conftest import assert_close
 
@@ -182,22 +183,22 @@ def test_auto_follows_the_model_constants(monkeypatch, fixed_filter_cost_model):
     assert last["predicted_ms"]["separable"] == pytest.approx(
         2 * px * (model["separable"]["px"] + 14 * model["separable"]["tap"]) * 1e3)
     # taps that cost (next to) nothing: direct
-    monkeypatch.setattr(filtering, "_model", dict(model, direct={"px": 0.0, "tap": 1e-18}))
+    monkeypatch.setattr(filter_model, "_model", dict(model, direct={"px": 0.0, "tap": 1e-18}))
     fastconv.correlate2d(x, gauss, mode="same")
     assert fastconv.last_method()["method"] == "direct"
     # a model for another thread count or SIMD level is not used (unless pinned)
-    monkeypatch.setattr(filtering, "_model", dict(model, pinned=False, threads=fastconv.get_num_threads() + 1))
-    monkeypatch.setattr(filtering, "_load_cached", lambda simd, threads: dict(model, source="cache"))
+    monkeypatch.setattr(filter_model, "_model", dict(model, pinned=False, threads=fastconv.get_num_threads() + 1))
+    monkeypatch.setattr(filter_model, "_load_cached", lambda simd, threads: dict(model, source="cache"))
     fastconv.correlate2d(x, gauss, mode="same")
-    assert filtering._model["source"] == "cache"
+    assert filter_model._model["source"] == "cache"
 
 
 def _sane_times(threads, simd, factor=1.5):
     """Timings (3x3, 11x11 direct, 3-, 31-tap separable of 1024^2) that the
     defaults predict, times factor."""
-    ref = filtering._defaults(simd, threads)
+    ref = filter_model._defaults(simd, threads)
     return [factor * 1024 * 1024 * (ref[m]["px"] + ref[m]["tap"] * n)
-            for m in ("direct", "separable") for n in filtering._SPATIAL_TAPS[m]]
+            for m in ("direct", "separable") for n in filter_model._SPATIAL_TAPS[m]]
 
 
 @pytest.fixture
@@ -213,10 +214,10 @@ def fake_timing(monkeypatch, tmp_path):
             usage.append((fastconv.get_num_threads() * 1.0, 1.0))
         return list(passes.pop(0))
 
-    monkeypatch.setattr(filtering, "_min_times", timer)
-    monkeypatch.setattr(filtering, "_conv_full", lambda *a: None)  # the FFT calibration's warm-up
+    monkeypatch.setattr(filter_model, "_min_times", timer)
+    monkeypatch.setattr(filter_model, "fft_full", lambda *a: None)  # the FFT calibration's warm-up
     monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(filtering, "_model", None)
+    monkeypatch.setattr(filter_model, "_model", None)
     return passes
 
 
@@ -230,23 +231,23 @@ def test_calibration_reproduced_is_saved_and_read_back(fake_timing, tmp_path, mo
     fake_timing += [t, [v * 1.1 for v in t]]  # the second pass reproduces the minima within 25%
     model = fastconv.calibrate_filters(fft=False)
     assert model["source"] == "measured" and model["reliable"] and not fake_timing
-    assert model["direct"] == pytest.approx(filtering._fit_spatial(t, 1024 * 1024)["direct"])
-    path = filtering._cache_path(simd, threads)
+    assert model["direct"] == pytest.approx(filter_model._fit_spatial(t, 1024 * 1024)["direct"])
+    path = filter_model._cache_path(simd, threads)
     assert path.startswith(str(tmp_path / "cache")) and os.path.exists(path)
     name = os.path.basename(path)
     assert fastconv.__version__ in name and f"-{simd}-" in name and f"-{threads}t-" in name
     # a later process reads the file instead of timing (the timer has no passes left)
-    monkeypatch.setattr(filtering, "_model", None)
+    monkeypatch.setattr(filter_model, "_model", None)
     fastconv.correlate2d(np.ones((32, 32)), np.ones((3, 3)), mode="same")
-    assert filtering._model["source"] == "cache"
-    assert filtering._model["direct"] == pytest.approx(model["direct"])
+    assert filter_model._model["source"] == "cache"
+    assert filter_model._model["direct"] == pytest.approx(model["direct"])
     # FFT constants, once measured, join the file
-    n1, l1 = filtering._fft_points(224)
-    n2, l2 = filtering._fft_points(992)
-    ref = filtering._defaults(simd, threads)["fft"]
+    n1, l1 = filter_model._fft_points(224)
+    n2, l2 = filter_model._fft_points(992)
+    ref = filter_model._defaults(simd, threads)["fft"]
     fft_times = [2 * n * lg * (ref["a"] + ref["b"] * lg) for n, lg in ((n1, l1), (n2, l2))]
     fake_timing += [fft_times, fft_times]
-    model = filtering._with_fft(filtering._model)
+    model = filter_model._with_fft(filter_model._model)
     assert model["reliable"]
     with open(path) as f:
         saved = json.load(f)
@@ -257,12 +258,12 @@ def test_calibration_reproduced_is_saved_and_read_back(fake_timing, tmp_path, mo
 def test_calibration_on_a_busy_machine_falls_back_to_the_defaults(fake_timing):
     threads, simd = _setting()
     # every run a whole number of scheduler slices: 8 and 16 ms for what takes 0.2 and 1.7 ms
-    fake_timing += [[8e-3, 16e-3, 8e-3, 16e-3]] * filtering._MAX_PASSES
+    fake_timing += [[8e-3, 16e-3, 8e-3, 16e-3]] * filter_model._MAX_PASSES
     model = fastconv.calibrate_filters(fft=False)
     assert not fake_timing  # every pass tried
     assert model["source"] == "default" and not model["reliable"]
-    assert model["direct"] == filtering._defaults(simd, threads)["direct"]
-    assert not os.path.exists(filtering._cache_path(simd, threads))  # measured again next time
+    assert model["direct"] == filter_model._defaults(simd, threads)["direct"]
+    assert not os.path.exists(filter_model._cache_path(simd, threads))  # measured again next time
     # "auto" still decides, by the defaults, and does not time again in this process
     fastconv.correlate2d(np.ones((64, 64)), np.outer(np.ones(9), np.ones(9)), mode="same")
     assert fastconv.last_method()["method"] == "separable"
@@ -275,12 +276,12 @@ def test_calibration_takes_minima_until_a_pass_reproduces_them(fake_timing):
     fake_timing += [[3 * v for v in t], t, [1.2 * v for v in t], t]
     model = fastconv.calibrate_filters(fft=False)
     assert len(fake_timing) == 1 and model["reliable"]
-    assert model["separable"] == pytest.approx(filtering._fit_spatial(t, 1024 * 1024)["separable"])
+    assert model["separable"] == pytest.approx(filter_model._fit_spatial(t, 1024 * 1024)["separable"])
     # minima never reproduced: used in this process, not saved
     fake_timing[:] = [t, [2 * v for v in t], [1.5 * v for v in t], [1.4 * v for v in t]]
     model = fastconv.calibrate_filters(fft=False)
     assert not fake_timing and model["source"] == "measured" and not model["reliable"]
-    assert model["direct"] == pytest.approx(filtering._fit_spatial(t, 1024 * 1024)["direct"])
+    assert model["direct"] == pytest.approx(filter_model._fit_spatial(t, 1024 * 1024)["direct"])
 
 
 def test_calibration_on_a_preempted_process_is_not_saved(fake_timing, monkeypatch):
@@ -288,24 +289,24 @@ def test_calibration_on_a_preempted_process_is_not_saved(fake_timing, monkeypatc
     threads, simd = _setting()
     t = _sane_times(threads, simd, factor=2.0)
     fake_timing += [t, t]
-    timer = filtering._min_times
+    timer = filter_model._min_times
 
     def preempted(fns, rounds=5, usage=None):
         times = timer(fns, rounds, usage)
         usage[-1] = (usage[-1][0] / 2, usage[-1][1])
         return times
 
-    monkeypatch.setattr(filtering, "_min_times", preempted)
+    monkeypatch.setattr(filter_model, "_min_times", preempted)
     model = fastconv.calibrate_filters(fft=False)
     assert model["source"] == "measured" and not model["reliable"]
-    assert not os.path.exists(filtering._cache_path(simd, threads))
+    assert not os.path.exists(filter_model._cache_path(simd, threads))
 
 
 def test_implausible_timings_are_not_believed(fake_timing):
     threads, simd = _setting()
     t = _sane_times(threads, simd)
     t[1] = t[0]  # 11x11 as fast as 3x3: the per-tap cost would come out as 0
-    fake_timing += [t] * filtering._MAX_PASSES
+    fake_timing += [t] * filter_model._MAX_PASSES
     assert fastconv.calibrate_filters(fft=False)["source"] == "default"
 
 
@@ -319,31 +320,31 @@ def test_cache_failures_are_silent(fake_timing, tmp_path, monkeypatch):
     assert fastconv.calibrate_filters(fft=False)["reliable"]
     # an unreadable or malformed cache file is no cache: measured again and rewritten
     monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path / "cache"))
-    path = filtering._cache_path(simd, threads)
+    path = filter_model._cache_path(simd, threads)
     os.makedirs(os.path.dirname(path))
     for junk in ("{not json", json.dumps({"direct": {"px": "x"}}), json.dumps([1, 2])):
         with open(path, "w") as f:
             f.write(junk)
-        monkeypatch.setattr(filtering, "_model", None)
+        monkeypatch.setattr(filter_model, "_model", None)
         fake_timing += [t, t]
         fastconv.correlate2d(np.ones((32, 32)), np.ones((3, 3)), mode="same")
-        assert filtering._model["source"] == "measured" and not fake_timing
+        assert filter_model._model["source"] == "measured" and not fake_timing
         with open(path) as f:
             assert set(json.load(f)) == {"direct", "separable"}
 
 
 def test_cache_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTCONV_CACHE_DIR", str(tmp_path / "mine"))
-    assert filtering._cache_dir() == str(tmp_path / "mine")
+    assert filter_model._cache_dir() == str(tmp_path / "mine")
     monkeypatch.setenv("FASTCONV_CACHE_DIR", "")
-    assert filtering._cache_dir() is None and filtering._cache_path("avx2", 1) is None  # no cache file
+    assert filter_model._cache_dir() is None and filter_model._cache_path("avx2", 1) is None  # no cache file
     monkeypatch.delenv("FASTCONV_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert filtering._cache_dir() == str(tmp_path / "xdg" / "fastconv")
+    assert filter_model._cache_dir() == str(tmp_path / "xdg" / "fastconv")
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert filtering._cache_dir() == str(tmp_path / "home" / ".cache" / "fastconv")
-    assert filtering._cache_path("avx2", 1) != filtering._cache_path("avx512", 1) != filtering._cache_path("avx512", 2)
+    assert filter_model._cache_dir() == str(tmp_path / "home" / ".cache" / "fastconv")
+    assert filter_model._cache_path("avx2", 1) != filter_model._cache_path("avx512", 1) != filter_model._cache_path("avx512", 2)
 
 
 @pytest.mark.slow
@@ -427,7 +428,7 @@ def test_fftconvolve_axes_and_broadcasting(rng):
 def test_fftconvolve_overlap_add(rng):
     # a long signal and a short filter take the overlap-add path
     a, b = rng.standard_normal(20000), rng.standard_normal(300)
-    assert fcfft._oa_block(a.size, b.size) is not None
+    assert overlap_add.block_length(a.size, b.size) is not None
     for mode in MODES:
         np.testing.assert_allclose(fastconv.fftconvolve(a, b, mode=mode), ss.fftconvolve(a, b, mode=mode),
                                    rtol=1e-9, atol=1e-9)
@@ -475,9 +476,9 @@ def test_fft_plans_are_cached_and_wisdom_round_trips(rng, monkeypatch):
     first = fastconv.fftconvolve(a, b)
     for _ in range(3):  # the third use re-plans with FFTW_MEASURE; results agree to rounding
         np.testing.assert_allclose(fastconv.fftconvolve(a, b), first, rtol=1e-12, atol=1e-12)
-    key = ((fcfft.fast_length(41), fcfft.fast_length(33)), (0, 1), np.dtype(np.float64).str,
+    key = ((fast_length(41), fast_length(33)), (0, 1), np.dtype(np.float64).str,
            fastconv.get_num_threads())
-    assert key in fcfft._plans._plans and fcfft._plans._plans[key].measured
+    assert key in fftplans.plans._plans and fftplans.plans._plans[key].measured
     wisdom = fastconv.export_fft_wisdom()
     assert isinstance(wisdom, tuple) and any(len(w) > 0 for w in wisdom)
     assert all(fastconv.import_fft_wisdom(wisdom))
@@ -485,7 +486,7 @@ def test_fft_plans_are_cached_and_wisdom_round_trips(rng, monkeypatch):
 
 def test_fast_length():
     for n in list(range(1, 200)) + [1000, 2049, 4097, 10**6 + 1]:
-        m = fcfft.fast_length(n)
+        m = fast_length(n)
         assert m >= n
         r = m
         for p in (2, 3, 5):

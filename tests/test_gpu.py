@@ -561,7 +561,7 @@ def test_info_reports_the_gpu_backend():
 
 def test_gpu_kernels_refuse_numpy_arrays_without_the_emulator():
     with pytest.raises(TypeError, match="the GPU kernels run on CuPy arrays"):
-        _gpu.max_pool_forward(np.zeros((1, 1, 1)), None, np.zeros((1, 2, 2)), (1, 2, 2, 1, 1, 2, 2, 2, 2, 0, 0, 1, 1))
+        _gpu.max_pool2d_forward(np.zeros((1, 1, 1)), None, np.zeros((1, 2, 2)), (1, 2, 2, 1, 1, 2, 2, 2, 2, 0, 0, 1, 1))
 
 
 @pytest.mark.parametrize("trans_b", [False, True])

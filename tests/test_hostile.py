@@ -126,7 +126,7 @@ def test_kernels_check_the_geometry_themselves():
     w = np.ones((1, 1, 1, 1), np.float32)
     y = np.zeros((1, 1, 4, 4), np.float32)
     ok = (1, 1, 4, 4, 1, 1, 1, 4, 4, 1, 1, 1, 0, 0, 1, 1)
-    _core.conv_forward(_core.ALGO_DIRECT, y, x, w, None, ok, 1)
+    _core.conv2d_forward(_core.ALGO_DIRECT, y, x, w, None, ok, 1)
     np.testing.assert_array_equal(y, x)
     bad = [  # the arrays' sizes match each: only the geometry is wrong
         ok[:10] + (1, 2**62) + ok[12:],                          # stride beyond 2**62
@@ -137,21 +137,21 @@ def test_kernels_check_the_geometry_themselves():
     for geom in bad:
         for algo in (_core.ALGO_DIRECT, _core.ALGO_IM2COL):
             with pytest.raises(ValueError, match="out of the kernels' range"):
-                _core.conv_forward(algo, y, x, w, None, geom, 1)
+                _core.conv2d_forward(algo, y, x, w, None, geom, 1)
             with pytest.raises(ValueError, match="out of the kernels' range"):
-                _core.conv_backward_input(algo, y, x, w, geom, 1)
+                _core.conv2d_backward_input(algo, y, x, w, geom, 1)
             with pytest.raises(ValueError, match="out of the kernels' range"):
-                _core.conv_backward_weight(algo, w.copy(), x, x, geom, 1)
+                _core.conv2d_backward_weight(algo, w.copy(), x, x, geom, 1)
     pool_ok = (1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, 1, 1)
     yp = np.zeros((1, 2, 2), np.float32)
-    _core.max_pool_forward(yp, None, x, pool_ok, 1)
+    _core.max_pool2d_forward(yp, None, x, pool_ok, 1)
     for geom in [pool_ok[:5] + (2**62, 2) + pool_ok[7:],           # window beyond 2**62
                  pool_ok[:7] + (4,) + pool_ok[8:],                 # a window starting past the input
                  pool_ok[:9] + (2, 0) + pool_ok[11:]]:             # padding over half the window
         with pytest.raises(ValueError, match="out of the kernels' range"):
-            _core.max_pool_forward(yp, None, x, geom, 1)
+            _core.max_pool2d_forward(yp, None, x, geom, 1)
         with pytest.raises(ValueError, match="out of the kernels' range"):
-            _core.avg_pool_forward(yp, x, geom, True, 1)
+            _core.avg_pool2d_forward(yp, x, geom, True, 1)
 
 
 # ---- 3: pooling windows far larger than the input -------------------------------------------
@@ -320,9 +320,9 @@ def test_kernels_check_array_sizes():
     for y, xx, ww in [(np.zeros((1, 1, 4, 3), np.float32), x, w), (np.zeros((1, 1, 4, 4)), x, w),
                       (x.copy(), x, np.ones((1, 1, 1, 2), np.float32)), (x.copy(), x[..., :3].copy(), w)]:
         with pytest.raises(ValueError, match="does not match the kernel's geometry"):
-            _core.conv_forward(_core.ALGO_DIRECT, y, xx, ww, None, geom, 1)
+            _core.conv2d_forward(_core.ALGO_DIRECT, y, xx, ww, None, geom, 1)
     with pytest.raises(ValueError, match="does not match the kernel's geometry"):
-        _core.max_pool_forward(np.zeros((1, 2, 2), np.float32), np.zeros((1, 2, 2), np.int32), x,
+        _core.max_pool2d_forward(np.zeros((1, 2, 2), np.float32), np.zeros((1, 2, 2), np.int32), x,
                                (1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, 1, 1), 1)
 
 
@@ -333,11 +333,11 @@ def test_kernels_reject_misaligned_arrays():
     y = np.zeros((1, 1, 4, 4), np.float32)
     geom = (1, 1, 4, 4, 1, 1, 1, 4, 4, 1, 1, 1, 0, 0, 1, 1)
     with pytest.raises(ValueError, match="aligned"):
-        _core.conv_forward(_core.ALGO_DIRECT, y, x, w, None, geom, 1)
+        _core.conv2d_forward(_core.ALGO_DIRECT, y, x, w, None, geom, 1)
     with pytest.raises(ValueError, match="aligned"):
-        _core.conv_forward(_core.ALGO_DIRECT, misaligned(y.shape, np.float32), y, w, None, geom, 1)
+        _core.conv2d_forward(_core.ALGO_DIRECT, misaligned(y.shape, np.float32), y, w, None, geom, 1)
     with pytest.raises(ValueError, match="aligned"):
-        _core.max_pool_forward(np.zeros((1, 2, 2), np.float32), None, x, (1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, 1, 1), 1)
+        _core.max_pool2d_forward(np.zeros((1, 2, 2), np.float32), None, x, (1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, 1, 1), 1)
 
 
 # ---- 6: the small-plane pooling path's tables (float64 after int32) ----------------------

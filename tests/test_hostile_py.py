@@ -13,7 +13,7 @@ import scipy.signal as ss
 
 import fastconv
 from fastconv import _conv_fft
-from fastconv import fft as fcfft
+from fastconv._fft import plans as fftplans
 from fastconv import nn
 
 
@@ -342,9 +342,9 @@ def test_integers_below_2_53_keep_the_fast_path():
 @pytest.fixture
 def no_pyfftw(monkeypatch):
     """fastconv.fft as without pyFFTW installed (and no plans made before)."""
-    monkeypatch.setattr(fcfft, "pyfftw", None)
-    monkeypatch.setattr(fcfft, "_plans", fcfft._PlanCache(fcfft._PLAN_CACHE_SIZE, fcfft._ConvPlan))
-    monkeypatch.setattr(fcfft, "_real_plans", fcfft._PlanCache(fcfft._PLAN_CACHE_SIZE, fcfft._RealPlan))
+    monkeypatch.setattr(fftplans, "pyfftw", None)
+    monkeypatch.setattr(fftplans, "plans", fftplans.PlanCache(fftplans.PLAN_CACHE_SIZE, fftplans.ConvPlan))
+    monkeypatch.setattr(fftplans, "real_plans", fftplans.PlanCache(fftplans.PLAN_CACHE_SIZE, fftplans.RealPlan))
 
 
 def test_fft_without_pyfftw_says_it_is_required(no_pyfftw):

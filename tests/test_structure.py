@@ -83,3 +83,49 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_cycles():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+BACKEND_NAMES = {"_core", "_cpu", "_gpu", "_fastconv"}
+
+
+def _backend_tests(tree):
+    """The lines of tree that compare something with a backend by identity
+    (`kern is _core`, `k is not _gpu`, ...)."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            for side in [node.left] + node.comparators:
+                name = side.id if isinstance(side, ast.Name) else side.attr if isinstance(side, ast.Attribute) else None
+                if name in BACKEND_NAMES:
+                    lines.append(node.lineno)
+    return lines
+
+
+def test_no_module_asks_which_backend_it_holds():
+    # a backend is called through its interface (fastconv._backend.kernels); only the backends
+    # themselves and the dispatcher may name one
+    exempt = ("fastconv._cpu", "fastconv._gpu", "fastconv._ext", "fastconv._backend")
+    bad = []
+    for name, path in _modules().items():
+        if name.startswith(exempt):
+            continue
+        bad += [f"{name}:{line}" for line in _backend_tests(ast.parse(path.read_text()))]
+    assert not bad, "backend identity tests: " + ", ".join(bad)
+
+
+def test_the_backend_test_finder_finds_them():
+    assert _backend_tests(ast.parse("if kern is _core: pass\nif k is not m._gpu: pass\n")) == [1, 2]
+    assert _backend_tests(ast.parse("if xp is np: pass\n")) == []
+
+
+def test_the_backends_have_one_interface():
+    from fastconv import _cpu, _gpu
+
+    def interface(mod):
+        return {n for n in dir(mod) if not n.startswith("_") and (callable(getattr(mod, n)) or n == "can_measure")
+                and getattr(getattr(mod, n), "__module__", mod.__name__) != "builtins"}
+
+    cpu, gpu = interface(_cpu), interface(_gpu)
+    # the CPU binding module's own helpers (threads, SIMD) are not part of a backend
+    assert gpu <= cpu, f"the CPU backend lacks {sorted(gpu - cpu)}"
+    assert cpu <= gpu | {"filter_model", "conv", "fft"}, f"the GPU backend lacks {sorted(cpu - gpu)}"

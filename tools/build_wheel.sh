@@ -69,7 +69,7 @@ python -m build --sdist --outdir "$out" "$repo" > "$work/sdist.log" 2>&1 || { ta
 sdist=$(ls "$out"/fastconv-*.tar.gz)
 tar tzf "$sdist" > "$work/sdist.txt"
 echo "$(basename "$sdist"): $(wc -l < "$work/sdist.txt") files"
-for f in LICENSE THIRD_PARTY_NOTICES.md LICENSES/GPL-3.0.txt CMakeLists.txt csrc/fastconv.h \
+for f in LICENSE THIRD_PARTY_NOTICES.md LICENSES/GPL-3.0.txt CMakeLists.txt csrc/fastconv.h csrc/ops.def csrc/gen_pxd.py \
          src/fastconv/_ext/_fastconv.pyx src/fastconv/py.typed src/fastconv/__init__.pyi; do
   grep -q "^fastconv-[^/]*/$f$" "$work/sdist.txt" || { echo "sdist lacks $f"; exit 1; }
 done

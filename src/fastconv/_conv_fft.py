@@ -32,8 +32,7 @@ pyFFTW's cached plans (fastconv.fft), CuPy arrays on cuFFT (fastconv._gpu.fft);
 import numpy as np
 
 from ._backend import get_array_module
-from ._ext import _fastconv as _core
-from .fft import fast_length, irfft_cropped, rfft_padded
+from ._fft.sizes import fast_length
 
 # the working set of one tile: the bytes of the input and output, and at
 # least this many (smaller problems run in one tile)
@@ -49,14 +48,11 @@ def _budget(io_bytes):
 
 
 def _transforms(kern):
-    """(rfft(a, L, count), irfft(A, L, rows, cols, count)) of the kernel
-    set's backend; count=False marks a later tile of the same call, which
-    does not count as a new use of the CPU plan (FFTW_MEASURE planning comes
-    with a plan's third call, not its third tile)."""
-    if kern is _core:
-        return rfft_padded, irfft_cropped
-    return (lambda a, L, count=True: kern.rfft_padded(a, L),
-            lambda A, L, rows, cols, count=True: kern.irfft_cropped(A, L, rows, cols))
+    """(rfft(a, L, count), irfft(A, L, rows, cols, count)) of the backend;
+    count=False marks a later tile of the same call, which does not count as
+    a new use of a CPU plan (FFTW_MEASURE planning comes with a plan's third
+    call, not its third tile)."""
+    return kern.rfft_padded, kern.irfft_cropped
 
 
 def _padded(x4, geom):

@@ -20,9 +20,8 @@ import time
 
 import numpy as np
 
-from . import _backend, _conv_fft, _threads
+from . import _backend, _conv_fft, _cpu, _threads
 from ._arrays import get_array_module
-from ._cpu.conv import choose_algorithm as _cpu_choose
 from ._ext import _fastconv as _core
 from ._geometry import ConvGeometry
 from ._validation import (
@@ -237,11 +236,11 @@ class ConvPlan:
         self.output_shape = yshape if len(input_shape) == nd + 2 else yshape[1:]
         self.requested = algorithm
         self._nd, self._batched, self._yshape = nd, batched, yshape
-        self._kgeom = tuple(geom)  # the bindings take a plain tuple
+        self._kgeom = geom
         # work a thread does in a few microseconds: waking a second one costs more than it saves
         self._tiny = math.prod(yshape) * math.prod(weight_shape[1:]) < _TINY_MACS
         self._codes = {}  # backend -> (forward, grad_input, grad_weight) algorithm codes or "fft"
-        self._codes_for(_core)
+        self._codes_for(_cpu)
 
     # ---- algorithms ----
 
@@ -255,7 +254,7 @@ class ConvPlan:
     @property
     def algorithm(self):
         """{operation: algorithm} on the CPU."""
-        return {op: code if code == "fft" else _NAME[code] for op, code in zip(OPS, self._codes_for(_core))}
+        return {op: code if code == "fft" else _NAME[code] for op, code in zip(OPS, self._codes_for(_cpu))}
 
     def __repr__(self):
         return (f"ConvPlan(input_shape={self.input_shape}, weight_shape={self.weight_shape}, dtype={self.dtype}, "
@@ -267,7 +266,7 @@ class ConvPlan:
         """The convolution of x with w (plus bias), of shape output_shape."""
         if out is None and bias is None and self._ready(x, self.input_shape) and self._ready(w, self.weight_shape):
             y = np.empty(self.output_shape, self.dtype)  # the common case: NumPy arrays as the kernels read them
-            _run_forward(self._codes_for(_core)[0], x, w, None, self._kgeom, y, _core, self._threads())
+            _run_forward(self._codes_for(_cpu)[0], x, w, None, self._kgeom, y, _cpu, self._threads())
             return y
         xp = get_array_module(x, w, bias, out)
         kern = _backend.kernels(xp)
@@ -331,9 +330,8 @@ def choose(kern, algorithm, geom, op, dtype):
     on backend kern."""
     if not isinstance(algorithm, str) or algorithm not in _CHOICES:
         raise ValueError(f"algorithm must be {_CHOICES_TEXT}; received {algorithm!r}")
-    if algorithm == "auto" or (algorithm == "measure" and kern is not _core):
-        # (measuring on the GPU would need its own timers: its rules decide there)
-        return (_cpu_choose if kern is _core else kern.choose_algorithm)(geom, _CHOOSER_OP[op])
+    if algorithm == "auto" or (algorithm == "measure" and not kern.can_measure):
+        return kern.choose_algorithm(geom, _CHOOSER_OP[op])
     if algorithm == "measure":
         return _measured_choice(geom, op, dtype)
     return "fft" if algorithm == "fft" else _CODE[algorithm]
@@ -351,7 +349,6 @@ def _measured_choice(geom, op, dtype):
 
 def _measure(geom, op, dtype):
     """The fastest algorithm for op on these shapes, timed on random data."""
-    geom = tuple(geom)  # the bindings take a plain tuple
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
@@ -362,13 +359,13 @@ def _measure(geom, op, dtype):
         code = "fft" if name == "fft" else _CODE[name]
         if op == "forward":
             out = np.empty((N, K, P, Q), dtype)
-            run = lambda: _run_forward(code, x, w, None, geom, out, _core)
+            run = lambda: _run_forward(code, x, w, None, geom, out, _cpu)
         elif op == "grad_input":
             out = np.empty((N, C, H, W), dtype)
-            run = lambda: _run_grad_input(code, dy, w, geom, out, _core)
+            run = lambda: _run_grad_input(code, dy, w, geom, out, _cpu)
         else:
             out = np.empty((K, C // G, R, S), dtype)
-            run = lambda: _run_grad_weight(code, dy, x, geom, out, _core)
+            run = lambda: _run_grad_weight(code, dy, x, geom, out, _cpu)
         times[name] = _best_of(run)
     return min(times, key=times.get)
 
@@ -376,7 +373,7 @@ def _measure(geom, op, dtype):
 def run_grad_input(algorithm, dy, w, geom, dx, xp):
     """dx = the adjoint of the convolution geom applied to dy (conv_transpose2d's path)."""
     kern = _backend.kernels(xp)
-    _run_grad_input(choose(kern, algorithm, geom, "grad_input", dy.dtype), dy, w, tuple(geom), dx, kern)
+    _run_grad_input(choose(kern, algorithm, geom, "grad_input", dy.dtype), dy, w, geom, dx, kern)
 
 
 def _sizes(shape, name, lengths):
@@ -399,7 +396,7 @@ def _run_forward(code, x, w, bias, geom, y, kern, nthreads=None):
     if _use_fft(code, geom, x, w):
         y[...] = _conv_fft.forward(x, w, bias, geom, kern).reshape(y.shape)
     else:
-        kern.conv_forward(_core.ALGO_DIRECT if code == "fft" else code, y, x, w, bias, geom,
+        kern.conv2d_forward(_core.ALGO_DIRECT if code == "fft" else code, y, x, w, bias, geom,
                           _threads.current() if nthreads is None else nthreads)
 
 
@@ -408,7 +405,7 @@ def _run_grad_input(code, dy, w, geom, dx, kern, nthreads=None):
         dx[...] = _conv_fft.grad_input(dy, w, geom, kern).reshape(dx.shape)
         return
     dx.fill(0)  # the backward kernels add into their output
-    kern.conv_backward_input(_core.ALGO_DIRECT if code == "fft" else code, dx, dy, w, geom,
+    kern.conv2d_backward_input(_core.ALGO_DIRECT if code == "fft" else code, dx, dy, w, geom,
                              _threads.current() if nthreads is None else nthreads)
 
 
@@ -417,5 +414,5 @@ def _run_grad_weight(code, dy, x, geom, dw, kern, nthreads=None):
         dw[...] = _conv_fft.grad_weight(dy, x, geom, kern).reshape(dw.shape)
         return
     dw.fill(0)
-    kern.conv_backward_weight(_core.ALGO_DIRECT if code == "fft" else code, dw, dy, x, geom,
+    kern.conv2d_backward_weight(_core.ALGO_DIRECT if code == "fft" else code, dw, dy, x, geom,
                               _threads.current() if nthreads is None else nthreads)

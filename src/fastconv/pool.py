@@ -136,7 +136,7 @@ def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, di
             yshape, geom = plan
             y = np.empty(yshape, x.dtype)
             idx = np.empty(yshape, np.int64) if return_indices else None
-            _core.max_pool_forward(y, idx, x, geom, _threads.current())
+            _core.max_pool2d_forward(y, idx, x, geom, _threads.current())
             return (y, idx) if return_indices else y
     xp = get_array_module(x, *(out if isinstance(out, tuple) else (out,)))
     x = _check_x(x, nd, xp)
@@ -158,7 +158,7 @@ def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, di
     else:
         y, yret = result_array(yshape, x.dtype, out, (x,), xp)
         idx = iret = None
-    _backend.kernels(xp).max_pool_forward(y, idx, contiguous(x), geom, _threads.current())
+    _backend.kernels(xp).max_pool2d_forward(y, idx, contiguous(x), geom, _threads.current())
     if return_indices:
         return finish(y, yret), finish(idx, iret)
     return finish(y, yret)
@@ -184,7 +184,7 @@ def _max_pool_backward(nd, grad_out, indices, input_shape, out):
     spatial, osz = input_shape[-nd:], grad_out.shape[-nd:]
     geom = _pool_geom(nd, planes, spatial, (1,) * nd, (1,) * nd, (0,) * nd, (1,) * nd, osz)
     dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out, indices), xp)
-    _backend.kernels(xp).max_pool_backward(dx, contiguous(grad_out), contiguous(indices), geom, _threads.current())
+    _backend.kernels(xp).max_pool2d_backward(dx, contiguous(grad_out), contiguous(indices), geom, _threads.current())
     return finish(dx, ret)
 
 
@@ -195,7 +195,7 @@ def _avg_pool(nd, x, kernel_size, stride, padding, count_include_pad, ceil_mode,
         if plan is not None:
             yshape, geom, include = plan
             y = np.empty(yshape, x.dtype)
-            _core.avg_pool_forward(y, x, geom, include, _threads.current())
+            _core.avg_pool2d_forward(y, x, geom, include, _threads.current())
             return y
     xp = get_array_module(x, out)
     x = _check_x(x, nd, xp)
@@ -208,7 +208,7 @@ def _avg_pool(nd, x, kernel_size, stride, padding, count_include_pad, ceil_mode,
         _PLANS.put(("avg", nd, x.shape, x.dtype, kernel_size, stride, padding, count_include_pad, ceil_mode),
                    (yshape, geom, include))
     y, ret = result_array(yshape, x.dtype, out, (x,), xp)
-    _backend.kernels(xp).avg_pool_forward(y, contiguous(x), geom, include, _threads.current())
+    _backend.kernels(xp).avg_pool2d_forward(y, contiguous(x), geom, include, _threads.current())
     return finish(y, ret)
 
 
@@ -228,7 +228,7 @@ def _avg_pool_backward(nd, grad_out, input_shape, kernel_size, stride, padding, 
                          f"input_shape={input_shape}; received shape {grad_out.shape}")
     planes = int(np.prod(input_shape[:-nd]))
     dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out,), xp)
-    _backend.kernels(xp).avg_pool_backward(dx, contiguous(grad_out), _pool_geom(nd, planes, spatial, k, s, p, d, osz),
+    _backend.kernels(xp).avg_pool2d_backward(dx, contiguous(grad_out), _pool_geom(nd, planes, spatial, k, s, p, d, osz),
                             include, _threads.current())
     return finish(dx, ret)
 
@@ -299,7 +299,7 @@ def global_avg_pool2d(x, *, keepdims=False, out=None):
             (keepdims is False or keepdims is True):
         lead = x.shape[:-2]
         y = np.empty(lead + ((1, 1) if keepdims else ()), x.dtype)
-        _core.global_avg_pool(y, x, math.prod(lead), x.shape[-2] * x.shape[-1], False, _threads.current())
+        _core.global_avg_pool_forward(y, x, math.prod(lead), x.shape[-2] * x.shape[-1], _threads.current())
         return y
     xp = get_array_module(x, out)
     x = as_float_array(x, "x", xp)
@@ -308,8 +308,8 @@ def global_avg_pool2d(x, *, keepdims=False, out=None):
     keepdims = _as_bool(keepdims, "keepdims")
     lead = x.shape[:-2]
     y, ret = result_array(lead + ((1, 1) if keepdims else ()), x.dtype, out, (x,), xp)
-    _backend.kernels(xp).global_avg_pool(y, contiguous(x), math.prod(lead), x.shape[-2] * x.shape[-1], False,
-                                         _threads.current())
+    _backend.kernels(xp).global_avg_pool_forward(y, contiguous(x), math.prod(lead), x.shape[-2] * x.shape[-1],
+                                                 _threads.current())
     return finish(y, ret)
 
 
@@ -325,6 +325,6 @@ def global_avg_pool2d_backward(grad_out, input_shape, *, out=None):
         raise ValueError(f"grad_out must have shape {lead} or {lead + (1, 1)} for input_shape="
                          f"{input_shape}; received shape {grad_out.shape}")
     dx, ret = result_array(input_shape, grad_out.dtype, out, (grad_out,), xp)
-    _backend.kernels(xp).global_avg_pool(dx, contiguous(grad_out), int(np.prod(lead)), input_shape[-2] * input_shape[-1],
-                          True, _threads.current())
+    _backend.kernels(xp).global_avg_pool_backward(dx, contiguous(grad_out), int(np.prod(lead)),
+                                                  input_shape[-2] * input_shape[-1], _threads.current())
     return finish(dx, ret)

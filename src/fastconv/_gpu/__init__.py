@@ -14,9 +14,13 @@ The Python here is written against the array module of its arguments, so
 the tests also run it on NumPy arrays, with the kernels emulated on the CPU
 (see _launch.emulator).
 """
-from .conv import choose_algorithm, conv_backward_input, conv_backward_weight, conv_forward
+from .conv import choose_algorithm, conv2d_backward_input, conv2d_backward_weight, conv2d_forward
 from .fft import fft_full, irfft_cropped, rfft_padded
-from .filtering import choose_method as choose_filter_method, filter2d, sepfilter
-from .pool import avg_pool_backward, avg_pool_forward, global_avg_pool, max_pool_backward, max_pool_forward
+from .filtering import choose_method as choose_filter_method, filter2d_forward, sepfilter_forward
+from .pool import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool_backward, global_avg_pool_forward,
+                   max_pool2d_backward, max_pool2d_forward)
 from .rnn import rnn_backward, rnn_forward
 from . import train  # noqa: F401 (fastconv.nn's steps: fastconv._backend.train)
+
+# (algorithm="measure" follows "auto"'s rules here: timing on the device would need its own timers)
+can_measure = False

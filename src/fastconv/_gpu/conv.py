@@ -72,7 +72,7 @@ def _by_group(xp, a, n0, n1, G):
         G, ch // G, nb * px)
 
 
-def conv_forward(algo, y, x, w, bias, geom, nthreads=None):
+def conv2d_forward(algo, y, x, w, bias, geom, nthreads=None):
     """y (OUT) = conv(x, w) + bias."""
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     Cg, Kg = C // G, K // G
@@ -108,7 +108,7 @@ def conv_forward(algo, y, x, w, bias, geom, nthreads=None):
             xp.add(out, bias.reshape(G, Kg, 1), out=y[n0:n1])
 
 
-def conv_backward_input(algo, dx, dy, w, geom, nthreads=None):
+def conv2d_backward_input(algo, dx, dy, w, geom, nthreads=None):
     """dx (OUT, added into) += conv^T(dy, w)."""
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     Cg, Kg = C // G, K // G
@@ -129,7 +129,7 @@ def conv_backward_input(algo, dx, dy, w, geom, nthreads=None):
                index32=_index32(geom, d.size, dx[n0:n1].size))
 
 
-def conv_backward_weight(algo, dw, dy, x, geom, nthreads=None):
+def conv2d_backward_weight(algo, dw, dy, x, geom, nthreads=None):
     """dw (OUT, added into) += correlation of dy with x."""
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     Cg, Kg = C // G, K // G

@@ -4,12 +4,13 @@ from .._arrays import get_array_module
 from .._fft.sizes import fast_length
 
 
-def rfft_padded(a, lengths):
-    """Half spectrum of a (..., n1, n2) zero-padded to lengths along its last two axes."""
+def rfft_padded(a, lengths, count=True):
+    """Half spectrum of a (..., n1, n2) zero-padded to lengths along its last
+    two axes (count: the CPU's plan bookkeeping; CuPy plans its own)."""
     return get_array_module(a).fft.rfftn(a, s=tuple(lengths), axes=(-2, -1))
 
 
-def irfft_cropped(A, lengths, rows, cols):
+def irfft_cropped(A, lengths, rows, cols, count=True):
     """Inverse of rfft_padded at transform lengths, then [..., rows, cols], as a new array."""
     xp = get_array_module(A)
     return xp.ascontiguousarray(xp.fft.irfftn(A, s=tuple(lengths), axes=(-2, -1))[..., rows, cols])

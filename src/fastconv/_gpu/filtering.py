@@ -5,21 +5,22 @@ from .._arrays import get_array_module
 from ._launch import launch
 
 
-def choose_method(kh, kw, rank):
-    """"auto": the method doing the fewest multiply-adds per output (the
+def choose_method(N, H, W, P, Q, kh, kw, rank, itemsize):
+    """"auto": (the method doing the fewest multiply-adds per output (the
     separable passes count twice, for their buffer), or the FFT once every
-    spatial method needs more than 400 (a 20 x 20 dense kernel)."""
+    spatial method needs more than 400 (a 20 x 20 dense kernel); None: no
+    predicted times)."""
     cost = {"direct": kh * kw, "separable": 2 * rank * (kh + kw)}
     best = min(cost, key=cost.get)
-    return "fft" if cost[best] > 400 else best
+    return ("fft" if cost[best] > 400 else best), None
 
 
-def filter2d(y, x, k, fill, geom, accumulate, nthreads=None):
+def filter2d_forward(y, x, k, fill, geom, accumulate, nthreads=None):
     """y (OUT, (+)=) = correlation of x with the dense kernel k."""
     launch("filter.cu", "filter_correlate", x.dtype, y.size, y, x, k, float(fill), *geom, accumulate)
 
 
-def sepfilter(y, x, ky, kx, fill, geom, accumulate, nthreads=None):
+def sepfilter_forward(y, x, ky, kx, fill, geom, accumulate, nthreads=None):
     """y (OUT, (+)=) = separable correlation of x: ky down the columns into a
     buffer spanning the extended columns the rows then read, kx along them."""
     N, H, W, P, Q, KY, KX, pt, pl, boundary = geom

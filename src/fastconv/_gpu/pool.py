@@ -12,7 +12,7 @@ def _index32(geom, *sizes):
     return fits_int32(*sizes, P * sh + R * dh + ph + H, Q * sw + S * dw + pw + W, R * S)
 
 
-def max_pool_forward(y, idx, x, geom, nthreads=None):
+def max_pool2d_forward(y, idx, x, geom, nthreads=None):
     """y (OUT) = window maxima of x; idx (OUT, int64, or None) = their in-plane indices."""
     NC, H, W, P, Q = geom[:5]
     index32 = _index32(geom, x.size, y.size)
@@ -22,7 +22,7 @@ def max_pool_forward(y, idx, x, geom, nthreads=None):
         launch("pool.cu", "pool_max_forward", x.dtype, NC * P * Q, y, idx, x, *geom, index32=index32)
 
 
-def max_pool_backward(dx, dy, idx, geom, nthreads=None):
+def max_pool2d_backward(dx, dy, idx, geom, nthreads=None):
     """dx (OUT, overwritten) = dy scattered through idx; ValueError for an index outside its plane."""
     NC, H, W, P, Q = geom[:5]
     bad = get_array_module(dx).zeros(1, "int32")
@@ -35,24 +35,25 @@ def max_pool_backward(dx, dy, idx, geom, nthreads=None):
                          "some do not")
 
 
-def avg_pool_forward(y, x, geom, include_pad, nthreads=None):
+def avg_pool2d_forward(y, x, geom, include_pad, nthreads=None):
     """y (OUT) = window means of x."""
     NC, H, W, P, Q = geom[:5]
     launch("pool.cu", "pool_avg_forward", x.dtype, NC * P * Q, y, x, *geom, include_pad,
            index32=_index32(geom, x.size, y.size))
 
 
-def avg_pool_backward(dx, dy, geom, include_pad, nthreads=None):
+def avg_pool2d_backward(dx, dy, geom, include_pad, nthreads=None):
     """dx (OUT, overwritten) = gradient of the window means."""
     NC, H, W = geom[:3]
     launch("pool.cu", "pool_avg_backward", dy.dtype, NC * H * W, dx, dy, *geom, include_pad,
            index32=_index32(geom, dx.size, dy.size))
 
 
-def global_avg_pool(out, inp, planes, n, backward, nthreads=None):
-    """forward: out[i] = mean(inp[i*n:(i+1)*n]); backward: out[i*n + j] = inp[i] / n."""
-    xp = get_array_module(out)
-    if backward:
-        out.reshape(planes, n)[...] = inp.reshape(planes, 1) / inp.dtype.type(n)
-    else:
-        xp.mean(inp.reshape(planes, n), axis=1, out=out.reshape(planes))
+def global_avg_pool_forward(y, x, planes, n, nthreads=None):
+    """y[i] (OUT) = mean(x[i*n:(i+1)*n])."""
+    get_array_module(y).mean(x.reshape(planes, n), axis=1, out=y.reshape(planes))
+
+
+def global_avg_pool_backward(dx, dy, planes, n, nthreads=None):
+    """dx[i*n + j] (OUT, overwritten) = dy[i] / n."""
+    dx.reshape(planes, n)[...] = dy.reshape(planes, 1) / dy.dtype.type(n)

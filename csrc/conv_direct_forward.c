@@ -1,0 +1,278 @@
+/* Direct convolution: the forward   (template, see internal.h; the method, the
+ * plan and the padded scratch: conv_direct.c) */
+
+/* ---- forward --------------------------------------------------------------- */
+
+/* Where a tile's lanes go: lane f of a run of rows `pitch` apart is output
+ * row f / pitch, column f % pitch (kept only when < Q). */
+typedef struct FCN(out_view) {
+    T *y;            /* output channel 0 of the block, row 0, column 0 */
+    int64_t kstride; /* between output channels */
+    int64_t rstride; /* between rows */
+    int64_t pitch, Q, nrows;
+} FCN(out_view);
+
+/* KB output channels x NVD vectors of lanes starting at output row j0,
+ * column q0 (lane f0 = j0 * pitch + q0); xp is xs at the window origin of
+ * lane f0; wp the channel block's packed weights. */
+static inline __attribute__((always_inline)) void FCN(direct_fwd_tile)(
+    const int KB, const int NVD, const T *xp, int64_t cstride, const int64_t *tapoff, const T *wp,
+    int64_t Cg, int64_t RS, const FCN(out_view) *o, int64_t j0, int64_t q0, const T *bias,
+    int accumulate)
+{
+    V acc[DIRECT_KB][4];
+#pragma GCC unroll 8
+    for (int kb = 0; kb < KB; kb++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NVD; v++) acc[kb][v] = (V){0};
+    for (int64_t c = 0; c < Cg; c++) {
+        const T *xc = xp + c * cstride;
+        for (int64_t tap = 0; tap < RS; tap++, wp += KB) {
+            const T *src = xc + tapoff[tap];
+            V xv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < NVD; v++) xv[v] = FCN(loadu)(src + v * VL);
+#pragma GCC unroll 8
+            for (int kb = 0; kb < KB; kb++) {
+                V wv = FCN(splat)(wp[kb]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NVD; v++) acc[kb][v] += wv * xv[v];
+            }
+        }
+    }
+    /* store each run of valid lanes (one output row) with masked moves; the
+     * masks of a run are made once for all KB channels */
+    int64_t j = j0, q = q0;
+    for (int64_t lane = 0; lane < NVD * VL && j < o->nrows;) {
+        if (q >= o->Q) {
+            lane += o->pitch - q;
+            q = 0;
+            j++;
+            continue;
+        }
+        const int64_t len = FC_MIN(o->Q - q, NVD * VL - lane);
+        T *dst = o->y + j * o->rstride + q - lane; /* lane `lane` lands on column q */
+        FCN(lanes) m[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NVD; v++) m[v] = FCN(make_lanes)(lane - v * VL, lane + len - v * VL);
+#pragma GCC unroll 8
+        for (int kb = 0; kb < KB; kb++) {
+            T *d = dst + kb * o->kstride;
+            const V b = bias ? FCN(splat)(bias[kb]) : (V){0};
+#pragma GCC unroll 4
+            for (int v = 0; v < NVD; v++) {
+                if (m[v].hi <= m[v].lo) continue;
+                V r = bias ? acc[kb][v] + b : acc[kb][v];
+                if (accumulate) r += FCN(load_masked)(d + v * VL, m[v]);
+                FCN(store_masked)(d + v * VL, r, m[v]);
+            }
+        }
+        lane += len;
+        q += len;
+    }
+}
+
+#define FC_FWD_VARIANT(name, KB, NVD)                                                            \
+    static void FCN(name)(const T *xp, int64_t cs, const int64_t *to, const T *wp, int64_t Cg,   \
+                          int64_t RS, const FCN(out_view) *o, int64_t j0, int64_t q0,            \
+                          const T *b, int acc)                                                   \
+    {                                                                                            \
+        FCN(direct_fwd_tile)(KB, NVD, xp, cs, to, wp, Cg, RS, o, j0, q0, b, acc);                \
+    }
+FC_FWD_VARIANT(direct_fwd_tile_k, DIRECT_KB, DIRECT_NV)
+FC_FWD_VARIANT(direct_fwd_tile_k1, DIRECT_KB, 1)
+FC_FWD_VARIANT(direct_fwd_tile_1, 1, 4)
+FC_FWD_VARIANT(direct_fwd_tile_11, 1, 1)
+#undef FC_FWD_VARIANT
+
+/* Tiles over lanes [0, n) of one channel block: the wide tile while more
+ * than one vector's worth is left, then a one-vector tile. */
+/* Tiles over lanes [f_begin, f_end) of one channel block: the wide tile
+ * while more than one vector's worth is left, then a one-vector tile. */
+static void FCN(direct_fwd_lanes)(int64_t bw, const T *xp, int64_t cs, const FCN(direct_plan) *pl,
+                                  const T *wb, const FCN(out_view) *o, int64_t f_begin, int64_t f_end,
+                                  const T *bb, int accumulate)
+{
+    int64_t j = f_begin / o->pitch, q = f_begin % o->pitch; /* then kept without dividing */
+    for (int64_t f0 = f_begin; f0 < f_end;) {
+        const int64_t left = f_end - f0, step = bw == DIRECT_KB ? (left > VL ? DIRECT_NV * VL : VL)
+                                                                : (left > 2 * VL ? 4 * VL : VL);
+        const T *xf = xp + f0;
+        if (bw == DIRECT_KB && step > VL)
+            FCN(direct_fwd_tile_k)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        else if (bw == DIRECT_KB)
+            FCN(direct_fwd_tile_k1)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        else if (step == 4 * VL)
+            FCN(direct_fwd_tile_1)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        else
+            FCN(direct_fwd_tile_11)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        f0 += step;
+        for (q += step; q >= o->pitch; q -= o->pitch) j++;
+    }
+}
+
+/* Lanes direct_fwd_lanes computes for n lanes of a channel block of width bw. */
+static int64_t FCN(direct_lanes_computed)(int64_t n, int64_t bw)
+{
+    int64_t computed = 0;
+    for (int64_t f = 0; f < n; f += FC_LANE_BLOCK) {
+        for (int64_t left = FC_MIN(FC_LANE_BLOCK, n - f); left > 0;) {
+            const int64_t step = bw == DIRECT_KB ? (left > VL ? DIRECT_NV * VL : VL)
+                                                 : (left > 2 * VL ? 4 * VL : VL);
+            computed += step;
+            left -= step;
+        }
+    }
+    return computed;
+}
+
+/* Whether the forward of the plan runs faster on channel vectors
+ * (conv_cv.c) than on lane tiles.  Both run at about the same rate per
+ * computed lane, so the cost per output element is CgRS / (the fraction of
+ * useful lanes): lane tiles waste the lanes past each row's Q columns and
+ * the tail of a run, channel vectors the output channels' round-up to VL.
+ * Channel vectors add about 12 lane-FMAs per output element (pixel setup,
+ * the transpose to NCHW), which decides short reductions (C4: one input
+ * channel).  Measured on 4x4 to 56x56 maps, 1 to 128 channels; on large
+ * maps the two tie, and the lane tiles (no per-image buffers) are kept. */
+static int FCN(direct_cv_wins)(const FCN(direct_plan) *pl)
+{
+    const fc_conv_geom *g = pl->g;
+    if (FCN(cv_image_bytes)(g) > FC_CV_MAX_UNIT_BYTES) return 0;
+    int64_t n = g->Q, useful = g->Q; /* one output row at a time */
+    if (pl->stacked || pl->flat) {     /* runs of `band` rows, `pitch` apart */
+        n = pl->band * pl->pitch;
+        useful = pl->band * g->Q;
+    }
+    const int64_t full = pl->Kg / DIRECT_KB, rest = pl->Kg % DIRECT_KB;
+    const double lane = (double)(pl->Kg * useful) /
+                        (double)(full * DIRECT_KB * FCN(direct_lanes_computed)(n, DIRECT_KB) +
+                                 rest * FCN(direct_lanes_computed)(n, 1));
+    const double cv = (double)pl->Kg / (double)FC_ROUND_UP(pl->Kg, VL);
+    const double CgRS = (double)(pl->Cg * pl->RS);
+    return CgRS / cv + 12.0 < CgRS / lane;
+}
+
+/* Packs the weights of the convolution the plan describes, element
+ * (group gi, output channel o, input channel i, tap r, s) read at
+ * wb[gi * gs + o * os + i * is + r * rs + s * ss], into blocks of DIRECT_KB
+ * output channels, then single channels: the block starting at channel k0
+ * with width bw holds (kappa, kk) at k0 * CgRS + kappa * bw + kk.  Strides
+ * let the input gradient run this forward on flipped, transposed weights. */
+static void FCN(direct_pack_weights)(T *wp, const T *wb, fc_wview v, const FCN(direct_plan) *pl)
+{
+    const fc_conv_geom *g = pl->g;
+    const int64_t CgRS = pl->Cg * pl->RS;
+    for (int64_t gi = 0; gi < g->G; gi++) {
+        T *dg = wp + gi * pl->Kg * CgRS;
+        for (int64_t k0 = 0; k0 < pl->Kg;) {
+            int64_t bw = pl->Kg - k0 >= DIRECT_KB ? DIRECT_KB : 1;
+            for (int64_t kk = 0; kk < bw; kk++) {
+                const T *wo = wb + gi * v.gs + (k0 + kk) * v.os;
+                int64_t kap = 0;
+                for (int64_t i = 0; i < pl->Cg; i++)
+                    for (int64_t r = 0; r < g->R; r++)
+                        for (int64_t s = 0; s < g->S; s++, kap++)
+                            dg[k0 * CgRS + kap * bw + kk] = wo[i * v.is + r * v.rs + s * v.ss];
+            }
+            k0 += bw;
+        }
+    }
+}
+
+/* y (+)= conv(x, packed weights wp) (+ bias): the forward of the plan. */
+static int FCN(direct_forward_run)(T *y, const T *x, const T *wp, const T *bias,
+                                   const FCN(direct_plan) *pl, int accumulate, int nt)
+{
+    const fc_conv_geom *g = pl->g;
+    const int64_t CgRS = pl->Cg * pl->RS;
+    const int64_t units = (pl->stacked ? 1 : g->N) * g->G * pl->nbands;
+    const int64_t max_rows = pl->stacked ? pl->band
+                                         : (pl->band - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
+    int err = 0;
+#pragma omp parallel num_threads(units < nt ? (int)units : nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+        T *xs = fc_scratch(FC_SCRATCH_WORK, ((size_t)pl->Cg * max_rows * pl->pitch + pl->slack) * sizeof(T));
+        if (!xs) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) {
+            if (!xs) continue;
+            const int64_t b = u % pl->nbands, gi = (u / pl->nbands) % g->G, img = u / (pl->nbands * g->G);
+            int64_t nrows, nout;
+            FCN(out_view) o;
+            if (pl->stacked) { /* rows are images b * band .. */
+                const int64_t i0 = b * pl->band;
+                nout = nrows = FC_MIN(g->N, i0 + pl->band) - i0;
+                FCN(direct_pad_rows)(pl, xs, x + (i0 * g->C + gi * pl->Cg) * g->W, g->W, g->C * g->W,
+                                     nrows, 0, 0, nrows);
+                o = (FCN(out_view)){y + (i0 * g->K + gi * pl->Kg) * g->Q, g->Q, g->K * g->Q,
+                                    pl->pitch, g->Q, nout};
+            } else { /* rows are output rows p0 .. of image img */
+                const int64_t p0 = b * pl->band;
+                nout = FC_MIN(g->P, p0 + pl->band) - p0;
+                nrows = (nout - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
+                FCN(direct_pad_rows)(pl, xs, x + (img * g->C + gi * pl->Cg) * pl->HW, pl->HW, g->W, g->H,
+                                     g->pad_h, p0 * g->stride_h, nrows);
+                o = (FCN(out_view)){y + (img * g->K + gi * pl->Kg) * pl->PQ + p0 * g->Q, pl->PQ, g->Q,
+                                    pl->pitch, g->Q, nout};
+            }
+            const int64_t cs = nrows * pl->pitch;
+            /* Lanes outer, channel blocks inner: a block of lanes' input (all
+             * channels, ~10-30 KiB) stays in L1 while every channel block's
+             * weights stream past it.  Flat: the unit's lanes in blocks of
+             * FC_LANE_BLOCK; otherwise one output row (its columns) at a time. */
+            const int64_t n = pl->flat ? nout * pl->pitch : g->Q;
+            const int64_t lb = pl->flat ? FC_LANE_BLOCK : g->Q;
+            for (int64_t p = 0; p < (pl->flat ? 1 : nout); p++) {
+                const T *xr = xs + p * g->stride_h * pl->pitch;
+                FCN(out_view) orow = o;
+                if (!pl->flat) {
+                    orow.y += p * o.rstride;
+                    orow.pitch = g->Q;
+                    orow.nrows = 1;
+                }
+                for (int64_t f = 0; f < n; f += lb) {
+                    for (int64_t k0 = 0; k0 < pl->Kg;) {
+                        const int64_t bw = pl->Kg - k0 >= DIRECT_KB ? DIRECT_KB : 1;
+                        FCN(out_view) ok = orow;
+                        ok.y += k0 * o.kstride;
+                        FCN(direct_fwd_lanes)(bw, xr, cs, pl, wp + (gi * pl->Kg + k0) * CgRS, &ok, f,
+                                              FC_MIN(n, f + lb), bias ? bias + gi * pl->Kg + k0 : NULL,
+                                              accumulate);
+                        k0 += bw;
+                    }
+                }
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    return err;
+}
+
+static int FCN(conv_direct_forward)(T *y, const T *x, const T *w, const T *bias,
+                                    const fc_conv_geom *g, int nthreads)
+{
+    const int nt = fc_resolve_threads(nthreads);
+    FCN(direct_plan) pl;
+    if (FCN(direct_plan_init)(&pl, g, g->P, g->stride_h, (g->R - 1) * g->dil_h + 1,
+                              FC_PLAN_FLAT | FC_PLAN_STACK, nt))
+        return FC_ERR_NOMEM;
+    const int64_t CgRS = pl.Cg * pl.RS;
+    if (FCN(direct_cv_wins)(&pl)) {
+        free(pl.tapoff);
+        return FCN(conv_cv)(y, x, w, (fc_wview){pl.Kg * CgRS, CgRS, pl.RS, g->S, 1}, bias, g, 0, nt);
+    }
+    T *wp = fc_scratch(FC_SCRATCH_SHARED, (size_t)g->K * CgRS * sizeof(T));
+    int st = FC_ERR_NOMEM;
+    if (wp) {
+        fc_wview v = {pl.Kg * CgRS, CgRS, pl.RS, g->S, 1};
+        FCN(direct_pack_weights)(wp, w, v, &pl);
+        st = FCN(direct_forward_run)(y, x, wp, bias, &pl, 0, nt);
+    }
+    free(pl.tapoff);
+    return st;
+}
