@@ -152,8 +152,8 @@ def _fft(x, k, P, Q, pt, pl, boundary, fill, out, dtype):
 
 
 _FACTOR_CACHE_SIZE = 64
-_factor_cache = collections.OrderedDict()
-_blas = []
+_factor_cache: "collections.OrderedDict[tuple, list]" = collections.OrderedDict()
+_blas: list = []  # the threadpoolctl controller of the BLAS, once looked up (None: none)
 
 
 def _svd(k):
