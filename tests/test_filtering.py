@@ -367,9 +367,12 @@ BAD = [
      r"method must be one of .*received 'winograd'"),
     # scipy.signal raises ValueError for a fillvalue it cannot convert
     (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2)), fillvalue="zero"), ValueError,
-     r"fillvalue must be a real scalar .*received 'zero'"),
-    (lambda: fastconv.correlate2d(np.ones((5, 5), complex), np.ones((2, 2))), TypeError,
-     r"in1 must have a real floating .* received dtype complex128"),
+     r"fillvalue must be a scalar .*received 'zero'"),
+    (lambda: fastconv.correlate2d(np.ones((5, 5), np.clongdouble), np.ones((2, 2))), TypeError,
+     r"in1 must have a floating .* received dtype complex256"),
+    # a complex fill value cannot fill a real image (scipy: ValueError)
+    (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2)), fillvalue=1 + 2j), ValueError,
+     r"fillvalue must be a scalar .*\(1\+2j\)"),
     (lambda: fastconv.correlate2d(np.ones((5, 5)), np.ones((2, 2), np.float16)), TypeError, r"in2 must have"),
     (lambda: fastconv.correlate2d(np.ones((5, 3)), np.ones((3, 5)), mode="valid"), ValueError,
      r"for 'valid' mode, one of in1 and in2 must be at least as large"),
@@ -529,3 +532,50 @@ def test_thread_count_does_not_change_results(rng):
     for other in outs[1:]:
         np.testing.assert_array_equal(outs[0][0], other[0])
         np.testing.assert_array_equal(outs[0][1], other[1])
+
+
+# ---- complex images and kernels (scipy.signal's semantics: correlate2d conjugates in2) ----------------
+
+COMPLEX_KINDS = ["complex128", "complex64", "float32", "float64", "int64"]
+
+
+def _operand(rng, shape, kind):
+    if kind.startswith("complex"):
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(kind)
+    if kind == "int64":
+        return rng.integers(-5, 5, shape)
+    return rng.standard_normal(shape).astype(kind)
+
+
+@settings(max_examples=150, deadline=None)
+@given(H=st.integers(1, 9), W=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       kinds=st.tuples(st.sampled_from(COMPLEX_KINDS), st.sampled_from(COMPLEX_KINDS)).filter(
+           lambda t: "complex64" in t or "complex128" in t),
+       mode=st.sampled_from(MODES), boundary=st.sampled_from(["fill", "wrap", "symm"]),
+       fill=st.sampled_from([0, 1.5, 2 - 3j]), method=st.sampled_from(["auto", "direct", "separable", "fft"]),
+       flipped=st.booleans(), seed=st.integers(0, 2**16))
+def test_complex_matches_scipy(H, W, kh, kw, kinds, mode, boundary, fill, method, flipped, seed):
+    rng = np.random.default_rng(seed)
+    a, b = _operand(rng, (H, W), kinds[0]), _operand(rng, (kh, kw), kinds[1])
+    fn, ref = (fastconv.convolve2d, ss.convolve2d) if flipped else (fastconv.correlate2d, ss.correlate2d)
+    try:
+        expected = ref(a, b, mode, boundary=boundary, fillvalue=fill)
+    except ValueError:  # 'valid' with neither operand the larger
+        with pytest.raises(ValueError):
+            fn(a, b, mode, boundary=boundary, fillvalue=fill, method=method)
+        return
+    got = fn(a, b, mode, boundary=boundary, fillvalue=fill, method=method)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    tol = 1e-4 if np.complex64 in (a.dtype, b.dtype) or np.float32 in (a.dtype, b.dtype) else 1e-10
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+
+
+def test_complex_batch_and_sepfilter(rng):
+    img = rng.standard_normal((2, 12, 10)) + 1j * rng.standard_normal((2, 12, 10))
+    ky, kx = rng.standard_normal(3) + 0.5j, rng.standard_normal(5).astype(np.float32)
+    got = fastconv.correlate2d(img, np.outer(ky, kx), "same", boundary="symm")
+    expected = np.stack([ss.correlate2d(i, np.outer(ky, kx), "same", boundary="symm") for i in img])
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    # sepfilter2d is correlate2d with outer(ky, kx), conjugation included
+    np.testing.assert_allclose(fastconv.sepfilter2d(img, ky, kx, "same", boundary="symm"), expected,
+                               rtol=1e-12, atol=1e-12)

@@ -11,23 +11,27 @@ _BOUNDARY = {"fill": _core.BOUNDARY_FILL, "wrap": _core.BOUNDARY_WRAP, "circular
 _METHODS = ("auto", "direct", "separable", "fft")
 
 
+_INEXACT = (np.float32, np.float64, np.complex64, np.complex128)
+
+
 def _as_image(a, name, xp):
     if not is_array(a):
         a = xp.asarray(a)
-    if a.dtype.kind not in "biu" and a.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} must have a real floating (float32, float64), integer or bool dtype; "
-                        f"received dtype {a.dtype}")
+    if a.dtype.kind not in "biu" and a.dtype not in _INEXACT:
+        raise TypeError(f"{name} must have a floating (float32, float64), complex (complex64, complex128), "
+                        f"integer or bool dtype; received dtype {a.dtype}")
     return a
 
 
 def _dtypes(*arrays):
     """(result dtype, compute dtype): scipy.signal's result type (integers stay
     integers; bool, which scipy rejects, counts as integer 0 / 1); computed
-    in float32 when that is the result, else float64."""
+    in float32 when that is the result (or complex64: its parts), else
+    float64."""
     result = np.result_type(*(a.dtype for a in arrays))
     if result.kind == "b":
         result = np.dtype(np.int64)
-    return result, (np.float32 if result == np.float32 else np.float64)
+    return result, (np.float32 if result in (np.float32, np.complex64) else np.float64)
 
 
 def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
@@ -58,7 +62,7 @@ def _fill_value(fillvalue, result):
         with np.errstate(invalid="raise", over="ignore"):
             v = np.asarray(fillvalue, dtype=result)
     except (TypeError, ValueError, OverflowError, FloatingPointError):
-        raise ValueError(f"fillvalue must be a real scalar that converts to the result dtype {result}; "
+        raise ValueError(f"fillvalue must be a scalar that converts to the result dtype {result}; "
                          f"received {fillvalue!r}") from None
     if v.size != 1:
         raise ValueError(f"fillvalue must be a scalar or an array with one element; received {fillvalue!r}")

@@ -8,7 +8,10 @@ float32; integer images give integers, computed in float64 and rounded
 (exact while the sums of absolute terms stay below 2**53; beyond that in
 integer arithmetic that wraps around as scipy's does).  fillvalue converts
 to the result dtype as in scipy (1.5 fills an integer image with 1; a
-string that is no integer cannot fill one: ValueError).
+string that is no integer cannot fill one: ValueError).  Complex images,
+kernels and fill values (complex64, complex128) give scipy's complex
+results, correlate2d conjugating in2 as scipy's does; they run as real
+filterings of the parts (two for one complex operand, four for two).
 
 method="auto" chooses among
   direct     the register-tiled convolution kernel (the NN conv2d's),
@@ -82,6 +85,8 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=No
         dtype = np.float32 if result == np.float32 else np.float64
     # scipy reads fillvalue only for boundary='fill'
     fill = _fill_value(fillvalue, result) if bnd == _BOUNDARY["fill"] else 0
+    if result.kind == "c":
+        return _complex_filter(x, k, mode, boundary, fill, method, flipped, xp, result)
     exact = False
     limits = np.iinfo(result) if result.kind in "iu" else None
     # (8- and 16-bit images need no look at the values: their type bounds the sums)
@@ -145,6 +150,36 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=No
     return _as_result(out[::-1, ::-1].copy() if rotate else out, result)
 
 
+def _complex_filter(x, k, mode, boundary, fill, method, flipped, xp, result):
+    """A complex filtering as real ones: with X = xr + i xi (the fill's parts
+    extending each) and K = kr + i ki, F(X, K) = F(xr, kr) - F(xi, ki) +
+    i (F(xr, ki) + F(xi, kr)), F the real filtering; parts that are zero
+    (a real image and fill, a real kernel) are skipped.  scipy's
+    correlate2d conjugates its second operand after the 'valid' swap: K
+    normally, the image when the operands swap."""
+    part = np.float32 if result == np.complex64 else np.float64
+    fill = complex(fill)
+    swapped = mode == "valid" and x.ndim == 2 and (x.shape[0] < k.shape[0] or x.shape[1] < k.shape[1])
+    sign_x = -1.0 if not flipped and swapped else 1.0
+    sign_k = -1.0 if not flipped and not swapped else 1.0
+    xs = [(x.real, fill.real, 1.0)]
+    if x.dtype.kind == "c" or fill.imag != 0:
+        xs.append((x.imag if x.dtype.kind == "c" else xp.zeros(x.shape, part), fill.imag, sign_x))
+    ks = [(k.real, 1.0)] + ([(k.imag, sign_k)] if k.dtype.kind == "c" else [])
+    out = None
+    for i, (xpart, fpart, sx) in enumerate(xs):
+        for j, (kpart, sk) in enumerate(ks):
+            term = _filter(xpart, kpart, mode, boundary, fpart, method, flipped, xp, result=np.dtype(part))
+            coef = sx * sk * (-1.0 if i == 1 and j == 1 else 1.0)  # i * i = -1
+            if out is None:
+                out = xp.zeros(term.shape, result)
+            if i + j == 1:
+                out.imag += coef * term
+            else:
+                out.real += coef * term
+    return out
+
+
 def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, method="auto"):
     """2-D cross-correlation; matches scipy.signal.correlate2d (same arguments),
     with leading batch axes on in1 and method "auto", "direct", "separable"
@@ -171,6 +206,8 @@ def sepfilter2d(image, kernel_y, kernel_x, mode="same", boundary="fill", fillval
                          f"and {kx.shape}")
     img = _as_image(image, "image", xp)
     result, dtype = _dtypes(img, ky, kx)
+    if result.kind == "c":  # real parts: outer(ky, kx)'s real and imaginary parts need not be rank 1
+        return _filter(img, xp.outer(ky, kx), mode, boundary, fillvalue, "separable", False, xp)
     factors = [(xp.ascontiguousarray(ky.astype(dtype)), xp.ascontiguousarray(kx.astype(dtype)))]
     return _filter(img, xp.outer(ky, kx).astype(dtype), mode, boundary, fillvalue, "separable", False, xp,
                    factors=factors, result=result)
