@@ -90,7 +90,8 @@ def _conv_full(a, b, axes, dtype):
             import scipy.signal as signal
         else:
             import cupyx.scipy.signal as signal
-        a, b = a.astype(xp.float64), b.astype(xp.float64)
+        wide = xp.complex128 if out.dtype.kind == "c" else xp.float64
+        a, b = a.astype(wide), b.astype(wide)
         batch = [ax for ax in range(out.ndim) if ax not in axes]
         A = xp.broadcast_to(a, [out.shape[ax] if ax in batch else a.shape[ax] for ax in range(a.ndim)])
         B = xp.broadcast_to(b, [out.shape[ax] if ax in batch else b.shape[ax] for ax in range(b.ndim)])
@@ -104,13 +105,22 @@ def _conv_full(a, b, axes, dtype):
 # ---- fftconvolve -----------------------------------------------------------------------------
 
 
-def _check_real(a, name, xp):
+def _check_operand(a, name, xp):
     if not is_array(a):
         a = xp.asarray(a)
-    if a.dtype.kind not in "biu" and a.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} must have a real floating (float32, float64) or integer dtype; "
-                        f"received dtype {a.dtype}")
+    if a.dtype.kind not in "biu" and a.dtype not in (np.float32, np.float64, np.complex64, np.complex128):
+        raise TypeError(f"{name} must have a floating (float32, float64), complex (complex64, complex128) or "
+                        f"integer dtype; received dtype {a.dtype}")
     return a
+
+
+def _transform_dtype(d1, d2):
+    """scipy's type of a transformed convolution: single precision when both
+    operands are (float32, complex64), complex when either is."""
+    single = all(d in (np.float32, np.complex64) for d in (d1, d2))
+    if d1.kind == "c" or d2.kind == "c":
+        return np.dtype(np.complex64 if single else np.complex128)
+    return np.dtype(np.float32 if single else np.float64)
 
 
 def _axes_list(axes, nd):
@@ -143,13 +153,13 @@ def _centered(arr, shape):
 def fftconvolve(in1, in2, mode="full", axes=None):
     """Convolution by FFT; a drop-in for scipy.signal.fftconvolve (same
     arguments, modes, axes and broadcasting; integer input gives float64,
-    float32 input float32).  Runs on pyFFTW with cached plans and fastconv's
+    float32 input float32, complex input complex64 or complex128 as scipy's).  Runs on pyFFTW with cached plans and fastconv's
     threads, and by overlap-add when one operand is much smaller.  As scipy:
     0-d operands give their product, an empty one an empty float64 array,
     and axes along which either operand has length 1 broadcast instead."""
     xp = get_array_module(in1, in2)
-    in1 = _check_real(in1, "in1", xp)
-    in2 = _check_real(in2, "in2", xp)
+    in1 = _check_operand(in1, "in1", xp)
+    in2 = _check_operand(in2, "in2", xp)
     if in1.ndim == in2.ndim == 0:
         return in1 * in2
     if in1.ndim != in2.ndim:
@@ -178,7 +188,7 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     if not axes:
         full = in1 * in2  # nothing to convolve (scipy: in the inputs' own dtype)
     else:
-        dtype = np.float32 if in1.dtype == np.float32 and in2.dtype == np.float32 else np.float64
+        dtype = _transform_dtype(in1.dtype, in2.dtype)
         # the smaller operand second: it is the one transformed whole in overlap-add
         swap = mode == "full" and all(s2[ax] > s1[ax] for ax in axes)
         a, b = (in2, in1) if swap else (in1, in2)

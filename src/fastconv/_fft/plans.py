@@ -33,9 +33,12 @@ class _Plan:
     export_fft_wisdom).  Callers hold self.lock while they use the buffers."""
 
     def __init__(self, fshape, axes, dtype, threads):
-        cdtype = np.complex64 if dtype == np.float32 else np.complex128
         cshape = list(fshape)
-        cshape[axes[-1]] = fshape[axes[-1]] // 2 + 1
+        if np.dtype(dtype).kind == "c":  # complex to complex: spectra of the full size
+            cdtype = dtype
+        else:  # real to complex: half spectra
+            cdtype = np.complex64 if dtype == np.float32 else np.complex128
+            cshape[axes[-1]] = fshape[axes[-1]] // 2 + 1
         self.axes, self.threads = axes, threads
         self._buffers(fshape, cshape, dtype, cdtype)
         self.uses = 0
@@ -61,8 +64,9 @@ class _Plan:
 
 
 class ConvPlan(_Plan):
-    """Convolution of two operands: a, b (real) -> A, B (complex); inverse
-    A -> a (FFTW's c2r overwrites its input; A is not needed afterwards)."""
+    """Convolution of two operands: a, b (real or complex) -> A, B (complex);
+    inverse A -> a (FFTW's c2r overwrites its input; A is not needed
+    afterwards)."""
 
     def _buffers(self, fshape, cshape, dtype, cdtype):
         self.a = pyfftw.empty_aligned(fshape, dtype)

@@ -24,6 +24,9 @@ def fft_full(a, b, axes, dtype):
     for ax in axes:
         out_shape[ax] = a.shape[ax] + b.shape[ax] - 1
     size = tuple(fast_length(out_shape[ax]) for ax in axes)
-    spectrum = xp.fft.rfftn(a, s=size, axes=axes) * xp.fft.rfftn(b, s=size, axes=axes)
-    full = xp.fft.irfftn(spectrum, s=size, axes=axes)
+    if xp.dtype(dtype).kind == "c":
+        full = xp.fft.ifftn(xp.fft.fftn(a, s=size, axes=axes) * xp.fft.fftn(b, s=size, axes=axes), s=size, axes=axes)
+    else:
+        spectrum = xp.fft.rfftn(a, s=size, axes=axes) * xp.fft.rfftn(b, s=size, axes=axes)
+        full = xp.fft.irfftn(spectrum, s=size, axes=axes)
     return xp.ascontiguousarray(full[tuple(slice(0, n) for n in out_shape)]).astype(dtype, copy=False)
