@@ -875,6 +875,8 @@ def _refuses_fill(b, fv, *dtypes):
         rd = np.result_type(*(np.dtype(d) for d in dtypes))
     except (TypeError, ValueError):  # no common type (a hostile dtype): hostile already
         return
+    if rd.kind == "b":  # bool images filter as integers (fastconv's reading; scipy rejects bool)
+        rd = np.dtype(np.int64)
     if rd.kind in "iu" and (fv in ("float('nan')", "float('inf')", "2**70") or (rd.kind == "u" and fv == "-2")):
         b.hostile()
 
