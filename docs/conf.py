@@ -67,6 +67,7 @@ GROUPS = [  # (title, module whose public names form the group)
     ("Recurrent layers", "fastconv.rnn"),
     ("Image filtering", "fastconv.filtering"),
     ("FFT convolution and FFTW wisdom", "fastconv.fft"),
+    ("N-dimensional convolution (scipy.signal)", "fastconv.signal"),
 ]
 
 

@@ -11,6 +11,7 @@ from ._info import info
 from ._threads import get_num_threads, set_num_threads, threads
 from .fft import export_fft_wisdom, fftconvolve, import_fft_wisdom
 from .filtering import calibrate_filters, convolve2d, correlate2d, last_method, sepfilter2d
+from .signal import choose_conv_method, convolve, correlate, oaconvolve
 from .pool import (
     avg_pool1d,
     avg_pool1d_backward,
@@ -62,6 +63,10 @@ __all__ = [
     "correlate2d",
     "convolve2d",
     "calibrate_filters",
+    "convolve",
+    "correlate",
+    "oaconvolve",
+    "choose_conv_method",
     "avg_pool1d",
     "avg_pool1d_backward",
     "avg_pool2d",
