@@ -348,6 +348,9 @@ def _filter(case, inp, result):
     if not m["finite"]:
         return
     fn = m["fn"]
+    if fn == "signal":
+        _signal(m, inp["in1"], inp["in2"], result, signal)
+        return
     if fn == "fftconvolve":
         a, b = inp["in1"], inp["in2"]
         # scipy's result type: float32 only from float32 spectra, except that an axis of length 1 in
@@ -392,6 +395,34 @@ def _filter(case, inp, result):
         exp = np.rint(exp).astype(np.int64).astype(rd).astype(np.float64)
         bound = bound + 1
     _close(result, exp, bound, k.size, cdt, normwise)
+
+
+def _signal(m, a, b, result, signal):
+    """convolve / correlate / oaconvolve against scipy.signal's, choose_conv_method's answer checked."""
+    sf = m["sigfn"]
+    if sf == "choose_conv_method":
+        if result not in ("direct", "fft"):
+            raise Failure(f"choose_conv_method returned {result!r}")
+        return
+    kw = {"method": _eval(m["method"])} if sf in ("convolve", "correlate") else {}
+    if a.dtype == b.dtype == np.bool_ and kw.get("method") != "direct":
+        return  # scipy's bool FFT result keeps its rounding residue (True); fastconv rounds
+    try:
+        exp = getattr(signal, sf)(a, b, mode=m["mode"], **kw)
+    except (ValueError, IndexError):  # scipy refuses (or trips on) it: fastconv's refusal is checked elsewhere
+        return
+    if result.dtype != exp.dtype or result.shape != exp.shape:
+        raise Failure(f"{sf} returned {result.dtype} {result.shape}, scipy {exp.dtype} {exp.shape}")
+    if exp.dtype.kind in "iub":
+        if not np.array_equal(result, exp):
+            raise Failure(f"{sf}: integer result differs from scipy's")
+        return
+    single = np.dtype(np.float32) in (a.dtype, b.dtype) or np.dtype(np.complex64) in (a.dtype, b.dtype)
+    tol = 1e-3 if single else 1e-8
+    scale = float(np.abs(a).max() * np.abs(b).sum()) if a.size and b.size else 0.0
+    err = np.abs(result.astype(np.complex128) - exp.astype(np.complex128))
+    if err.size and err.max() > tol * max(scale, 1e-300) + 1e-300:
+        raise Failure(f"{sf}: differs from scipy's by {err.max():.3g} (scale {scale:.3g})")
 
 
 def compare(case, inputs, result):

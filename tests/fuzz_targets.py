@@ -973,6 +973,29 @@ def fftconvolve_case(draw):
     return b.case(call, mode=mode, axes=axes, axes_code=axes_code, nd=nd)
 
 
+@st.composite
+def signal_case(draw):
+    """fastconv.convolve / correlate / oaconvolve / choose_conv_method (scipy.signal's N-D functions)."""
+    b = Builder(draw, "signal", "filter")
+    fn = b.one(["convolve", "correlate", "convolve", "correlate", "oaconvolve", "choose_conv_method"])
+    nd = b.one([1, 2, 3, 2, 0])
+    s1 = [b.int(1, 8) for _ in range(nd)]
+    s2 = [b.int(1, 5) for _ in range(nd)]
+    mode = b.one(["full", "same", "valid"])
+    if mode == "valid":
+        s1 = [max(x, y) for x, y in zip(s1, s2)]
+    kinds = IMAGE_DTYPES[:-1] + ["complex64", "complex128"]
+    b.array("in1", tuple(s1), b.dtype(kinds))
+    b.array("in2", tuple(s2), b.dtype(kinds))
+    mode_code = b.choice_arg([mode], hostile=("None", "'FULL'", "1"))
+    method = b.choice_arg(["auto", "direct", "fft"], hostile=("None", "'svd'", "1"))
+    if fn in ("convolve", "correlate"):
+        call = f"result = fastconv.{fn}(in1, in2, mode={mode_code}, method={method})"
+    else:
+        call = f"result = fastconv.{fn}(in1, in2, mode={mode_code})"
+    return b.case(call, mode=mode, method=method, sigfn=fn, nd=nd)
+
+
 # ---- the rest of the API --------------------------------------------------------------------------------
 
 
@@ -1099,6 +1122,7 @@ def _targets():
             t.append(Target(f"{kind}{'_cell' if cell else ''}_backward", rnn_backward_case(kind, cell), 0.5))
     t += [Target("correlate2d", filter2d_case("correlate2d"), 1.5), Target("convolve2d", filter2d_case("convolve2d")),
           Target("sepfilter2d", sepfilter_case()), Target("fftconvolve", fftconvolve_case(), 1.5),
+          Target("signal", signal_case()),
           Target("threads", threads_case(), 0.3), Target("import_fft_wisdom", wisdom_case(), 0.2),
           Target("misc", misc_case(), 0.2), Target("nn", nn_case(), 0.5)]
     return {x.name: x for x in t}
