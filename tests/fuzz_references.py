@@ -211,7 +211,7 @@ def _pool(case, inp, result):
         else:
             exp = ref.avg_pool_backward(gy2, shape2, k, s, p, g["ceil"], m["include"])
             bound = ref.avg_pool_backward(np.abs(gy2), shape2, k, s, p, g["ceil"], m["include"])
-        _close(result, exp.reshape(xshape), bound.reshape(xshape), int(np.prod(k)) * 4, dtype)
+        _close(result, exp.reshape(xshape), bound.reshape(xshape), math.prod(int(v) for v in k) * 4, dtype)
         return
     x = inp["x"].astype(np.float64)
     x2 = x if nd == 2 else x[..., None, :]
@@ -246,7 +246,7 @@ def _pool(case, inp, result):
         bound = ref.avg_pool(np.abs(x2), k, s, p, g["ceil"], m["include"])
     if nd == 1:
         ey, bound = ey[..., 0, :], bound[..., 0, :]
-    _close(result, ey, bound, min(int(np.prod(k)), x2.shape[-1] * x2.shape[-2]) + 2, dtype)
+    _close(result, ey, bound, min(math.prod(int(v) for v in k), x2.shape[-1] * x2.shape[-2]) + 2, dtype)
 
 
 # ---- recurrent -----------------------------------------------------------------------------------------
