@@ -3,7 +3,7 @@ image and kernel arrays, their result and compute dtypes, the fill value,
 and the output geometry of each mode, as scipy.signal reads them."""
 import numpy as np
 
-from ._arrays import is_array
+from ._validation import signal_operand
 from ._ext import _fastconv as _core
 
 _BOUNDARY = {"fill": _core.BOUNDARY_FILL, "wrap": _core.BOUNDARY_WRAP, "circular": _core.BOUNDARY_WRAP,
@@ -11,16 +11,8 @@ _BOUNDARY = {"fill": _core.BOUNDARY_FILL, "wrap": _core.BOUNDARY_WRAP, "circular
 _METHODS = ("auto", "direct", "separable", "fft")
 
 
-_INEXACT = (np.float32, np.float64, np.complex64, np.complex128)
-
-
 def _as_image(a, name, xp):
-    if not is_array(a):
-        a = xp.asarray(a)
-    if a.dtype.kind not in "biu" and a.dtype not in _INEXACT:
-        raise TypeError(f"{name} must have a floating (float32, float64), complex (complex64, complex128), "
-                        f"integer or bool dtype; received dtype {a.dtype}")
-    return a
+    return signal_operand(a, name, xp)
 
 
 def _dtypes(*arrays):

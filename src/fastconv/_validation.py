@@ -25,6 +25,21 @@ def as_float_array(a, name, xp=np):
     return a
 
 
+_SIGNAL_INEXACT = (np.float32, np.float64, np.complex64, np.complex128)
+
+
+def signal_operand(a, name, xp=np):
+    """a as an array of a dtype scipy.signal's functions take: float32,
+    float64, complex64, complex128, integer or bool; TypeError naming the
+    argument otherwise."""
+    if not is_array(a):
+        a = xp.asarray(a)
+    if a.dtype.kind not in "biu" and a.dtype not in _SIGNAL_INEXACT:
+        raise TypeError(f"{name} must have a floating (float32, float64), complex (complex64, complex128), "
+                        f"integer or bool dtype; received dtype {a.dtype}")
+    return a
+
+
 def same_dtype(ref, ref_name, a, name):
     if a.dtype != ref.dtype:
         raise TypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype}); received dtype {a.dtype}")

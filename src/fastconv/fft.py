@@ -25,7 +25,8 @@ import operator
 import numpy as np
 
 from . import _backend
-from ._backend import get_array_module, is_array, to_host
+from ._backend import get_array_module, to_host
+from ._validation import signal_operand
 from ._fft import plans as _plans
 
 __all__ = ["export_fft_wisdom", "fftconvolve", "import_fft_wisdom"]
@@ -105,15 +106,6 @@ def _conv_full(a, b, axes, dtype):
 # ---- fftconvolve -----------------------------------------------------------------------------
 
 
-def _check_operand(a, name, xp):
-    if not is_array(a):
-        a = xp.asarray(a)
-    if a.dtype.kind not in "biu" and a.dtype not in (np.float32, np.float64, np.complex64, np.complex128):
-        raise TypeError(f"{name} must have a floating (float32, float64), complex (complex64, complex128) or "
-                        f"integer dtype; received dtype {a.dtype}")
-    return a
-
-
 def _transform_dtype(d1, d2):
     """scipy's type of a transformed convolution: single precision when both
     operands are (float32, complex64), complex when either is."""
@@ -158,8 +150,8 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     0-d operands give their product, an empty one an empty float64 array,
     and axes along which either operand has length 1 broadcast instead."""
     xp = get_array_module(in1, in2)
-    in1 = _check_operand(in1, "in1", xp)
-    in2 = _check_operand(in2, "in2", xp)
+    in1 = signal_operand(in1, "in1", xp)
+    in2 = signal_operand(in2, "in2", xp)
     if in1.ndim == in2.ndim == 0:
         return in1 * in2
     if in1.ndim != in2.ndim:

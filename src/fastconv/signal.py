@@ -16,9 +16,10 @@ import time
 
 import numpy as np
 
-from ._arrays import get_array_module, is_array
+from ._arrays import get_array_module
 from .fft import fftconvolve
 from .filtering import correlate2d
+from ._validation import signal_operand
 
 __all__ = ["choose_conv_method", "convolve", "correlate", "oaconvolve"]
 
@@ -31,12 +32,7 @@ _DIRECT_PER_FFT_OP = 0.125
 
 
 def _operands(in1, in2, xp):
-    a = in1 if is_array(in1) else xp.asarray(in1)
-    b = in2 if is_array(in2) else xp.asarray(in2)
-    for x, name in ((a, "in1"), (b, "in2")):
-        if x.dtype.kind not in "biufc" or x.dtype.itemsize > 16 or x.dtype == np.float16:
-            raise TypeError(f"{name} must have a floating, complex, integer or bool dtype; received dtype {x.dtype}")
-    return a, b
+    return signal_operand(in1, "in1", xp), signal_operand(in2, "in2", xp)
 
 
 def _check(a, b, mode, method=None):
