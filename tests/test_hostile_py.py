@@ -465,3 +465,18 @@ def test_huge_broadcast_integer_image_is_refused_at_once():
     x = np.broadcast_to(np.int32(2), (1 << 33, 7))
     with pytest.raises(MemoryError):
         finishes(lambda: fastconv.convolve2d(x, np.ones((5, 4), np.int64), mode="valid", boundary="symm"))
+
+
+@pytest.mark.parametrize("layers,shape", [
+    (lambda: [nn.Conv2D(1, 1), nn.Flatten(), nn.Dense(1)], (0,)),   # found by the fuzzer: an IndexError
+    (lambda: [nn.Conv1D(1, 1)], (2, 3, 4, 5)),
+    (lambda: [nn.Dense(2)], (3,)),
+    (lambda: [nn.MaxPool2D(2)], (2, 3, 4)),
+    (lambda: [nn.GlobalAvgPool2D()], (2, 3)),
+    (lambda: [nn.Conv2DTranspose(1, 2)], (2, 3, 4)),
+    (lambda: [nn.BatchNorm()], (4,)),
+])
+def test_nn_input_of_the_wrong_rank_is_a_value_error(layers, shape):
+    model = nn.Sequential(layers(), seed=0)
+    with pytest.raises(ValueError, match="takes inputs with"):
+        model.forward(np.ones(shape, np.float32))

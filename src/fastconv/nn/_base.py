@@ -20,6 +20,9 @@ class Layer(abc.ABC):
     # state_dict (weight, bias, ...); buffers are saved but not trained
     param_names = ()
     buffer_names = ()
+    # the input's rank without the batch axis: exactly `rank` (when set), at least `min_rank`
+    rank = None
+    min_rank = 0
 
     def __init__(self, name=None):
         self.name = name
@@ -35,7 +38,17 @@ class Layer(abc.ABC):
 
     # -- building ---------------------------------------------------------------------------
 
+    def check_input_shape(self, input_shape):
+        """ValueError naming the layer when inputs of shape (N,) + input_shape
+        do not have the rank it takes."""
+        n = len(input_shape)
+        if (self.rank is not None and n != self.rank) or n < self.min_rank:
+            want = f"{self.rank}" if self.rank is not None else f"at least {self.min_rank}"
+            raise ValueError(f"{type(self).__name__} takes inputs with {want} axes after the batch axis; "
+                             f"received an input of shape (N,) + {tuple(input_shape)}")
+
     def build(self, input_shape, rng, dtype):
+        self.check_input_shape(input_shape)
         self.input_shape = tuple(input_shape)
         self.output_shape = self.compute_output_shape(self.input_shape)
         self.dtype = np.dtype(dtype)

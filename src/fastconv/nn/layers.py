@@ -17,6 +17,7 @@ class Dense(ActivatedLayer):
     """y = activation(x W^T + b) over the last axis; W (units, in) as torch.nn.Linear."""
 
     param_names = ("weight", "bias")
+    min_rank = 1
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", name=None):
@@ -159,6 +160,7 @@ class BatchNorm(Layer):
     weight (gamma), bias (beta); buffers running_mean, running_var."""
 
     param_names = ("weight", "bias")
+    min_rank = 1
     buffer_names = ("running_mean", "running_var")
 
     def __init__(self, momentum=0.99, epsilon=1e-3, name=None):
@@ -264,7 +266,12 @@ class _Conv(ActivatedLayer):
             out.append(m)
         return (self.filters,) + tuple(out)
 
+    @property
+    def rank(self):
+        return self.nd + 1
+
     def build(self, input_shape, rng, dtype):
+        self.check_input_shape(input_shape)
         channels = input_shape[0]
         if channels % self.groups:
             raise ValueError(f"input channels ({channels}) must be divisible by groups ({self.groups})")
@@ -335,6 +342,8 @@ class Conv2DTranspose(ActivatedLayer):
     or ints as PyTorch's padding with output_padding."""
 
     param_names = ("weight", "bias")
+
+    rank = 3
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=0, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None):
@@ -412,6 +421,10 @@ class _Pool(Layer):
     nd = 2
     kind = "max"
 
+    @property
+    def rank(self):
+        return self.nd + 1
+
     def __init__(self, pool_size=2, strides=None, padding=0, name=None):
         super().__init__(name)
         self.pool_size = int_tuple(pool_size, self.nd, "pool_size")
@@ -477,6 +490,8 @@ class AvgPool2D(_Pool):
 
 class GlobalAvgPool2D(Layer):
     """(N, C, H, W) -> (N, C): the mean of each plane."""
+
+    rank = 3
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],)
