@@ -480,3 +480,10 @@ def test_nn_input_of_the_wrong_rank_is_a_value_error(layers, shape):
     model = nn.Sequential(layers(), seed=0)
     with pytest.raises(ValueError, match="takes inputs with"):
         model.forward(np.ones(shape, np.float32))
+
+
+def test_nn_weight_too_large_to_index_is_a_value_error():
+    # found by the fuzzer: (2**40)**2 taps overflowed np.prod to 0, and Glorot's limit divided by zero
+    model = nn.Sequential([nn.Conv2DTranspose(1, 2**40), nn.Flatten()], seed=0)
+    with pytest.raises(ValueError, match="the weight of shape"):
+        model.forward(np.ones((1, 1, 1, 1), np.float32), training=True)

@@ -7,6 +7,7 @@ backward(dy).  forward keeps what backward needs; backward returns the
 gradient with respect to the layer's input and stores the parameter
 gradients in self.grads (same keys as self.params, overwritten each call)."""
 import abc
+import math
 
 import numpy as np
 
@@ -150,7 +151,9 @@ def padding_arg(padding, n):
 
 def initialise(kind, shape, fan_in, fan_out, rng, dtype):
     """glorot_uniform (Keras' default), he_uniform, he_normal, torch (PyTorch's
-    default: U(+-1/sqrt(fan_in))), orthogonal, zeros, ones."""
+    default: U(+-1/sqrt(fan_in))), orthogonal, zeros, ones.  A shape too large
+    to index is a ValueError (one too large for memory a MemoryError)."""
+    _validation.check_shape_size(shape, np.dtype(dtype).itemsize, "the weight")
     if kind == "zeros":
         return np.zeros(shape, dtype)
     if kind == "ones":
@@ -167,7 +170,7 @@ def initialise(kind, shape, fan_in, fan_out, rng, dtype):
         limit = 1.0 / np.sqrt(fan_in)
         return rng.uniform(-limit, limit, shape).astype(dtype)
     if kind == "orthogonal":
-        rows, cols = shape[0], int(np.prod(shape[1:]))
+        rows, cols = shape[0], math.prod(shape[1:])
         a = rng.standard_normal((max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(a)
         q *= np.sign(np.diag(r))

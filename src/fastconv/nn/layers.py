@@ -1,6 +1,8 @@
 """Feed-forward layers.  Convolution and pooling layers take channels-first
 input, PyTorch's layout: (N, C, L) for 1-D, (N, C, H, W) for 2-D; weights
 have PyTorch's layouts too, so state_dicts port both ways."""
+import math
+
 import numpy as np
 
 from .. import _validation
@@ -81,7 +83,7 @@ class Flatten(Layer):
     """(N, ...) -> (N, prod(...)), in C order (as torch.flatten(x, 1))."""
 
     def compute_output_shape(self, input_shape):
-        return (int(np.prod(input_shape)),)
+        return (math.prod(input_shape),)
 
     def forward(self, x, training=False):
         self._shape = x.shape
@@ -102,10 +104,10 @@ class Reshape(Layer):
                              f"target_shape={target_shape!r}")
 
     def compute_output_shape(self, input_shape):
-        total = int(np.prod(input_shape))
-        known = int(np.prod([t for t in self.target_shape if t != -1]))
+        total = math.prod(input_shape)
+        known = math.prod(t for t in self.target_shape if t != -1)
         shape = tuple(total // known if t == -1 else t for t in self.target_shape)
-        if int(np.prod(shape)) != total:
+        if math.prod(shape) != total:
             raise ValueError(f"cannot reshape an input of shape {tuple(input_shape)} ({total} values) to "
                              f"target_shape={self.target_shape}")
         return shape
@@ -277,7 +279,7 @@ class _Conv(ActivatedLayer):
             raise ValueError(f"input channels ({channels}) must be divisible by groups ({self.groups})")
         super().build(input_shape, rng, dtype)
         shape = (self.filters, channels // self.groups) + self.kernel_size
-        taps = int(np.prod(self.kernel_size))
+        taps = math.prod(self.kernel_size)
         fan_in, fan_out = channels // self.groups * taps, self.filters // self.groups * taps
         self.params["weight"] = initialise(self.kernel_initializer, shape, fan_in, fan_out, rng, dtype)
         if self.use_bias:
@@ -302,7 +304,7 @@ class _Conv(ActivatedLayer):
     def backward(self, dy):
         if self.use_bias:
             shape = self._a.shape
-            dz, self.grads["bias"] = self._deactivate_with_bias(dy, (shape[0], shape[1], int(np.prod(shape[2:]))))
+            dz, self.grads["bias"] = self._deactivate_with_bias(dy, (shape[0], shape[1], math.prod(shape[2:])))
         else:
             dz = self._deactivate(dy)
         plan = self._plan(self._x.shape[0])
@@ -382,7 +384,7 @@ class Conv2DTranspose(ActivatedLayer):
 
     def build(self, input_shape, rng, dtype):
         super().build(input_shape, rng, dtype)
-        channels, taps = input_shape[0], int(np.prod(self.kernel_size))
+        channels, taps = input_shape[0], math.prod(self.kernel_size)
         shape = (channels, self.filters) + self.kernel_size
         fan_in, fan_out = self.filters * taps, channels * taps  # as Keras counts a transposed kernel
         self.params["weight"] = initialise(self.kernel_initializer, shape, fan_in, fan_out, rng, dtype)
