@@ -181,75 +181,81 @@ static void FCN(direct_pack_weights)(T *wp, const T *wb, fc_wview v, const FCN(d
 }
 
 /* y (+)= conv(x, packed weights wp) (+ bias): the forward of the plan. */
+/* The units of a forward run (orphaned omp for: the caller's team, or one thread). */
+static void FCN(direct_forward_units)(T *y, const T *x, const T *wp, const T *bias, const FCN(direct_plan) *pl,
+                                      int accumulate, int64_t units, int64_t max_rows, int *err)
+{
+    const fc_conv_geom *g = pl->g;
+    const int64_t CgRS = pl->Cg * pl->RS;
+    fc_fpstate fp = fc_fp_enter();
+    T *xs = fc_scratch(FC_SCRATCH_WORK, ((size_t)pl->Cg * max_rows * pl->pitch + pl->slack) * sizeof(T));
+    if (!xs) {
+#pragma omp atomic write
+        *err = FC_ERR_NOMEM;
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t u = 0; u < units; u++) {
+        if (!xs) continue;
+        const int64_t b = u % pl->nbands, gi = (u / pl->nbands) % g->G, img = u / (pl->nbands * g->G);
+        int64_t nrows, nout;
+        FCN(out_view) o;
+        if (pl->stacked) { /* rows are images b * band .. */
+            const int64_t i0 = b * pl->band;
+            nout = nrows = FC_MIN(g->N, i0 + pl->band) - i0;
+            FCN(direct_pad_rows)(pl, xs, x + (i0 * g->C + gi * pl->Cg) * g->W, g->W, g->C * g->W,
+                                 nrows, 0, 0, nrows);
+            o = (FCN(out_view)){y + (i0 * g->K + gi * pl->Kg) * g->Q, g->Q, g->K * g->Q,
+                                pl->pitch, g->Q, nout};
+        } else { /* rows are output rows p0 .. of image img */
+            const int64_t p0 = b * pl->band;
+            nout = FC_MIN(g->P, p0 + pl->band) - p0;
+            nrows = (nout - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
+            FCN(direct_pad_rows)(pl, xs, x + (img * g->C + gi * pl->Cg) * pl->HW, pl->HW, g->W, g->H,
+                                 g->pad_h, p0 * g->stride_h, nrows);
+            o = (FCN(out_view)){y + (img * g->K + gi * pl->Kg) * pl->PQ + p0 * g->Q, pl->PQ, g->Q,
+                                pl->pitch, g->Q, nout};
+        }
+        const int64_t cs = nrows * pl->pitch;
+        /* Lanes outer, channel blocks inner: a block of lanes' input (all
+         * channels, ~10-30 KiB) stays in L1 while every channel block's
+         * weights stream past it.  Flat: the unit's lanes in blocks of
+         * FC_LANE_BLOCK; otherwise one output row (its columns) at a time. */
+        const int64_t n = pl->flat ? nout * pl->pitch : g->Q;
+        const int64_t lb = pl->flat ? FC_LANE_BLOCK : g->Q;
+        for (int64_t p = 0; p < (pl->flat ? 1 : nout); p++) {
+            const T *xr = xs + p * g->stride_h * pl->pitch;
+            FCN(out_view) orow = o;
+            if (!pl->flat) {
+                orow.y += p * o.rstride;
+                orow.pitch = g->Q;
+                orow.nrows = 1;
+            }
+            for (int64_t f = 0; f < n; f += lb) {
+                for (int64_t k0 = 0; k0 < pl->Kg;) {
+                    const int64_t bw = pl->Kg - k0 >= DIRECT_KB ? DIRECT_KB : 1;
+                    FCN(out_view) ok = orow;
+                    ok.y += k0 * o.kstride;
+                    FCN(direct_fwd_lanes)(bw, xr, cs, pl, wp + (gi * pl->Kg + k0) * CgRS, &ok, f,
+                                          FC_MIN(n, f + lb), bias ? bias + gi * pl->Kg + k0 : NULL,
+                                          accumulate);
+                    k0 += bw;
+                }
+            }
+        }
+    }
+    fc_fp_leave(fp);
+}
+
 static int FCN(direct_forward_run)(T *y, const T *x, const T *wp, const T *bias,
                                    const FCN(direct_plan) *pl, int accumulate, int nt)
 {
     const fc_conv_geom *g = pl->g;
-    const int64_t CgRS = pl->Cg * pl->RS;
     const int64_t units = (pl->stacked ? 1 : g->N) * g->G * pl->nbands;
     const int64_t max_rows = pl->stacked ? pl->band
                                          : (pl->band - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
     int err = 0;
-#pragma omp parallel num_threads(units < nt ? (int)units : nt)
-    {
-        fc_fpstate fp = fc_fp_enter();
-        T *xs = fc_scratch(FC_SCRATCH_WORK, ((size_t)pl->Cg * max_rows * pl->pitch + pl->slack) * sizeof(T));
-        if (!xs) {
-#pragma omp atomic write
-            err = FC_ERR_NOMEM;
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < units; u++) {
-            if (!xs) continue;
-            const int64_t b = u % pl->nbands, gi = (u / pl->nbands) % g->G, img = u / (pl->nbands * g->G);
-            int64_t nrows, nout;
-            FCN(out_view) o;
-            if (pl->stacked) { /* rows are images b * band .. */
-                const int64_t i0 = b * pl->band;
-                nout = nrows = FC_MIN(g->N, i0 + pl->band) - i0;
-                FCN(direct_pad_rows)(pl, xs, x + (i0 * g->C + gi * pl->Cg) * g->W, g->W, g->C * g->W,
-                                     nrows, 0, 0, nrows);
-                o = (FCN(out_view)){y + (i0 * g->K + gi * pl->Kg) * g->Q, g->Q, g->K * g->Q,
-                                    pl->pitch, g->Q, nout};
-            } else { /* rows are output rows p0 .. of image img */
-                const int64_t p0 = b * pl->band;
-                nout = FC_MIN(g->P, p0 + pl->band) - p0;
-                nrows = (nout - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
-                FCN(direct_pad_rows)(pl, xs, x + (img * g->C + gi * pl->Cg) * pl->HW, pl->HW, g->W, g->H,
-                                     g->pad_h, p0 * g->stride_h, nrows);
-                o = (FCN(out_view)){y + (img * g->K + gi * pl->Kg) * pl->PQ + p0 * g->Q, pl->PQ, g->Q,
-                                    pl->pitch, g->Q, nout};
-            }
-            const int64_t cs = nrows * pl->pitch;
-            /* Lanes outer, channel blocks inner: a block of lanes' input (all
-             * channels, ~10-30 KiB) stays in L1 while every channel block's
-             * weights stream past it.  Flat: the unit's lanes in blocks of
-             * FC_LANE_BLOCK; otherwise one output row (its columns) at a time. */
-            const int64_t n = pl->flat ? nout * pl->pitch : g->Q;
-            const int64_t lb = pl->flat ? FC_LANE_BLOCK : g->Q;
-            for (int64_t p = 0; p < (pl->flat ? 1 : nout); p++) {
-                const T *xr = xs + p * g->stride_h * pl->pitch;
-                FCN(out_view) orow = o;
-                if (!pl->flat) {
-                    orow.y += p * o.rstride;
-                    orow.pitch = g->Q;
-                    orow.nrows = 1;
-                }
-                for (int64_t f = 0; f < n; f += lb) {
-                    for (int64_t k0 = 0; k0 < pl->Kg;) {
-                        const int64_t bw = pl->Kg - k0 >= DIRECT_KB ? DIRECT_KB : 1;
-                        FCN(out_view) ok = orow;
-                        ok.y += k0 * o.kstride;
-                        FCN(direct_fwd_lanes)(bw, xr, cs, pl, wp + (gi * pl->Kg + k0) * CgRS, &ok, f,
-                                              FC_MIN(n, f + lb), bias ? bias + gi * pl->Kg + k0 : NULL,
-                                              accumulate);
-                        k0 += bw;
-                    }
-                }
-            }
-        }
-        fc_fp_leave(fp);
-    }
+    FC_TEAM(units < nt ? (int)units : nt,
+            FCN(direct_forward_units)(y, x, wp, bias, pl, accumulate, units, max_rows, &err));
     return err;
 }
 

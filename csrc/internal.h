@@ -84,6 +84,22 @@ static inline void fc_fp_leave(fc_fpstate s)
 #endif
 }
 
+/* FC_TEAM(n, call): runs call, a function whose worksharing constructs
+ * (omp for) are orphaned, on a team of n threads; for n <= 1 it calls it
+ * directly, outside OpenMP.  Entering a parallel region costs about 300 ns
+ * even with one thread (measured here: libgomp sets up a team), more than
+ * the whole work of a tiny call; an orphaned omp for run by a lone thread
+ * costs about 15. */
+#define FC_TEAM(n, call)                                             \
+    do {                                                             \
+        const int fc_team_ = (n);                                    \
+        if (fc_team_ > 1) {                                          \
+            _Pragma("omp parallel num_threads(fc_team_)") { call; }  \
+        } else {                                                     \
+            call;                                                    \
+        }                                                            \
+    } while (0)
+
 /* Thread count a kernel should use: the caller's, or the library default. */
 int fc_resolve_threads(int nthreads);
 

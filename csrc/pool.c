@@ -113,6 +113,13 @@ static inline void fc_pool_clip(int64_t start, int64_t k, int64_t d, int64_t n, 
     *lo = a;
     *hi = FC_MAX(a, b);
 }
+/* a team only when there is work for it (waking one costs microseconds) */
+static int fc_gavg_team(int64_t planes, int64_t n, int nthreads)
+{
+    const int nt = fc_resolve_threads(nthreads);
+    return planes * n >= 65536 ? (planes < nt ? (int)planes : nt) : 1;
+}
+
 #endif
 
 typedef struct FCN(pool_plan) {
@@ -567,7 +574,8 @@ static int FCN(pool_2x2_fits)(const fc_pool_geom *g)
            g->pad_w == 0 && g->dil_h == 1 && g->dil_w == 1 && 2 * g->P <= g->H && 2 * g->Q <= g->W;
 }
 
-static int FCN(pool_2x2)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, int avg, int nt)
+/* The 2x2 pooling of rows [all] (orphaned omp for: the caller's team, or one thread). */
+static void FCN(pool_2x2_rows)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, int avg)
 {
     const int64_t W = g->W, P = g->P, Q = g->Q, HW = g->H * g->W, PQ = P * Q, rows = g->NC * P;
     IV even, odd;
@@ -575,46 +583,49 @@ static int FCN(pool_2x2)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, i
         even[i] = 2 * i;
         odd[i] = 2 * i + 1;
     }
-    const int team = g->NC * PQ * 4 >= 65536 ? (rows < nt ? (int)rows : nt) : 1;
-#pragma omp parallel num_threads(team)
-    {
-        fc_fpstate fp = fc_fp_exact_enter();
+    fc_fpstate fp = fc_fp_exact_enter();
 #pragma omp for schedule(static)
-        for (int64_t row = 0; row < rows; row++) {
-            const int64_t plane = row / P, p = row % P;
-            const T *top = x + plane * HW + 2 * p * W, *bot = top + W;
-            T *yo = y + plane * PQ + p * Q;
-            for (int64_t q0 = 0; q0 < Q; q0 += VL) {
-                const int64_t n = FC_MIN((int64_t)VL, Q - q0), m = 2 * n; /* outputs, input columns */
-                const T *t = top + 2 * q0, *b = bot + 2 * q0;
-                const V t0 = FCN(load_range)(t, 0, m), t1 = FCN(load_range)(t + VL, 0, m - VL);
-                const V b0 = FCN(load_range)(b, 0, m), b1 = FCN(load_range)(b + VL, 0, m - VL);
-                const V te = __builtin_shuffle(t0, t1, even), to = __builtin_shuffle(t0, t1, odd);
-                const V be = __builtin_shuffle(b0, b1, even), bo = __builtin_shuffle(b0, b1, odd);
-                if (avg) {
-                    FCN(store_range)(yo + q0, ((te + to) + (be + bo)) * (T)0.25, 0, n);
-                    continue;
-                }
-                V best = te;
-                IV bi = even + (__typeof__(even[0]))(2 * p * W + 2 * q0), idx = bi;
-                const V cand[3] = {to, be, bo};
-                const __typeof__(even[0]) step[3] = {1, (__typeof__(even[0]))(W - 1), 1};
+    for (int64_t row = 0; row < rows; row++) {
+        const int64_t plane = row / P, p = row % P;
+        const T *top = x + plane * HW + 2 * p * W, *bot = top + W;
+        T *yo = y + plane * PQ + p * Q;
+        for (int64_t q0 = 0; q0 < Q; q0 += VL) {
+            const int64_t n = FC_MIN((int64_t)VL, Q - q0), m = 2 * n; /* outputs, input columns */
+            const T *t = top + 2 * q0, *b = bot + 2 * q0;
+            const V t0 = FCN(load_range)(t, 0, m), t1 = FCN(load_range)(t + VL, 0, m - VL);
+            const V b0 = FCN(load_range)(b, 0, m), b1 = FCN(load_range)(b + VL, 0, m - VL);
+            const V te = __builtin_shuffle(t0, t1, even), to = __builtin_shuffle(t0, t1, odd);
+            const V be = __builtin_shuffle(b0, b1, even), bo = __builtin_shuffle(b0, b1, odd);
+            if (avg) {
+                FCN(store_range)(yo + q0, ((te + to) + (be + bo)) * (T)0.25, 0, n);
+                continue;
+            }
+            V best = te;
+            IV bi = even + (__typeof__(even[0]))(2 * p * W + 2 * q0), idx = bi;
+            const V cand[3] = {to, be, bo};
+            const __typeof__(even[0]) step[3] = {1, (__typeof__(even[0]))(W - 1), 1};
 #pragma GCC unroll 3
-                for (int k = 0; k < 3; k++) {
-                    idx += step[k];
-                    const IV take = (cand[k] > best) | (cand[k] != cand[k]);
-                    best = FCN(select)(take, cand[k], best);
-                    bi = (bi & ~take) | (idx & take);
-                }
-                FCN(store_range)(yo + q0, best, 0, n);
-                if (yi) {
-                    int64_t *io = yi + plane * PQ + p * Q + q0;
-                    for (int64_t i = 0; i < n; i++) io[i] = bi[i];
-                }
+            for (int k = 0; k < 3; k++) {
+                idx += step[k];
+                const IV take = (cand[k] > best) | (cand[k] != cand[k]);
+                best = FCN(select)(take, cand[k], best);
+                bi = (bi & ~take) | (idx & take);
+            }
+            FCN(store_range)(yo + q0, best, 0, n);
+            if (yi) {
+                int64_t *io = yi + plane * PQ + p * Q + q0;
+                for (int64_t i = 0; i < n; i++) io[i] = bi[i];
             }
         }
-        fc_fp_leave(fp);
     }
+    fc_fp_leave(fp);
+}
+
+static int FCN(pool_2x2)(T *y, int64_t *yi, const T *x, const fc_pool_geom *g, int avg, int nt)
+{
+    const int64_t PQ = g->P * g->Q, rows = g->NC * g->P;
+    const int team = g->NC * PQ * 4 >= 65536 ? (rows < nt ? (int)rows : nt) : 1;
+    FC_TEAM(team, FCN(pool_2x2_rows)(y, yi, x, g, avg));
     return FC_OK;
 }
 
@@ -946,12 +957,12 @@ static int FCN(avg_pool2d_backward)(T *dx, const T *dy, const fc_pool_geom *g0, 
 /* ---- global average ------------------------------------------------------------- */
 
 /* y[plane] = mean of the plane's n elements */
-static int FCN(global_avg_pool_forward)(T *y, const T *x, int64_t planes, int64_t n, int nthreads)
+/* Planes [all] of the global average (orphaned omp for: the caller's team, or one thread). */
+static void FCN(global_avg_pool_planes)(T *y, const T *x, int64_t planes, int64_t n)
 {
-    const int nt = fc_resolve_threads(nthreads);
-#pragma omp parallel for schedule(static) num_threads(planes < nt ? (int)planes : nt)
+    fc_fpstate fp = fc_fp_exact_enter();
+#pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
-        fc_fpstate fp = fc_fp_exact_enter();
         const T *src = x + plane * n;
         V acc[4] = {{0}, {0}, {0}, {0}};
         int64_t i = 0;
@@ -959,16 +970,13 @@ static int FCN(global_avg_pool_forward)(T *y, const T *x, int64_t planes, int64_
             for (int k = 0; k < 4; k++) acc[k] += FCN(loadu)(src + i + k * VL);
         for (; i < n; i += VL) acc[0] += FCN(load_lanes)(src + i, n - i);
         y[plane] = FCN(hsum)((acc[0] + acc[1]) + (acc[2] + acc[3])) / (T)n;
-        fc_fp_leave(fp);
     }
-    return FC_OK;
+    fc_fp_leave(fp);
 }
 
-/* dx[plane][:] = dy[plane] / n */
-static int FCN(global_avg_pool_backward)(T *dx, const T *dy, int64_t planes, int64_t n, int nthreads)
+static void FCN(global_avg_pool_spread)(T *dx, const T *dy, int64_t planes, int64_t n)
 {
-    const int nt = fc_resolve_threads(nthreads);
-#pragma omp parallel for schedule(static) num_threads(planes < nt ? (int)planes : nt)
+#pragma omp for schedule(static)
     for (int64_t plane = 0; plane < planes; plane++) {
         const V v = FCN(splat)(dy[plane] / (T)n);
         T *d = dx + plane * n;
@@ -976,5 +984,16 @@ static int FCN(global_avg_pool_backward)(T *dx, const T *dy, int64_t planes, int
         for (; i + VL <= n; i += VL) FCN(storeu)(d + i, v);
         FCN(store_lanes)(d + i, v, n - i);
     }
+}
+
+static int FCN(global_avg_pool_forward)(T *y, const T *x, int64_t planes, int64_t n, int nthreads)
+{
+    FC_TEAM(fc_gavg_team(planes, n, nthreads), FCN(global_avg_pool_planes)(y, x, planes, n));
+    return FC_OK;
+}
+
+static int FCN(global_avg_pool_backward)(T *dx, const T *dy, int64_t planes, int64_t n, int nthreads)
+{
+    FC_TEAM(fc_gavg_team(planes, n, nthreads), FCN(global_avg_pool_spread)(dx, dy, planes, n));
     return FC_OK;
 }
