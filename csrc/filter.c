@@ -241,6 +241,64 @@ static void FCN(filter_unit_rows)(const T **rows, T *ebuf, int64_t es, const T *
 
 /* The common driver: kx2 == NULL for a dense kernel k (KY x KX), else the
  * separable kernel k (KY) by kx2 (KX). */
+/* What a filtering's units share (filter_units runs them: the caller's team, or one thread). */
+typedef struct FCN(filter_job) {
+    T *y;
+    const T *x, *k, *kx2;
+    T fill;
+    const fc_filter_geom *g;
+    fc_filter_strips st;
+    int64_t band, ns, nb, units, es, nrows;
+    int accumulate, sep;
+} FCN(filter_job);
+
+static void FCN(filter_units)(const FCN(filter_job) *job, int *err)
+{
+    T *y = job->y;
+    const T *x = job->x, *k = job->k, *kx2 = job->kx2;
+    const T fill = job->fill;
+    const fc_filter_geom *g = job->g;
+    const fc_filter_strips st = job->st;
+    const int64_t band = job->band, ns = job->ns, nb = job->nb, units = job->units, es = job->es;
+    const int64_t nrows = job->nrows, KY = g->ky, KX = g->kx, P = g->P, Q = g->Q;
+    const int accumulate = job->accumulate, sep = job->sep;
+    fc_fpstate fp = fc_fp_enter();
+    /* WORK: extended rows of an edge strip, then (separable) the vertical
+     * pass buffer; WORK2: the row pointers and a row of fill values */
+    T *ebuf = fc_scratch(FC_SCRATCH_WORK, (size_t)((nrows + (sep ? band : 0)) * es) * sizeof(T));
+    const T **rows = fc_scratch(FC_SCRATCH_WORK2, (size_t)(nrows + band) * sizeof(T *) + (size_t)es * sizeof(T));
+    if (!ebuf || !rows) {
+#pragma omp atomic write
+        *err = FC_ERR_NOMEM;
+    } else {
+        T *vbuf = ebuf + nrows * es;
+        const T **vrows = rows + nrows;
+        T *fillrow = (T *)(vrows + band);
+        for (int64_t t = 0; t < es; t++) fillrow[t] = fill;
+        if (sep)
+            for (int64_t i = 0; i < band; i++) vrows[i] = vbuf + i * es;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t sidx = u % ns, bidx = (u / ns) % nb, img = u / (ns * nb);
+            int64_t q0, nq;
+            int inside;
+            fc_filter_strip(&st, sidx, &q0, &nq, &inside);
+            const int64_t p0 = bidx * band, np_ = FC_MIN(band, P - p0);
+            const int64_t ext = nq + KX - 1;
+            FCN(filter_unit_rows)(rows, ebuf, es, fillrow, x + img * g->H * g->W, g, p0, np_ + KY - 1,
+                                  q0 - g->pad_left, ext, inside, fill);
+            T *yu = y + img * P * Q + p0 * Q + q0;
+            if (!sep) {
+                FCN(filter_rows)(yu, Q, rows, k, KY, KX, np_, nq, accumulate);
+            } else {
+                FCN(filter_rows)(vbuf, es, rows, k, KY, 1, np_, ext, 0);
+                FCN(filter_hpass)(yu, Q, vrows, kx2, KX, np_, nq, accumulate);
+            }
+        }
+    }
+    fc_fp_leave(fp);
+}
+
 static int FCN(filter_run)(T *y, const T *x, const T *k, const T *kx2, T fill, const fc_filter_geom *g,
                            int accumulate, int nthreads)
 {
@@ -266,45 +324,12 @@ static int FCN(filter_run)(T *y, const T *x, const T *k, const T *kx2, T fill, c
     const int64_t units = g->N * nb * ns;
     const int64_t es = FC_ROUND_UP(width + KX - 1, VL) + VL; /* extended / pass buffer row stride */
     const int64_t nrows = band + KY - 1;
+    /* a team only when there is work for it (waking one costs microseconds) */
+    const double work = (double)g->N * (double)P * (double)Q * (double)(sep ? KY + KX : KY * KX);
+    const int team = work < 65536.0 ? 1 : (units < nt ? (int)units : nt);
+    const FCN(filter_job) job = {y, x, k, kx2, fill, g, st, band, ns, nb, units, es, nrows, accumulate, sep};
     int err = 0;
-#pragma omp parallel num_threads(units < nt ? (int)units : nt)
-    {
-        fc_fpstate fp = fc_fp_enter();
-        /* WORK: extended rows of an edge strip, then (separable) the vertical
-         * pass buffer; WORK2: the row pointers and a row of fill values */
-        T *ebuf = fc_scratch(FC_SCRATCH_WORK, (size_t)((nrows + (sep ? band : 0)) * es) * sizeof(T));
-        const T **rows = fc_scratch(FC_SCRATCH_WORK2, (size_t)(nrows + band) * sizeof(T *) + (size_t)es * sizeof(T));
-        if (!ebuf || !rows) {
-#pragma omp atomic write
-            err = FC_ERR_NOMEM;
-        } else {
-            T *vbuf = ebuf + nrows * es;
-            const T **vrows = rows + nrows;
-            T *fillrow = (T *)(vrows + band);
-            for (int64_t t = 0; t < es; t++) fillrow[t] = fill;
-            if (sep)
-                for (int64_t i = 0; i < band; i++) vrows[i] = vbuf + i * es;
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t u = 0; u < units; u++) {
-                const int64_t sidx = u % ns, bidx = (u / ns) % nb, img = u / (ns * nb);
-                int64_t q0, nq;
-                int inside;
-                fc_filter_strip(&st, sidx, &q0, &nq, &inside);
-                const int64_t p0 = bidx * band, np_ = FC_MIN(band, P - p0);
-                const int64_t ext = nq + KX - 1;
-                FCN(filter_unit_rows)(rows, ebuf, es, fillrow, x + img * g->H * g->W, g, p0, np_ + KY - 1,
-                                      q0 - g->pad_left, ext, inside, fill);
-                T *yu = y + img * P * Q + p0 * Q + q0;
-                if (!sep) {
-                    FCN(filter_rows)(yu, Q, rows, k, KY, KX, np_, nq, accumulate);
-                } else {
-                    FCN(filter_rows)(vbuf, es, rows, k, KY, 1, np_, ext, 0);
-                    FCN(filter_hpass)(yu, Q, vrows, kx2, KX, np_, nq, accumulate);
-                }
-            }
-        }
-        fc_fp_leave(fp);
-    }
+    FC_TEAM(team, FCN(filter_units)(&job, &err));
     return err;
 }
 

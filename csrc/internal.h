@@ -89,11 +89,13 @@ static inline void fc_fp_leave(fc_fpstate s)
  * directly, outside OpenMP.  Entering a parallel region costs about 300 ns
  * even with one thread (measured here: libgomp sets up a team), more than
  * the whole work of a tiny call; an orphaned omp for run by a lone thread
- * costs about 15. */
+ * costs about 15.  Inside an enclosing parallel region (a caller's own
+ * OpenMP threads) a region of one is still entered, so that the orphaned
+ * constructs bind to it and not to the caller's team. */
 #define FC_TEAM(n, call)                                             \
     do {                                                             \
         const int fc_team_ = (n);                                    \
-        if (fc_team_ > 1) {                                          \
+        if (fc_team_ > 1 || omp_in_parallel()) {                     \
             _Pragma("omp parallel num_threads(fc_team_)") { call; }  \
         } else {                                                     \
             call;                                                    \
