@@ -47,14 +47,6 @@ def _budget(io_bytes):
     return max(_TILE_MIN_BYTES, io_bytes)
 
 
-def _transforms(kern):
-    """(rfft(a, L, count), irfft(A, L, rows, cols, count)) of the backend;
-    count=False marks a later tile of the same call, which does not count as
-    a new use of a CPU plan (FFTW_MEASURE planning comes with a plan's third
-    call, not its third tile)."""
-    return kern.rfft_padded, kern.irfft_cropped
-
-
 def _padded(x4, geom):
     """x4 (n, C, H, W) padded to exactly the rows and columns the windows
     read (trailing rows and columns no window reaches are left out)."""
@@ -144,7 +136,9 @@ def forward(x, w, bias, geom, kern):
     """y (N, K, P, Q) of conv2d; x (N, C, H, W) and w (K, C/G, R, S) contiguous."""
     N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
     xp = get_array_module(x)
-    rfft, irfft = _transforms(kern)
+    # count=False marks a later tile of the same call, not a new use of a CPU plan
+    # (FFTW_MEASURE planning comes with a plan's third call, not its third tile)
+    rfft, irfft = kern.rfft_padded, kern.irfft_cropped
     sizes = _Sizes(geom, x.dtype)
     Cg, Kg = C // G, K // G
     budget = _budget((N * C * H * W + N * K * P * Q) * sizes.real)
@@ -178,7 +172,7 @@ def grad_input(dy, w, geom, kern):
     """dx (N, C, H, W) of conv2d."""
     N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
     xp = get_array_module(dy)
-    rfft, irfft = _transforms(kern)
+    rfft, irfft = kern.rfft_padded, kern.irfft_cropped
     sizes = _Sizes(geom, dy.dtype)
     Cg, Kg = C // G, K // G
     budget = _budget((N * C * H * W + N * K * P * Q) * sizes.real)
@@ -214,7 +208,7 @@ def grad_weight(dy, x, geom, kern):
     """dw (K, C/G, R, S) of conv2d."""
     N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
     xp = get_array_module(x)
-    rfft, irfft = _transforms(kern)
+    rfft, irfft = kern.rfft_padded, kern.irfft_cropped
     sizes = _Sizes(geom, x.dtype)
     Cg, Kg = C // G, K // G
     budget = _budget((N * C * H * W + N * K * P * Q) * sizes.real)

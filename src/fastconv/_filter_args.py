@@ -11,10 +11,6 @@ _BOUNDARY = {"fill": _core.BOUNDARY_FILL, "wrap": _core.BOUNDARY_WRAP, "circular
 _METHODS = ("auto", "direct", "separable", "fft")
 
 
-def _as_image(a, name, xp):
-    return signal_operand(a, name, xp)
-
-
 def _dtypes(*arrays):
     """(result dtype, compute dtype): scipy.signal's result type (integers stay
     integers; bool, which scipy rejects, counts as integer 0 / 1); computed
@@ -27,8 +23,8 @@ def _dtypes(*arrays):
 
 
 def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
-    in1 = _as_image(in1, "in1", xp)
-    in2 = _as_image(in2, "in2", xp)
+    in1 = signal_operand(in1, "in1", xp)
+    in2 = signal_operand(in2, "in2", xp)
     if in1.ndim < 2:
         raise ValueError(f"in1 must have at least 2 dimensions (..., H, W); received shape {in1.shape}")
     if in2.ndim != 2:

@@ -56,10 +56,10 @@ import numpy as np
 from . import _backend
 from ._arrays import get_array_module, to_host
 from ._cpu import filter_model as _cpu_model
-from ._filter_args import _BOUNDARY, _as_image, _check_common, _dtypes, _fill_value, _geometry
+from ._filter_args import _BOUNDARY, _check_common, _dtypes, _fill_value, _geometry
 from ._filter_methods import (_INT_EXACT, _INT_ROUNDED, _as_result, _direct, _direct_integer, _factors, _fft,
                               _int_bound, _separable, _separable_nonfinite)
-from ._validation import contiguous
+from ._validation import contiguous, signal_operand
 
 __all__ = ["calibrate_filters", "convolve2d", "correlate2d", "last_method", "sepfilter2d"]
 
@@ -199,12 +199,12 @@ def sepfilter2d(image, kernel_y, kernel_x, mode="same", boundary="fill", fillval
     (as cv2.sepFilter2D; modes and boundaries as correlate2d), in two
     vectorised passes: kernel_y down the columns, kernel_x along the rows."""
     xp = get_array_module(image, kernel_y, kernel_x)
-    ky = _as_image(kernel_y, "kernel_y", xp)
-    kx = _as_image(kernel_x, "kernel_x", xp)
+    ky = signal_operand(kernel_y, "kernel_y", xp)
+    kx = signal_operand(kernel_x, "kernel_x", xp)
     if ky.ndim != 1 or kx.ndim != 1 or ky.size == 0 or kx.size == 0:
         raise ValueError(f"kernel_y and kernel_x must be non-empty 1-D arrays; received shapes {ky.shape} "
                          f"and {kx.shape}")
-    img = _as_image(image, "image", xp)
+    img = signal_operand(image, "image", xp)
     result, dtype = _dtypes(img, ky, kx)
     if result.kind == "c":  # real parts: outer(ky, kx)'s real and imaginary parts need not be rank 1
         return _filter(img, xp.outer(ky, kx), mode, boundary, fillvalue, "separable", False, xp)

@@ -220,36 +220,35 @@ def conv2d_forward(int algo, cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, object
         _raise(st)
 
 
-def conv2d_backward_input(int algo, cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray w, object geom, int nthreads):
-    """dx (OUT, added into) += conv^T(dy, w)."""
+ctypedef int (*conv_backward_fn)(int, int, void *, const void *, const void *, const fc_conv_geom *,
+                                 int) noexcept nogil
+
+
+cdef _conv_backward(conv_backward_fn fn, int algo, cnp.ndarray out, cnp.ndarray dy, cnp.ndarray other,
+                    object geom, int nthreads, bint weight):
+    """weight: out is dw (K, C/G, R, S) and other x (N, C, H, W); else out is dx, other w."""
     cdef fc_conv_geom g
     _conv_geom(&g, geom)
     cdef int t = cnp.PyArray_TYPE(dy), dt = _dtype(dy)
     cdef int64_t Cg = g.C // g.G if g.G > 0 else -1
     cdef void *pdy = _arr(dy, t, g.N, g.K, g.P, g.Q)
-    cdef void *pdx = _arr(dx, t, g.N, g.C, g.H, g.W)
-    cdef void *pw = _arr(w, t, g.K, Cg, g.R, g.S)
+    cdef void *pimg = _arr(other if weight else out, t, g.N, g.C, g.H, g.W)
+    cdef void *pw = _arr(out if weight else other, t, g.K, Cg, g.R, g.S)
     cdef int st
     with nogil:
-        st = fc_conv2d_backward_input(dt, algo, pdx, pdy, pw, &g, nthreads)
+        st = fn(dt, algo, pw if weight else pimg, pdy, pimg if weight else pw, &g, nthreads)
     if st:
         _raise(st)
+
+
+def conv2d_backward_input(int algo, cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray w, object geom, int nthreads):
+    """dx (OUT, added into) += conv^T(dy, w)."""
+    _conv_backward(fc_conv2d_backward_input, algo, dx, dy, w, geom, nthreads, False)
 
 
 def conv2d_backward_weight(int algo, cnp.ndarray dw, cnp.ndarray dy, cnp.ndarray x, object geom, int nthreads):
     """dw (OUT, added into) += correlation of dy with x."""
-    cdef fc_conv_geom g
-    _conv_geom(&g, geom)
-    cdef int t = cnp.PyArray_TYPE(dy), dt = _dtype(dy)
-    cdef int64_t Cg = g.C // g.G if g.G > 0 else -1
-    cdef void *pdy = _arr(dy, t, g.N, g.K, g.P, g.Q)
-    cdef void *pdw = _arr(dw, t, g.K, Cg, g.R, g.S)
-    cdef void *px = _arr(x, t, g.N, g.C, g.H, g.W)
-    cdef int st
-    with nogil:
-        st = fc_conv2d_backward_weight(dt, algo, pdw, pdy, px, &g, nthreads)
-    if st:
-        _raise(st)
+    _conv_backward(fc_conv2d_backward_weight, algo, dw, dy, x, geom, nthreads, True)
 
 
 # ---- pooling ---------------------------------------------------------------------
