@@ -176,12 +176,78 @@ def test_conv_transpose2d(gpu, kw, algorithm):
 
 
 def test_auto_takes_cublas_unless_the_product_is_thin():
-    geom = lambda C, K, R, G: (8, C, 32, 32, K, R, R, 30, 30, G, 1, 1, 0, 0, 1, 1)
-    assert _gpu.choose_algorithm(geom(64, 64, 3, 1), "forward") == _core.ALGO_IM2COL
+    geom = lambda C, K, R, G, s=1: (8, C, 32, 32, K, R, R, 30, 30, G, s, s, 0, 0, 1, 1)
+    winograd = _gpu.conv.ALGO_WINOGRAD
+    assert winograd not in (_core.ALGO_DIRECT, _core.ALGO_IM2COL)
+    assert _gpu.choose_algorithm(geom(64, 64, 3, 1), "forward") == winograd
+    assert _gpu.choose_algorithm(geom(64, 64, 3, 1), "backward_input") == winograd
+    assert _gpu.choose_algorithm(geom(64, 64, 3, 1), "backward_weight") == _core.ALGO_IM2COL
+    assert _gpu.choose_algorithm(geom(64, 64, 3, 1, s=2), "forward") == _core.ALGO_IM2COL
+    assert _gpu.choose_algorithm(geom(64, 64, 5, 1), "forward") == _core.ALGO_IM2COL
+    assert _gpu.choose_algorithm(geom(16, 64, 3, 1), "forward") == _core.ALGO_IM2COL  # too thin to gain
     assert _gpu.choose_algorithm(geom(64, 64, 1, 1), "backward_input") == _core.ALGO_IM2COL
     assert _gpu.choose_algorithm(geom(64, 64, 3, 64), "forward") == _core.ALGO_DIRECT  # depthwise
     assert _gpu.choose_algorithm(geom(1, 32, 3, 1), "backward_input") == _core.ALGO_DIRECT
     assert _gpu.choose_algorithm(geom(64, 64, 3, 64), "backward_weight") == _core.ALGO_IM2COL
+
+
+WINOGRAD = [  # x shape, w shape, keyword arguments: 3x3, stride 1
+    ((2, 5, 9, 8), (6, 5, 3, 3), dict(padding=1)),                    # odd output height: a half tile
+    ((3, 4, 7, 6), (3, 4, 3, 3), dict(padding=0)),
+    ((1, 3, 6, 9), (4, 3, 3, 3), dict(padding=(2, 0))),               # input gradient: negative padding
+    ((2, 6, 5, 5), (2, 6, 3, 3), dict(padding=((1, 0), (0, 1)))),     # asymmetric
+    ((4, 10, 10), (5, 4, 3, 3), dict(padding="same")),                # unbatched
+]
+
+
+@pytest.fixture
+def fresh_plans():
+    """Plans chosen by the rules a test sets, and none of them kept."""
+    fastconv.conv._PLANS.clear()
+    yield
+    fastconv.conv._PLANS.clear()
+
+
+@pytest.mark.parametrize("xs, ws, kw", WINOGRAD)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_forward_and_input_gradient(gpu, monkeypatch, fresh_plans, xs, ws, kw, dtype):
+    """auto's Winograd path (ALGO_WINOGRAD), taken here for few channels too,
+    in chunks of images; against the CPU."""
+    monkeypatch.setattr(_gpu.conv, "_WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(_gpu.conv, "_COL_BYTES", 16 * 9 * 4 * 16)  # a few images per chunk
+    calls = []
+    run = _gpu.conv._winograd
+    monkeypatch.setattr(_gpu.conv, "_winograd", lambda *a: calls.append(a[-2:]) or run(*a))
+    rng = np.random.default_rng(4)
+    x, w, b = normal(rng, xs, dtype), normal(rng, ws, dtype), normal(rng, ws[0], dtype)
+    y = fastconv.conv2d(x, w, b, **kw)
+    same(gpu(fastconv.conv2d, x, w, b, **kw), y)
+    if x.ndim == 4:
+        gy = normal(rng, y.shape, dtype)
+        same(gpu(fastconv.conv2d_grad_input, x.shape, w, gy, **kw), fastconv.conv2d_grad_input(x.shape, w, gy, **kw))
+    assert calls == [(False, False), (True, True)][: 2 if x.ndim == 4 else 1]  # (flip, accumulate)
+
+
+def test_winograd_error_is_within_twice_the_gemm_products(fresh_plans):
+    """float32 against float64 on 64 channels: F(2x2, 3x3)'s transforms add
+    rounding, but its error stays within 2x that of the im2col product (4x is
+    what auto allows)."""
+    gpu = GPU("emulated")
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 64, 12, 12)), rng.standard_normal((64, 64, 3, 3)) / 24
+    gy = rng.standard_normal((2, 64, 12, 12))
+    exact = fastconv.conv2d(x, w, padding=1), fastconv.conv2d_grad_input(x.shape, w, gy, padding=1)
+    f32 = lambda a: a.astype(np.float32)
+
+    def error(algorithm):
+        y = gpu(fastconv.conv2d, f32(x), f32(w), padding=1, algorithm=algorithm)
+        dx = gpu(fastconv.conv2d_grad_input, x.shape, f32(w), f32(gy), padding=1, algorithm=algorithm)
+        return [float(np.abs(a - e).max() / np.abs(e).max()) for a, e in zip((y, dx), exact)]
+
+    assert _gpu.choose_algorithm(fastconv.ConvPlan(x.shape, w.shape, np.float32, padding=1).geometry,
+                                 "forward") == _gpu.conv.ALGO_WINOGRAD
+    for wino, gemm in zip(error("auto"), error("im2col")):
+        assert wino < 2 * gemm, (wino, gemm)
 
 
 def test_im2col_runs_in_chunks_of_images(gpu, monkeypatch):
@@ -581,3 +647,25 @@ def test_cublas_arguments_of_the_recurrent_products(trans_b):
         for j in range(nn):
             out[i + j * ldc] = product[i, j]
     np.testing.assert_allclose(out.reshape(m, n), a @ (b.T if trans_b else b))
+
+
+def test_cublas_arguments_of_the_batched_products(monkeypatch):
+    """_blas.gemm_batched's and gemm_images's strided-batched calls, run by a
+    column-major batched GEMM written out here on the flat arrays."""
+    def strided_batched(out, a, lda, sa, b, ldb, sb, ldc, sc, m, n, k, batch):
+        A, B, C = a.ravel(), b.ravel(), out.reshape(-1)
+        for i in range(batch):
+            for col in range(n):
+                for row in range(m):
+                    C[i * sc + row + col * ldc] = sum(A[i * sa + row + j * lda] * B[i * sb + j + col * ldb]
+                                                      for j in range(k))
+        return out
+
+    monkeypatch.setattr(_gpu._blas, "is_cupy_array", lambda a: True)
+    monkeypatch.setattr(_gpu._blas, "_strided_batched", strided_batched)
+    rng = np.random.default_rng(18)
+    a, b = normal(rng, (3, 2, 4), np.float64), normal(rng, (3, 4, 5), np.float64)
+    np.testing.assert_allclose(_gpu._blas.gemm_batched(a, b, np.zeros((3, 2, 5))), a @ b)
+    w, col = normal(rng, (3, 4), np.float64), normal(rng, (4, 2 * 5), np.float64)
+    np.testing.assert_allclose(_gpu._blas.gemm_images(w, col, np.zeros((2, 3, 5)), 2, 5),
+                               np.matmul(w, col.reshape(4, 2, 5).transpose(1, 0, 2)))

@@ -4,7 +4,7 @@
 # CMake, Cython, scikit-build-core), installs carried wheels (.whl/: pyFFTW,
 # mnist1d), runs the GPU tests, the GPU benchmark against torch CUDA, then
 # the rest of the suite.  Logs go to $OUT.  Stages are given by $STAGES
-# (default: "tests bench suite"; also profile, bench-single).
+# (default: "tests bench suite"; also ab, profile, bench-single).
 set -u
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -29,8 +29,9 @@ for s in $STAGES; do
            echo "bench rc=$?"; tail -5 "$OUT/bench.log"; python3 bench/ratios.py "$OUT/gpu.json" --markdown 2>&1 | tee "$OUT/ratios.md" ;;
     bench-single) FASTCONV_GPU_FORWARD_GEMM=single timeout 100 python3 -m pytest -p no:cacheprovider -q bench/test_bench_gpu.py -k "C1 or C3" --benchmark-json="$OUT/gpu_single.json" > "$OUT/bench_single.log" 2>&1
            echo "bench-single rc=$?"; python3 bench/ratios.py "$OUT/gpu_single.json" --markdown 2>&1 | tee "$OUT/ratios_single.md" ;;
+    ab) timeout 150 python3 tools/gpu_ab.py 2>&1 | tee "$OUT/ab.log" ;;
     profile) timeout 60 python3 tools/gpu_profile.py 2>&1 | tee "$OUT/profile.log"; timeout 60 python3 tools/gpu_profile.py --python > "$OUT/python_profile.log" 2>&1; grep -A22 "Ordered by" "$OUT/python_profile.log" | cut -c1-150 ;;
-    suite) OMP_NUM_THREADS=2 timeout 200 python3 -m pytest -p no:cacheprovider -q -rfE -n 8 --timeout 60 tests --ignore tests/test_gpu.py --ignore tests/test_nn_gpu.py > "$OUT/suite.log" 2>&1
+    suite) OMP_NUM_THREADS=2 timeout ${SUITE_SECONDS:-200} python3 -m pytest -p no:cacheprovider -q -rfE -n 8 --timeout 60 tests --ignore tests/test_gpu.py --ignore tests/test_nn_gpu.py > "$OUT/suite.log" 2>&1
            echo "suite rc=$?"; grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/suite.log" | tail -30 ;;
   esac
   echo "stage $s: $(( $(date +%s) - t0 )) s"

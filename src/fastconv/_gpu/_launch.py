@@ -15,7 +15,7 @@ import pathlib
 
 import numpy as np
 
-SOURCES = ("conv.cu", "pool.cu", "rnn.cu", "filter.cu")
+SOURCES = ("conv.cu", "winograd.cu", "pool.cu", "rnn.cu", "filter.cu")
 PRELUDE = "common.cuh"
 # NVRTC options; no --use_fast_math: the kernels rely on IEEE NaN / Inf
 OPTIONS = ("-std=c++17",)
@@ -83,20 +83,41 @@ def _arguments(args, dtype, index):
     return tuple(out), numpy_seen
 
 
+def _blocks(work, threads, blocks):
+    return max(1, min(-(-work // threads), _MAX_BLOCKS)) if blocks is None else blocks
+
+
 def launch(source, name, dtype, work, *args, threads=_THREADS, blocks=None, index32=False):
     """Runs kernel `name` of `source` compiled for `dtype` over `work` items
     (blocks: a block count instead, for kernels that give each block a unit
     of work), with `args` in the kernel's parameter order.  index32: the
     caller checked with fits_int32 that the launch may index in 32 bits."""
-    if blocks is None:
-        blocks = max(1, min(-(-work // threads), _MAX_BLOCKS))
-    index32 = bool(index32)
-    args, numpy_seen = _arguments(args, dtype, np.int32 if index32 else np.int64)
+    prepare(source, name, dtype, work, *args, threads=threads, blocks=blocks, index32=index32)(None)
+
+
+STEP = object()  # prepare's placeholder for the argument that changes from launch to launch
+
+
+def prepare(source, name, dtype, work, *args, threads=_THREADS, blocks=None, index32=False):
+    """launch's work done once for a kernel launched many times (a
+    recurrence's steps): returns run(step), which launches with the STEP
+    placeholder among args replaced by the integer step (run(None) where
+    there is none)."""
+    blocks = _blocks(work, threads, blocks)
+    index = np.int32 if index32 else np.int64
+    args, numpy_seen = _arguments(args, dtype, index)
+    at = next((i for i, a in enumerate(args) if a is STEP), None)
+    head, tail = (args, ()) if at is None else (args[:at], args[at + 1:])
     if numpy_seen:
         if emulator is None:
             raise TypeError("the GPU kernels run on CuPy arrays; received NumPy arrays")
-        return emulator(source, name, dtype, blocks, threads, args, index32=index32)
+        index32 = bool(index32)
+        return lambda step: emulator(source, name, dtype, blocks, threads,
+                                     head if at is None else head + (index(step),) + tail, index32=index32)
     import cupy
 
-    fn = _function(cupy.cuda.runtime.getDevice(), source, name, scalar_type(dtype), index32)
-    fn((blocks,), (threads,), args)
+    fn = _function(cupy.cuda.runtime.getDevice(), source, name, scalar_type(dtype), bool(index32))
+    grid, block = (blocks,), (threads,)
+    if at is None:
+        return lambda step: fn(grid, block, head)
+    return lambda step: fn(grid, block, head + (index(step),) + tail)

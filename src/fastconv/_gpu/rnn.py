@@ -3,13 +3,15 @@ same arguments (geom (T, B, I, H, xt, xb, yt, yb, cell) as fastconv.rnn's).
 
 The input projection of all steps is one cuBLAS GEMM (into the gates
 buffer, time-major); each step is then one GEMM h_{t-1} W_hh^T (straight
-to cuBLAS, _blas.gemm) and one fused gate kernel (rnn.cu) that writes the
-activations over the projection.
+to cuBLAS, _blas.gemm_rows) and one fused gate kernel (rnn.cu) that writes
+the activations over the projection.  Both are prepared once per sequence
+(_blas.gemm_rows, _launch.prepare), so a step costs the host two calls: the
+chain of small steps waits on the host, not on the device.
 The backward runs the same in reverse (gate kernel, then dh_{t-1} = dgates_t
 W_hh) and forms dX, dW_ih, dW_hh as three GEMMs over all steps."""
 from .._arrays import get_array_module
-from ._blas import gemm
-from ._launch import launch
+from ._blas import gemm_rows
+from ._launch import STEP, prepare
 
 _TANH, _RELU, _LSTM, _GRU = 0, 1, 2, 3
 
@@ -32,15 +34,25 @@ def rnn_forward(y, gates, cell, hn, x, h0, c0, w_ih, w_hh, bias, bias_hn, geom, 
     y_tm = _time_major(xp, y, T, B, H, yt, yb)
     hs = y_tm if y_tm.flags.c_contiguous else xp.empty((T, B, H), y.dtype)
     hw = xp.empty((B, G * H), x.dtype)
-    for t in range(T):
-        h_prev = hs[t - 1] if t else h0
-        rec = None if h_prev is None else gemm(h_prev, w_hh, hw, trans_b=True)
+    rec_h0 = None if h0 is None else gemm_rows(h0[None], w_hh, hw, trans_b=True)
+    rec = gemm_rows(hs, w_hh, hw, trans_b=True)  # rec(t - 1): hw = h_{t-1} W_hh^T
+
+    def gate(hw):
         if kind == _LSTM:
-            launch("rnn.cu", "rnn_lstm_forward", x.dtype, B * H, gates, cell, hs, rec, c0, t, B, H)
-        elif kind == _GRU:
-            launch("rnn.cu", "rnn_gru_forward", x.dtype, B * H, gates, hn, hs, rec, h0, bias_hn, t, B, H)
-        else:
-            launch("rnn.cu", "rnn_elman_forward", x.dtype, B * H, hs, gates, rec, kind == _RELU, t, B, H)
+            return prepare("rnn.cu", "rnn_lstm_forward", x.dtype, B * H, gates, cell, hs, hw, c0, STEP, B, H)
+        if kind == _GRU:
+            return prepare("rnn.cu", "rnn_gru_forward", x.dtype, B * H, gates, hn, hs, hw, h0, bias_hn, STEP, B, H)
+        return prepare("rnn.cu", "rnn_elman_forward", x.dtype, B * H, hs, gates, hw, kind == _RELU, STEP, B, H)
+
+    step = gate(hw)
+    if rec_h0 is None:
+        gate(None)(0)
+    else:
+        rec_h0(0)
+        step(0)
+    for t in range(1, T):
+        rec(t - 1)
+        step(t)
     if hs is not y_tm:
         y_tm[...] = hs
 
@@ -60,17 +72,24 @@ def rnn_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dgates, dhn, dy, dhT,
     dc = None
     if kind == _LSTM:
         dc = xp.zeros((B, H), x.dtype) if dcT is None else dcT.copy()
-    rec = dhT  # what reaches h_t through step t + 1 (at first: the loss gradient at h_T)
     buf = xp.empty((B, H), x.dtype)
-    for t in range(T - 1, -1, -1):
+
+    def gate(rec):  # rec: what reaches h_t through step t + 1 (for t = T - 1: the loss gradient at h_T)
         if kind == _LSTM:
-            launch("rnn.cu", "rnn_lstm_backward", x.dtype, B * H, dgates, dc, gates, cell, c0, rec, dy, t, B, H)
-        elif kind == _GRU:
-            launch("rnn.cu", "rnn_gru_backward", x.dtype, B * H, dgates, dgh, dh_dir, gates, hn, hs, h0, rec, dy,
-                   t, B, H)
-        else:
-            launch("rnn.cu", "rnn_elman_backward", x.dtype, B * H, dgates, hs, rec, dy, kind == _RELU, t, B, H)
-        rec = gemm(dgh[t], w_hh, buf)
+            return prepare("rnn.cu", "rnn_lstm_backward", x.dtype, B * H, dgates, dc, gates, cell, c0, rec, dy, STEP,
+                           B, H)
+        if kind == _GRU:
+            return prepare("rnn.cu", "rnn_gru_backward", x.dtype, B * H, dgates, dgh, dh_dir, gates, hn, hs, h0, rec,
+                           dy, STEP, B, H)
+        return prepare("rnn.cu", "rnn_elman_backward", x.dtype, B * H, dgates, hs, rec, dy, kind == _RELU, STEP, B, H)
+
+    step, rec = gate(buf), gemm_rows(dgh, w_hh, buf)  # rec(t): buf = dgates_h[t] W_hh
+    gate(dhT)(T - 1)
+    rec(T - 1)
+    for t in range(T - 2, -1, -1):
+        step(t)
+        rec(t)
+    rec = buf
     if dh0 is not None:
         dh0 += rec if dh_dir is None else rec + dh_dir
     if dc0 is not None:
