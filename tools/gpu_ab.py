@@ -111,8 +111,35 @@ def recurrent():
     print(f"R1 LSTM T100 B64 I128 H256: fwd {timed(fwd):.3f} ms, fwd+bwd {timed(fwd_bwd):.3f} ms", flush=True)
 
 
+def public():
+    """The public call against the backend's, C1 and C3 forward: where the host's time goes."""
+    import cProfile
+    import pstats
+
+    rng = np.random.default_rng(0)
+    for name, xs, ws in LAYERS[:2]:
+        x = cp.asarray(rng.standard_normal(xs, dtype=np.float32))
+        w = cp.asarray(rng.standard_normal(ws, dtype=np.float32))
+        plan = fastconv.ConvPlan(xs, ws, np.float32, padding=1)
+        y = cp.empty(plan.output_shape, np.float32)
+        code = _gpu.choose_algorithm(plan.geometry, "forward")
+        rows = {"conv2d": lambda: fastconv.conv2d(x, w, padding=1),
+                "plan.forward": lambda: plan.forward(x, w),
+                "backend": lambda: _gpu.conv2d_forward(code, y, x, w, None, plan.geometry),
+                "conv2d again": lambda: fastconv.conv2d(x, w, padding=1)}
+        print(name, " ".join(f"{k} {timed(f, 50):.3f}" for k, f in rows.items()), flush=True)
+        pr = cProfile.Profile()
+        pr.enable()
+        for _ in range(50):
+            fastconv.conv2d(x, w, padding=1)
+        cp.cuda.runtime.deviceSynchronize()
+        pr.disable()
+        pstats.Stats(pr).sort_stats("cumulative").print_stats(12)
+
+
 if __name__ == "__main__":
+    import sys
+
     print(cp.cuda.runtime.getDeviceProperties(0)["name"].decode())
-    recurrent()
-    error()
-    layers()
+    for part in sys.argv[1:] or ["recurrent", "error", "layers"]:
+        globals()[part]()
