@@ -29,19 +29,30 @@ def test_plan_matches_the_functions_bit_for_bit(algorithm, dtype):
     assert plan.algorithm == {op: algorithm for op in ("forward", "grad_input", "grad_weight")}
 
 
-def test_asymmetric_padding_is_padding_then_a_valid_convolution():
+@pytest.mark.parametrize("pads", [((0, 1), (1, 2)),    # Keras 'same', even kernels
+                                  ((0, 4), (3, 0)),    # trailing padding beyond the kernels' own reach
+                                  ((2, 0), (0, 5))])
+@pytest.mark.parametrize("algorithm", ["direct", "im2col", "fft"])
+def test_asymmetric_padding_is_padding_then_a_valid_convolution(pads, algorithm):
     x, w = _arrays((2, 3, 7, 6), (5, 3, 2, 4), np.float64)
-    plan = fastconv.ConvPlan(x.shape, w.shape, np.float64, padding=((0, 1), (1, 2)))  # Keras 'same', even kernels
-    padded = np.pad(x, ((0, 0), (0, 0), (0, 1), (1, 2)))
+    plan = fastconv.ConvPlan(x.shape, w.shape, np.float64, padding=pads, algorithm=algorithm)
+    padded = np.pad(x, ((0, 0), (0, 0)) + pads)
     expected = fastconv.conv2d(padded, w)
-    np.testing.assert_allclose(plan.forward(x, w), expected, rtol=1e-12)
-    assert plan.output_shape == (2, 5, 7, 6)
+    np.testing.assert_allclose(plan.forward(x, w), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fastconv.conv2d(x, w, padding=pads, algorithm=algorithm), expected, rtol=1e-12,
+                               atol=1e-12)
+    assert plan.output_shape == expected.shape and plan.geometry.H == 7 and plan.geometry.W == 6
     gy = np.random.default_rng(1).standard_normal(expected.shape)
     # the gradient of pad-then-convolve, cropped back
     full = fastconv.conv2d_grad_input(padded.shape, w, gy)
-    np.testing.assert_allclose(plan.grad_input(w, gy), full[:, :, 0:7, 1:7], rtol=1e-12)
+    crop = (slice(None), slice(None), slice(pads[0][0], pads[0][0] + 7), slice(pads[1][0], pads[1][0] + 6))
+    np.testing.assert_allclose(plan.grad_input(w, gy), full[crop], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(plan.grad_weight(x, gy), fastconv.conv2d_grad_weight(padded, w.shape, gy),
-                               rtol=1e-12)
+                               rtol=1e-12, atol=1e-12)
+    x1 = x[:, :, 0]
+    np.testing.assert_allclose(fastconv.conv1d(x1, w[:, :, 0], padding=(pads[1],), algorithm=algorithm),
+                               fastconv.conv1d(np.pad(x1, ((0, 0), (0, 0), pads[1])), w[:, :, 0]), rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_unbatched_and_1d_plans():

@@ -215,7 +215,7 @@ class ConvPlan:
     """
 
     __slots__ = ("input_shape", "weight_shape", "output_shape", "dtype", "geometry", "requested",
-                 "_nd", "_batched", "_yshape", "_codes", "_kgeom", "_tiny")
+                 "_nd", "_batched", "_yshape", "_codes", "_kgeom", "_tiny", "_extra")
 
     def __init__(self, input_shape, weight_shape, dtype, stride=1, padding=0, dilation=1, groups=1,
                  algorithm="auto"):
@@ -236,18 +236,36 @@ class ConvPlan:
         self.output_shape = yshape if len(input_shape) == nd + 2 else yshape[1:]
         self.requested = algorithm
         self._nd, self._batched, self._yshape = nd, batched, yshape
+        # the kernels pad each axis by `before` and read at most one position past before + input +
+        # before (an odd total of 'same'); a larger trailing pad gets its zeros appended to the input
+        extra = [max(0, b - a - 1) for a, b in padding_pairs(padding, nd, weight_shape[2:],
+                                                             int_tuple(stride, nd, "stride", 1),
+                                                             int_tuple(dilation, nd, "dilation", 1))]
+        self._extra = ((0, 0),) * (4 - nd) + tuple((0, e) for e in extra) if any(extra) else None
+        if self._extra:
+            geom = geom._replace(H=geom.H + self._extra[2][1], W=geom.W + self._extra[3][1])
         self._kgeom = geom
         # work a thread does in a few microseconds: waking a second one costs more than it saves
         self._tiny = math.prod(yshape) * math.prod(weight_shape[1:]) < _TINY_MACS
         self._codes = {}  # backend -> (forward, grad_input, grad_weight) algorithm codes or "fft"
         self._codes_for(_cpu)
 
+    def __getstate__(self):
+        """Pickling (a model's layers hold plans): the choices per backend are
+        made again where the plan arrives."""
+        return {k: getattr(self, k) for k in self.__slots__ if k != "_codes"}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._codes = {}
+
     # ---- algorithms ----
 
     def _codes_for(self, kern):
         codes = self._codes.get(kern)
         if codes is None:
-            codes = self._codes[kern] = tuple(choose(kern, self.requested, self.geometry, op, self.dtype)
+            codes = self._codes[kern] = tuple(choose(kern, self.requested, self._kgeom, op, self.dtype)
                                               for op in OPS)
         return codes
 
@@ -264,7 +282,8 @@ class ConvPlan:
 
     def forward(self, x, w, bias=None, out=None):
         """The convolution of x with w (plus bias), of shape output_shape."""
-        if out is None and bias is None and self._ready(x, self.input_shape) and self._ready(w, self.weight_shape):
+        if (out is None and bias is None and self._extra is None and self._ready(x, self.input_shape)
+                and self._ready(w, self.weight_shape)):
             kern = _backend.kernels(np)  # the common case: NumPy arrays as the kernels read them
             y = np.empty(self.output_shape, self.dtype)
             _run_forward(self._codes_for(kern)[0], x, w, None, self._kgeom, y, kern, self._threads())
@@ -276,7 +295,7 @@ class ConvPlan:
         if bias is not None:
             bias = self._array(bias, "bias", (self.weight_shape[0],), xp)
         y, ret = result_array(self.output_shape, self.dtype, out, (x, w, bias), xp)
-        _run_forward(self._codes_for(kern)[0], x.reshape(self._batched), w, bias, self._kgeom,
+        _run_forward(self._codes_for(kern)[0], self._extended(x, xp), w, bias, self._kgeom,
                      y.reshape(self._yshape), kern, self._threads())
         return finish(y, ret)
 
@@ -287,8 +306,14 @@ class ConvPlan:
         w = self._array(w, "w", self.weight_shape, xp)
         dy = self._array(grad_out, "grad_out", self.output_shape, xp)
         dx, ret = result_array(self.input_shape, self.dtype, out, (w, dy), xp)
-        _run_grad_input(self._codes_for(kern)[1], dy.reshape(self._yshape), w, self._kgeom,
-                        dx.reshape(self._batched), kern, self._threads())
+        if self._extra is None:
+            _run_grad_input(self._codes_for(kern)[1], dy.reshape(self._yshape), w, self._kgeom,
+                            dx.reshape(self._batched), kern, self._threads())
+        else:  # the gradient of the appended zeros is dropped
+            dxe = xp.empty(self._kshape(), self.dtype)
+            _run_grad_input(self._codes_for(kern)[1], dy.reshape(self._yshape), w, self._kgeom, dxe, kern,
+                            self._threads())
+            dx.reshape(self._batched)[...] = dxe[(Ellipsis,) + tuple(slice(0, n) for n in self._batched[2:])]
         return finish(dx, ret)
 
     def grad_weight(self, x, grad_out, out=None):
@@ -298,12 +323,24 @@ class ConvPlan:
         x = self._array(x, "x", self.input_shape, xp)
         dy = self._array(grad_out, "grad_out", self.output_shape, xp)
         dw, ret = result_array(self.weight_shape, self.dtype, out, (x, dy), xp)
-        _run_grad_weight(self._codes_for(kern)[2], dy.reshape(self._yshape), x.reshape(self._batched),
+        _run_grad_weight(self._codes_for(kern)[2], dy.reshape(self._yshape), self._extended(x, xp),
                          self._kgeom, dw, kern, self._threads())
         return finish(dw, ret)
 
     def _threads(self):
         return 1 if self._tiny else _threads.current()
+
+    def _extended(self, x, xp):
+        """x as the kernels read it: batched, with the trailing zeros of a
+        trailing pad beyond the kernels' reach appended (a copy)."""
+        x = x.reshape(self._batched)
+        if self._extra is None:
+            return x
+        return xp.pad(x, self._extra[4 - x.ndim:])
+
+    def _kshape(self):
+        g = self._kgeom
+        return (g.N, g.C) + ((g.H, g.W) if self._nd == 2 else (g.W,))
 
     def _ready(self, a, shape):
         """a is a NumPy array of the plan's dtype and shape that the kernels read as it is."""

@@ -15,6 +15,7 @@ the result, so a repeated call costs the array checks and the kernel.
 """
 import numpy as np
 
+from . import _dask
 from ._backend import get_array_module
 from ._cache import PlanCache, plain
 from ._conv_plan import ConvPlan, geometry, run_grad_input
@@ -87,11 +88,50 @@ def _check_bias(bias, x, K, xp):
     return contiguous(bias)
 
 
+def _dask_forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
+    """conv1d / conv2d of a Dask array x: a lazy Dask array, each output block
+    from the input rows and columns its outputs read (any chunking of the
+    batch and spatial axes; the channels are read whole), the padding at the
+    array's edges passed to the block's call as padding, with the algorithm
+    the whole-array call would choose."""
+    if out is not None:
+        raise TypeError("out= is not supported for Dask arrays (the result is a lazy Dask array)")
+    _dask.not_dask(w, "w")
+    _dask.not_dask(bias, "bias")
+    xp = get_array_module(x._meta)  # the blocks' module
+    check_ndim(x, "x", (nd + 1, nd + 2), f"{_LAYOUT[nd]} or unbatched {_LAYOUT[nd].replace('N, ', '')}")
+    plan = ConvPlan(x.shape, w.shape, x.dtype, stride, padding, dilation, groups, algorithm)
+    ref = xp.empty((1,), x.dtype)
+    w = _check_weight(w, nd, ref, "x", xp)
+    if bias is not None:
+        bias = _check_bias(bias, ref, w.shape[0], xp)
+    N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = plan.geometry
+    if algorithm in ("auto", "measure") and xp is np:
+        algorithm = plan.algorithm["forward"]
+    batched = x.ndim == nd + 2
+    if not batched:
+        x = x[None]
+    specs = [(_dask._SAME,), (_dask._WHOLE, K)] + [(_dask._WINDOW, ph, sh, (R - 1) * dh + 1, P, "fill")] * (nd == 2)
+    specs.append((_dask._WINDOW, pw, sw, (S - 1) * dw + 1, Q, "fill"))
+
+    def block(window, ranges, pads):
+        if 0 in window.shape:  # a block whose outputs read padding only
+            window = get_array_module(window).zeros(window.shape[:2] + tuple(
+                n + a + b for n, (a, b) in zip(window.shape[2:], pads[2:])), window.dtype)
+            pads = ((0, 0),) * window.ndim
+        return _forward(nd, window, w, bias, stride, tuple(pads[2:]), dilation, groups, algorithm, None)
+
+    y = _dask.blockwise(block, x, specs, x.dtype, pad=False)
+    return y if batched else y[0]
+
+
 def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
     if type(x) is np.ndarray and type(w) is np.ndarray and plain(stride, padding, dilation, groups, algorithm):
         plan = _PLANS.get((nd, x.shape, w.shape, x.dtype, w.dtype, stride, padding, dilation, groups, algorithm))
         if plan is not None:
             return plan.forward(x, w, bias, out)
+    if _dask.any_dask(x, w, bias):
+        return _dask_forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out)
     xp = get_array_module(x, w, bias, out)
     x = _check_input(x, nd, xp)
     w = _check_weight(w, nd, x, "x", xp)

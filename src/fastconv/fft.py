@@ -24,7 +24,7 @@ import operator
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _dask
 from ._backend import get_array_module, to_host
 from ._validation import signal_operand
 from ._fft import plans as _plans
@@ -148,7 +148,11 @@ def fftconvolve(in1, in2, mode="full", axes=None):
     float32 input float32, complex input complex64 or complex128 as scipy's).  Runs on pyFFTW with cached plans and fastconv's
     threads, and by overlap-add when one operand is much smaller.  As scipy:
     0-d operands give their product, an empty one an empty float64 array,
-    and axes along which either operand has length 1 broadcast instead."""
+    and axes along which either operand has length 1 broadcast instead.
+    A Dask array in1 gives a lazy Dask array: overlap-save across its
+    chunks (fastconv._dask)."""
+    if _dask.any_dask(in1, in2):
+        return _dask.conv_nd(lambda a, b, m: fftconvolve(a, b, m, axes), in1, in2, mode, axes)
     xp = get_array_module(in1, in2)
     in1 = signal_operand(in1, "in1", xp)
     in2 = signal_operand(in2, "in2", xp)

@@ -53,7 +53,7 @@ import threading
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _dask
 from ._arrays import get_array_module, to_host
 from ._cpu import filter_model as _cpu_model
 from ._filter_args import _BOUNDARY, _check_common, _dtypes, _fill_value, _geometry
@@ -183,21 +183,33 @@ def _complex_filter(x, k, mode, boundary, fill, method, flipped, xp, result):
 def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0, method="auto"):
     """2-D cross-correlation; matches scipy.signal.correlate2d (same arguments),
     with leading batch axes on in1 and method "auto", "direct", "separable"
-    or "fft"."""
+    or "fft".  A Dask array in1 gives a lazy Dask array (see fastconv._dask)."""
+    if _dask.any_dask(in1, in2):
+        return _dask_filter(correlate2d, in1, in2, mode, boundary, fillvalue, method, False)
     return _filter(in1, in2, mode, boundary, fillvalue, method, False, get_array_module(in1, in2))
 
 
 def convolve2d(in1, in2, mode="full", boundary="fill", fillvalue=0, method="auto"):
     """2-D convolution; matches scipy.signal.convolve2d (same arguments), with
     leading batch axes on in1 and method "auto", "direct", "separable" or
-    "fft"."""
+    "fft".  A Dask array in1 gives a lazy Dask array."""
+    if _dask.any_dask(in1, in2):
+        return _dask_filter(convolve2d, in1, in2, mode, boundary, fillvalue, method, True)
     return _filter(in1, in2, mode, boundary, fillvalue, method, True, get_array_module(in1, in2))
 
 
 def sepfilter2d(image, kernel_y, kernel_x, mode="same", boundary="fill", fillvalue=0):
     """Separable 2-D correlation with the kernel outer(kernel_y, kernel_x)
     (as cv2.sepFilter2D; modes and boundaries as correlate2d), in two
-    vectorised passes: kernel_y down the columns, kernel_x along the rows."""
+    vectorised passes: kernel_y down the columns, kernel_x along the rows.
+    A Dask array image gives a lazy Dask array."""
+    if _dask.any_dask(image, kernel_y, kernel_x):
+        _dask.not_dask(kernel_y, "kernel_y")
+        _dask.not_dask(kernel_x, "kernel_x")
+        ky, kx = signal_operand(kernel_y, "kernel_y", np), signal_operand(kernel_x, "kernel_x", np)
+        return _dask_filter(lambda a, k, mode, boundary, fillvalue, method: sepfilter2d(
+            a, kernel_y, kernel_x, mode, boundary, fillvalue), image, np.ones((ky.size, kx.size)), mode, boundary,
+            fillvalue, "separable", False)
     xp = get_array_module(image, kernel_y, kernel_x)
     ky = signal_operand(kernel_y, "kernel_y", xp)
     kx = signal_operand(kernel_x, "kernel_x", xp)
@@ -211,6 +223,44 @@ def sepfilter2d(image, kernel_y, kernel_x, mode="same", boundary="fill", fillval
     factors = [(xp.ascontiguousarray(ky.astype(dtype)), xp.ascontiguousarray(kx.astype(dtype)))]
     return _filter(img, xp.outer(ky, kx).astype(dtype), mode, boundary, fillvalue, "separable", False, xp,
                    factors=factors, result=result)
+
+
+def _dask_filter(fn, in1, in2, mode, boundary, fillvalue, method, flipped):
+    """fn (correlate2d, convolve2d or a sepfilter2d call) over a Dask array
+    in1: each output block from the window of in1 its outputs read, extended
+    by the boundary rule, in 'valid' mode with the method the whole-array
+    call would choose (integers: the exact direct sums)."""
+    _dask.not_dask(in2, "in2")
+    k = signal_operand(in2, "in2", get_array_module(in2))
+    module = get_array_module(in1._meta)
+    # the arguments checked, and the result dtype learnt, on a sample of in1's dtype
+    sample_shape = (1,) * max(in1.ndim - 2, 0) + tuple(k.shape[-2:])[:in1.ndim]
+    sample = fn(module.zeros(sample_shape if in1.ndim >= 2 else in1.shape, in1.dtype), in2, mode, boundary,
+                fillvalue, method)
+    result = sample.dtype
+    H, W = in1.shape[-2:]
+    kh, kw = k.shape
+    call = lambda a: fn(a, in2, mode, boundary, fillvalue, method)
+    if in1.size == 0 or (mode == "valid" and (H < kh or W < kw)):  # scipy's operand swap: one task
+        return _dask.single_task(call, in1, call(module.zeros(in1.shape, in1.dtype)).shape, result)
+    if result.kind in "iub":
+        method = "direct"
+    elif method == "auto":
+        part = np.float32 if result in (np.float32, np.complex64) else np.float64
+        fill = _fill_value(fillvalue, result) if boundary == "fill" else 0
+        host = _factors(np.real(to_host(k)).astype(part), part) if np.isfinite(complex(fill)) else None
+        if host is None:
+            method = "direct"
+        else:
+            P, Q, _, _ = _geometry(H, W, kh, kw, mode, flipped)
+            method = _backend.kernels(module).choose_filter_method(
+                int(np.prod(in1.shape[:-2])), H, W, P, Q, kh, kw, len(host), np.dtype(part).itemsize)[0]
+    P, Q, pt, pl = _geometry(H, W, kh, kw, mode, flipped)
+    fill = np.asarray(_fill_value(fillvalue, result) if boundary == "fill" else 0, result)
+    specs = [(_dask._SAME,)] * (in1.ndim - 2) + [(_dask._WINDOW, pt, 1, kh, P, boundary),
+                                                  (_dask._WINDOW, pl, 1, kw, Q, boundary)]
+    block = lambda a, ranges: fn(a, in2, "valid", "fill", 0, method)
+    return _dask.blockwise(block, in1, specs, result, fill)
 
 
 def calibrate_filters(fft=True):

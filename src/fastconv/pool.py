@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from . import _threads
-from . import _backend
+from . import _backend, _dask
 from ._cache import PlanCache, plain
 from ._ext import _fastconv as _core
 from ._backend import get_array_module, is_array
@@ -127,7 +127,37 @@ def _check_plane_size(nd, spatial, dtype):
                          "use float64")
 
 
+def _dask_pool(nd, x, osz, out, fn, dtype=None):
+    """fn over a Dask array x: a lazy Dask array, chunk by chunk along the
+    leading (batch, channel) axes, each plane read whole (the spatial axes
+    are rechunked to one chunk)."""
+    if out is not None:
+        raise TypeError("out= is not supported for Dask arrays (the result is a lazy Dask array)")
+    lead = x.ndim - nd
+    specs = [(_dask._SAME,)] * lead + [(_dask._WHOLE, n) for n in osz]
+    return _dask.blockwise(lambda block, ranges: fn(block), x, specs, x.dtype if dtype is None else dtype)
+
+
+def _dask_check(nd, x):
+    """x's rank and dtype checked as the NumPy path checks them (on a one-element sample)."""
+    module = get_array_module(x._meta)
+    as_float_array(module.zeros((1,), x.dtype), "x", module)
+    check_ndim(x, "x", (nd + 1, nd + 2), _LAYOUT[nd])
+    check_nonempty(x, "x")
+
+
 def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, dilation, out):
+    if _dask.is_dask_array(x):
+        _dask_check(nd, x)
+        return_indices = _as_bool(return_indices, "return_indices")
+        k, s, p, d, osz = _geometry(nd, x.shape[-nd:], kernel_size, stride, padding, dilation, ceil_mode)
+        _check_plane_size(nd, x.shape[-nd:], x.dtype)
+        call = lambda b, r: _max_pool(nd, b, kernel_size, stride, padding, ceil_mode, r, dilation, None)
+        y = _dask_pool(nd, x, osz, out, lambda b: call(b, False))
+        if not return_indices:
+            return y
+        # (the indices' graph runs the pooling again: they are within each plane, so blocks keep them)
+        return y, _dask_pool(nd, x, osz, None, lambda b: call(b, True)[1], np.dtype(np.int64))
     if out is None and _ready(x) and (return_indices is True or return_indices is False) and \
             (ceil_mode is True or ceil_mode is False) and plain(kernel_size, stride, padding, dilation):
         key = ("max", nd, x.shape, x.dtype, kernel_size, stride, padding, ceil_mode, dilation)
@@ -189,6 +219,12 @@ def _max_pool_backward(nd, grad_out, indices, input_shape, out):
 
 
 def _avg_pool(nd, x, kernel_size, stride, padding, count_include_pad, ceil_mode, out):
+    if _dask.is_dask_array(x):
+        _dask_check(nd, x)
+        _as_bool(count_include_pad, "count_include_pad")
+        osz = _geometry(nd, x.shape[-nd:], kernel_size, stride, padding, 1, ceil_mode)[-1]
+        return _dask_pool(nd, x, osz, out, lambda b: _avg_pool(nd, b, kernel_size, stride, padding,
+                                                               count_include_pad, ceil_mode, None))
     if out is None and _ready(x) and (count_include_pad is True or count_include_pad is False) and \
             (ceil_mode is True or ceil_mode is False) and plain(kernel_size, stride, padding):
         plan = _PLANS.get(("avg", nd, x.shape, x.dtype, kernel_size, stride, padding, count_include_pad, ceil_mode))
@@ -294,7 +330,15 @@ def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None, padding
 
 def global_avg_pool2d(x, *, keepdims=False, out=None):
     """Mean over H and W: (N, C, H, W) -> (N, C), or (N, C, 1, 1) with keepdims
-    (Keras' GlobalAveragePooling2D; torch's adaptive_avg_pool2d(x, 1))."""
+    (Keras' GlobalAveragePooling2D; torch's adaptive_avg_pool2d(x, 1)).  A
+    Dask array x gives a lazy Dask array."""
+    if _dask.is_dask_array(x):
+        _dask_check(2, x)
+        keepdims = _as_bool(keepdims, "keepdims")
+        if out is not None:
+            raise TypeError("out= is not supported for Dask arrays (the result is a lazy Dask array)")
+        y = _dask_pool(2, x, (1, 1), None, lambda b: global_avg_pool2d(b, keepdims=True))
+        return y if keepdims else y[..., 0, 0]
     if out is None and _ready(x) and x.dtype in _FLOATS and x.size and 3 <= x.ndim <= 4 and \
             (keepdims is False or keepdims is True):
         lead = x.shape[:-2]

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from . import _dask
 from ._arrays import get_array_module
 from .fft import fftconvolve
 from .filtering import correlate2d
@@ -176,7 +177,10 @@ def choose_conv_method(in1, in2, mode="full", measure=False):
 def convolve(in1, in2, mode="full", method="auto"):
     """N-dimensional convolution, a drop-in for scipy.signal.convolve (same
     arguments; method "auto", "direct" or "fft"; scipy's result dtype,
-    'valid' swapping and 0-d operands)."""
+    'valid' swapping and 0-d operands).  A Dask array in1 gives a lazy Dask
+    array (each block's "auto" chooses for its own window)."""
+    if _dask.any_dask(in1, in2):
+        return _dask.conv_nd(lambda a, b, m: convolve(a, b, m, method), in1, in2, mode, None)
     xp = get_array_module(in1, in2)
     volume, kernel = _operands(in1, in2, xp)
     if volume.ndim == kernel.ndim == 0:
@@ -193,7 +197,10 @@ def convolve(in1, in2, mode="full", method="auto"):
 
 def correlate(in1, in2, mode="full", method="auto"):
     """N-dimensional cross-correlation, a drop-in for scipy.signal.correlate
-    (sum in1 * conj(in2); same arguments, method "auto", "direct" or "fft")."""
+    (sum in1 * conj(in2); same arguments, method "auto", "direct" or "fft").
+    A Dask array in1 gives a lazy Dask array."""
+    if _dask.any_dask(in1, in2):
+        return _dask.conv_nd(lambda a, b, m: correlate(a, b, m, method), in1, in2, mode, None)
     xp = get_array_module(in1, in2)
     a, b = _operands(in1, in2, xp)
     if a.ndim == b.ndim == 0:

@@ -14,11 +14,14 @@ Devices: a model runs where its parameters are: on the CPU (NumPy), or on
 the GPU (CuPy) after model.to("gpu") or when given CuPy arrays; inputs and
 targets follow it, and outputs are arrays of its device."""
 import collections
+import contextlib
+import copy
 import json
+import threading
 
 import numpy as np
 
-from .. import _backend, _info
+from .. import _backend, _dask, _info
 from . import _ops
 from . import callbacks as C
 from . import layers as L
@@ -160,6 +163,20 @@ class Sequential:
         self._move_state(xp)
         self._xp = xp
         return self
+
+    def __getstate__(self):
+        """Pickling (and copy.deepcopy, and Dask's shipping of a model to its
+        workers): the array module by name."""
+        state = dict(self.__dict__)
+        state["_xp"] = "numpy" if self._xp is np else "cupy"
+        return state
+
+    def __setstate__(self, state):
+        if state["_xp"] == "cupy":
+            import cupy as xp
+        else:
+            xp = np
+        self.__dict__.update(state, _xp=xp)
 
     def _move_state(self, xp):
         """Parameters, buffers, gradients and optimizer slots as arrays of module xp."""
@@ -347,7 +364,19 @@ class Sequential:
         return history
 
     def predict(self, x, batch_size=None):
-        """The model's output for x, in batches of batch_size (all at once if None)."""
+        """The model's output for x, in batches of batch_size (all at once if
+        None).  A Dask array x gives a lazy Dask array, block by block along
+        the batch axis (see _dask_graph)."""
+        if _dask.is_dask_array(x):
+            import dask
+            import dask.array as da
+
+            x, model = self._dask_graph(x)
+            meta = da.utils.meta_from_array(x, ndim=1 + len(self.output_shape), dtype=self.dtype)
+            return da.concatenate([
+                da.from_delayed(dask.delayed(_predict_block, pure=False)(xb, model, batch_size),
+                                (n,) + tuple(self.output_shape), dtype=self.dtype, meta=meta)
+                for xb, n in zip(x.to_delayed().ravel(), x.chunks[0])])
         x = self._as_input(x)
         if batch_size is None or batch_size >= len(x):
             return self.forward(x, training=False)
@@ -357,6 +386,8 @@ class Sequential:
         """Loss (and metrics) on (x, y) in inference mode: the loss if no
         metrics were compiled, else [loss, *metrics], or a dict."""
         self._check_compiled()
+        if _dask.is_dask_array(x) or _dask.is_dask_array(y):
+            return self._dask_evaluate(x, y, batch_size, return_dict)
         x = self._as_input(x)
         y = _ops.to_module(y, self._xp)
         bs = len(x) if batch_size is None else batch_size
@@ -367,6 +398,46 @@ class Sequential:
             for k, v in self._logs(loss, y[i: i + bs], out, self._fused).items():
                 sums[k] += v * len(out)
         logs = {k: v / len(x) for k, v in sums.items()}
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
+
+    def _dask_graph(self, x):
+        """For predict / evaluate on a Dask array: x with its example axes
+        whole (rechunked along them if needed, lazily; the batch axis keeps
+        its chunks), checked like any input, and the model as one graph key
+        (a Delayed): a distributed worker receives the weights once, not
+        once per task; each thread then runs its own copy (forward keeps
+        per-call state in the layers)."""
+        import dask
+
+        if not _dask.is_dask_array(x):
+            raise TypeError("x must be a Dask array when y is one (the two are read block by block together)")
+        if x.ndim == 0:
+            raise ValueError("x must have a batch axis (N, ...); received a 0-d array")
+        # checks the dtype and the example shape (building the model if needed) on one example
+        self._as_input(_backend.get_array_module(x._meta).zeros((1,) + x.shape[1:], x.dtype))
+        x = x.rechunk({i: -1 for i in range(1, x.ndim)})
+        return x, dask.delayed(self, pure=False, traverse=False)
+
+    def _dask_evaluate(self, x, y, batch_size, return_dict):
+        import dask
+        import dask.array as da
+
+        x, model = self._dask_graph(x)
+        y = y if _dask.is_dask_array(y) else da.from_array(_backend.to_host(y) if not isinstance(y, np.ndarray)
+                                                         else y, chunks=-1)
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(f"x and y must hold the same number of examples; received {x.shape[0]} and "
+                             f"{y.shape[0]}")
+        y = y.rechunk((x.chunks[0],) + tuple((n,) for n in y.shape[1:]))
+        parts = [dask.delayed(_evaluate_block, pure=False)(model, xb, yb, batch_size)
+                 for xb, yb in zip(x.to_delayed().ravel(), y.to_delayed().ravel())]
+        sums = collections.defaultdict(float)
+        for part in dask.compute(*parts):
+            for k, v in part.items():
+                sums[k] += v
+        logs = {k: v / x.shape[0] for k, v in sums.items()}
         if return_dict:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
@@ -473,3 +544,42 @@ def load_model(path):
         c = config["compile"]
         model.compile(c["optimizer"], c["loss"], c["metrics"])
     return model
+
+
+# ---- Dask tasks ------------------------------------------------------------------------------
+
+_copies = threading.local()
+
+
+def _thread_copy(model):
+    """This thread's own copy of a model (made once per thread and model)."""
+    cache = getattr(_copies, "models", None)
+    if cache is None:
+        cache = _copies.models = {}
+    entry = cache.get(id(model))
+    if entry is None or entry[0] is not model:
+        entry = cache[id(model)] = (model, copy.deepcopy(model))
+    return entry[1]
+
+
+def _predict_block(block, model, batch_size):
+    from .. import _dask, _threads
+
+    n = _dask.task_threads()
+    m = _thread_copy(model)
+    if n is None:
+        return m.predict(block, batch_size)
+    with _threads.threads(n):
+        return m.predict(block, batch_size)
+
+
+def _evaluate_block(model, xb, yb, batch_size):
+    """The block's loss and metrics, summed over its examples."""
+    from .. import _dask, _threads
+
+    m = _thread_copy(model)
+    n = _dask.task_threads()
+    with _threads.threads(n) if n else contextlib.nullcontext():
+        logs = m.evaluate(xb, yb, batch_size, return_dict=True)
+    return {k: v * len(xb) for k, v in logs.items()}
+

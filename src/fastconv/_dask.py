@@ -1,0 +1,245 @@
+"""Dask arrays: lazy graphs whose tasks run fastconv's own functions on
+blocks (NumPy blocks on the CPU, CuPy blocks on the GPU).
+
+Every result is assembled from output blocks.  An output block reads a
+window of the input: along a batch-like axis the block's own chunk
+("same"), along an axis the operation reduces the whole axis ("whole": it
+is rechunked to one chunk, lazily), and along a filtered axis ("window")
+the inputs its outputs reach, output o reading inputs o * stride - before
+... o * stride - before + extent - 1.  Where that window crosses the
+array's edge, the boundary rule extends it: a fill value (padding, zeros
+for convolutions), wrap (periodic) or symm (mirrored with the edge
+repeated); wrap and symm windows are gathered by index from the array,
+so they are exact across chunks for any kernel size.  Each task then calls
+the public function on its window in 'valid' mode with the algorithm the
+whole-array call would choose, so direct methods give bit-identical results
+to the unchunked call, and FFT ones agree to rounding (overlap-save across
+chunks, never a rechunk to one block).
+
+Threads: a task runs fastconv on ``task_threads()`` threads: one where the
+scheduler runs several tasks at once (Dask's threaded scheduler; a
+distributed worker, whose nanny also sets OMP_NUM_THREADS=1 in its
+process), the process-wide count under the synchronous scheduler.
+"""
+import functools
+import itertools
+import os
+
+import numpy as np
+
+_WINDOW, _SAME, _WHOLE = "window", "same", "whole"
+
+
+def is_dask_array(a):
+    t = type(a)
+    return t.__name__ == "Array" and t.__module__.partition(".")[0] == "dask"
+
+
+def any_dask(*arrays):
+    return any(is_dask_array(a) for a in arrays)
+
+
+def task_threads():
+    """fastconv's thread count inside a Dask task (see the module docstring)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        worker = None
+    if worker is not None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+        limit = int(env) if env.isdigit() and int(env) > 0 else cores
+        return max(1, min(limit, cores // max(1, worker.state.nthreads)))
+    import dask
+
+    scheduler = dask.config.get("scheduler", None)
+    if scheduler in ("sync", "synchronous", "single-threaded"):
+        return None
+    return 1
+
+
+def _run(fn, window, pads, fill, ranges, pad):
+    """A task: the window, extended by `pads` (before, after) of `fill` per
+    axis (or, with pad False, the pads given to fn), through fn, on the
+    task's thread share."""
+    from . import _threads
+    from ._arrays import get_array_module
+
+    if not pad:
+        fn = functools.partial(fn, pads=pads)
+    elif any(p != (0, 0) for p in pads):
+        xp = get_array_module(window)
+        fill = np.asarray(fill)
+        window = xp.pad(window.astype(np.result_type(window.dtype, fill.dtype), copy=False), pads,
+                        mode="constant", constant_values=fill)
+    n = task_threads()
+    if n is None:
+        return fn(window, ranges)
+    with _threads.threads(n):
+        return fn(window, ranges)
+
+
+def _out_ranges(in_chunks, before, stride, out_len):
+    """Output blocks along a filtered axis: the input's chunk borders mapped
+    to the first output that reads past them."""
+    cuts, at = set(), 0
+    for c in in_chunks[:-1]:
+        at += c
+        o = -(-(at + before) // stride)
+        if 0 < o < out_len:
+            cuts.add(o)
+    edges = [0] + sorted(cuts) + [out_len]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _reader(a, b, n, boundary):
+    """How to read input positions [a, b) of an axis of length n: (index,
+    pads) with index a slice or an integer array into the axis, pads the
+    (before, after) fill the task adds.  Boundaries: fill (a constant),
+    wrap, symm (scipy.ndimage's reflect), mirror, nearest."""
+    if boundary == "fill":
+        lo, hi = max(a, 0), min(b, n)
+        if lo >= hi:
+            return slice(0, 0), (b - a, 0)
+        return slice(lo, hi), (lo - a, b - hi)
+    pos = np.arange(a, b)
+    if boundary == "wrap":
+        idx = pos % n
+    elif boundary == "nearest":
+        idx = np.clip(pos, 0, n - 1)
+    elif boundary == "mirror" and n > 1:  # mirrored about the edge element, period 2 n - 2
+        m = pos % (2 * n - 2)
+        idx = np.where(m < n, m, 2 * n - 2 - m)
+    elif boundary == "mirror":
+        idx = np.zeros_like(pos)
+    else:  # symm (ndimage's reflect): mirrored with the edge repeated, period 2 n
+        m = pos % (2 * n)
+        idx = np.where(m < n, m, 2 * n - 1 - m)
+    if idx.size and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
+        return slice(int(idx[0]), int(idx[0]) + idx.size), (0, 0)
+    return idx, (0, 0)
+
+
+def blockwise(fn, x, specs, out_dtype, fill=0, pad=True):
+    """A lazy Dask array of fn's outputs over x's blocks.  specs, one per axis
+    of x: (_SAME,), (_WHOLE, out_len) or (_WINDOW, before, stride, extent,
+    out_len, boundary).  fn(window, ranges) returns the output block, ranges
+    being the block's (start, stop) along each output axis; with pad False
+    the window is not extended by the fill and fn(window, ranges, pads=)
+    receives the (before, after) extension per axis instead (for kernels
+    that take their own padding)."""
+    import dask
+    import dask.array as da
+
+    whole = {i: -1 for i, s in enumerate(specs) if s[0] == _WHOLE}
+    if whole:
+        x = x.rechunk(whole)
+    axes = []  # per axis: [(out_start, out_stop, index, pads)]
+    for axis, s in enumerate(specs):
+        n = x.shape[axis]
+        if s[0] == _SAME:
+            starts = np.cumsum((0,) + x.chunks[axis])
+            axes.append([(int(a), int(a) + c, slice(int(a), int(a) + c), (0, 0))
+                         for a, c in zip(starts, x.chunks[axis])])
+        elif s[0] == _WHOLE:
+            axes.append([(0, s[1], slice(0, n), (0, 0))])
+        else:
+            _, before, stride, extent, out_len, boundary = s
+            blocks = []
+            for o0, o1 in _out_ranges(x.chunks[axis], before, stride, out_len):
+                a, b = o0 * stride - before, (o1 - 1) * stride - before + extent
+                blocks.append((o0, o1) + _reader(a, b, n, boundary))
+            axes.append(blocks)
+    meta = da.utils.meta_from_array(x, ndim=x.ndim, dtype=out_dtype)
+    task = dask.delayed(_run, pure=True)
+
+    def block(combo):
+        window = x
+        basic = tuple(c[2] if isinstance(c[2], slice) else slice(None) for c in combo)
+        window = window[basic]
+        for axis, c in enumerate(combo):
+            if not isinstance(c[2], slice):
+                window = window[(slice(None),) * axis + (c[2],)]
+        ranges = tuple((c[0], c[1]) for c in combo)
+        shape = tuple(c[1] - c[0] for c in combo)
+        value = task(fn, window, tuple(c[3] for c in combo), fill, ranges, pad)
+        return da.from_delayed(value, shape, dtype=out_dtype, meta=meta)
+
+    grid = [len(a) for a in axes]
+    flat = [block(combo) for combo in itertools.product(*axes)]
+
+    def nest(items, dims):
+        if len(dims) == 1:
+            return list(items)
+        step = len(items) // dims[0]
+        return [nest(items[i * step:(i + 1) * step], dims[1:]) for i in range(dims[0])]
+
+    return da.block(nest(flat, grid))
+
+
+def single_task(fn, x, shape, dtype):
+    """fn(x) as one task (empty inputs and the few cases that need the
+    whole array at once)."""
+    import dask
+    import dask.array as da
+
+    meta = da.utils.meta_from_array(x, ndim=len(shape), dtype=dtype)
+    return da.from_delayed(dask.delayed(fn, pure=True)(x), shape, dtype=dtype, meta=meta)
+
+
+def not_dask(a, name):
+    if is_dask_array(a):
+        raise TypeError(f"{name} must be a NumPy (or CuPy) array, not a Dask array (call .compute() on it): "
+                        f"kernels and weights are read whole by every task")
+
+
+def _before(mode, k):
+    """Inputs before output 0 that output 0 reads, for a convolution (or
+    scipy.signal.correlate) of kernel length k: scipy's centring."""
+    return {"full": k - 1, "same": k // 2}.get(mode, 0)
+
+
+def conv_nd(call, in1, in2, mode, axes):
+    """call(a, b, mode) (fftconvolve, or scipy.signal-style convolve /
+    correlate with its method bound) over a Dask array in1 and a NumPy (or
+    CuPy) in2: each output block from a window of in1 in 'valid' mode.
+    axes: the convolved axes (None: all); along the others the operands
+    broadcast (in2's length there is 1, or in1's: then each block takes its
+    slice of in2).  Cases that need the whole of in1 at once (scipy's
+    'valid' swap, in1 of length 1 against a longer in2) are one task."""
+    from ._arrays import get_array_module
+    from ._validation import signal_operand
+
+    not_dask(in2, "in2")
+    k = signal_operand(in2, "in2", get_array_module(in2))
+    module = get_array_module(in1._meta)
+    s1, s2 = in1.shape, k.shape
+    # the arguments checked, and the result dtype learnt, on a small in1 with the same shape relations
+    small = tuple(a if a <= b + 1 else b + 1 for a, b in zip(s1, s2)) if len(s1) == len(s2) else s1
+    sample = call(module.zeros(small, in1.dtype), k, mode)
+    if in1.size == 0 or k.size == 0 or in1.ndim == 0:
+        return single_task(lambda a: call(a, k, mode), in1, sample.shape, sample.dtype)
+    nd = in1.ndim
+    conv = set(range(nd)) if axes is None else {a % nd for a in ((axes,) if np.ndim(axes) == 0 else axes)}
+    conv = {a for a in conv if s1[a] != 1 and s2[a] != 1}
+    if any(s1[a] == 1 and s2[a] > 1 for a in range(nd)) or (
+            mode == "valid" and any(s1[a] < s2[a] for a in conv)):
+        shape = tuple((s1[a] + s2[a] - 1 if mode == "full" else s1[a] if mode == "same" else abs(s1[a] - s2[a]) + 1)
+                      if a in conv else max(s1[a], s2[a]) for a in range(nd))
+        return single_task(lambda a: call(a, k, mode), in1, shape, sample.dtype)
+    specs = []
+    for a in range(nd):
+        if a in conv:
+            out = {"full": s1[a] + s2[a] - 1, "same": s1[a]}.get(mode, s1[a] - s2[a] + 1)
+            specs.append((_WINDOW, _before(mode, s2[a]), 1, s2[a], out, "fill"))
+        else:
+            specs.append((_SAME,))
+    sliced = [a for a in range(nd) if a not in conv and s2[a] == s1[a] > 1]
+
+    def block(window, ranges):
+        kb = k[tuple(slice(*ranges[a]) if a in sliced else slice(None) for a in range(nd))] if sliced else k
+        return call(window, kb, "valid")
+
+    return blockwise(block, in1, specs, sample.dtype, np.zeros((), sample.dtype))

@@ -1,0 +1,240 @@
+"""Dask arrays in, lazy Dask arrays out (fastconv._dask): for random shapes,
+chunkings, kernels and every boundary mode the chunked result equals the
+unchunked NumPy call, bit for bit for the direct methods (and im2col), to
+rounding for the FFT ones; graphs are lazy; a LocalCluster of worker
+processes runs them.  Skipped without dask."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import fastconv
+from fastconv import _dask
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+SETTINGS = dict(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def chunked(x, chunks):
+    return da.from_array(x, chunks=chunks)
+
+
+@st.composite
+def images(draw, lead=1, spatial=2, max_side=24):
+    """(array, chunks): lead batch axes and spatial axes of random sizes, chunked at random."""
+    shape = tuple(draw(st.integers(1, 3)) for _ in range(lead)) + tuple(
+        draw(st.integers(1, max_side)) for _ in range(spatial))
+    chunks = tuple(draw(st.integers(max(1, n // 5), n)) for n in shape)  # up to ~5 blocks per axis
+    seed = draw(st.integers(0, 2**16))
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32), chunks
+
+
+def same(got, expected, exact=True):
+    got = got.compute()
+    assert type(got) is np.ndarray and got.shape == expected.shape and got.dtype == expected.dtype
+    if exact:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5 * max(1.0, float(np.abs(expected).max())))
+
+
+@settings(**SETTINGS)
+@given(images(), st.tuples(st.integers(1, 7), st.integers(1, 7)), st.sampled_from(["full", "same", "valid"]),
+       st.sampled_from(["fill", "wrap", "symm"]), st.sampled_from(["auto", "direct", "separable", "fft"]),
+       st.sampled_from([fastconv.correlate2d, fastconv.convolve2d]))
+def test_filtering_equals_the_unchunked_call(image, ksize, mode, boundary, method, fn):
+    x, chunks = image
+    k = np.random.default_rng(1).standard_normal(ksize).astype(np.float32)
+    try:
+        expected = fn(x, k, mode, boundary, 1.5, method)
+    except ValueError:
+        with pytest.raises(ValueError):
+            fn(chunked(x, chunks), k, mode, boundary, 1.5, method)
+        return
+    same(fn(chunked(x, chunks), k, mode, boundary, 1.5, method), expected, exact=method != "fft")
+
+
+@settings(**SETTINGS)
+@given(images(max_side=30), st.integers(1, 9), st.integers(1, 9), st.sampled_from(["fill", "wrap", "symm"]))
+def test_sepfilter_and_large_kernels_wrap_across_chunks(image, ky, kx, boundary):
+    """Kernels longer than a chunk (and than the image): the wrap and symm
+    windows are gathered by index, exact for any size."""
+    x, chunks = image
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(ky), rng.standard_normal(kx)
+    same(fastconv.sepfilter2d(chunked(x, chunks), a, b, "same", boundary), fastconv.sepfilter2d(x, a, b, "same",
+                                                                                                  boundary))
+
+
+def test_integer_complex_and_fill_dtypes():
+    rng = np.random.default_rng(3)
+    xi = rng.integers(-1000, 1000, (2, 13, 11), dtype=np.int32)
+    k = rng.integers(-3, 4, (3, 4))
+    same(fastconv.correlate2d(chunked(xi, (1, 5, 4)), k, "same", "fill", 7), fastconv.correlate2d(xi, k, "same",
+                                                                                                    "fill", 7))
+    xc = (rng.standard_normal((9, 10)) + 1j * rng.standard_normal((9, 10))).astype(np.complex64)
+    kc = rng.standard_normal((3, 2)).astype(np.float32)
+    for fill in (0, 1 + 2j):
+        same(fastconv.convolve2d(chunked(xc, (4, 3)), kc, "full", "fill", fill),
+             fastconv.convolve2d(xc, kc, "full", "fill", fill))
+    xr, kz = rng.standard_normal((9, 10)), kc.astype(np.complex64) * (1 - 1j)  # a real image, complex result
+    same(fastconv.correlate2d(chunked(xr, (4, 3)), kz, "same", "fill", 2 - 1j),
+         fastconv.correlate2d(xr, kz, "same", "fill", 2 - 1j))
+
+
+@settings(**SETTINGS)
+@given(images(lead=0, spatial=3, max_side=14), st.tuples(*[st.integers(1, 5)] * 3),
+       st.sampled_from(["full", "same", "valid"]))
+def test_nd_convolution_and_fftconvolve(image, ksize, mode):
+    x, chunks = image
+    k = np.random.default_rng(4).standard_normal(ksize).astype(np.float32)
+    for fn, exact in [(lambda a: fastconv.convolve(a, k, mode, "direct"), True),
+                      (lambda a: fastconv.correlate(a, k, mode, "direct"), True),
+                      (lambda a: fastconv.fftconvolve(a, k, mode), False),
+                      (lambda a: fastconv.fftconvolve(a, k[:1], mode, axes=(1, 2)), False)]:
+        try:
+            expected = fn(x)
+        except ValueError:
+            with pytest.raises(ValueError):
+                fn(chunked(x, chunks))
+            continue
+        same(fn(chunked(x, chunks)), expected, exact)
+
+
+def test_fftconvolve_broadcasts_a_kernel_per_batch_entry():
+    rng = np.random.default_rng(5)
+    x, k = rng.standard_normal((4, 30, 20)), rng.standard_normal((4, 5, 3))
+    same(fastconv.fftconvolve(chunked(x, (3, 7, 6)), k, "same", axes=(1, 2)),
+         fastconv.fftconvolve(x, k, "same", axes=(1, 2)), exact=False)
+
+
+CONV = [  # x shape, w shape, keyword arguments
+    ((3, 4, 19, 17), (5, 4, 3, 3), dict(padding=1)),
+    ((3, 4, 19, 17), (6, 2, 3, 2), dict(stride=(2, 3), padding=(1, 2), dilation=(2, 1), groups=2)),
+    ((2, 4, 16, 15), (4, 4, 4, 4), dict(padding="same")),
+    ((2, 3, 12, 13), (4, 3, 3, 3), dict(padding=((0, 6), (5, 0)))),
+    ((4, 19, 17), (5, 4, 3, 3), dict(padding=1, stride=2)),                    # unbatched
+]
+
+
+@settings(**SETTINGS)
+@given(st.sampled_from(CONV), st.data(), st.sampled_from(["auto", "direct", "im2col", "fft"]))
+def test_conv2d_over_batch_and_spatial_chunks(case, data, algorithm):
+    xs, ws, kw = case
+    chunks = tuple(data.draw(st.integers(max(1, n // 4), n)) for n in xs)
+    rng = np.random.default_rng(6)
+    x, w, b = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32), \
+        rng.standard_normal(ws[0]).astype(np.float32)
+    same(fastconv.conv2d(chunked(x, chunks), w, b, algorithm=algorithm, **kw),
+         fastconv.conv2d(x, w, b, algorithm=algorithm, **kw), exact=algorithm != "fft")
+
+
+def test_conv1d_and_pooling():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 4, 50))
+    w = rng.standard_normal((5, 4, 7))
+    same(fastconv.conv1d(chunked(x, (2, 4, 9)), w, stride=3, padding=2, dilation=2),
+         fastconv.conv1d(x, w, stride=3, padding=2, dilation=2))
+    img = rng.standard_normal((5, 6, 17, 15)).astype(np.float32)
+    d = chunked(img, (2, 4, 6, 5))
+    same(fastconv.max_pool2d(d, 3, 2, 1), fastconv.max_pool2d(img, 3, 2, 1))
+    y, idx = fastconv.max_pool2d(d, 2, ceil_mode=True, return_indices=True)
+    y0, idx0 = fastconv.max_pool2d(img, 2, ceil_mode=True, return_indices=True)
+    same(y, y0)
+    same(idx, idx0)
+    same(fastconv.avg_pool2d(d, 3, 2, 1, count_include_pad=False),
+         fastconv.avg_pool2d(img, 3, 2, 1, count_include_pad=False))
+    same(fastconv.global_avg_pool2d(d), fastconv.global_avg_pool2d(img))
+    same(fastconv.global_avg_pool2d(d, keepdims=True), fastconv.global_avg_pool2d(img, keepdims=True))
+
+
+def test_graphs_are_lazy():
+    """Building a graph reads no data: the source raises if computed."""
+    def boom(block):
+        raise AssertionError("computed while building the graph")
+
+    x = da.zeros((2, 3, 40, 40), chunks=(1, 3, 20, 20), dtype=np.float32).map_blocks(boom, dtype=np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    calls = [lambda: fastconv.conv2d(x, w, padding=1), lambda: fastconv.correlate2d(x, w[0, 0], "same", "wrap"),
+             lambda: fastconv.fftconvolve(x, w[:1, :1], "same"), lambda: fastconv.max_pool2d(x, 2),
+             lambda: fastconv.sepfilter2d(x, np.ones(5), np.ones(3), boundary="symm"),
+             lambda: fastconv.convolve(x, w[:1, :1], "valid")]
+    for call in calls:
+        assert _dask.is_dask_array(call())
+
+
+def test_errors():
+    x = chunked(np.zeros((10, 10), np.float32), 5)
+    with pytest.raises(TypeError, match="not a Dask array"):
+        fastconv.correlate2d(x, chunked(np.ones((3, 3)), 3))
+    with pytest.raises(ValueError, match="mode"):
+        fastconv.correlate2d(x, np.ones((3, 3)), mode="bad")
+    with pytest.raises(ValueError, match="boundary"):
+        fastconv.convolve2d(x, np.ones((3, 3)), boundary="bad")
+    x4 = chunked(np.zeros((1, 2, 10, 10), np.float32), 5)
+    with pytest.raises(TypeError, match="out="):
+        fastconv.conv2d(x4, np.ones((3, 2, 3, 3), np.float32), out=np.zeros((1, 3, 8, 8), np.float32))
+    with pytest.raises(TypeError, match="dtype"):
+        fastconv.conv2d(x4, np.ones((3, 2, 3, 3), np.float64))
+    with pytest.raises(ValueError, match="channels"):
+        fastconv.conv2d(x4, np.ones((3, 3, 3, 3), np.float32))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        fastconv.max_pool2d(x4.astype(np.int32), 2)
+
+
+def _small_model():
+    from fastconv import nn
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((60, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 60)
+    m = nn.Sequential([nn.Conv2D(4, 3, padding="same", activation="relu"), nn.MaxPool2D(2), nn.Flatten(),
+                       nn.Dense(3, activation="softmax")])
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.fit(x, y, epochs=1, verbose=0)
+    return m, x, y
+
+
+def test_model_predict_and_evaluate():
+    m, x, y = _small_model()
+    d = chunked(x, (16, 1, 4, 8))
+    p = m.predict(d)
+    assert _dask.is_dask_array(p) and p.chunks[0] == (16, 16, 16, 12)
+    same(p, m.predict(x))
+    # the weights are one key of the graph, whatever the number of tasks
+    graph = dict(p.__dask_graph__())
+    assert sum(v is m or getattr(v, "value", None) is m for v in graph.values()) == 1
+    for yy in (y, chunked(y, 7)):
+        np.testing.assert_allclose(m.evaluate(d, yy), m.evaluate(x, y), rtol=1e-6)
+    with pytest.raises(ValueError, match="same number of examples"):
+        m.evaluate(d, y[:10])
+    with pytest.raises(ValueError, match="inputs of shape"):
+        m.predict(chunked(x[:, :, :4], 4))
+
+
+def test_task_threads_follow_the_scheduler():
+    with dask.config.set(scheduler="threads"):
+        assert _dask.task_threads() == 1
+    with dask.config.set(scheduler="synchronous"):
+        assert _dask.task_threads() is None
+
+
+def test_local_cluster_of_worker_processes():
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(8)
+    img = rng.standard_normal((2, 64, 48)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as cluster, distributed.Client(cluster) as client:
+        d = chunked(img, (2, 20, 16))
+        k = np.ones((5, 5), np.float32) / 25
+        got = client.compute([fastconv.correlate2d(d, k, "same", "symm"),
+                              fastconv.conv2d(d[None], w, padding=1)], sync=True)
+        np.testing.assert_array_equal(got[0], fastconv.correlate2d(img, k, "same", "symm"))
+        np.testing.assert_array_equal(got[1], fastconv.conv2d(img[None], w, padding=1))
+        # one fastconv thread per task in a worker of one thread (its nanny sets OMP_NUM_THREADS=1)
+        assert set(client.run(_dask.task_threads).values()) == {1}
+        m, x, y = _small_model()
+        d = chunked(x, (16, 1, 8, 8))
+        np.testing.assert_array_equal(client.compute(m.predict(d), sync=True), m.predict(x))
