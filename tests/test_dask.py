@@ -238,3 +238,26 @@ def test_local_cluster_of_worker_processes():
         m, x, y = _small_model()
         d = chunked(x, (16, 1, 8, 8))
         np.testing.assert_array_equal(client.compute(m.predict(d), sync=True), m.predict(x))
+
+
+def test_gradients_block_by_block_of_examples():
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((5, 3, 12, 11))
+    w = rng.standard_normal((4, 3, 3, 3))
+    kw = dict(stride=2, padding=1)
+    gy = rng.standard_normal(fastconv.conv2d(x, w, **kw).shape)
+    dx, dgy = chunked(x, (2, 3, 5, 4)), chunked(gy, (3, 2, 3, 3))
+    same(fastconv.conv2d_grad_input(x.shape, w, dgy, **kw), fastconv.conv2d_grad_input(x.shape, w, gy, **kw))
+    same(fastconv.conv2d_grad_weight(dx, w.shape, dgy, **kw), fastconv.conv2d_grad_weight(x, w.shape, gy, **kw),
+         exact=False)
+    same(fastconv.conv2d_grad_weight(dx, w.shape, gy, **kw), fastconv.conv2d_grad_weight(x, w.shape, gy, **kw),
+         exact=False)
+    y, idx = fastconv.max_pool2d(x, 3, 2, 1, return_indices=True)
+    g = rng.standard_normal(y.shape)
+    same(fastconv.max_pool2d_backward(chunked(g, (2, 2, 3, 3)), chunked(idx, (3, 1, 2, 2)), x.shape),
+         fastconv.max_pool2d_backward(g, idx, x.shape))
+    same(fastconv.max_pool2d_backward(chunked(g, (2, 2, 3, 3)), idx, x.shape),
+         fastconv.max_pool2d_backward(g, idx, x.shape))
+    ga = rng.standard_normal(fastconv.avg_pool2d(x, 2).shape)
+    same(fastconv.avg_pool2d_backward(chunked(ga, (2, 2, 3, 3)), x.shape, 2),
+         fastconv.avg_pool2d_backward(ga, x.shape, 2))

@@ -142,7 +142,57 @@ def _forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, out):
     return plan.forward(x, w, bias, out)
 
 
+def _dask_batches(a, name, nd):
+    """A Dask array's (N, ...) form chunked along N only (the other axes
+    rechunked whole, lazily): the gradients run example block by example
+    block."""
+    check_ndim(a, name, (nd + 2,), _LAYOUT[nd] if name == "x" else _LAYOUT[nd].replace("C", "K"))
+    return a.rechunk({i: -1 for i in range(1, a.ndim)})
+
+
+def _dask_grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups, algorithm, out):
+    """The input gradient of a Dask grad_out: a lazy Dask array, one block
+    per block of examples (each spatial plane whole)."""
+    if out is not None:
+        raise TypeError("out= is not supported for Dask arrays (the result is a lazy Dask array)")
+    _dask.not_dask(w, "w")
+    input_shape = shape_tuple(input_shape, nd + 2, "input_shape")
+    dy = _dask_batches(grad_out, "grad_out", nd)
+    plan = ConvPlan(input_shape, w.shape, dy.dtype, stride, padding, dilation, groups, algorithm)
+    if dy.shape != plan.output_shape:
+        raise ValueError(f"grad_out must have the convolution's output shape {plan.output_shape} for "
+                         f"input_shape={input_shape}; received shape {dy.shape}")
+    return dy.map_blocks(lambda b: _grad_input(nd, (len(b),) + input_shape[1:], w, b, stride, padding, dilation,
+                                               groups, algorithm, None),
+                         chunks=(dy.chunks[0],) + tuple((n,) for n in input_shape[1:]), dtype=dy.dtype)
+
+
+def _dask_grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, groups, algorithm, out):
+    """The weight gradient over Dask arrays: the blocks of examples' gradients,
+    summed by a tree reduction (to rounding the whole batch's)."""
+    import dask
+    import dask.array as da
+
+    if out is not None:
+        raise TypeError("out= is not supported for Dask arrays (the result is a lazy Dask array)")
+    weight_shape = shape_tuple(weight_shape, nd + 2, "weight_shape")
+    x = _dask_batches(x if _dask.is_dask_array(x) else da.from_array(x, chunks=-1), "x", nd)
+    plan = ConvPlan(x.shape, weight_shape, x.dtype, stride, padding, dilation, groups, algorithm)
+    dy = grad_out if _dask.is_dask_array(grad_out) else da.from_array(grad_out, chunks=-1)
+    if dy.shape != plan.output_shape or dy.dtype != x.dtype:
+        raise ValueError(f"grad_out must have the convolution's output shape {plan.output_shape} and x's dtype "
+                         f"{x.dtype}; received shape {dy.shape}, dtype {dy.dtype}")
+    dy = dy.rechunk((x.chunks[0],) + tuple((n,) for n in dy.shape[1:]))
+    call = dask.delayed(lambda xb, db: _grad_weight(nd, xb, weight_shape, db, stride, padding, dilation, groups,
+                                                    algorithm, None), pure=True)
+    parts = [da.from_delayed(call(xb, db), weight_shape, dtype=x.dtype)
+             for xb, db in zip(x.to_delayed().ravel(), dy.to_delayed().ravel())]
+    return da.stack(parts).sum(axis=0)
+
+
 def _grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups, algorithm, out):
+    if _dask.any_dask(w, grad_out):
+        return _dask_grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups, algorithm, out)
     xp = get_array_module(w, grad_out, out)
     input_shape = shape_tuple(input_shape, nd + 2, "input_shape")
     grad_out = as_float_array(grad_out, "grad_out", xp)
@@ -159,6 +209,8 @@ def _grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, groups,
 
 
 def _grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, groups, algorithm, out):
+    if _dask.any_dask(x, grad_out):
+        return _dask_grad_weight(nd, x, weight_shape, grad_out, stride, padding, dilation, groups, algorithm, out)
     xp = get_array_module(x, grad_out, out)
     x = as_float_array(x, "x", xp)
     check_ndim(x, "x", (nd + 2,), _LAYOUT[nd])

@@ -194,7 +194,32 @@ def _max_pool(nd, x, kernel_size, stride, padding, ceil_mode, return_indices, di
     return finish(y, yret)
 
 
+def _dask_planes(a, nd, chunks=None):
+    """a chunked along its leading (batch, channel) axes only, or as chunks."""
+    return a.rechunk(chunks if chunks is not None else {i: -1 for i in range(a.ndim - nd, a.ndim)})
+
+
+def _dask_backward(nd, grad_out, input_shape, out, fn, *more):
+    """A pooling gradient of Dask arrays: plane block by plane block."""
+    import dask.array as da
+
+    if out is not None:
+        raise TypeError("out= is not supported for Dask arrays (the result is a lazy Dask array)")
+    check_ndim(grad_out, "grad_out", (nd + 1, nd + 2), _LAYOUT[nd])
+    input_shape = shape_tuple(input_shape, grad_out.ndim, "input_shape")
+    dy = _dask_planes(grad_out, nd)
+    more = [_dask_planes(m if _dask.is_dask_array(m) else da.from_array(m, chunks=-1), nd, dy.chunks)
+            if m.shape == dy.shape else m for m in more]
+    return da.map_blocks(lambda b, *m: fn(b, b.shape[:-nd] + input_shape[-nd:], *m), dy, *more,
+                         chunks=dy.chunks[:-nd] + tuple((n,) for n in input_shape[-nd:]), dtype=dy.dtype)
+
+
 def _max_pool_backward(nd, grad_out, indices, input_shape, out):
+    if _dask.any_dask(grad_out, indices):
+        if not (hasattr(indices, "shape") and hasattr(grad_out, "shape")) or indices.shape != grad_out.shape:
+            raise ValueError("indices must have grad_out's shape")
+        return _dask_backward(nd, grad_out, input_shape, out,
+                              lambda b, shape, i: _max_pool_backward(nd, b, i, shape, None), indices)
     xp = get_array_module(grad_out, indices, out)
     grad_out = as_float_array(grad_out, "grad_out", xp)
     check_ndim(grad_out, "grad_out", (nd + 1, nd + 2), _LAYOUT[nd])
@@ -250,6 +275,9 @@ def _avg_pool(nd, x, kernel_size, stride, padding, count_include_pad, ceil_mode,
 
 def _avg_pool_backward(nd, grad_out, input_shape, kernel_size, stride, padding, count_include_pad,
                        ceil_mode, out):
+    if _dask.is_dask_array(grad_out):
+        return _dask_backward(nd, grad_out, input_shape, out, lambda b, shape: _avg_pool_backward(
+            nd, b, shape, kernel_size, stride, padding, count_include_pad, ceil_mode, None))
     xp = get_array_module(grad_out, out)
     grad_out = as_float_array(grad_out, "grad_out", xp)
     check_ndim(grad_out, "grad_out", (nd + 1, nd + 2), _LAYOUT[nd])
