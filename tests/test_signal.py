@@ -65,6 +65,13 @@ def test_zero_d_and_errors():
         fastconv.convolve(np.ones(3), np.ones((2, 2)))
     with pytest.raises(ValueError, match="must not be empty"):
         fastconv.correlate(np.ones((0, 3)), np.ones((2, 2)))
+    # scipy's one result for an empty operand: 'same' of an empty in1 by the direct sums
+    for fn in (fastconv.convolve, fastconv.correlate):
+        for method in ("auto", "direct"):
+            got = fn(np.ones((0, 3), np.float32), np.ones((2, 2)), "same", method)
+            assert got.shape == (0, 3) and got.dtype == np.float64
+        with pytest.raises(ValueError, match="must not be empty"):
+            fn(np.ones(0), np.ones(3), "same", "fft")
     with pytest.raises(ValueError, match="mode must be"):
         fastconv.convolve(np.ones(3), np.ones(2), mode="reflect")
     with pytest.raises(ValueError, match="method must be"):

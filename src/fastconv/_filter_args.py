@@ -29,8 +29,6 @@ def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
         raise ValueError(f"in1 must have at least 2 dimensions (..., H, W); received shape {in1.shape}")
     if in2.ndim != 2:
         raise ValueError(f"in2 must be a 2-D kernel; received shape {in2.shape}")
-    if in1.size == 0 or in2.size == 0:
-        raise ValueError(f"in1 and in2 must not be empty; received shapes {in1.shape} and {in2.shape}")
     if mode not in ("full", "same", "valid"):
         raise ValueError(f"mode must be 'full', 'same' or 'valid'; received {mode!r}")
     if boundary not in _BOUNDARY:
@@ -38,6 +36,36 @@ def _check_common(in1, in2, mode, boundary, fillvalue, method, xp):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; received {method!r}")
     return in1, in2, _BOUNDARY[boundary]
+
+
+def _empty_filter(x, k, mode, boundary, fill, flipped, result, xp):
+    """scipy.signal's correlate2d / convolve2d with an empty operand: the
+    output shape of its formulas ('full' is a ValueError where a size comes
+    out negative); an empty kernel sums nothing (zeros); an empty image read
+    through the fill gives fill * sum(k) (conj(k) for correlate2d) at every
+    output.  Through wrap or symm an empty image has no values at all: a
+    ValueError (scipy's C code divides by its zero size there and halts the
+    process)."""
+    (H, W), (kh, kw) = x.shape[-2:], k.shape
+    if mode == "full":
+        P, Q = H + kh - 1, W + kw - 1
+        if P < 0 or Q < 0:
+            raise ValueError(f"in1 {x.shape} and in2 {k.shape} are both empty along an axis: the 'full' output "
+                             "would have a negative size")
+    elif mode == "same":
+        P, Q = H, W
+    else:
+        if not (H >= kh and W >= kw) and not (kh >= H and kw >= W and x.ndim == 2):
+            raise ValueError("for 'valid' mode, one of in1 and in2 must be at least as large as the other in "
+                             f"every dimension; received shapes {x.shape[-2:]} and {k.shape}")
+        P, Q = abs(H - kh) + 1, abs(W - kw) + 1
+    shape = x.shape[:-2] + (P, Q)
+    if k.size == 0 or 0 in shape or mode == "valid":
+        return xp.zeros(shape, result)
+    if boundary != "fill":
+        raise ValueError(f"boundary {boundary!r} reads the values of in1, which is empty (shape {x.shape})")
+    total = (k if flipped or k.dtype.kind != "c" else xp.conj(k)).sum(dtype=result)
+    return xp.full(shape, xp.asarray(fill, result) * total, result)
 
 
 def _fill_value(fillvalue, result):

@@ -56,7 +56,7 @@ import numpy as np
 from . import _backend, _dask
 from ._arrays import get_array_module, to_host
 from ._cpu import filter_model as _cpu_model
-from ._filter_args import _BOUNDARY, _check_common, _dtypes, _fill_value, _geometry
+from ._filter_args import _BOUNDARY, _check_common, _dtypes, _empty_filter, _fill_value, _geometry
 from ._filter_methods import (_INT_EXACT, _INT_ROUNDED, _as_result, _direct, _direct_integer, _factors, _fft,
                               _int_bound, _separable, _separable_nonfinite)
 from ._validation import contiguous, signal_operand
@@ -85,6 +85,8 @@ def _filter(in1, in2, mode, boundary, fillvalue, method, flipped, xp, factors=No
         dtype = np.float32 if result == np.float32 else np.float64
     # scipy reads fillvalue only for boundary='fill'
     fill = _fill_value(fillvalue, result) if bnd == _BOUNDARY["fill"] else 0
+    if x.size == 0 or k.size == 0:
+        return _empty_filter(x, k, mode, boundary, fill, flipped, result, xp)
     if result.kind == "c":
         return _complex_filter(x, k, mode, boundary, fill, method, flipped, xp, result)
     exact = False

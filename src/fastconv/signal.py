@@ -51,6 +51,15 @@ def _check(a, b, mode, method=None):
         raise ValueError(f"method must be 'auto', 'direct' or 'fft'; received {method!r}")
 
 
+def _empty_same(a, b, mode, method, xp):
+    """scipy's one result for an empty operand: 'same' of an empty in1 (and a
+    non-empty in2) by the direct sums (or "auto"), an empty array of in1's
+    shape; None otherwise (_check then raises)."""
+    if a.size == 0 and b.size and a.ndim == b.ndim and mode == "same" and method in ("auto", "direct"):
+        return xp.zeros(a.shape, np.result_type(a.dtype, b.dtype))
+    return None
+
+
 def _swap_needed(mode, s1, s2):
     """scipy's rule: in 'valid' mode the operands swap when in2 is the larger
     in every axis; ValueError when neither is at least the other's size."""
@@ -185,6 +194,9 @@ def convolve(in1, in2, mode="full", method="auto"):
     volume, kernel = _operands(in1, in2, xp)
     if volume.ndim == kernel.ndim == 0:
         return volume * kernel
+    empty = _empty_same(volume, kernel, mode, method, xp)
+    if empty is not None:
+        return empty
     _check(volume, kernel, mode, method)
     if _swap_needed(mode, volume.shape, kernel.shape):
         volume, kernel = kernel, volume
@@ -205,6 +217,9 @@ def correlate(in1, in2, mode="full", method="auto"):
     a, b = _operands(in1, in2, xp)
     if a.ndim == b.ndim == 0:
         return a * (xp.conj(b) if b.dtype.kind == "c" else b)
+    empty = _empty_same(a, b, mode, method, xp)
+    if empty is not None:
+        return empty
     _check(a, b, mode, method)
     if method in ("fft", "auto"):
         return convolve(a, _reverse_conj(b, xp), mode, method)
