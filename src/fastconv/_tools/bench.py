@@ -13,6 +13,7 @@ Each side is timed as the minimum over `rounds` calls after warm-up calls
 fastconv's thread count (NumPy's BLAS limited through threadpoolctl).  A
 side whose calls take long (the NumPy references on the large workloads)
 stops after a time budget, with at least one timed call."""
+import math
 import time
 
 import numpy as np
@@ -209,12 +210,71 @@ def filter_sides(wl, mode):
     return (lambda: fastconv.correlate2d(img, k, mode="same")), peers
 
 
+class SweepRow:
+    """A row of the real-network sweep (fastconv._tools.sweep) as a workload."""
+    rounds = 4
+
+    def __init__(self, case):
+        from . import sweep
+
+        self.case, self.id = case, sweep.case_id(case)
+
+    def floor(self, mode):
+        from . import sweep
+
+        layer, dtype, _ = self.case
+        return sweep.floor_seconds(layer, dtype, mode == "fwd+bwd")
+
+
+def sweep_sides(row, mode):
+    layer, dtype, make = row.case
+
+    def torch_side():
+        _torch()  # Unavailable without torch; the threads set as for every peer
+        return make(layer, dtype, mode, "torch")
+
+    return make(layer, dtype, mode, "fastconv"), {"torch": torch_side}
+
+
+def _sweep_rows():
+    from . import sweep
+
+    return [SweepRow(c) for c in sweep.CASES]
+
+
+class _Lazy(list):
+    """The sweep's rows, listed on first use (fastconv bench imports no sweep otherwise)."""
+
+    def __iter__(self):
+        if not self:
+            self.extend(_sweep_rows())
+        return super().__iter__()
+
+
 FAMILIES = {
     "conv": (CONV, conv_sides, ("fwd", "fwd+bwd")),
     "pool": (POOL, pool_sides, ("fwd", "fwd+bwd")),
     "rnn": (RECURRENT, rnn_sides, ("fwd", "fwd+bwd")),
     "filter": (FILTER, filter_sides, ("fwd",)),
+    # the real-network sweep: about 200 rows, minutes; only when asked for
+    "sweep": (_Lazy(), sweep_sides, ("fwd", "fwd+bwd")),
 }
+DEFAULT_FAMILIES = ("conv", "pool", "rnn", "filter")
+
+
+def sweep_summary(rows, worst=10):
+    """The sweep's rows against torch: geometric mean, rows at or above 1.0x, the worst rows with
+    fastconv's time over the row's floor (flops / 230 GFLOP/s, bytes / 44 GB/s)."""
+    floors = {f"{r.id} {m}": r.floor(m) for r in FAMILIES["sweep"][0] for m in ("fwd", "fwd+bwd")}
+    rated = [(r["peers"]["torch"] / r["fastconv"], r) for r in rows if "torch" in r["peers"] and r["workload"] in floors]
+    if not rated:
+        return "sweep: no row has a torch time (is torch installed?)"
+    geo = math.exp(sum(math.log(q) for q, _ in rated) / len(rated))
+    lines = [f"sweep: {len(rated)} rows; geometric mean torch/fastconv {geo:.2f}x; "
+             f"{sum(q >= 1 for q, _ in rated)} rows >= 1.0x", f"worst {min(worst, len(rated))}:"]
+    for q, r in sorted(rated, key=lambda t: t[0])[:worst]:
+        lines.append(f"  {q:5.2f}x  {r['workload']}  (fastconv {r['fastconv'] / floors[r['workload']]:.1f}x its floor)")
+    return "\n".join(lines)
 
 
 # ---- timing -------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def cmd_demo(args):
 def cmd_bench(args):
     from fastconv._tools import bench as _bench
 
-    families = tuple(args.only.split(",")) if args.only else tuple(_bench.FAMILIES)
+    families = tuple(args.only.split(",")) if args.only else _bench.DEFAULT_FAMILIES
     bad = [f for f in families if f not in _bench.FAMILIES]
     if bad:
         print(f"fastconv bench: --only takes {', '.join(_bench.FAMILIES)}; received {', '.join(bad)}",
@@ -103,6 +103,8 @@ def cmd_bench(args):
         print("no workload matched", file=sys.stderr)
         return 2
     print("\n" + _bench.table(rows))
+    if "sweep" in families:
+        print("\n" + _bench.sweep_summary(rows))
     measured = sorted({p for r in rows for p in r["peers"]})
     print("\npeers measured: " + (", ".join(measured) or "none"))
     missing = _bench.missing_peers(rows)
@@ -138,7 +140,8 @@ def parser():
     s.add_argument("--save", metavar="PATH.npz", help="save the trained model")
     s.set_defaults(fn=cmd_demo)
     s = sub.add_parser("bench", help="time fastconv against the installed peers")
-    s.add_argument("--only", help="families, comma separated: conv, pool, rnn, filter (default: all)")
+    s.add_argument("--only", help="families, comma separated: conv, pool, rnn, filter (the default), and sweep "
+                   "(the layers of real networks against torch: minutes)")
     s.add_argument("--workloads", help="workload ids, comma separated (e.g. C1,P1,R1,F1)")
     s.add_argument("--rounds-scale", type=float, default=0.34, help="fraction of the canonical rounds")
     s.add_argument("--plot", default="fastconv-bench.png", help="PNG chart path ('' for none)")
