@@ -29,6 +29,8 @@ from .layers import (
     Flatten,
     GlobalAveragePooling2D,
     GlobalAvgPool2D,
+    Input,
+    InputLayer,
     MaxPool1D,
     MaxPool2D,
     MaxPooling1D,
@@ -45,7 +47,7 @@ __all__ = [
     "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "EarlyStopping", "Flatten", "GRU",
-    "GlobalAveragePooling2D", "GlobalAvgPool2D", "History", "LSTM", "Layer", "Loss", "MaxPool1D", "MaxPool2D",
+    "GlobalAveragePooling2D", "GlobalAvgPool2D", "History", "Input", "InputLayer", "LSTM", "Layer", "Loss", "MaxPool1D", "MaxPool2D",
     "MaxPooling1D", "MaxPooling2D", "MeanSquaredError", "Optimizer", "ProgressBar", "RMSprop", "Reshape", "SGD",
     "Sequential", "SimpleRNN", "SparseCategoricalCrossentropy", "load_model",
 ]

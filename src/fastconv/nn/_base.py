@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .. import _validation
+from .. import _backend, _validation
 from .._ext import _fastconv as _core
 from . import _ops, activations
 
@@ -25,8 +25,15 @@ class Layer(abc.ABC):
     rank = None
     min_rank = 0
 
-    def __init__(self, name=None):
+    def __init__(self, name=None, *, input_shape=None, trainable=True):
+        """input_shape (Keras): the shape of one example (no batch axis), so a
+        model starting with this layer is built (and can print its summary)
+        before it sees data.  trainable=False freezes the layer's weights
+        (fit leaves them; BatchNorm then runs in inference mode)."""
         self.name = name
+        self.declared_input_shape = None if input_shape is None else _validation.shape_tuple(
+            input_shape, len(input_shape) if isinstance(input_shape, (tuple, list)) else 1, "input_shape")
+        self.trainable = bool(trainable)
         self.params = {}
         self.grads = {}
         self.buffers = {}
@@ -77,6 +84,53 @@ class Layer(abc.ABC):
     def count_params(self):
         return int(sum(p.size for p in self.params.values()))
 
+    def count_weights(self):
+        """(trainable, non-trainable) weight counts as Keras counts them (its
+        layouts: one recurrent bias): a frozen layer's parameters and every
+        layer's buffers (BatchNorm's moving statistics) are non-trainable."""
+        if not self.built:
+            return 0, 0
+        total = int(sum(w.size for w in self.keras_weights()))
+        buffers = int(sum(b.size for b in self.buffers.values()))
+        return (total - buffers, buffers) if self.trainable else (0, total)
+
+    # -- Keras's weights -------------------------------------------------------------------------
+
+    def get_weights(self):
+        """The layer's weights in Keras's layouts and order (see keras_weights)."""
+        return [_backend.to_host(a).copy() for a in self.keras_weights()]
+
+    def set_weights(self, weights):
+        """Sets the weights from Keras's layouts and order (as get_weights returns them)."""
+        self._check_built("set_weights")
+        weights = [np.asarray(_backend.to_host(w)) for w in weights]
+        expected = self.keras_weights()
+        if len(weights) != len(expected):
+            raise ValueError(f"{type(self).__name__}.set_weights needs {len(expected)} arrays (Keras's order); "
+                             f"received {len(weights)}")
+        for i, (w, e) in enumerate(zip(weights, expected)):
+            if w.shape != e.shape:
+                raise ValueError(f"{type(self).__name__}.set_weights: array {i} must have shape {e.shape}; "
+                                 f"received {w.shape}")
+        self.load_keras_weights(weights)
+
+    def keras_weights(self):
+        """The weights as Keras lays them out (host arrays); the default:
+        parameters then buffers, as stored.  Layers whose layout differs
+        from PyTorch's (which state_dict keeps) override this and
+        load_keras_weights."""
+        return [self.params[n] for n in self.param_names] + [self.buffers[n] for n in self.buffer_names]
+
+    def load_keras_weights(self, weights):
+        for dst, w in zip([self.params[n] for n in self.param_names] + [self.buffers[n] for n in self.buffer_names],
+                          weights):
+            dst[...] = _ops.to_module(w.astype(dst.dtype), _ops.xp_of(dst))
+
+    def _check_built(self, what):
+        if not self.built:
+            raise ValueError(f"{type(self).__name__}.{what}: the layer has no weights until it is built "
+                             "(call the model on data, or give the first layer input_shape=)")
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
@@ -85,8 +139,8 @@ class Layer(abc.ABC):
 class ActivatedLayer(Layer):
     """A layer with an optional activation applied to its output."""
 
-    def __init__(self, activation=None, name=None):
-        super().__init__(name)
+    def __init__(self, activation=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
         self.activation = activations.get(activation)
         # set by Sequential while it trains with the activation fused into the
         # loss (softmax / sigmoid with cross-entropy): output the logits

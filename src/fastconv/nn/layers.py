@@ -22,8 +22,8 @@ class Dense(ActivatedLayer):
     min_rank = 1
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", name=None):
-        super().__init__(activation, name)
+                 bias_initializer="zeros", name=None, **kwargs):
+        super().__init__(activation, name, **kwargs)
         self.units = positive_int(units, "units")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = check_initializer(kernel_initializer, "kernel_initializer")
@@ -61,16 +61,56 @@ class Dense(ActivatedLayer):
         dx = _ops.matmul(dz, self.params["weight"])
         return dx.reshape(dy.shape[:-1] + (dx.shape[-1],))
 
+    def keras_weights(self):
+        """Keras's kernel (in, units) = weight^T, then bias."""
+        self._check_built("get_weights")
+        return [self.params["weight"].T] + ([self.params["bias"]] if self.use_bias else [])
+
+    def load_keras_weights(self, weights):
+        _load(self.params["weight"], weights[0].T)
+        if self.use_bias:
+            _load(self.params["bias"], weights[1])
+
     def get_config(self):
         return dict(units=self.units, use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
                     bias_initializer=self.bias_initializer, **super().get_config())
 
 
+def _load(dst, src):
+    """dst[...] = src (a host array in Keras's layout, already transposed to dst's), on dst's device."""
+    dst[...] = _ops.to_module(np.ascontiguousarray(src, dst.dtype), _ops.xp_of(dst))
+
+
+def _kernel_keras(w):
+    """PyTorch's (out, in, *k) (or a transposed convolution's (in, out, *k)) as
+    Keras's (*k, in, out) ((*k, out, in)): the two channel axes last, reversed."""
+    nd = w.ndim - 2
+    return w.transpose(tuple(range(2, 2 + nd)) + (1, 0))
+
+
+def _kernel_torch(k):
+    nd = k.ndim - 2
+    return k.transpose((nd + 1, nd) + tuple(range(nd)))
+
+
+class _KerasKernelBias:
+    """Keras's weights of a convolution: [kernel (spatial..., in, out), bias]."""
+
+    def keras_weights(self):
+        self._check_built("get_weights")
+        return [_kernel_keras(self.params["weight"])] + ([self.params["bias"]] if self.use_bias else [])
+
+    def load_keras_weights(self, weights):
+        _load(self.params["weight"], _kernel_torch(weights[0]))
+        if self.use_bias:
+            _load(self.params["bias"], weights[1])
+
+
 class Activation(ActivatedLayer):
     """An activation function as a layer."""
 
-    def __init__(self, activation, name=None):
-        super().__init__(activation, name)
+    def __init__(self, activation, name=None, **kwargs):
+        super().__init__(activation, name, **kwargs)
 
     def forward(self, x, training=False):
         return self._activate(x)
@@ -96,8 +136,8 @@ class Flatten(Layer):
 class Reshape(Layer):
     """(N, ...) -> (N,) + target_shape (one entry may be -1)."""
 
-    def __init__(self, target_shape, name=None):
-        super().__init__(name)
+    def __init__(self, target_shape, name=None, **kwargs):
+        super().__init__(name, **kwargs)
         self.target_shape = tuple(int(t) for t in target_shape)
         if sum(t == -1 for t in self.target_shape) > 1 or any(t < -1 or t == 0 for t in self.target_shape):
             raise ValueError(f"target_shape must hold positive sizes and at most one -1; received "
@@ -127,8 +167,8 @@ class Dropout(Layer):
     """Zeroes a fraction `rate` of the values in training and scales the rest
     by 1 / (1 - rate) (inverted dropout); the identity otherwise."""
 
-    def __init__(self, rate, name=None):
-        super().__init__(name)
+    def __init__(self, rate, name=None, **kwargs):
+        super().__init__(name, **kwargs)
         if not 0 <= rate < 1:
             raise ValueError(f"rate must be in [0, 1); received rate={rate!r}")
         self.rate = float(rate)
@@ -165,8 +205,8 @@ class BatchNorm(Layer):
     min_rank = 1
     buffer_names = ("running_mean", "running_var")
 
-    def __init__(self, momentum=0.99, epsilon=1e-3, name=None):
-        super().__init__(name)
+    def __init__(self, momentum=0.99, epsilon=1e-3, name=None, **kwargs):
+        super().__init__(name, **kwargs)
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1); received momentum={momentum!r}")
         if not epsilon > 0:
@@ -186,7 +226,7 @@ class BatchNorm(Layer):
 
     def forward(self, x, training=False):
         axes = (0,) + tuple(range(2, x.ndim))
-        if training:
+        if training and self.trainable:  # a frozen BatchNorm runs in inference mode, as Keras's
             mean = x.mean(axis=axes)
             var = x.var(axis=axes)
             n = x.size // x.shape[1]
@@ -222,14 +262,14 @@ class BatchNorm(Layer):
 # ---- convolution -----------------------------------------------------------------------------------
 
 
-class _Conv(ActivatedLayer):
+class _Conv(_KerasKernelBias, ActivatedLayer):
     nd = 2
     param_names = ("weight", "bias")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 name=None):
-        super().__init__(activation, name)
+                 name=None, **kwargs):
+        super().__init__(activation, name, **kwargs)
         self.filters = positive_int(filters, "filters")
         self.kernel_size = int_tuple(kernel_size, self.nd, "kernel_size")
         self.strides = int_tuple(strides, self.nd, "strides")
@@ -337,7 +377,7 @@ class Conv2D(_Conv):
     nd = 2
 
 
-class Conv2DTranspose(ActivatedLayer):
+class Conv2DTranspose(_KerasKernelBias, ActivatedLayer):
     """Transposed 2-D convolution over (N, C, H, W), as
     torch.nn.ConvTranspose2d (weight (C, filters, kh, kw)).  padding 'same'
     gives output size * strides (Keras), 'valid' (size - 1) * strides + k,
@@ -348,8 +388,9 @@ class Conv2DTranspose(ActivatedLayer):
     rank = 3
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=0, activation=None,
-                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None):
-        super().__init__(activation, name)
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None,
+                 **kwargs):
+        super().__init__(activation, name, **kwargs)
         self.filters = positive_int(filters, "filters")
         self.kernel_size = int_tuple(kernel_size, 2, "kernel_size")
         self.strides = int_tuple(strides, 2, "strides")
@@ -427,8 +468,8 @@ class _Pool(Layer):
     def rank(self):
         return self.nd + 1
 
-    def __init__(self, pool_size=2, strides=None, padding=0, name=None):
-        super().__init__(name)
+    def __init__(self, pool_size=2, strides=None, padding=0, name=None, **kwargs):
+        super().__init__(name, **kwargs)
         self.pool_size = int_tuple(pool_size, self.nd, "pool_size")
         self.strides = self.pool_size if strides is None else int_tuple(strides, self.nd, "strides")
         if padding == "valid":
@@ -509,3 +550,34 @@ class GlobalAvgPool2D(Layer):
 MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D = MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D
 GlobalAveragePooling2D = GlobalAvgPool2D
 BatchNormalization = BatchNorm
+
+
+class InputLayer(Layer):
+    """The input of a Sequential model: InputLayer(shape=(...)) (or
+    input_shape=), the shape of one example.  Sequential builds its layers
+    from it at once, so summary() works before fit."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, **kwargs):
+        if shape is None:
+            shape = input_shape
+        if shape is None:
+            raise ValueError("InputLayer needs shape= (the shape of one example, without the batch axis)")
+        super().__init__(name, input_shape=shape, **kwargs)
+        self.shape = self.declared_input_shape
+        self.batch_size = batch_size
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        return {"shape": list(self.shape)}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None):
+    """keras.Input for Sequential models: the model's input shape, as an
+    InputLayer.  (The functional API, layers called on symbolic tensors, is
+    not part of fastconv.nn yet.)"""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)

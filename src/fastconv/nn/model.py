@@ -86,11 +86,29 @@ class Sequential:
     def add(self, layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential takes fastconv.nn layers; received {type(layer).__name__}")
+        if isinstance(layer, L.InputLayer):  # keras.Input / InputLayer: the input shape, not a layer
+            if self.layers or self.built:
+                raise ValueError("an Input (InputLayer) can only come first in a Sequential model")
+            self.build(layer.shape)
+            return
         self.layers.append(layer)
         if self.built:
-            layer.build(self._output_shape(len(self.layers) - 1), self._rng, self.dtype)
+            self._build_layer(layer, self._output_shape(len(self.layers) - 1))
             if self._xp is not np:
                 self._move_state(self._xp)
+        elif len(self.layers) == 1 and layer.declared_input_shape is not None:  # input_shape= on the first layer
+            self.build(layer.declared_input_shape)
+
+    def _build_layer(self, layer, shape):
+        """Builds a layer for inputs of shape (N,) + shape, keeping the weights
+        of one already built for that shape (trained layers reused in another
+        model keep what they learnt)."""
+        if layer.built:
+            if tuple(layer.input_shape) != tuple(shape):
+                raise ValueError(f"layer {layer.name or type(layer).__name__} was built for inputs of shape "
+                                 f"(N,) + {tuple(layer.input_shape)}; here it would receive (N,) + {tuple(shape)}")
+            return
+        layer.build(shape, self._rng, self.dtype)
 
     def _output_shape(self, upto):
         return self.layers[upto - 1].output_shape if upto else self.input_shape
@@ -100,7 +118,7 @@ class Sequential:
         shape = tuple(int(n) for n in input_shape)
         self.input_shape = shape
         for layer in self.layers:
-            layer.build(shape, self._rng, self.dtype)
+            self._build_layer(layer, shape)
             shape = layer.output_shape
         self.built = True
         if self._xp is not np:  # built after moving (to("gpu"), or a first CuPy input): weights follow
@@ -112,7 +130,12 @@ class Sequential:
     def output_shape(self):
         return self.layers[-1].output_shape if self.layers else self.input_shape
 
-    def compile(self, optimizer="adam", loss="mse", metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """optimizer (Keras's default "rmsprop"), loss (required: a name or a
+        Loss), metrics (names)."""
+        if loss is None:
+            raise ValueError("compile() needs a loss (for example loss='mse' or "
+                             "'sparse_categorical_crossentropy'): fastconv.nn trains only on a compiled loss")
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
         self.metrics = list(metrics or [])
@@ -236,27 +259,40 @@ class Sequential:
         return g
 
     def parameters(self):
-        """The trainable arrays, in state_dict order (updated in place by the optimizers)."""
-        return [layer.params[n] for layer in self.layers for n in layer.param_names]
+        """The trainable arrays (layers with trainable=False left out), in
+        state_dict order (updated in place by the optimizers)."""
+        return [layer.params[n] for layer in self.layers if layer.trainable for n in layer.param_names]
 
     def gradients(self):
         """The gradients of the last backward, matching parameters()."""
-        return [layer.grads[n] for layer in self.layers for n in layer.param_names]
+        return [layer.grads[n] for layer in self.layers if layer.trainable for n in layer.param_names]
+
+    @property
+    def trainable_variables(self):
+        """Keras's name for parameters(): the arrays fit updates."""
+        return self.parameters()
+
+    @property
+    def metrics_names(self):
+        """["loss", metric, ...]: the names of evaluate's values."""
+        return ["loss"] + list(getattr(self, "_metric_fns", {}))
 
     def get_weights(self):
-        """Parameters and buffers (BatchNorm's running statistics), as arrays."""
-        return [a for layer in self.layers for a in self._layer_arrays(layer)]
+        """Every layer's weights in Keras's layouts and order (kernels (in,
+        out) / (kh, kw, in, out), one recurrent bias, BatchNorm's moving
+        statistics), host copies; state_dict keeps PyTorch's."""
+        return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights):
+        """Sets every layer's weights from Keras's layouts (as get_weights)."""
         weights = list(weights)
-        expected = self.get_weights()
-        if len(weights) != len(expected):
-            raise ValueError(f"set_weights needs {len(expected)} arrays; received {len(weights)}")
-        for dst, src in zip(expected, weights):
-            src = _ops.to_module(src, _ops.xp_of(dst))
-            if src.shape != dst.shape:
-                raise ValueError(f"set_weights: an array of shape {src.shape} where {dst.shape} is expected")
-            dst[...] = src
+        counts = [len(layer.keras_weights()) for layer in self.layers]
+        if len(weights) != sum(counts):
+            raise ValueError(f"set_weights needs {sum(counts)} arrays; received {len(weights)}")
+        at = 0
+        for layer, n in zip(self.layers, counts):
+            layer.set_weights(weights[at: at + n])
+            at += n
 
     @staticmethod
     def _layer_arrays(layer):
@@ -292,6 +328,8 @@ class Sequential:
             flat = self._xp.empty(sum(p.size for p in params), self.dtype)
             offset = 0
             for layer in self.layers:
+                if not layer.trainable:
+                    continue
                 for name in layer.param_names:
                     p = layer.params[name]
                     view = flat[offset: offset + p.size].reshape(p.shape)
@@ -312,16 +350,32 @@ class Sequential:
                 logs[name] = fn(y, probs)
         return logs
 
-    def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, callbacks=None, verbose=1, shuffle=True):
-        """Trains for `epochs` passes over (x, y) in shuffled mini-batches;
-        returns the History (per-epoch loss, metrics, val_ ones)."""
+    def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, initial_epoch=0):
+        """Trains for epochs initial_epoch ... epochs - 1 over (x, y) in
+        shuffled mini-batches (Keras's arguments, in its order; batch_size
+        None is 32); returns the History (per-epoch loss, metrics, val_
+        ones).  validation_split: the last fraction of x and y (taken before
+        shuffling, as Keras) held out for validation."""
         self._check_compiled()
         x = self._as_input(x)
         y = _ops.to_module(y, self._xp)
         if len(x) != len(y):
             raise ValueError(f"x and y must hold the same number of examples; received {len(x)} and {len(y)}")
+        batch_size = 32 if batch_size is None else batch_size
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int; received batch_size={batch_size!r}")
+        verbose = 1 if verbose == "auto" else verbose
+        if not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch:
+            raise ValueError(f"initial_epoch must be an int >= 0; received {initial_epoch!r}")
+        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be a fraction in [0, 1); received {validation_split!r}")
+        if validation_split and validation_data is None:
+            cut = len(x) - int(len(x) * validation_split)
+            if cut == len(x) or cut == 0:
+                raise ValueError(f"validation_split={validation_split} of {len(x)} examples leaves no validation "
+                                 "or no training example")
+            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
         if validation_data is not None:
             if len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (x_val, y_val)")
@@ -337,7 +391,7 @@ class Sequential:
             cb.model = self
             cb.on_train_begin()
         self.stop_training = False
-        for epoch in range(epochs):
+        for epoch in range(initial_epoch, epochs):
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
             order = self._rng.permutation(n) if shuffle else np.arange(n)
@@ -363,7 +417,7 @@ class Sequential:
             cb.on_train_end()
         return history
 
-    def predict(self, x, batch_size=None):
+    def predict(self, x, batch_size=None, verbose="auto"):
         """The model's output for x, in batches of batch_size (all at once if
         None).  A Dask array x gives a lazy Dask array, block by block along
         the batch axis (see _dask_graph)."""
@@ -382,7 +436,7 @@ class Sequential:
             return self.forward(x, training=False)
         return self._xp.concatenate([self.forward(x[i: i + batch_size]) for i in range(0, len(x), batch_size)])
 
-    def evaluate(self, x, y, batch_size=None, return_dict=False):
+    def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False):
         """Loss (and metrics) on (x, y) in inference mode: the loss if no
         metrics were compiled, else [loss, *metrics], or a dict."""
         self._check_compiled()
@@ -445,22 +499,40 @@ class Sequential:
     # ---- description and storage -------------------------------------------------------------
 
     def count_params(self):
-        return sum(layer.count_params() for layer in self.layers)
+        """Every weight, trainable or not, as Keras counts them (see summary)."""
+        return sum(sum(layer.count_weights()) for layer in self.layers)
 
     def summary(self, print_fn=print):
-        """Prints (and returns) a table of layers, output shapes and parameter counts."""
+        """Prints (and returns) Keras's table: layers, output shapes (batch as
+        None) and weight counts, then the total, trainable and non-trainable
+        counts with their sizes.  Counts are Keras's (kernels in its layouts,
+        one recurrent bias; BatchNorm's moving statistics non-trainable); the
+        PyTorch layout behind state_dict() holds a second recurrent bias."""
         if not self.built:
-            raise RuntimeError("the model is not built yet: call build(input_shape) or run it on data first")
-        rows = [("Layer (type)", "Output shape", "Param #")]
+            raise RuntimeError("the model is not built yet: give the first layer input_shape= (or start with "
+                               "keras.Input), call build(input_shape), or run it on data first")
+        rows = [("Layer (type)", "Output Shape", "Param #")]
         for i, layer in enumerate(self.layers):
             rows.append((f"{layer.name or f'{type(layer).__name__.lower()}_{i}'} ({type(layer).__name__})",
-                         str((None,) + tuple(layer.output_shape)), f"{layer.count_params():,}"))
+                         str((None,) + tuple(layer.output_shape)), f"{sum(layer.count_weights()):,}"))
         widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
         rule = "-" * sum(widths)
+        trainable = sum(layer.count_weights()[0] for layer in self.layers)
+        frozen = sum(layer.count_weights()[1] for layer in self.layers)
+
+        def size(n):
+            b = n * self.dtype.itemsize
+            for unit in ("B", "KB", "MB", "GB"):
+                if b < 1024 or unit == "GB":
+                    return f"{b:.2f} {unit}"
+                b /= 1024
+
         lines = [f'Model: "{self.name or "sequential"}"', rule,
                  "".join(v.ljust(w) for v, w in zip(rows[0], widths)), "=" * sum(widths)]
         lines += ["".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows[1:]]
-        lines += ["=" * sum(widths), f"Total params: {self.count_params():,}", rule]
+        lines += ["=" * sum(widths), f" Total params: {trainable + frozen:,} ({size(trainable + frozen)})",
+                  f" Trainable params: {trainable:,} ({size(trainable)})",
+                  f" Non-trainable params: {frozen:,} ({size(frozen)})", rule]
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)

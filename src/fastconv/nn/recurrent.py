@@ -5,6 +5,7 @@ bias_hh (G*units,), gates i, f, g, o (LSTM) and r, z, n (GRU, PyTorch's
 "reset after" form).  Output: the last state (N, units), or every state
 (N, T, units) with return_sequences=True.  The initial state is zero."""
 from .. import rnn as R
+from . import _ops
 from ._base import Layer, check_initializer, initialise, positive_int
 
 
@@ -13,8 +14,8 @@ class _Recurrent(Layer):
     param_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
     def __init__(self, units, return_sequences=False, use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", name=None):
-        super().__init__(name)
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", name=None, **kwargs):
+        super().__init__(name, **kwargs)
         self.units = positive_int(units, "units")
         self.return_sequences = bool(return_sequences)
         self.use_bias = bool(use_bias)
@@ -38,6 +39,39 @@ class _Recurrent(Layer):
         if self.use_bias:
             self.params["bias_ih"] = initialise(self.bias_initializer, (G * H,), I, G * H, rng, dtype)
             self.params["bias_hh"] = initialise(self.bias_initializer, (G * H,), H, G * H, rng, dtype)
+
+    # Keras's weights: kernel (I, G H), recurrent_kernel (H, G H), bias (G H): W_ih^T, W_hh^T, b_ih + b_hh
+    # (Keras has one bias; set_weights puts it in b_ih and zeroes b_hh).  LSTM's gate order is PyTorch's.
+    _keras_order = None  # GRU: Keras's gate order z, r, h against PyTorch's r, z, n
+
+    def _to_keras(self, a):
+        """a's gate blocks (along axis 0) in Keras's order."""
+        if self._keras_order is None:
+            return a
+        H = self.units
+        return self._xp_concat([a[g * H:(g + 1) * H] for g in self._keras_order], 0)
+
+    _from_keras = _to_keras  # (the gate permutation is its own inverse)
+
+    @staticmethod
+    def _xp_concat(parts, axis):
+        return _ops.xp_of(parts[0]).concatenate(parts, axis=axis)
+
+    def keras_weights(self):
+        self._check_built("get_weights")
+        p = self.params
+        out = [self._to_keras(p["weight_ih"]).T, self._to_keras(p["weight_hh"]).T]
+        if self.use_bias:
+            out.append(self._to_keras(p["bias_ih"] + p["bias_hh"]))
+        return out
+
+    def load_keras_weights(self, weights):
+        xp = _ops.xp_of(self.params["weight_ih"])
+        for name, w in zip(("weight_ih", "weight_hh"), weights):
+            self.params[name][...] = self._from_keras(xp.asarray(w.T, self.params[name].dtype))
+        if self.use_bias:
+            self.params["bias_ih"][...] = self._from_keras(xp.asarray(weights[2], self.params["bias_ih"].dtype))
+            self.params["bias_hh"][...] = 0
 
     def _weights(self):
         p = self.params
@@ -117,6 +151,23 @@ class LSTM(_Recurrent):
 
 class GRU(_Recurrent):
     """torch.nn.GRU's cell (gates r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn)))."""
+
+    # Keras's GRU (reset_after=True, its default) has a bias of shape (2, 3 H): the input and the
+    # recurrent biases, each in its gate order z, r, h
+    _keras_order = (1, 0, 2)
+
+    def keras_weights(self):
+        out = super().keras_weights()
+        if self.use_bias:
+            p = self.params
+            out[2] = self._xp_concat([self._to_keras(p["bias_ih"])[None], self._to_keras(p["bias_hh"])[None]], 0)
+        return out
+
+    def load_keras_weights(self, weights):
+        super().load_keras_weights(weights[:2] + [weights[2][0]] if self.use_bias else weights)
+        if self.use_bias:
+            xp = _ops.xp_of(self.params["bias_hh"])
+            self.params["bias_hh"][...] = self._from_keras(xp.asarray(weights[2][1], self.params["bias_hh"].dtype))
 
     gates = 3
 

@@ -1,0 +1,146 @@
+"""fastconv.nn against Keras's contract: input shapes before data, summary
+counts, frozen layers, reused trained layers, compile's loss, Keras's weight
+layouts (checked against Keras itself where it is installed with the torch
+backend), fit's Keras arguments."""
+import os
+
+import numpy as np
+import pytest
+
+from fastconv import nn
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((40, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, 40)
+
+
+def small_cnn(**first):
+    return nn.Sequential([nn.Conv2D(4, 3, activation="relu", **first), nn.BatchNormalization(), nn.Flatten(),
+                          nn.Dense(3, activation="softmax")], seed=0)
+
+
+def test_input_shape_builds_the_model_and_summary_counts_as_keras():
+    for model in (small_cnn(input_shape=(1, 8, 8)),
+                  nn.Sequential([nn.Input((1, 8, 8))] + small_cnn().layers),
+                  nn.Sequential([nn.InputLayer(shape=(1, 8, 8))] + small_cnn().layers)):
+        assert model.built and model.input_shape == (1, 8, 8)
+        text = model.summary(print_fn=None)
+        # conv 4 * 9 + 4, BatchNorm 4 + 4 trainable and 4 + 4 moving statistics, dense 144 * 3 + 3
+        assert "(None, 4, 6, 6)" in text and " Total params: 491 " in text
+        assert " Trainable params: 483 " in text and " Non-trainable params: 8 " in text
+        assert model.count_params() == 491
+    lstm = nn.Sequential([nn.LSTM(5, input_shape=(7, 3)), nn.Dense(1)])
+    assert lstm.count_params() == 4 * 5 * (3 + 5) + 4 * 5 + 6  # one recurrent bias, as Keras counts
+    with pytest.raises(ValueError, match="only come first"):
+        nn.Sequential([nn.Dense(2), nn.Input((3,))])
+    with pytest.raises(RuntimeError, match="input_shape"):
+        nn.Sequential([nn.Dense(2)]).summary(print_fn=None)
+
+
+def test_frozen_layers_keep_their_weights(data):
+    x, y = data
+    model = small_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(x, y, epochs=1, verbose=0)
+    conv, bn = model.layers[0], model.layers[1]
+    conv.trainable = bn.trainable = False
+    frozen = [a.copy() for a in (conv.params["weight"], bn.params["weight"], bn.buffers["running_mean"])]
+    dense = model.layers[3].params["weight"].copy()
+    model.fit(x, y, epochs=2, verbose=0)
+    for before, after in zip(frozen, (conv.params["weight"], bn.params["weight"], bn.buffers["running_mean"])):
+        np.testing.assert_array_equal(before, after)  # BatchNorm frozen: inference mode, statistics kept
+    assert not np.array_equal(dense, model.layers[3].params["weight"])
+    assert len(model.trainable_variables) == 2
+    text = model.summary(print_fn=None)
+    assert " Trainable params: 435 " in text and " Non-trainable params: 56 " in text
+
+
+def test_trained_layers_reused_in_a_new_model_keep_their_weights(data):
+    x, y = data
+    model = small_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    expected = model.predict(x)
+    np.testing.assert_array_equal(nn.Sequential(model.layers).predict(x), expected)
+    head = nn.Sequential(model.layers[:3])
+    np.testing.assert_array_equal(model.layers[3].forward(head.predict(x)), expected)
+    with pytest.raises(ValueError, match="was built for inputs"):
+        nn.Sequential(model.layers).predict(np.zeros((2, 1, 9, 9), np.float32))
+
+
+def test_compile_needs_a_loss_and_names_the_metrics(data):
+    model = small_cnn()
+    with pytest.raises(ValueError, match="needs a loss"):
+        model.compile("adam")
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert model.optimizer.name == "rmsprop"  # Keras's default
+    assert model.metrics_names == ["loss", "accuracy"]
+
+
+def test_keras_weight_layouts_round_trip(data):
+    x, _ = data
+    model = small_cnn()
+    model.build(x.shape[1:])
+    shapes = [w.shape for w in model.get_weights()]
+    assert shapes == [(3, 3, 1, 4), (4,), (4,), (4,), (4,), (4,), (144, 3), (3,)]
+    np.testing.assert_array_equal(model.get_weights()[0], model.layers[0].params["weight"].transpose(2, 3, 1, 0))
+    before = model.predict(x)
+    weights = model.get_weights()
+    model.set_weights([np.zeros_like(w) for w in weights])
+    model.set_weights(weights)
+    np.testing.assert_array_equal(model.predict(x), before)
+    with pytest.raises(ValueError, match="needs 8 arrays"):
+        model.set_weights(weights[:-1])
+    with pytest.raises(ValueError, match="must have shape"):
+        model.layers[3].set_weights([weights[6].T, weights[7]])
+    with pytest.raises(ValueError, match="built"):
+        nn.Dense(3).set_weights([np.zeros((2, 3)), np.zeros(3)])
+
+
+def test_fit_takes_keras_arguments(data):
+    x, y = data
+    model = small_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    h = model.fit(x, y, None, 3, 0, validation_split=0.25, initial_epoch=1)  # Keras's positional order
+    assert h.epoch == [1, 2] and set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    # the validation examples are the last quarter, as Keras takes them
+    np.testing.assert_allclose(h.history["val_loss"][-1], model.evaluate(x[30:], y[30:], verbose=0)[0], rtol=1e-6)
+    model.predict(x, verbose=0)
+    with pytest.raises(ValueError, match="validation_split"):
+        model.fit(x, y, validation_split=1.5, verbose=0)
+
+
+KERAS_LAYERS = [  # (keras layer, fastconv layer, input shape (Keras layout), to channels-first)
+    ("Dense(5)", "Dense(5)", (4, 7, 3), None),
+    ("LSTM(6, return_sequences=True)", "LSTM(6, return_sequences=True)", (4, 7, 3), None),
+    ("GRU(6, return_sequences=True)", "GRU(6, return_sequences=True)", (4, 7, 3), None),
+    ("SimpleRNN(6)", "SimpleRNN(6)", (4, 7, 3), None),
+    ("Conv2D(4, (3, 2))", "Conv2D(4, (3, 2))", (2, 9, 8, 3), (0, 3, 1, 2)),
+    ("Conv2DTranspose(4, 3, strides=2)", "Conv2DTranspose(4, 3, strides=2)", (2, 9, 8, 3), (0, 3, 1, 2)),
+    ("Conv1D(4, 3)", "Conv1D(4, 3)", (2, 11, 3), (0, 2, 1)),
+]
+
+
+@pytest.mark.parametrize("klayer, flayer, shape, perm", KERAS_LAYERS)
+def test_keras_weights_load_and_give_keras_outputs(klayer, flayer, shape, perm):
+    """Weights taken from a Keras layer (get_weights) and set on fastconv's
+    give Keras's outputs, and come back unchanged."""
+    pytest.importorskip("torch")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    k = eval(f"keras.layers.{klayer}")
+    expected = keras.ops.convert_to_numpy(k(x))
+    f = eval(f"nn.{flayer}")
+    xf = x if perm is None else np.ascontiguousarray(x.transpose(perm))
+    model = nn.Sequential([f])
+    model.build(xf.shape[1:])
+    f.set_weights(k.get_weights())
+    got = model.predict(xf)
+    if perm is not None:
+        got = got.transpose(np.argsort(perm))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    for a, b in zip(f.get_weights(), k.get_weights()):
+        np.testing.assert_array_equal(a, b)
