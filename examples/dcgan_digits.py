@@ -23,6 +23,7 @@ from fastconv import nn
 from fastconv.nn import losses, zoo
 
 LATENT = 32
+nn.config.set_image_data_format("channels_first")  # the digits come as (N, 1, 8, 8), PyTorch's layout
 
 
 def generator(seed):

@@ -66,3 +66,16 @@ def assert_close(actual, expected, bound, n_terms, dtype, normwise=False):
         i = np.unravel_index(np.argmax(err - tol), err.shape)
         raise AssertionError(f"{bad.sum()} of {err.size} elements off; worst at {i}: "
                              f"got {actual[i]}, expected {expected[i]}, tol {tol[i]:.3g}")
+
+
+@pytest.fixture
+def channels_first():
+    """fastconv.nn's image layers made channels-first (PyTorch's layout), as
+    the tests written against torch build them; the format in force is
+    restored after."""
+    from fastconv.nn import config
+
+    saved = config.image_data_format()
+    config.set_image_data_format("channels_first")
+    yield
+    config.set_image_data_format(saved)

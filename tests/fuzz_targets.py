@@ -1052,19 +1052,25 @@ def nn_case(draw):
     def ia(valid):
         return b.int_arg("p", valid, percent=10)
 
+    fmt = b.one(["channels_first", "channels_last"])  # image layers' data_format (shapes read either way)
+    df = f"data_format={fmt!r}"
     if kind == "conv2d":
         shape = (b.int(1, 3), b.int(3, 8), b.int(3, 8))
         pad = b.choice_arg(["valid", "same"], hostile=("1", "(1, 1)", "'full'", "-1", "None"), percent=15)
         layers = [f"nn.Conv2D({ia(b.int(1, 4))}, {ia(b.int(1, 3))}, strides={ia(b.int(1, 2))}, padding={pad}, "
-                  f"dilation_rate={ia(1)}, activation={b.choice_arg(['relu', None, 'tanh'], hostile=('1', 'max'))})",
-                  b.one([f"nn.MaxPool2D({ia(b.int(1, 2))}, strides={ia(1)}, padding={ia(0)})",
-                         f"nn.AvgPool2D({ia(b.int(1, 2))})", "nn.GlobalAvgPool2D()", "nn.BatchNorm()",
+                  f"dilation_rate={ia(1)}, activation={b.choice_arg(['relu', None, 'tanh'], hostile=('1', 'max'))}, "
+                  f"{df})",
+                  b.one([f"nn.MaxPool2D({ia(b.int(1, 2))}, strides={ia(1)}, padding={ia(0)}, {df})",
+                         f"nn.AvgPool2D({ia(b.int(1, 2))}, {df})", f"nn.GlobalAvgPool2D({df})",
+                         f"nn.BatchNorm(axis={-1 if fmt == 'channels_last' else 1})",
                          "nn.Dropout(0.5)", "nn.Activation('sigmoid')"]), "nn.Flatten()",
                   f"nn.Dense({ia(b.int(1, 4))}, activation='softmax')"]
     elif kind == "conv1d":
         shape = (b.int(1, 3), b.int(3, 12))
-        layers = [f"nn.Conv1D({ia(b.int(1, 4))}, {ia(b.int(1, 3))}, strides={ia(b.int(1, 2))}, padding={ia(b.int(0, 1))})",
-                  b.one([f"nn.MaxPool1D({ia(b.int(1, 2))})", f"nn.AvgPool1D({ia(b.int(1, 2))})", "nn.BatchNorm()"]),
+        layers = [f"nn.Conv1D({ia(b.int(1, 4))}, {ia(b.int(1, 3))}, strides={ia(b.int(1, 2))}, "
+                  f"padding={ia(b.int(0, 1))}, {df})",
+                  b.one([f"nn.MaxPool1D({ia(b.int(1, 2))}, {df})", f"nn.AvgPool1D({ia(b.int(1, 2))}, {df})",
+                         f"nn.BatchNorm(axis={-1 if fmt == 'channels_last' else 1})"]),
                   "nn.Flatten()", f"nn.Dense({ia(b.int(1, 4))})"]
     elif kind == "rnn":
         shape = (b.int(1, 4), b.int(1, 4))
@@ -1074,7 +1080,7 @@ def nn_case(draw):
     elif kind == "transpose":
         shape = (b.int(1, 3), b.int(1, 5), b.int(1, 5))
         layers = [f"nn.Conv2DTranspose({ia(b.int(1, 3))}, {ia(b.int(1, 3))}, strides={ia(b.int(1, 2))}, "
-                  f"output_padding={ia(0)})", "nn.Flatten()"]
+                  f"output_padding={ia(0)}, {df})", "nn.Flatten()"]
     else:
         shape = (b.int(1, 6),)
         layers = [f"nn.Dense({ia(b.int(1, 5))}, activation='relu')", f"nn.Reshape(({ia(1)}, -1))",

@@ -189,8 +189,8 @@ def _small_model():
     rng = np.random.default_rng(9)
     x = rng.standard_normal((60, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 3, 60)
-    m = nn.Sequential([nn.Conv2D(4, 3, padding="same", activation="relu"), nn.MaxPool2D(2), nn.Flatten(),
-                       nn.Dense(3, activation="softmax")])
+    m = nn.Sequential([nn.Conv2D(4, 3, padding="same", activation="relu", data_format="channels_first"),
+                       nn.MaxPool2D(2, data_format="channels_first"), nn.Flatten(), nn.Dense(3, activation="softmax")])
     m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     m.fit(x, y, epochs=1, verbose=0)
     return m, x, y

@@ -16,6 +16,8 @@ from fastconv import _conv_fft
 from fastconv._fft import plans as fftplans
 from fastconv import nn
 
+pytestmark = pytest.mark.usefixtures("channels_first")  # written against torch's layouts
+
 
 @pytest.fixture(autouse=True)
 def _estimated_fft_plans(monkeypatch):

@@ -11,6 +11,8 @@ from fastconv import nn
 from fastconv._ext import _fastconv as _core
 from fastconv.nn import activations, losses
 
+pytestmark = pytest.mark.usefixtures("channels_first")  # written against torch's layouts
+
 # ---- finite differences ----------------------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ import pytest
 from fastconv import nn
 from test_gpu import cuda_unavailable, gpu, same  # noqa: F401  (gpu: the harness's fixture)
 
+pytestmark = pytest.mark.usefixtures("channels_first")  # written against torch's layouts
+
 
 def _cnn():
     model = nn.Sequential([

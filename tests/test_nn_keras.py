@@ -13,7 +13,7 @@ from fastconv import nn
 @pytest.fixture
 def data():
     rng = np.random.default_rng(0)
-    return rng.standard_normal((40, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, 40)
+    return rng.standard_normal((40, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, 40)  # Keras's (N, H, W, C)
 
 
 def small_cnn(**first):
@@ -22,13 +22,13 @@ def small_cnn(**first):
 
 
 def test_input_shape_builds_the_model_and_summary_counts_as_keras():
-    for model in (small_cnn(input_shape=(1, 8, 8)),
-                  nn.Sequential([nn.Input((1, 8, 8))] + small_cnn().layers),
-                  nn.Sequential([nn.InputLayer(shape=(1, 8, 8))] + small_cnn().layers)):
-        assert model.built and model.input_shape == (1, 8, 8)
+    for model in (small_cnn(input_shape=(8, 8, 1)),
+                  nn.Sequential([nn.Input((8, 8, 1))] + small_cnn().layers),
+                  nn.Sequential([nn.InputLayer(shape=(8, 8, 1))] + small_cnn().layers)):
+        assert model.built and model.input_shape == (8, 8, 1)
         text = model.summary(print_fn=None)
         # conv 4 * 9 + 4, BatchNorm 4 + 4 trainable and 4 + 4 moving statistics, dense 144 * 3 + 3
-        assert "(None, 4, 6, 6)" in text and " Total params: 491 " in text
+        assert "(None, 6, 6, 4)" in text and " Total params: 491 " in text
         assert " Trainable params: 483 " in text and " Non-trainable params: 8 " in text
         assert model.count_params() == 491
     lstm = nn.Sequential([nn.LSTM(5, input_shape=(7, 3)), nn.Dense(1)])
@@ -67,7 +67,7 @@ def test_trained_layers_reused_in_a_new_model_keep_their_weights(data):
     head = nn.Sequential(model.layers[:3])
     np.testing.assert_array_equal(model.layers[3].forward(head.predict(x)), expected)
     with pytest.raises(ValueError, match="was built for inputs"):
-        nn.Sequential(model.layers).predict(np.zeros((2, 1, 9, 9), np.float32))
+        nn.Sequential(model.layers).predict(np.zeros((2, 9, 9, 1), np.float32))
 
 
 def test_compile_needs_a_loss_and_names_the_metrics(data):
@@ -112,14 +112,17 @@ def test_fit_takes_keras_arguments(data):
         model.fit(x, y, validation_split=1.5, verbose=0)
 
 
-KERAS_LAYERS = [  # (keras layer, fastconv layer, input shape (Keras layout), to channels-first)
+KERAS_LAYERS = [  # (keras layer, fastconv layer, input shape (Keras's layout), to channels-first or None)
     ("Dense(5)", "Dense(5)", (4, 7, 3), None),
     ("LSTM(6, return_sequences=True)", "LSTM(6, return_sequences=True)", (4, 7, 3), None),
     ("GRU(6, return_sequences=True)", "GRU(6, return_sequences=True)", (4, 7, 3), None),
     ("SimpleRNN(6)", "SimpleRNN(6)", (4, 7, 3), None),
-    ("Conv2D(4, (3, 2))", "Conv2D(4, (3, 2))", (2, 9, 8, 3), (0, 3, 1, 2)),
-    ("Conv2DTranspose(4, 3, strides=2)", "Conv2DTranspose(4, 3, strides=2)", (2, 9, 8, 3), (0, 3, 1, 2)),
-    ("Conv1D(4, 3)", "Conv1D(4, 3)", (2, 11, 3), (0, 2, 1)),
+    ("Conv2D(4, (3, 2))", "Conv2D(4, (3, 2))", (2, 9, 8, 3), None),                   # channels_last, as Keras
+    ("Conv2D(4, (3, 2))", "Conv2D(4, (3, 2), data_format='channels_first')", (2, 9, 8, 3), (0, 3, 1, 2)),
+    ("Conv2DTranspose(4, 3, strides=2)", "Conv2DTranspose(4, 3, strides=2)", (2, 9, 8, 3), None),
+    ("Conv1D(4, 3)", "Conv1D(4, 3)", (2, 11, 3), None),
+    ("MaxPooling2D(2)", "MaxPooling2D(2)", (2, 9, 8, 3), None),
+    ("GlobalAveragePooling2D()", "GlobalAveragePooling2D()", (2, 9, 8, 3), None),
 ]
 
 
@@ -144,3 +147,59 @@ def test_keras_weights_load_and_give_keras_outputs(klayer, flayer, shape, perm):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     for a, b in zip(f.get_weights(), k.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_keras_cnn_program_runs_channels_last():
+    """A Keras CNN listing: channels-last images, Input, Flatten in Keras's
+    order; Keras's weights give Keras's outputs."""
+    pytest.importorskip("torch")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    x = np.random.default_rng(2).standard_normal((6, 12, 12, 3)).astype(np.float32)
+
+    def listing(k):
+        return k.Sequential([k.Input((12, 12, 3)), k.layers.Conv2D(6, 3, padding="same", activation="relu"),
+                             k.layers.MaxPooling2D(2), k.layers.Conv2D(5, 3), k.layers.Flatten(),
+                             k.layers.Dense(4, activation="softmax")])
+
+    km, fm = listing(keras), listing(nn_as_keras())
+    fm.set_weights(km.get_weights())
+    np.testing.assert_allclose(fm.predict(x), keras.ops.convert_to_numpy(km(x)), rtol=1e-5, atol=1e-6)
+
+
+def nn_as_keras():
+    """fastconv.nn under Keras's module names (keras.Sequential, keras.layers.X)."""
+    import types
+
+    return types.SimpleNamespace(Sequential=nn.Sequential, Input=nn.Input, layers=nn)
+
+
+def test_channels_last_trains_as_channels_first(data):
+    """The same model channels-last and channels-first (weights shared through
+    Keras's layouts, which do not depend on the format): identical outputs,
+    and identical training, step for step."""
+    x, y = data
+
+    def make(fmt):
+        axis = -1 if fmt == "channels_last" else 1
+        return nn.Sequential([nn.Conv2D(6, 3, padding="same", activation="relu", data_format=fmt),
+                              nn.BatchNormalization(axis=axis), nn.MaxPooling2D(2, data_format=fmt), nn.Dropout(0.2),
+                              nn.Conv2D(5, 3, data_format=fmt), nn.GlobalAveragePooling2D(data_format=fmt),
+                              nn.Dense(3, activation="softmax")], seed=3)
+
+    last, first = make("channels_last"), make("channels_first")
+    xf = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    last.build(x.shape[1:])
+    first.build(xf.shape[1:])
+    first.set_weights(last.get_weights())
+    np.testing.assert_array_equal(last.predict(x), first.predict(xf))
+    for m in (last, first):
+        m.compile("adam", "sparse_categorical_crossentropy")
+    h1 = last.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    h2 = first.fit(xf, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    assert h1["loss"] == h2["loss"]
+    # an output of image layers comes back channels-last
+    ae = nn.Sequential([nn.Input((8, 8, 1)), nn.Conv2D(4, 3, padding="same"), nn.Conv2DTranspose(2, 3, padding="same")])
+    assert ae.predict(x).shape == (40, 8, 8, 2) and ae.output_shape == (8, 8, 2)
+    with pytest.raises(ValueError, match="data_format"):
+        nn.Conv2D(2, 3, data_format="NHWC")

@@ -1,16 +1,19 @@
 """fastconv.nn: a Keras-like layer API on fastconv's kernels.
 
     from fastconv import nn
-    model = nn.Sequential([nn.Conv1D(25, 5, strides=2, padding=1, activation="relu"),
+    model = nn.Sequential([nn.Conv1D(25, 5, strides=2, padding=1, activation="relu"),   # x: (N, 40, 1)
                            nn.Flatten(), nn.Dense(10, activation="softmax")], seed=0)
     model.compile(nn.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
     history = model.fit(x, y, epochs=10, batch_size=100, validation_data=(xv, yv))
 
-Layers take channels-first input as PyTorch does ((N, C, L), (N, C, H, W));
-recurrent layers take (N, T, features).  Every layer's forward / backward
+Image layers take channels-last input as Keras does ((N, L, C), (N, H, W, C);
+data_format="channels_first", or nn.config.set_image_data_format, for
+PyTorch's (N, C, ...)), running channels-first kernels behind the model's
+one move of the channel axis; recurrent layers take (N, T, features).  Every layer's forward / backward
 calls fastconv's kernels; there is no autograd engine: Sequential.backward
 runs the layers' backward in reverse (see fastconv.nn.model for the
 low-level path used by custom training loops)."""
+from . import config  # noqa: F401 (keras.config: set_image_data_format / image_data_format)
 from .activations import Activation as ActivationFunction
 from .callbacks import Callback, EarlyStopping, History, ProgressBar
 from .layers import (

@@ -24,6 +24,10 @@ class Layer(abc.ABC):
     # the input's rank without the batch axis: exactly `rank` (when set), at least `min_rank`
     rank = None
     min_rank = 0
+    # how the layer reads its input inside a model: "logical" (as the model's data is laid out),
+    # "channels_first" (an image layer in channels_last format: its kernels run on the channel axis
+    # moved to axis 1, and so is its output), or "any" (elementwise: either)
+    layout = "logical"
 
     def __init__(self, name=None, *, input_shape=None, trainable=True):
         """input_shape (Keras): the shape of one example (no batch axis), so a

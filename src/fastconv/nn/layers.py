@@ -8,7 +8,7 @@ import numpy as np
 from .. import _validation
 from .. import conv as F
 from .. import pool as P
-from . import _ops
+from . import _ops, config
 from ._base import ActivatedLayer, Layer, check_initializer, initialise, int_tuple, padding_arg, positive_int
 
 
@@ -76,6 +76,10 @@ class Dense(ActivatedLayer):
                     bias_initializer=self.bias_initializer, **super().get_config())
 
 
+def _image_layout(layer):
+    return "channels_first" if layer.data_format == "channels_last" else "logical"
+
+
 def _load(dst, src):
     """dst[...] = src (a host array in Keras's layout, already transposed to dst's), on dst's device."""
     dst[...] = _ops.to_module(np.ascontiguousarray(src, dst.dtype), _ops.xp_of(dst))
@@ -111,6 +115,10 @@ class Activation(ActivatedLayer):
 
     def __init__(self, activation, name=None, **kwargs):
         super().__init__(activation, name, **kwargs)
+
+    @property
+    def layout(self):
+        return "logical" if self.activation.name == "softmax" else "any"  # softmax: along the last axis
 
     def forward(self, x, training=False):
         return self._activate(x)
@@ -167,6 +175,8 @@ class Dropout(Layer):
     """Zeroes a fraction `rate` of the values in training and scales the rest
     by 1 / (1 - rate) (inverted dropout); the identity otherwise."""
 
+    layout = "any"
+
     def __init__(self, rate, name=None, **kwargs):
         super().__init__(name, **kwargs)
         if not 0 <= rate < 1:
@@ -205,8 +215,16 @@ class BatchNorm(Layer):
     min_rank = 1
     buffer_names = ("running_mean", "running_var")
 
-    def __init__(self, momentum=0.99, epsilon=1e-3, name=None, **kwargs):
+    def __init__(self, axis=None, momentum=0.99, epsilon=1e-3, name=None, **kwargs):
+        """axis: the feature axis, -1 (Keras's, the channels of channels_last
+        images) or 1 (PyTorch's); None: the one of the image data format in
+        force (-1 for channels_last)."""
         super().__init__(name, **kwargs)
+        if axis is None:
+            axis = -1 if config.image_data_format() == "channels_last" else 1
+        if axis not in (-1, 1):
+            raise ValueError(f"axis must be -1 (the last axis) or 1; received axis={axis!r}")
+        self.axis = axis
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1); received momentum={momentum!r}")
         if not epsilon > 0:
@@ -256,7 +274,12 @@ class BatchNorm(Layer):
         return g * (dy - dxhat_mean - xhat * dxhat_xhat_mean)
 
     def get_config(self):
-        return {"momentum": self.momentum, "epsilon": self.epsilon}
+        return {"axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon}
+
+    @property
+    def layout(self):
+        # the kernels normalise axis 1: the model moves a last feature axis there
+        return "channels_first" if self.axis == -1 else "logical"
 
 
 # ---- convolution -----------------------------------------------------------------------------------
@@ -268,8 +291,9 @@ class _Conv(_KerasKernelBias, ActivatedLayer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 name=None, **kwargs):
+                 data_format=None, name=None, **kwargs):
         super().__init__(activation, name, **kwargs)
+        self.data_format = config.resolve(data_format)
         self.filters = positive_int(filters, "filters")
         self.kernel_size = int_tuple(kernel_size, self.nd, "kernel_size")
         self.strides = int_tuple(strides, self.nd, "strides")
@@ -311,6 +335,10 @@ class _Conv(_KerasKernelBias, ActivatedLayer):
     @property
     def rank(self):
         return self.nd + 1
+
+    @property
+    def layout(self):
+        return _image_layout(self)
 
     def build(self, input_shape, rng, dtype):
         self.check_input_shape(input_shape)
@@ -357,6 +385,7 @@ class _Conv(_KerasKernelBias, ActivatedLayer):
         padding = self.padding if isinstance(self.padding, str) else list(self.padding)
         return dict(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
                     padding=padding, dilation_rate=list(self.dilation_rate), groups=self.groups,
+                    data_format=self.data_format,
                     use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
                     bias_initializer=self.bias_initializer, **super().get_config())
 
@@ -388,9 +417,10 @@ class Conv2DTranspose(_KerasKernelBias, ActivatedLayer):
     rank = 3
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=0, activation=None,
-                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None,
-                 **kwargs):
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", data_format=None,
+                 name=None, **kwargs):
         super().__init__(activation, name, **kwargs)
+        self.data_format = config.resolve(data_format)
         self.filters = positive_int(filters, "filters")
         self.kernel_size = int_tuple(kernel_size, 2, "kernel_size")
         self.strides = int_tuple(strides, 2, "strides")
@@ -415,6 +445,10 @@ class Conv2DTranspose(_KerasKernelBias, ActivatedLayer):
             self._pad, self._opad = (0, 0), self.output_padding
         else:
             self._pad, self._opad = self.padding, self.output_padding
+
+    @property
+    def layout(self):
+        return _image_layout(self)
 
     def compute_output_shape(self, input_shape):
         size = [(n - 1) * s - 2 * p + k + o for n, s, p, k, o in
@@ -468,8 +502,9 @@ class _Pool(Layer):
     def rank(self):
         return self.nd + 1
 
-    def __init__(self, pool_size=2, strides=None, padding=0, name=None, **kwargs):
+    def __init__(self, pool_size=2, strides=None, padding=0, data_format=None, name=None, **kwargs):
         super().__init__(name, **kwargs)
+        self.data_format = config.resolve(data_format)
         self.pool_size = int_tuple(pool_size, self.nd, "pool_size")
         self.strides = self.pool_size if strides is None else int_tuple(strides, self.nd, "strides")
         if padding == "valid":
@@ -483,6 +518,10 @@ class _Pool(Layer):
             raise ValueError(f"{type(self).__name__}: pool_size {self.pool_size} does not fit the input "
                              f"{tuple(input_shape)}")
         return (input_shape[0],) + tuple(out)
+
+    @property
+    def layout(self):
+        return _image_layout(self)
 
     def _args(self):
         return self.pool_size, self.strides, self.padding
@@ -504,7 +543,8 @@ class _Pool(Layer):
         return fn(dy, self._shape, *self._args())
 
     def get_config(self):
-        return {"pool_size": list(self.pool_size), "strides": list(self.strides), "padding": list(self.padding)}
+        return {"pool_size": list(self.pool_size), "strides": list(self.strides), "padding": list(self.padding),
+                "data_format": self.data_format}
 
 
 class MaxPool1D(_Pool):
@@ -532,9 +572,20 @@ class AvgPool2D(_Pool):
 
 
 class GlobalAvgPool2D(Layer):
-    """(N, C, H, W) -> (N, C): the mean of each plane."""
+    """(N, C, H, W) (or (N, H, W, C) channels_last) -> (N, C): the mean of each plane."""
 
     rank = 3
+
+    def __init__(self, data_format=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.data_format = config.resolve(data_format)
+
+    @property
+    def layout(self):
+        return _image_layout(self)
+
+    def get_config(self):
+        return {"data_format": self.data_format}
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],)

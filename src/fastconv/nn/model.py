@@ -72,6 +72,7 @@ class Sequential:
         self._rng = np.random.default_rng(seed)
         self._xp = np  # the parameters' array module: NumPy (CPU) or CuPy (GPU)
         self.layers = []
+        self._shapes = []
         self.built = False
         self.input_shape = None
         self.optimizer = self.loss = None
@@ -93,7 +94,7 @@ class Sequential:
             return
         self.layers.append(layer)
         if self.built:
-            self._build_layer(layer, self._output_shape(len(self.layers) - 1))
+            self._shapes.append(self._build_logical(layer, self._output_shape(len(self.layers) - 1)))
             if self._xp is not np:
                 self._move_state(self._xp)
         elif len(self.layers) == 1 and layer.declared_input_shape is not None:  # input_shape= on the first layer
@@ -110,16 +111,29 @@ class Sequential:
             return
         layer.build(shape, self._rng, self.dtype)
 
+    def _build_logical(self, layer, shape):
+        """Builds a layer for inputs of logical shape (N,) + shape (the model's
+        data layout) and returns its output's logical shape: an image layer
+        in channels_last format is built, and runs, on the channel axis moved
+        first."""
+        if layer.layout == "channels_first" and len(shape) >= 2:
+            self._build_layer(layer, (shape[-1],) + tuple(shape[:-1]))
+            out = layer.output_shape
+            return tuple(out[1:]) + (out[0],) if len(out) >= 2 else tuple(out)
+        self._build_layer(layer, shape)
+        return tuple(layer.output_shape)
+
     def _output_shape(self, upto):
-        return self.layers[upto - 1].output_shape if upto else self.input_shape
+        return self._shapes[upto - 1] if upto else self.input_shape
 
     def build(self, input_shape):
         """Creates every layer's weights for inputs of shape (N,) + input_shape."""
         shape = tuple(int(n) for n in input_shape)
         self.input_shape = shape
+        self._shapes = []  # each layer's output shape in the model's (logical) layout
         for layer in self.layers:
-            self._build_layer(layer, shape)
-            shape = layer.output_shape
+            shape = self._build_logical(layer, shape)
+            self._shapes.append(shape)
         self.built = True
         if self._xp is not np:  # built after moving (to("gpu"), or a first CuPy input): weights follow
             self._move_state(self._xp)
@@ -128,7 +142,7 @@ class Sequential:
 
     @property
     def output_shape(self):
-        return self.layers[-1].output_shape if self.layers else self.input_shape
+        return self._shapes[-1] if self.layers else self.input_shape
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """optimizer (Keras's default "rmsprop"), loss (required: a name or a
@@ -236,12 +250,23 @@ class Sequential:
         statistics and dropout; logits=True leaves out the last layer's
         activation.  Keeps what backward needs."""
         x = self._as_input(x)
-        for layer in self.layers[:-1]:
-            x = layer.forward(x, training)
+        stored_cf = False  # x holds channels-last data with its channel axis moved first
+        self._moves = {}   # layer index (or len(layers): the output) -> the move made before it (True: to first)
         last = self.layers[-1]
         if isinstance(last, ActivatedLayer):
             last.logits = bool(logits)
-        return last.forward(x, training)
+        for i, layer in enumerate(self.layers):
+            want = layer.layout
+            if want == "channels_first" and not stored_cf and x.ndim >= 3:
+                x, stored_cf, self._moves[i] = _move_channels(x, True), True, True
+            elif want == "logical" and stored_cf:
+                x, stored_cf, self._moves[i] = _move_channels(x, False), False, False
+            x = layer.forward(x, training)
+            if want == "channels_first":
+                stored_cf = x.ndim >= 3
+        if stored_cf:
+            x, self._moves[len(self.layers)] = _move_channels(x, False), False
+        return x
 
     __call__ = forward
 
@@ -254,8 +279,13 @@ class Sequential:
             raise TypeError("grad_output must be an array (the gradient of the loss by the output); received None")
         g = self._xp.asarray(_ops.to_module(grad_output, self._xp), self.dtype)
         self.layers[0].input_grad = bool(input_grad)
-        for layer in reversed(self.layers):
-            g = layer.backward(g)
+        moves = getattr(self, "_moves", {})
+        if len(self.layers) in moves:
+            g = _move_channels(g, not moves[len(self.layers)])
+        for i in range(len(self.layers) - 1, -1, -1):
+            g = self.layers[i].backward(g)
+            if i in moves and g is not None:
+                g = _move_channels(g, not moves[i])
         return g
 
     def parameters(self):
@@ -514,7 +544,7 @@ class Sequential:
         rows = [("Layer (type)", "Output Shape", "Param #")]
         for i, layer in enumerate(self.layers):
             rows.append((f"{layer.name or f'{type(layer).__name__.lower()}_{i}'} ({type(layer).__name__})",
-                         str((None,) + tuple(layer.output_shape)), f"{sum(layer.count_weights()):,}"))
+                         str((None,) + tuple(self._shapes[i])), f"{sum(layer.count_weights()):,}"))
         widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
         rule = "-" * sum(widths)
         trainable = sum(layer.count_weights()[0] for layer in self.layers)
@@ -616,6 +646,13 @@ def load_model(path):
         c = config["compile"]
         model.compile(c["optimizer"], c["loss"], c["metrics"])
     return model
+
+
+def _move_channels(x, first):
+    """x (N, ..., C) with C moved to axis 1 (first), or back (N, C, ...) ->
+    (N, ..., C); a contiguous copy."""
+    xp = _ops.xp_of(x)
+    return xp.ascontiguousarray(xp.moveaxis(x, -1, 1) if first else xp.moveaxis(x, 1, -1))
 
 
 # ---- Dask tasks ------------------------------------------------------------------------------

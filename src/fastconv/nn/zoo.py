@@ -11,6 +11,8 @@ nothing downloads.
 import numpy as np
 
 from . import layers as L
+
+CF = "channels_first"  # the recipes take (N, C, ...) arrays, as the PyTorch models they are measured against
 from .model import Sequential
 from .optimizers import Adam
 from .recurrent import GRU
@@ -46,9 +48,9 @@ def load_digits(test_size=0.25, seed=0):
 def mnist1d_cnn(seed=0):
     """Input (N, 1, 40); compiled with Adam(1e-2, L2 1e-4) and cross-entropy."""
     model = Sequential([
-        L.Conv1D(25, 5, strides=2, padding=1, activation="relu"),
-        L.Conv1D(25, 3, strides=2, padding=1, activation="relu"),
-        L.Conv1D(25, 3, strides=2, padding=1, activation="relu"),
+        L.Conv1D(25, 5, strides=2, padding=1, activation="relu", data_format=CF),
+        L.Conv1D(25, 3, strides=2, padding=1, activation="relu", data_format=CF),
+        L.Conv1D(25, 3, strides=2, padding=1, activation="relu", data_format=CF),
         L.Flatten(),
         L.Dense(10, activation="softmax"),
     ], name="mnist1d_cnn", seed=seed)
@@ -70,11 +72,11 @@ def mnist1d_gru(seed=0, units=32):
 def digits_cnn(seed=0):
     """Input (N, 1, 8, 8); compiled with Adam(1e-3, L2 1e-4) and cross-entropy."""
     model = Sequential([
-        L.Conv2D(32, 3, padding="same", activation="relu"),
-        L.Conv2D(32, 3, padding="same", activation="relu"),
-        L.MaxPool2D(2),
-        L.Conv2D(64, 3, padding="same", activation="relu"),
-        L.MaxPool2D(2),
+        L.Conv2D(32, 3, padding="same", activation="relu", data_format=CF),
+        L.Conv2D(32, 3, padding="same", activation="relu", data_format=CF),
+        L.MaxPool2D(2, data_format=CF),
+        L.Conv2D(64, 3, padding="same", activation="relu", data_format=CF),
+        L.MaxPool2D(2, data_format=CF),
         L.Flatten(),
         L.Dense(128, activation="relu"),
         L.Dropout(0.3),
