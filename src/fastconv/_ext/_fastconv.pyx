@@ -486,3 +486,32 @@ def sepfilter_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray ky, cnp.ndarray 
         st = fc_sepfilter_forward(dt, py, px, pky, pkx, fill, &g, accumulate, nthreads)
     if st:
         _raise(st)
+
+
+# ---- N-D 1-D filtering ------------------------------------------------------------------
+
+ND_NEAREST = 0
+ND_WRAP = 1
+ND_REFLECT = 2
+ND_MIRROR = 3
+ND_CONSTANT = 4
+
+
+def correlate1d_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, int64_t outer, int64_t n, int64_t inner,
+                        int64_t origin, int mode, double cval, int nthreads):
+    """y (OUT) = x correlated with w along the middle axis of (outer, n, inner), extended by mode."""
+    cdef int dt = _dtype(x)
+    cdef int t = cnp.PyArray_TYPE(x)
+    cdef void *px = _arr(x, t, outer, n, inner, 1)
+    cdef void *py = _arr(y, t, outer, n, inner, 1)
+    cdef void *pw = _data(w)
+    cdef int64_t K = cnp.PyArray_SIZE(w)
+    if cnp.PyArray_TYPE(w) != t or K < 1:
+        _mismatch(w)
+    if px == py and outer * n * inner > 0:
+        raise ValueError("fastconv: correlate1d_forward cannot run in place (y is x)")
+    cdef int st
+    with nogil:
+        st = fc_correlate1d_forward(dt, py, px, pw, outer, n, inner, K, origin, mode, cval, nthreads)
+    if st:
+        _raise(st)
