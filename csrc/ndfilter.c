@@ -3,7 +3,8 @@
  *
  *   y[o, i, c] = sum_k w[k] xe[o, i + k - shift, c],   shift = K / 2 + origin
  *
- * x, y: (outer, n, inner), C-contiguous, y != x; w: (K); xe: x extended
+ * x, y: (outer, n, inner), C-contiguous, y != x unless inner == 1 (each
+ * line is copied before its outputs are written); w: (K); xe: x extended
  * along its middle axis by the mode (fc_ndmode).  Separable N-D filters
  * (Gaussian, box, Sobel) are one such pass per axis.
  *

@@ -297,19 +297,40 @@ def _passes(input, output, passes, cval):
             cur = _to_output_dtype(res, output.dtype)
         output[...] = cur
         return output
-    # float output: ping-pong between the result array and one scratch array of its dtype
+    return _float_passes(input, output, passes, cval)
+
+
+def _float_passes(input, output, passes, cval):
+    """_passes into a float32 / float64 output, on the compiled kernel.  A pass along an axis with
+    nothing after it (inner == 1) may run in place (its kernel copies each line before writing
+    it); the others alternate between the result array and one scratch array.  Such a pass goes
+    last when the order does not matter (passes along different axes commute, except through a
+    constant border that is not zero)."""
+    shape = output.shape
+
+    def in_place_ok(p):
+        return int(np.prod(shape[p[0] + 1:], dtype=np.int64)) == 1
+
+    if all(p[3] != _core.ND_CONSTANT for p in passes) or cval == 0:
+        passes = [p for p in passes if not in_place_ok(p)] + [p for p in passes if in_place_ok(p)]
     overlap = np.may_share_memory(input, output)
     target = output if output.flags.c_contiguous and output.flags.aligned and not overlap else None
-    final = target if target is not None else np.empty(output.shape, output.dtype)
-    scratch = np.empty(output.shape, output.dtype) if len(passes) > 1 else None
+    final = target if target is not None else np.empty(shape, output.dtype)
+    # destinations, from the last pass back: a pass that cannot run in place reads the other buffer
+    dsts, buf, other = [], final, None
+    for i in range(len(passes) - 1, -1, -1):
+        dsts.append(buf)
+        if i > 0 and not in_place_ok(passes[i]):
+            if other is None:
+                other = np.empty(shape, output.dtype)
+            buf, other = other, buf
     cur = input
-    for i, (axis, w, origin, mode, _) in enumerate(passes):
-        dst = final if (len(passes) - 1 - i) % 2 == 0 else scratch
+    for (axis, w, origin, mode, _), dst in zip(passes, reversed(dsts)):
         src = contiguous(cur if cur.dtype == output.dtype else _as_float64(cur))
         if src.dtype == output.dtype:
             _kernel_pass(src, dst, axis, w, origin, mode, cval)
         else:  # the first pass of a float64 computation stored in float32
-            wide = np.empty(output.shape, np.float64)
+            wide = np.empty(shape, np.float64)
             _kernel_pass(src, wide, axis, w, origin, mode, cval)
             dst[...] = wide
         cur = dst
