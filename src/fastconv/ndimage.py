@@ -167,8 +167,13 @@ def _as_cval(cval):
         raise TypeError(f"cval must be a real number; received {type(cval).__name__} {cval!r}") from None
 
 
+def _is_float(dtype):
+    """float32 or float64, in either byte order (what the kernels compute in, once native)."""
+    return dtype.newbyteorder("=") in _KERNEL_DTYPES
+
+
 def _check_array_type(a):
-    if a.dtype.kind not in "biu" and a.dtype not in _KERNEL_DTYPES:
+    if a.dtype.kind not in "biu" and not _is_float(a.dtype):
         raise RuntimeError(f"array type {a.dtype!r} not supported")
 
 
@@ -286,7 +291,7 @@ def _passes(input, output, passes, cval):
     cval = _as_cval(cval)
     if input.size == 0:
         return output
-    if output.dtype not in _KERNEL_DTYPES:
+    if not _is_float(output.dtype):
         cur = input
         for axis, w, origin, mode, kind in passes:
             x = _as_float64(cur)
@@ -306,7 +311,7 @@ def _float_passes(input, output, passes, cval):
     it); the others alternate between the result array and one scratch array.  Such a pass goes
     last when the order does not matter (passes along different axes commute, except through a
     constant border that is not zero)."""
-    shape = output.shape
+    shape, dtype = output.shape, output.dtype.newbyteorder("=")
 
     def in_place_ok(p):
         return int(np.prod(shape[p[0] + 1:], dtype=np.int64)) == 1
@@ -314,20 +319,21 @@ def _float_passes(input, output, passes, cval):
     if all(p[3] != _core.ND_CONSTANT for p in passes) or cval == 0:
         passes = [p for p in passes if not in_place_ok(p)] + [p for p in passes if in_place_ok(p)]
     overlap = np.may_share_memory(input, output)
-    target = output if output.flags.c_contiguous and output.flags.aligned and not overlap else None
-    final = target if target is not None else np.empty(shape, output.dtype)
+    direct = output.flags.c_contiguous and output.flags.aligned and output.dtype.isnative and not overlap
+    target = output if direct else None
+    final = target if target is not None else np.empty(shape, dtype)
     # destinations, from the last pass back: a pass that cannot run in place reads the other buffer
     dsts, buf, other = [], final, None
     for i in range(len(passes) - 1, -1, -1):
         dsts.append(buf)
         if i > 0 and not in_place_ok(passes[i]):
             if other is None:
-                other = np.empty(shape, output.dtype)
+                other = np.empty(shape, dtype)
             buf, other = other, buf
     cur = input
     for (axis, w, origin, mode, _), dst in zip(passes, reversed(dsts)):
-        src = contiguous(cur if cur.dtype == output.dtype else _as_float64(cur))
-        if src.dtype == output.dtype:
+        src = contiguous(cur if cur.dtype == dtype else _as_float64(cur))
+        if src.dtype == dtype:
             _kernel_pass(src, dst, axis, w, origin, mode, cval)
         else:  # the first pass of a float64 computation stored in float32
             wide = np.empty(shape, np.float64)
@@ -679,12 +685,12 @@ def _correlate_nd(input, weights, output, mode, cval, origins):
         return
     if input.ndim == 0:
         value = _as_float64(input) * weights[()] if abs(weights[()]) > _DBL_EPSILON else np.float64(0.0)
-        output[...] = value if output.dtype in _KERNEL_DTYPES else _to_output_dtype(value, output.dtype)
+        output[...] = value if _is_float(output.dtype) else _to_output_dtype(value, output.dtype)
         return
     # SciPy's footprint: the weights farther than DBL_EPSILON from zero
     footprint = np.abs(weights) > _DBL_EPSILON
     long_axes = [ax for ax in range(input.ndim) if weights.shape[ax] > 1]
-    if output.dtype in _KERNEL_DTYPES and len(long_axes) <= 2 and footprint.any() and \
+    if _is_float(output.dtype) and len(long_axes) <= 2 and footprint.any() and \
             (footprint.all() or bool(np.isfinite(input).all())):
         if len(long_axes) <= 1:
             axis = long_axes[0] if long_axes else input.ndim - 1
@@ -702,7 +708,7 @@ def _correlate_nd(input, weights, output, mode, cval, origins):
     acc = np.zeros(input.shape)
     for tap in zip(*np.nonzero(footprint)):
         acc += x[tuple(slice(t, t + n) for t, n in zip(tap, input.shape))] * weights[tap]
-    output[...] = acc if output.dtype in _KERNEL_DTYPES else _to_output_dtype(acc, output.dtype)
+    output[...] = acc if _is_float(output.dtype) else _to_output_dtype(acc, output.dtype)
 
 
 def _filter2d(input, weights, output, mode, cval, origins, long_axes):
