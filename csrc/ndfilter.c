@@ -102,27 +102,21 @@ static void FCN(nd_inner_units)(const FCN(nd_job) *job, int *err)
     fc_fp_leave(fp);
 }
 
-/* dst[t] = xe[t - shift], t < n + K - 1, then zeros to es (what the
- * horizontal pass reads beyond the line) */
-static void FCN(nd_extend_line)(T *dst, const T *src, int64_t n, int64_t K, int64_t shift, int mode, T cval,
-                                int64_t es)
+/* A line held at dst[shift .. shift + n) extended in place by mode to
+ * dst[0 .. n + K - 1), then zeros to es (what the horizontal pass reads
+ * beyond it) */
+static void FCN(nd_extend_margins)(T *dst, int64_t n, int64_t K, int64_t shift, int mode, T cval, int64_t es)
 {
     const int64_t ext = n + K - 1;
-    int64_t t = 0;
-    for (; t < ext && t - shift < 0; t++) {
+    for (int64_t t = 0; t < shift; t++) {
         const int64_t j = fc_nd_index(t - shift, n, mode);
-        dst[t] = j < 0 ? cval : src[j];
+        dst[t] = j < 0 ? cval : dst[shift + j];
     }
-    const int64_t inside = FC_MIN(ext, n + shift) - t;
-    if (inside > 0) {
-        memcpy(dst + t, src + t - shift, (size_t)inside * sizeof(T));
-        t += inside;
-    }
-    for (; t < ext; t++) {
+    for (int64_t t = shift + n; t < ext; t++) {
         const int64_t j = fc_nd_index(t - shift, n, mode);
-        dst[t] = j < 0 ? cval : src[j];
+        dst[t] = j < 0 ? cval : dst[shift + j];
     }
-    for (; t < es; t++) dst[t] = 0;
+    for (int64_t t = ext; t < es; t++) dst[t] = 0;
 }
 
 /* inner == 1: units of FC_NDFILTER_LINES lines, each extended into WORK */
@@ -141,8 +135,10 @@ static void FCN(nd_last_units)(const FCN(nd_job) *job, int *err)
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < job->units; u++) {
             const int64_t l0 = u * FC_NDFILTER_LINES, nl = FC_MIN((int64_t)FC_NDFILTER_LINES, job->outer - l0);
-            for (int64_t l = 0; l < nl; l++)
-                FCN(nd_extend_line)(buf + l * es, job->x + (l0 + l) * n, n, K, job->shift, job->mode, job->cval, es);
+            for (int64_t l = 0; l < nl; l++) {
+                memcpy(buf + l * es + job->shift, job->x + (l0 + l) * n, (size_t)n * sizeof(T));
+                FCN(nd_extend_margins)(buf + l * es, n, K, job->shift, job->mode, job->cval, es);
+            }
             FCN(filter_hpass)(job->y + l0 * n, n, rows, job->w, K, nl, n, 0);
         }
     }
@@ -178,5 +174,79 @@ static int FCN(correlate1d_forward)(T *y, const T *x, const T *w, int64_t outer,
     job.units = outer * job.nbands * job.ncb;
     const int team = work < 65536.0 ? 1 : (int)FC_MIN((int64_t)nt, job.units);
     FC_TEAM(team, FCN(nd_inner_units)(&job, &err));
+    return err;
+}
+
+/* ---- two passes in one sweep: the middle axis, then the last ----
+ * Work units are (o, band of rows).  A unit's vertical pass writes its rows
+ * into a buffer at the horizontal pass's offset, extends each row there by
+ * the last axis's mode (SciPy's order: the first pass's result is what the
+ * second extends), and the horizontal pass reads the buffer: the image is
+ * read once and written once, where two passes read and write it twice. */
+typedef struct FCN(nd_sep_job) {
+    T *y;
+    const T *x, *wv, *wh;
+    int64_t n, m, Kv, Kh, shift_v, shift_h, band, nbands, units, es;
+    int mode_v, mode_h;
+    T cval;
+} FCN(nd_sep_job);
+
+static void FCN(nd_sep_units)(const FCN(nd_sep_job) *job, int *err)
+{
+    const int64_t n = job->n, m = job->m, band = job->band, es = job->es, Kv = job->Kv;
+    fc_fpstate fp = fc_fp_enter();
+    /* WORK: the band's vertical results; WORK2: their row pointers, the input's, a row of cval */
+    T *vbuf = fc_scratch(FC_SCRATCH_WORK, (size_t)(band * es) * sizeof(T));
+    const T **rows = fc_scratch(FC_SCRATCH_WORK2, (size_t)(2 * band + Kv - 1) * sizeof(T *) + (size_t)m * sizeof(T));
+    if (!vbuf || !rows) {
+#pragma omp atomic write
+        *err = FC_ERR_NOMEM;
+    } else {
+        const T **vrows = rows + band + Kv - 1;
+        T *cvalrow = (T *)(vrows + band);
+        for (int64_t t = 0; t < m; t++) cvalrow[t] = job->cval;
+        for (int64_t i = 0; i < band; i++) vrows[i] = vbuf + i * es;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < job->units; u++) {
+            const int64_t o = u / job->nbands, i0 = (u % job->nbands) * band, np_ = FC_MIN(band, n - i0);
+            for (int64_t j = 0; j < np_ + Kv - 1; j++) {
+                const int64_t r = fc_nd_index(i0 + j - job->shift_v, n, job->mode_v);
+                rows[j] = r < 0 ? cvalrow : job->x + (o * n + r) * m;
+            }
+            FCN(filter_rows)(vbuf + job->shift_h, es, rows, job->wv, Kv, 1, np_, m, 0);
+            for (int64_t i = 0; i < np_; i++)
+                FCN(nd_extend_margins)(vbuf + i * es, m, job->Kh, job->shift_h, job->mode_h, job->cval, es);
+            FCN(filter_hpass)(job->y + (o * n + i0) * m, m, vrows, job->wh, job->Kh, np_, m, 0);
+        }
+    }
+    fc_fp_leave(fp);
+}
+
+static int FCN(sepcorrelate_forward)(T *y, const T *x, const T *wv, const T *wh, int64_t outer, int64_t n, int64_t m,
+                                     int64_t Kv, int64_t Kh, int64_t origin_v, int64_t origin_h, int mode_v,
+                                     int mode_h, double cval, int nthreads)
+{
+    if (outer < 0 || n < 0 || m < 0 || Kv < 1 || Kh < 1 || mode_v < FC_ND_NEAREST || mode_v > FC_ND_CONSTANT ||
+        mode_h < FC_ND_NEAREST || mode_h > FC_ND_CONSTANT)
+        return FC_ERR_ARG;
+    if (origin_v < -(Kv / 2) || origin_v > (Kv - 1) / 2 || origin_h < -(Kh / 2) || origin_h > (Kh - 1) / 2)
+        return FC_ERR_ARG;
+    if (outer == 0 || n == 0 || m == 0) return FC_OK;
+    const int nt = fc_resolve_threads(nthreads);
+    FCN(nd_sep_job) job = {y, x, wv, wh, n, m, Kv, Kh, Kv / 2 + origin_v, Kh / 2 + origin_h, 0, 0, 0,
+                           FC_ROUND_UP(m + Kh - 1, VL) + 2 * VL, mode_v, mode_h, (T)cval};
+    /* bands tall enough that the Kv - 1 halo rows each re-reads cost little (they are likely
+     * still in L3), fewer rows when there are too few units for the threads */
+    job.band = FC_MIN(n, FC_ROUND_UP(FC_MAX((int64_t)32, 2 * (Kv - 1)), 4));
+    job.nbands = FC_CEIL_DIV(n, job.band);
+    while (outer * job.nbands < 4 * nt && job.band > 4) {
+        job.band = FC_ROUND_UP(FC_CEIL_DIV(job.band, 2), 4);
+        job.nbands = FC_CEIL_DIV(n, job.band);
+    }
+    job.units = outer * job.nbands;
+    const double work = (double)outer * (double)n * (double)m * (double)(Kv + Kh);
+    const int team = work < 65536.0 ? 1 : (int)FC_MIN((int64_t)nt, job.units);
+    int err = 0;
+    FC_TEAM(team, FCN(nd_sep_units)(&job, &err));
     return err;
 }

@@ -174,6 +174,31 @@ def test_kernel_at_every_simd_level(simd_level, dtype, rng):
                 assert (err <= 4 * np.sqrt(K) * np.finfo(dtype).eps * (bound + 1e-300)).all(), (shape, K, mode)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_last_two_axes_at_every_simd_level(simd_level, dtype, rng):
+    # sepcorrelate_forward: the middle-axis pass into a band buffer, extended there by the last
+    # axis's mode, then the last-axis pass; bands of every height, modes that differ per axis
+    for shape in [(1, 70, 37), (3, 5, 130), (2, 200, 9), (1, 1, 1)]:
+        x = rng.standard_normal(shape)
+        for Kv, Kh in [(1, 3), (5, 2), (17, 33), (66, 4)]:
+            wv, wh = rng.standard_normal(Kv), rng.standard_normal(Kh)
+            for mode_v, mode_h in [("reflect", "constant"), ("mirror", "wrap"), ("constant", "nearest")]:
+                origin_v, origin_h = (Kv - 1) // 2, -(Kh // 2)
+                got = np.empty(shape, dtype)
+                _core.sepcorrelate_forward(got, x.astype(dtype), wv.astype(dtype), wh.astype(dtype), *shape, origin_v,
+                                           origin_h, fnd._MODES[mode_v], fnd._MODES[mode_h], 0.5, 0)
+                expected = snd.correlate1d(snd.correlate1d(x, wv, axis=1, mode=mode_v, cval=0.5, origin=origin_v), wh,
+                                           axis=2, mode=mode_h, cval=0.5, origin=origin_h)
+                bound = snd.correlate1d(snd.correlate1d(np.abs(x), np.abs(wv), axis=1, mode=mode_v, cval=0.5,
+                                                        origin=origin_v), np.abs(wh), axis=2, mode=mode_h, cval=0.5,
+                                        origin=origin_h)
+                err = np.abs(got - expected)
+                assert (err <= 8 * np.sqrt(Kv + Kh) * np.finfo(dtype).eps * (bound + 1e-300)).all(), (shape, Kv, Kh)
+    with pytest.raises(ValueError, match="in place"):
+        x = np.ones((1, 4, 4))
+        _core.sepcorrelate_forward(x, x, np.ones(3), np.ones(3), 1, 4, 4, 0, 0, 0, 0, 0.0, 0)
+
+
 def test_float32_accuracy_within_ulps_of_scipy(rng):
     # float32 accumulates in float32: a few ulps * sqrt(K) of the terms' size from SciPy's float64 sums
     x = rng.random((64, 300)).astype(np.float32)

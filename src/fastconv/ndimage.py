@@ -273,13 +273,22 @@ def _as_float64(a):
     return (a.view(np.uint8) if a.dtype == np.bool_ else a).astype(np.float64)
 
 
-def _kernel_pass(src, dst, axis, w, origin, mode, cval):
-    """dst = src correlated with w along axis on the compiled kernel (both C-contiguous, one float dtype)."""
-    shape = src.shape
+def _kernel_step(src, dst, step, cval):
+    """dst = src through one pass, or two fused (the last two axes), on the compiled kernels (both
+    arrays C-contiguous, of one float dtype)."""
+    shape, nthreads = src.shape, _threads.current()
+    if len(step) == 2:
+        (_, wv, origin_v, mode_v, _), (_, wh, origin_h, mode_h, _) = step
+        outer = int(np.prod(shape[:-2], dtype=np.int64))
+        _core.sepcorrelate_forward(dst, src, np.ascontiguousarray(wv, dtype=src.dtype),
+                                   np.ascontiguousarray(wh, dtype=src.dtype), outer, shape[-2], shape[-1], origin_v,
+                                   origin_h, mode_v, mode_h, cval, nthreads)
+        return
+    ((axis, w, origin, mode, _),) = step
     outer = int(np.prod(shape[:axis], dtype=np.int64))
     inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
     _core.correlate1d_forward(dst, src, np.ascontiguousarray(w, dtype=src.dtype), outer, shape[axis], inner,
-                              origin, mode, cval, _threads.current())
+                              origin, mode, cval, nthreads)
 
 
 def _passes(input, output, passes, cval):
@@ -306,38 +315,43 @@ def _passes(input, output, passes, cval):
 
 
 def _float_passes(input, output, passes, cval):
-    """_passes into a float32 / float64 output, on the compiled kernel.  A pass along an axis with
-    nothing after it (inner == 1) may run in place (its kernel copies each line before writing
-    it); the others alternate between the result array and one scratch array.  Such a pass goes
-    last when the order does not matter (passes along different axes commute, except through a
-    constant border that is not zero)."""
+    """_passes into a float32 / float64 output, on the compiled kernels.  Passes along the last two
+    axes, in that order, run fused (one sweep over the data).  A pass along an axis with nothing
+    after it (inner == 1) may run in place (its kernel copies each line before writing it); the
+    others alternate between the result array and one scratch array.  Such a pass goes last when
+    the order does not matter (passes along different axes commute, except through a constant
+    border that is not zero)."""
     shape, dtype = output.shape, output.dtype.newbyteorder("=")
+    ndim = len(shape)
 
-    def in_place_ok(p):
-        return int(np.prod(shape[p[0] + 1:], dtype=np.int64)) == 1
+    def in_place_ok(step):
+        return len(step) == 1 and int(np.prod(shape[step[0][0] + 1:], dtype=np.int64)) == 1
 
     if all(p[3] != _core.ND_CONSTANT for p in passes) or cval == 0:
-        passes = [p for p in passes if not in_place_ok(p)] + [p for p in passes if in_place_ok(p)]
+        passes = [p for p in passes if not in_place_ok([p])] + [p for p in passes if in_place_ok([p])]
+    steps = [[p] for p in passes]
+    if len(steps) >= 2 and ndim >= 2 and steps[-2][0][0] == ndim - 2 and steps[-1][0][0] == ndim - 1:
+        steps[-2:] = [steps[-2] + steps[-1]]
     overlap = np.may_share_memory(input, output)
     direct = output.flags.c_contiguous and output.flags.aligned and output.dtype.isnative and not overlap
     target = output if direct else None
     final = target if target is not None else np.empty(shape, dtype)
-    # destinations, from the last pass back: a pass that cannot run in place reads the other buffer
+    # destinations, from the last step back: a step that cannot run in place reads the other buffer
     dsts, buf, other = [], final, None
-    for i in range(len(passes) - 1, -1, -1):
+    for i in range(len(steps) - 1, -1, -1):
         dsts.append(buf)
-        if i > 0 and not in_place_ok(passes[i]):
+        if i > 0 and not in_place_ok(steps[i]):
             if other is None:
                 other = np.empty(shape, dtype)
             buf, other = other, buf
     cur = input
-    for (axis, w, origin, mode, _), dst in zip(passes, reversed(dsts)):
+    for step, dst in zip(steps, reversed(dsts)):
         src = contiguous(cur if cur.dtype == dtype else _as_float64(cur))
         if src.dtype == dtype:
-            _kernel_pass(src, dst, axis, w, origin, mode, cval)
+            _kernel_step(src, dst, step, cval)
         else:  # the first pass of a float64 computation stored in float32
             wide = np.empty(shape, np.float64)
-            _kernel_pass(src, wide, axis, w, origin, mode, cval)
+            _kernel_step(src, wide, step, cval)
             dst[...] = wide
         cur = dst
     if target is None:

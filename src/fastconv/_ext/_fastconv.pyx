@@ -516,3 +516,29 @@ def correlate1d_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, int64_t out
         st = fc_correlate1d_forward(dt, py, px, pw, outer, n, inner, K, origin, mode, cval, nthreads)
     if st:
         _raise(st)
+
+
+def sepcorrelate_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray wv, cnp.ndarray wh, int64_t outer, int64_t n,
+                         int64_t m, int64_t origin_v, int64_t origin_h, int mode_v, int mode_h, double cval,
+                         int nthreads):
+    """y (OUT) = x correlated along the middle axis of (outer, n, m) with wv, then along the last with wh."""
+    cdef int dt = _dtype(x)
+    cdef int t = cnp.PyArray_TYPE(x)
+    cdef void *px = _arr(x, t, outer, n, m, 1)
+    cdef void *py = _arr(y, t, outer, n, m, 1)
+    cdef void *pv = _data(wv)
+    cdef void *ph = _data(wh)
+    cdef int64_t Kv = cnp.PyArray_SIZE(wv)
+    cdef int64_t Kh = cnp.PyArray_SIZE(wh)
+    if cnp.PyArray_TYPE(wv) != t or Kv < 1:
+        _mismatch(wv)
+    if cnp.PyArray_TYPE(wh) != t or Kh < 1:
+        _mismatch(wh)
+    if px == py and outer * n * m > 0:
+        raise ValueError("fastconv: sepcorrelate_forward cannot run in place (y is x)")
+    cdef int st
+    with nogil:
+        st = fc_sepcorrelate_forward(dt, py, px, pv, ph, outer, n, m, Kv, Kh, origin_v, origin_h, mode_v, mode_h,
+                                     cval, nthreads)
+    if st:
+        _raise(st)
