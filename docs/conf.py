@@ -7,8 +7,9 @@ Built with warnings as errors by tools/ci_extra.sh:
 Three kinds of page are generated here, before Sphinx reads the sources,
 into docs/_generated/ (not committed), so they cannot drift from the code:
 
-- the API reference: one entry per name in ``fastconv.__all__`` and
-  ``fastconv.nn.__all__``, from the docstrings (autodoc + napoleon);
+- the API reference: one entry per name in ``fastconv.__all__``,
+  ``fastconv.nn.__all__`` and ``fastconv.ndimage.__all__``, from the
+  docstrings (autodoc + napoleon);
 - the gallery's scripts: copies of examples/*.py with a title for
   sphinx-gallery and short run settings (``GALLERY`` below), run by
   sphinx-gallery, which keeps their output and figures;
@@ -27,6 +28,7 @@ sys.path.insert(0, str(DOCS))
 
 import fastconv  # noqa: E402  (the installed package: the docs describe what is built)
 import fastconv.nn  # noqa: E402
+import fastconv.ndimage  # noqa: E402
 
 project = "fastconv"
 author = "fastconv developers"
@@ -109,6 +111,15 @@ def _write_api():
         else:
             out += [f".. autofunction:: {n}", ""]
     (GEN / "api_nn.rst").write_text("\n".join(out) + "\n")
+
+    nd = fastconv.ndimage
+    out = ["API reference: fastconv.ndimage", "=" * 31, "",
+           "Every public name of ``fastconv.ndimage`` (``fastconv.ndimage.__all__``): scipy.ndimage's",
+           "convolution filters with its signatures, on fastconv's compiled kernels.", "",
+           ".. automodule:: fastconv.ndimage", "   :no-members:", "",
+           ".. currentmodule:: fastconv.ndimage", ""]
+    out += [f".. autofunction:: {n}\n" for n in nd.__all__]
+    (GEN / "api_ndimage.rst").write_text("\n".join(out) + "\n")
 
 
 # ---- gallery ------------------------------------------------------------------------------------

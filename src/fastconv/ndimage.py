@@ -53,7 +53,7 @@ from ._validation import contiguous
 try:
     from numpy.lib.array_utils import normalize_axis_index
 except ImportError:  # NumPy < 2
-    from numpy.core.multiarray import normalize_axis_index
+    from numpy.core.multiarray import normalize_axis_index  # type: ignore[no-redef]
 
 __all__ = [
     "convolve",
