@@ -293,6 +293,18 @@ def test_empty_and_0d(shape):
             against_scipy(name, x.astype(dtype), *args)
 
 
+def test_0d_and_misaligned_weights():
+    # a 0-d bool result holds the byte SciPy writes (2 here); misaligned weights are copied for the kernels
+    against_scipy("correlate", np.array(True), np.array(2.0))
+    raw = np.zeros(8 * 7 + 1, np.uint8)[1:].view(np.float64)
+    raw[:] = np.arange(7.0)
+    assert not raw.flags.aligned
+    x = np.arange(60.0).reshape(6, 10)
+    against_scipy("correlate1d", x, raw, axis=0)
+    against_scipy("correlate", x, raw[:6].reshape(2, 3), mode="wrap")
+    against_scipy("correlate", x, raw[:3].reshape(3, 1), mode="mirror")
+
+
 def test_nan_stays_in_the_kernel_footprint(rng):
     x = rng.standard_normal((20, 20))
     x[7, 9] = np.nan

@@ -280,14 +280,14 @@ def _kernel_step(src, dst, step, cval):
     if len(step) == 2:
         (_, wv, origin_v, mode_v, _), (_, wh, origin_h, mode_h, _) = step
         outer = int(np.prod(shape[:-2], dtype=np.int64))
-        _core.sepcorrelate_forward(dst, src, np.ascontiguousarray(wv, dtype=src.dtype),
-                                   np.ascontiguousarray(wh, dtype=src.dtype), outer, shape[-2], shape[-1], origin_v,
+        _core.sepcorrelate_forward(dst, src, contiguous(np.asarray(wv, dtype=src.dtype)),
+                                   contiguous(np.asarray(wh, dtype=src.dtype)), outer, shape[-2], shape[-1], origin_v,
                                    origin_h, mode_v, mode_h, cval, nthreads)
         return
     ((axis, w, origin, mode, _),) = step
     outer = int(np.prod(shape[:axis], dtype=np.int64))
     inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    _core.correlate1d_forward(dst, src, np.ascontiguousarray(w, dtype=src.dtype), outer, shape[axis], inner,
+    _core.correlate1d_forward(dst, src, contiguous(np.asarray(w, dtype=src.dtype)), outer, shape[axis], inner,
                               origin, mode, cval, nthreads)
 
 
@@ -425,6 +425,10 @@ def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, o
     return correlate1d(input, weights, axis, output, mode, cval, origin)
 
 
+class _ZeroSigmaError(ZeroDivisionError, ValueError):
+    """sigma = 0 for a 1-D Gaussian: SciPy's ZeroDivisionError, and a ValueError."""
+
+
 def _gaussian_kernel1d(sigma, order, radius):
     """SciPy's 1-D Gaussian kernel (or its derivative of the given order), computed as SciPy does."""
     if order < 0:
@@ -432,7 +436,11 @@ def _gaussian_kernel1d(sigma, order, radius):
     exponent_range = np.arange(order + 1)
     sigma2 = sigma * sigma
     x = np.arange(-radius, radius + 1)
-    phi_x = np.exp(-0.5 / sigma2 * x ** 2)
+    try:
+        scale = -0.5 / sigma2
+    except ZeroDivisionError:
+        raise _ZeroSigmaError(f"sigma must not be zero; received sigma={sigma!r}") from None
+    phi_x = np.exp(scale * x ** 2)
     phi_x = phi_x / phi_x.sum()
     if order == 0:
         return phi_x
@@ -698,7 +706,7 @@ def _correlate_nd(input, weights, output, mode, cval, origins):
     if input.size == 0:
         return
     if input.ndim == 0:
-        value = _as_float64(input) * weights[()] if abs(weights[()]) > _DBL_EPSILON else np.float64(0.0)
+        value = np.asarray(_as_float64(input) * weights[()] if abs(weights[()]) > _DBL_EPSILON else 0.0)
         output[...] = value if _is_float(output.dtype) else _to_output_dtype(value, output.dtype)
         return
     # SciPy's footprint: the weights farther than DBL_EPSILON from zero
@@ -730,8 +738,7 @@ def _filter2d(input, weights, output, mode, cval, origins, long_axes):
     a, b = long_axes
     dtype = np.float32 if input.dtype == output.dtype == np.float32 else np.float64
     x = np.moveaxis(input if input.dtype == dtype else _as_float64(input), (a, b), (-2, -1))
-    k = np.ascontiguousarray(np.moveaxis(weights, (a, b), (-2, -1)).reshape(weights.shape[a], weights.shape[b]),
-                             dtype=dtype)
+    k = contiguous(np.moveaxis(weights, (a, b), (-2, -1)).reshape(weights.shape[a], weights.shape[b]).astype(dtype))
     for ax, K, o in ((-2, k.shape[0], origins[a]), (-1, k.shape[1], origins[b])):
         x = _extend(x, x.ndim + ax, K // 2 + o, K - 1 - K // 2 - o, mode, cval)
     x = contiguous(x)
