@@ -3,8 +3,8 @@
  *
  *   y[o, i, c] = sum_k w[k] xe[o, i + k - shift, c],   shift = K / 2 + origin
  *
- * x, y: (outer, n, inner), C-contiguous, y != x unless inner == 1 (each
- * line is copied before its outputs are written); w: (K); xe: x extended
+ * x, y: (outer, n, inner), C-contiguous, y == x or not overlapping (in
+ * place, each unit copies its lines before writing them); w: (K); xe: x extended
  * along its middle axis by the mode (fc_ndmode).  Separable N-D filters
  * (Gaussian, box, Sobel) are one such pass per axis.
  *
@@ -71,16 +71,20 @@ typedef struct FCN(nd_job) {
     int mode;
     T cval;
     int64_t band, nbands, cb, ncb, units;
+    int slab; /* in place (y == x): each unit copies its columns of whole lines first */
 } FCN(nd_job);
 
-/* inner > 1: units (o, band, column block), rows by pointer */
+/* inner > 1: units (o, band, column block), rows by pointer (into x, or
+ * into the unit's copy of its columns when y is x: a slab of n rows that
+ * stays in L2, so running in place costs no extra memory traffic) */
 static void FCN(nd_inner_units)(const FCN(nd_job) *job, int *err)
 {
     const int64_t n = job->n, inner = job->inner, K = job->K, band = job->band, cb = job->cb;
     fc_fpstate fp = fc_fp_enter();
-    /* WORK2: the row pointers of a unit, then a row of cval */
+    /* WORK2: the row pointers of a unit, then a row of cval; WORK: the slab */
     const T **rows = fc_scratch(FC_SCRATCH_WORK2, (size_t)(band + K - 1) * sizeof(T *) + (size_t)cb * sizeof(T));
-    if (!rows) {
+    T *slab = job->slab ? fc_scratch(FC_SCRATCH_WORK, (size_t)(n * cb) * sizeof(T)) : NULL;
+    if (!rows || (job->slab && !slab)) {
 #pragma omp atomic write
         *err = FC_ERR_NOMEM;
     } else {
@@ -92,9 +96,14 @@ static void FCN(nd_inner_units)(const FCN(nd_job) *job, int *err)
             const int64_t c0 = cbi * cb, nc = FC_MIN(cb, inner - c0);
             const int64_t i0 = bi * band, np_ = FC_MIN(band, n - i0);
             const T *xo = job->x + o * n * inner + c0;
+            int64_t xs = inner;
+            if (slab) {
+                for (int64_t r = 0; r < n; r++) memcpy(slab + r * cb, xo + r * inner, (size_t)nc * sizeof(T));
+                xo = slab, xs = cb;
+            }
             for (int64_t j = 0; j < np_ + K - 1; j++) {
                 const int64_t r = fc_nd_index(i0 + j - job->shift, n, job->mode);
-                rows[j] = r < 0 ? cvalrow : xo + r * inner;
+                rows[j] = r < 0 ? cvalrow : xo + r * xs;
             }
             FCN(filter_rows)(job->y + (o * n + i0) * inner + c0, inner, rows, job->w, K, 1, np_, nc, 0);
         }
@@ -152,7 +161,7 @@ static int FCN(correlate1d_forward)(T *y, const T *x, const T *w, int64_t outer,
     if (origin < -(K / 2) || origin > (K - 1) / 2) return FC_ERR_ARG;
     if (outer == 0 || n == 0 || inner == 0) return FC_OK;
     const int nt = fc_resolve_threads(nthreads);
-    FCN(nd_job) job = {y, x, w, outer, n, inner, K, K / 2 + origin, mode, (T)cval, n, 1, 1, 1, 0};
+    FCN(nd_job) job = {y, x, w, outer, n, inner, K, K / 2 + origin, mode, (T)cval, n, 1, 1, 1, 0, y == x};
     const double work = (double)outer * (double)n * (double)inner * (double)K;
     int err = 0;
     if (inner == 1) {
@@ -161,13 +170,15 @@ static int FCN(correlate1d_forward)(T *y, const T *x, const T *w, int64_t outer,
         FC_TEAM(team, FCN(nd_last_units)(&job, &err));
         return err;
     }
-    /* column blocks: the K + 3 rows a tile reads fit the block budget; equal widths */
-    const int64_t cb_max = FC_MAX((int64_t)(4 * VL), FC_NDFILTER_BLOCK_BYTES / ((K + 3) * (int64_t)sizeof(T)));
+    /* column blocks: the K + 3 rows a tile reads (in place: the whole slab) fit the block
+     * budget; equal widths */
+    const int64_t held = job.slab ? n : K + 3;
+    const int64_t cb_max = FC_MAX((int64_t)(4 * VL), FC_NDFILTER_BLOCK_BYTES / (held * (int64_t)sizeof(T)));
     job.ncb = FC_CEIL_DIV(inner, cb_max);
     job.cb = FC_MIN(inner, FC_ROUND_UP(FC_CEIL_DIV(inner, job.ncb), VL));
     job.ncb = FC_CEIL_DIV(inner, job.cb);
     /* bands: enough units to balance the threads, each band much taller than its K - 1 halo rows */
-    while (outer * job.nbands * job.ncb < 4 * nt && job.band > FC_MAX((int64_t)16, 2 * K)) {
+    while (!job.slab && outer * job.nbands * job.ncb < 4 * nt && job.band > FC_MAX((int64_t)16, 2 * K)) {
         job.band = FC_CEIL_DIV(job.band, 2);
         job.nbands = FC_CEIL_DIV(n, job.band);
     }

@@ -93,11 +93,8 @@ def _write_api():
     (GEN / "api_fastconv.rst").write_text("\n".join(out) + "\n")
 
     nn = fastconv.nn
-    out = ["API reference: fastconv.nn", "=" * 26, "",
-           "Every public name of ``fastconv.nn`` (``fastconv.nn.__all__``).  Keras spellings",
-           "(``MaxPooling2D``, ``BatchNormalization``, ...) are aliases of the same classes.", "",
-           ".. automodule:: fastconv.nn", "   :no-members:", "",
-           ".. currentmodule:: fastconv.nn", ""]
+    out = _submodule_head(nn, ["Every public name of ``fastconv.nn`` (``fastconv.nn.__all__``).  Keras spellings",
+                               "(``MaxPooling2D``, ``BatchNormalization``, ...) are aliases of the same classes."])
     seen = {}
     for n in nn.__all__:
         obj = getattr(nn, n)
@@ -113,13 +110,17 @@ def _write_api():
     (GEN / "api_nn.rst").write_text("\n".join(out) + "\n")
 
     nd = fastconv.ndimage
-    out = ["API reference: fastconv.ndimage", "=" * 31, "",
-           "Every public name of ``fastconv.ndimage`` (``fastconv.ndimage.__all__``): scipy.ndimage's",
-           "convolution filters with its signatures, on fastconv's compiled kernels.", "",
-           ".. automodule:: fastconv.ndimage", "   :no-members:", "",
-           ".. currentmodule:: fastconv.ndimage", ""]
+    out = _submodule_head(nd, ["Every public name of ``fastconv.ndimage`` (``fastconv.ndimage.__all__``):",
+                               "scipy.ndimage's convolution filters with its signatures, on fastconv's kernels."])
     out += [f".. autofunction:: {n}\n" for n in nd.__all__]
     (GEN / "api_ndimage.rst").write_text("\n".join(out) + "\n")
+
+
+def _submodule_head(mod, intro):
+    """The head of a submodule's reference page: its title, the intro lines, the module's docstring."""
+    title = f"API reference: {mod.__name__}"
+    return [title, "=" * len(title), "", *intro, "", f".. automodule:: {mod.__name__}", "   :no-members:", "",
+            f".. currentmodule:: {mod.__name__}", ""]
 
 
 # ---- gallery ------------------------------------------------------------------------------------

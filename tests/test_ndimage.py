@@ -209,13 +209,17 @@ def test_float32_accuracy_within_ulps_of_scipy(rng):
         assert np.abs(got - expected).max() <= 4 * np.sqrt(K) * np.finfo(np.float32).eps * x.max()
 
 
-def test_in_place_kernel_only_along_the_last_axis(rng):
-    x = rng.standard_normal((4, 9))
-    expected = snd.correlate1d(x, [1.0, 2.0, 3.0], axis=1)
-    _core.correlate1d_forward(x, x, np.array([1.0, 2.0, 3.0]), 4, 9, 1, 0, _core.ND_REFLECT, 0.0, 0)
-    np.testing.assert_allclose(x, expected, rtol=1e-14)
-    with pytest.raises(ValueError, match="in place"):
-        _core.correlate1d_forward(x, x, np.array([1.0, 2.0]), 1, 4, 9, 0, _core.ND_REFLECT, 0.0, 0)
+def test_kernel_in_place(rng):
+    # in place along any axis: the last (each line is extended into a buffer first) and the others
+    # (each unit copies its columns of whole lines first)
+    for shape, axis in [((4, 9), 1), ((9, 4), 0), ((3, 40, 70), 1), ((300, 20), 0)]:
+        for mode in MODES[:5]:
+            x = rng.standard_normal(shape)
+            expected = snd.correlate1d(x, [1.0, 2.0, 3.0, -1.0], axis=axis, mode=mode, cval=0.5, origin=1)
+            outer, n = int(np.prod(shape[:axis])), shape[axis]
+            _core.correlate1d_forward(x, x, np.array([1.0, 2.0, 3.0, -1.0]), outer, n, x.size // (outer * n), 1,
+                                      _core.ND_MIRROR if mode == "mirror" else fnd._MODES[mode], 0.5, 0)
+            np.testing.assert_allclose(x, expected, rtol=1e-13, atol=1e-13)
     with pytest.raises(ValueError):  # sizes that do not match the arrays
         _core.correlate1d_forward(np.empty(5), x, np.array([1.0]), 4, 9, 1, 0, _core.ND_REFLECT, 0.0, 0)
 

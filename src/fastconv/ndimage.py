@@ -316,22 +316,25 @@ def _passes(input, output, passes, cval):
 
 def _float_passes(input, output, passes, cval):
     """_passes into a float32 / float64 output, on the compiled kernels.  Passes along the last two
-    axes, in that order, run fused (one sweep over the data).  A pass along an axis with nothing
-    after it (inner == 1) may run in place (its kernel copies each line before writing it); the
-    others alternate between the result array and one scratch array.  Such a pass goes last when
-    the order does not matter (passes along different axes commute, except through a constant
-    border that is not zero)."""
+    axes, in that order, run fused (one sweep over the data); any other pass may run in place (its
+    kernel copies the lines it is given before writing them).  The fused pair goes first and the
+    single passes follow in place, when the order does not matter (passes along different axes
+    commute, except through a constant border that is not zero); otherwise what cannot run in
+    place alternates between the result array and one scratch array."""
     shape, dtype = output.shape, output.dtype.newbyteorder("=")
     ndim = len(shape)
 
     def in_place_ok(step):
-        return len(step) == 1 and int(np.prod(shape[step[0][0] + 1:], dtype=np.int64)) == 1
+        return len(step) == 1
 
+    steps = []
+    for p in passes:
+        if steps and len(steps[-1]) == 1 and steps[-1][0][0] == ndim - 2 and p[0] == ndim - 1:
+            steps[-1] = steps[-1] + [p]
+        else:
+            steps.append([p])
     if all(p[3] != _core.ND_CONSTANT for p in passes) or cval == 0:
-        passes = [p for p in passes if not in_place_ok([p])] + [p for p in passes if in_place_ok([p])]
-    steps = [[p] for p in passes]
-    if len(steps) >= 2 and ndim >= 2 and steps[-2][0][0] == ndim - 2 and steps[-1][0][0] == ndim - 1:
-        steps[-2:] = [steps[-2] + steps[-1]]
+        steps = [st for st in steps if not in_place_ok(st)] + [st for st in steps if in_place_ok(st)]
     overlap = np.may_share_memory(input, output)
     direct = output.flags.c_contiguous and output.flags.aligned and output.dtype.isnative and not overlap
     target = output if direct else None

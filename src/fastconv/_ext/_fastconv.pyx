@@ -500,7 +500,7 @@ ND_CONSTANT = 4
 def correlate1d_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, int64_t outer, int64_t n, int64_t inner,
                         int64_t origin, int mode, double cval, int nthreads):
     """y (OUT) = x correlated with w along the middle axis of (outer, n, inner), extended by mode;
-    y may be x when inner == 1."""
+    y may be x (in place)."""
     cdef int dt = _dtype(x)
     cdef int t = cnp.PyArray_TYPE(x)
     cdef void *px = _arr(x, t, outer, n, inner, 1)
@@ -509,8 +509,6 @@ def correlate1d_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, int64_t out
     cdef int64_t K = cnp.PyArray_SIZE(w)
     if cnp.PyArray_TYPE(w) != t or K < 1:
         _mismatch(w)
-    if px == py and inner > 1 and outer * n > 0:
-        raise ValueError("fastconv: correlate1d_forward runs in place only along the last axis (inner == 1)")
     cdef int st
     with nogil:
         st = fc_correlate1d_forward(dt, py, px, pw, outer, n, inner, K, origin, mode, cval, nthreads)
