@@ -24,7 +24,9 @@
  * Why not scipy's symmetric form (x[i-k] + x[i+k]) w[k]: with fused
  * multiply-add it takes the same number of vector instructions (an add and
  * an FMA per pair of taps against two FMAs), and it would forgo the tile's
- * reuse of each loaded row for 4 output rows.
+ * reuse of each loaded row for 4 output rows.  Measured on the horizontal
+ * pass (Zen 4, 4096x4096 float32, K = 15, 17, 65): the symmetric form with
+ * plain loads ran 3-5 % slower than filter_hpass's lane rotations.
  */
 
 #ifndef FC_NDFILTER_COMMON
