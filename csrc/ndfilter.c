@@ -41,6 +41,22 @@
 static inline int64_t fc_nd_index(int64_t j, int64_t n, int mode)
 {
     if (j >= 0 && j < n) return j;
+    /* within one reflection of the line (all a kernel shorter than it reaches): no division */
+    if (j >= -n && j < 2 * n && n > 1) {
+        switch (mode) {
+        case FC_ND_NEAREST:
+            return j < 0 ? 0 : n - 1;
+        case FC_ND_WRAP:
+            return j < 0 ? j + n : j - n;
+        case FC_ND_REFLECT:
+            return j < 0 ? -j - 1 : 2 * n - 1 - j;
+        case FC_ND_MIRROR:
+            if (j > -n && j < 2 * n - 1) return j < 0 ? -j : 2 * n - 2 - j;
+            break;
+        default:
+            return -1;
+        }
+    }
     switch (mode) {
     case FC_ND_NEAREST:
         return j < 0 ? 0 : n - 1;
@@ -172,10 +188,10 @@ static int FCN(correlate1d_forward)(T *y, const T *x, const T *w, int64_t outer,
         FC_TEAM(team, FCN(nd_last_units)(&job, &err));
         return err;
     }
-    /* column blocks: the K + 3 rows a tile reads (in place: the whole slab) fit the block
-     * budget; equal widths */
-    const int64_t held = job.slab ? n : K + 3;
-    const int64_t cb_max = FC_MAX((int64_t)(4 * VL), FC_NDFILTER_BLOCK_BYTES / (held * (int64_t)sizeof(T)));
+    /* column blocks: the K + 3 rows a tile reads fit the block budget (a slab of whole lines
+     * is wider than L2 then, but narrower blocks cut the lines into short, strided pieces
+     * that the prefetchers serve worse: measured 4x slower on 256^3); equal widths */
+    const int64_t cb_max = FC_MAX((int64_t)(4 * VL), FC_NDFILTER_BLOCK_BYTES / ((K + 3) * (int64_t)sizeof(T)));
     job.ncb = FC_CEIL_DIV(inner, cb_max);
     job.cb = FC_MIN(inner, FC_ROUND_UP(FC_CEIL_DIV(inner, job.ncb), VL));
     job.ncb = FC_CEIL_DIV(inner, job.cb);
@@ -195,7 +211,8 @@ static int FCN(correlate1d_forward)(T *y, const T *x, const T *w, int64_t outer,
  * into a buffer at the horizontal pass's offset, extends each row there by
  * the last axis's mode (SciPy's order: the first pass's result is what the
  * second extends), and the horizontal pass reads the buffer: the image is
- * read once and written once, where two passes read and write it twice. */
+ * read once and written once, where two passes read and write it twice.
+ * In place (y == x) a unit is a whole (n, m) plane (for stacks of planes). */
 typedef struct FCN(nd_sep_job) {
     T *y;
     const T *x, *wv, *wh;
@@ -249,10 +266,12 @@ static int FCN(sepcorrelate_forward)(T *y, const T *x, const T *wv, const T *wh,
     FCN(nd_sep_job) job = {y, x, wv, wh, n, m, Kv, Kh, Kv / 2 + origin_v, Kh / 2 + origin_h, 0, 0, 0,
                            FC_ROUND_UP(m + Kh - 1, VL) + 2 * VL, mode_v, mode_h, (T)cval};
     /* bands tall enough that the Kv - 1 halo rows each re-reads cost little (they are likely
-     * still in L3), fewer rows when there are too few units for the threads */
-    job.band = FC_MIN(n, FC_ROUND_UP(FC_MAX((int64_t)32, 2 * (Kv - 1)), 4));
+     * still in L3), fewer rows when there are too few units for the threads; in place (y == x),
+     * a unit is a whole plane, whose vertical pass has read all of it before its rows are
+     * written */
+    job.band = y == x ? n : FC_MIN(n, FC_ROUND_UP(FC_MAX((int64_t)32, 2 * (Kv - 1)), 4));
     job.nbands = FC_CEIL_DIV(n, job.band);
-    while (outer * job.nbands < 4 * nt && job.band > 4) {
+    while (y != x && outer * job.nbands < 4 * nt && job.band > 4) {
         job.band = FC_ROUND_UP(FC_CEIL_DIV(job.band, 2), 4);
         job.nbands = FC_CEIL_DIV(n, job.band);
     }

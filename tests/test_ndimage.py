@@ -194,9 +194,11 @@ def test_fused_last_two_axes_at_every_simd_level(simd_level, dtype, rng):
                                         origin=origin_h)
                 err = np.abs(got - expected)
                 assert (err <= 8 * np.sqrt(Kv + Kh) * np.finfo(dtype).eps * (bound + 1e-300)).all(), (shape, Kv, Kh)
-    with pytest.raises(ValueError, match="in place"):
-        x = np.ones((1, 4, 4))
-        _core.sepcorrelate_forward(x, x, np.ones(3), np.ones(3), 1, 4, 4, 0, 0, 0, 0, 0.0, 0)
+                # in place: a thread holds whole planes
+                inplace = x.astype(dtype)
+                _core.sepcorrelate_forward(inplace, inplace, wv.astype(dtype), wh.astype(dtype), *shape, origin_v,
+                                           origin_h, fnd._MODES[mode_v], fnd._MODES[mode_h], 0.5, 0)
+                np.testing.assert_array_equal(inplace, got)
 
 
 def test_float32_accuracy_within_ulps_of_scipy(rng):

@@ -316,16 +316,25 @@ def _passes(input, output, passes, cval):
 
 def _float_passes(input, output, passes, cval):
     """_passes into a float32 / float64 output, on the compiled kernels.  Passes along the last two
-    axes, in that order, run fused (one sweep over the data); any other pass may run in place (its
-    kernel copies the lines it is given before writing them).  The fused pair goes first and the
-    single passes follow in place, when the order does not matter (passes along different axes
-    commute, except through a constant border that is not zero); otherwise what cannot run in
-    place alternates between the result array and one scratch array."""
+    axes, in that order, run fused (one sweep over the data).  Every step can run in place, at a
+    cost: none along the last axis (each line is copied into a buffer first), little for a fused
+    pair over a stack of planes (a thread holds whole planes), a copy of the lines for the other
+    axes.  When the order does not matter (passes along different axes commute, except through a
+    constant border that is not zero), the step dearest in place runs first, from the input into
+    the result, and the others follow in place; otherwise what cannot run in place alternates
+    between the result array and one scratch array."""
     shape, dtype = output.shape, output.dtype.newbyteorder("=")
     ndim = len(shape)
+    planes = int(np.prod(shape[:-2], dtype=np.int64))
+
+    def in_place_cost(step):  # 0 free, 1 cheap, 2 a copy of the lines, 3 not at all
+        if len(step) == 2:
+            small = shape[-2] * (shape[-1] + 64) * dtype.itemsize <= 1 << 22
+            return 1 if planes >= 2 * _threads.current() and small else 3
+        return 0 if int(np.prod(shape[step[0][0] + 1:], dtype=np.int64)) == 1 else 2
 
     def in_place_ok(step):
-        return len(step) == 1
+        return in_place_cost(step) < 3
 
     steps = []
     for p in passes:
@@ -334,7 +343,7 @@ def _float_passes(input, output, passes, cval):
         else:
             steps.append([p])
     if all(p[3] != _core.ND_CONSTANT for p in passes) or cval == 0:
-        steps = [st for st in steps if not in_place_ok(st)] + [st for st in steps if in_place_ok(st)]
+        steps.sort(key=in_place_cost, reverse=True)  # (stable: SciPy's order among equals)
     overlap = np.may_share_memory(input, output)
     direct = output.flags.c_contiguous and output.flags.aligned and output.dtype.isnative and not overlap
     target = output if direct else None

@@ -519,7 +519,8 @@ def correlate1d_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, int64_t out
 def sepcorrelate_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray wv, cnp.ndarray wh, int64_t outer, int64_t n,
                          int64_t m, int64_t origin_v, int64_t origin_h, int mode_v, int mode_h, double cval,
                          int nthreads):
-    """y (OUT) = x correlated along the middle axis of (outer, n, m) with wv, then along the last with wh."""
+    """y (OUT) = x correlated along the middle axis of (outer, n, m) with wv, then along the last with wh;
+    y may be x (in place: a thread then holds whole (n, m) planes)."""
     cdef int dt = _dtype(x)
     cdef int t = cnp.PyArray_TYPE(x)
     cdef void *px = _arr(x, t, outer, n, m, 1)
@@ -532,8 +533,6 @@ def sepcorrelate_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray wv, cnp.ndarr
         _mismatch(wv)
     if cnp.PyArray_TYPE(wh) != t or Kh < 1:
         _mismatch(wh)
-    if px == py and outer * n * m > 0:
-        raise ValueError("fastconv: sepcorrelate_forward cannot run in place (y is x)")
     cdef int st
     with nogil:
         st = fc_sepcorrelate_forward(dt, py, px, pv, ph, outer, n, m, Kv, Kh, origin_v, origin_h, mode_v, mode_h,
