@@ -8,9 +8,13 @@ separable filter is one 1-D correlation per axis, each pass stored in the
 output's dtype before the next reads it (so an integer output is rounded
 toward zero after every pass, as in SciPy).
 
-The 1-D passes run on ``correlate1d_forward`` (csrc/ndfilter.c): vectorised
-along the contiguous axis, parallel over blocks of lines, with
-ping-pong buffers (one scratch array for a whole filter).  Float32 data
+The passes run on csrc/ndfilter.c: ``correlate1d_forward`` (one axis,
+vectorised along the contiguous axis, parallel over blocks of lines) and
+``sepcorrelate_forward`` (the last two axes in one sweep).  The first step
+goes from the input into the output and the others run in place, so a
+filter allocates nothing beyond its output (one scratch array only when a
+constant border with a nonzero cval fixes the order of the passes and a
+fused pair cannot run in place).  Float32 data
 with a float32 output is computed in float32 (SciPy computes in float64 and
 rounds): a pass of K taps then differs from SciPy by a few float32 ulps
 times sqrt(K) of the sum of the absolute terms.  Every other real case is
@@ -36,6 +40,11 @@ compute each output from its own window, where SciPy keeps a running sum
 along the line, so a NaN or Inf in SciPy's result spoils the rest of its
 line and here only the outputs whose windows hold it (finite results agree
 to rounding; integer outputs follow SciPy's running sum exactly).
+
+Where SciPy misbehaves, fastconv follows the definition: SciPy's N-D
+``correlate`` / ``convolve`` with mode 'reflect' read outside their input
+where the kernel reaches 4n or more before a line of n, and misread inputs
+with zero strides (broadcast views).
 
 CPU only: NumPy arrays (and array-likes) in and out.
 """
