@@ -449,7 +449,7 @@ def _ndimage(case, result):
     if not case.meta["finite"]:
         return  # (SciPy's box filter spreads a NaN along its line; fastconv's keeps it in its window)
     make = _array_maker()
-    # (copies: scipy.ndimage.correlate misreads a broadcast input, one with zero strides)
+    # (copies: scipy.ndimage.correlate misreads some inputs whose strides are all zero)
     ns = {"np": np, "A": lambda *args: np.array(make(*args)), "fastconv": _Scipy(scipy)}
     exec("\n".join(case.setup), ns)
     exec(case.call, ns)

@@ -43,8 +43,8 @@ to rounding; integer outputs follow SciPy's running sum exactly).
 
 Where SciPy misbehaves, fastconv follows the definition: SciPy's N-D
 ``correlate`` / ``convolve`` with mode 'reflect' read outside their input
-where the kernel reaches 4n or more before a line of n, and misread inputs
-with zero strides (broadcast views).
+where the kernel reaches 4n or more before a line of n, and misread some
+inputs whose strides are all zero (a broadcast scalar, shape (2, 1)).
 
 CPU only: NumPy arrays (and array-likes) in and out.
 """
