@@ -117,6 +117,17 @@ typedef struct fc_filter_geom {
     int boundary;
 } fc_filter_geom;
 
+/* Boundary modes of the N-D 1-D filters (ndfilter.c), scipy.ndimage's codes:
+ * for a line a b c d,  nearest  a a | a b c d | d d,   wrap  c d | a b c d | a b,
+ * reflect  b a | a b c d | d c,   mirror  c b | a b c d | c b,   constant  k k | a b c d | k k. */
+typedef enum fc_ndmode {
+    FC_ND_NEAREST = 0,
+    FC_ND_WRAP = 1,
+    FC_ND_REFLECT = 2,
+    FC_ND_MIRROR = 3,
+    FC_ND_CONSTANT = 4
+} fc_ndmode;
+
 /* ---- the operations ------------------------------------------------------- */
 
 /* Element type of an operation's arrays. */

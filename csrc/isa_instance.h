@@ -15,6 +15,7 @@
 #include "activation.c"
 #include "optim.c"
 #include "filter.c"
+#include "ndfilter.c"
 
 enum { FCN(gemm_mr) = GEMM_MR, FCN(gemm_nr) = GEMM_NR };
 

@@ -7,8 +7,9 @@ Built with warnings as errors by tools/ci_extra.sh:
 Three kinds of page are generated here, before Sphinx reads the sources,
 into docs/_generated/ (not committed), so they cannot drift from the code:
 
-- the API reference: one entry per name in ``fastconv.__all__`` and
-  ``fastconv.nn.__all__``, from the docstrings (autodoc + napoleon);
+- the API reference: one entry per name in ``fastconv.__all__``,
+  ``fastconv.nn.__all__`` and ``fastconv.ndimage.__all__``, from the
+  docstrings (autodoc + napoleon);
 - the gallery's scripts: copies of examples/*.py with a title for
   sphinx-gallery and short run settings (``GALLERY`` below), run by
   sphinx-gallery, which keeps their output and figures;
@@ -27,6 +28,7 @@ sys.path.insert(0, str(DOCS))
 
 import fastconv  # noqa: E402  (the installed package: the docs describe what is built)
 import fastconv.nn  # noqa: E402
+import fastconv.ndimage  # noqa: E402
 
 project = "fastconv"
 author = "fastconv developers"
@@ -91,11 +93,8 @@ def _write_api():
     (GEN / "api_fastconv.rst").write_text("\n".join(out) + "\n")
 
     nn = fastconv.nn
-    out = ["API reference: fastconv.nn", "=" * 26, "",
-           "Every public name of ``fastconv.nn`` (``fastconv.nn.__all__``).  Keras spellings",
-           "(``MaxPooling2D``, ``BatchNormalization``, ...) are aliases of the same classes.", "",
-           ".. automodule:: fastconv.nn", "   :no-members:", "",
-           ".. currentmodule:: fastconv.nn", ""]
+    out = _submodule_head(nn, ["Every public name of ``fastconv.nn`` (``fastconv.nn.__all__``).  Keras spellings",
+                               "(``MaxPooling2D``, ``BatchNormalization``, ...) are aliases of the same classes."])
     seen = {}
     for n in nn.__all__:
         obj = getattr(nn, n)
@@ -109,6 +108,19 @@ def _write_api():
         else:
             out += [f".. autofunction:: {n}", ""]
     (GEN / "api_nn.rst").write_text("\n".join(out) + "\n")
+
+    nd = fastconv.ndimage
+    out = _submodule_head(nd, ["Every public name of ``fastconv.ndimage`` (``fastconv.ndimage.__all__``):",
+                               "scipy.ndimage's convolution filters with its signatures, on fastconv's kernels."])
+    out += [f".. autofunction:: {n}\n" for n in nd.__all__]
+    (GEN / "api_ndimage.rst").write_text("\n".join(out) + "\n")
+
+
+def _submodule_head(mod, intro):
+    """The head of a submodule's reference page: its title, the intro lines, the module's docstring."""
+    title = f"API reference: {mod.__name__}"
+    return [title, "=" * len(title), "", *intro, "", f".. automodule:: {mod.__name__}", "   :no-members:", "",
+            f".. currentmodule:: {mod.__name__}", ""]
 
 
 # ---- gallery ------------------------------------------------------------------------------------

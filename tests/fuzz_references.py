@@ -437,3 +437,52 @@ def compare(case, inputs, result):
         _rnn(case, inputs, result)
     elif fam == "filter":
         _filter(case, inputs, result)
+    elif fam == "ndimage":
+        _ndimage(case, result)
+
+
+def _ndimage(case, result):
+    """The same call to scipy.ndimage, on the setup run again (the same arrays): integers exactly,
+    floats to rounding of the largest magnitude."""
+    import scipy.ndimage
+
+    if not case.meta["finite"]:
+        return  # (SciPy's box filter spreads a NaN along its line; fastconv's keeps it in its window)
+    make = _array_maker()
+    # (copies: scipy.ndimage.correlate misreads some inputs whose strides are all zero)
+    ns = {"np": np, "A": lambda *args: np.array(make(*args)), "fastconv": _Scipy(scipy)}
+    exec("\n".join(case.setup), ns)
+    exec(case.call, ns)
+    exp = ns["result"]
+    if result.dtype != exp.dtype or result.shape != exp.shape:
+        raise Failure(f"result {result.dtype} {result.shape}, scipy.ndimage {exp.dtype} {exp.shape}")
+    if exp.dtype.kind in "biu":
+        view = (lambda a: a.view(np.uint8)) if exp.dtype == np.bool_ else (lambda a: a)
+        if not np.array_equal(view(result), view(exp)):
+            raise Failure("integer result differs from scipy.ndimage's")
+        return
+    if case.meta["ndfn"] == "gaussian_gradient_magnitude" and exp.dtype.kind == "c":
+        # the square root of a complex sum of squares: a zero imaginary part's sign (a rounding
+        # detail) picks the branch, so the squares are compared
+        result, exp = result * result, exp * exp
+    rtol = 1e-5 if exp.dtype in (np.float32, np.complex64) else 1e-12
+    x = np.abs(np.asarray(ns["x"], dtype=complex))
+    scale = max(float(np.abs(exp).max(initial=0.0)), float(x.max(initial=0.0)))
+    bad = ~(np.abs(result - exp) <= rtol * (np.abs(exp) + scale) * 16)
+    if bad.any():
+        i = np.unravel_index(np.argmax(bad), bad.shape)
+        raise Failure(f"{int(bad.sum())} elements differ from scipy.ndimage's; at {i}: got {result[i]!r}, "
+                      f"expected {exp[i]!r}")
+
+
+def _array_maker():
+    from fuzz_targets import A
+
+    return A
+
+
+class _Scipy:
+    """Stands in for the fastconv module in a case's source: fastconv.ndimage -> scipy.ndimage."""
+
+    def __init__(self, scipy):
+        self.ndimage = scipy.ndimage

@@ -19,7 +19,9 @@ The property (``run_case``):
 
 * the call returns, or raises one of ``ALLOWED`` (ValueError, TypeError,
   MemoryError, OverflowError, NotImplementedError, or a subclass such as
-  numpy's LinAlgError / AxisError); any other exception fails, and so does a
+  numpy's LinAlgError / AxisError; fastconv.ndimage also RuntimeError, the
+  type scipy.ndimage raises for a bad mode, sequence or array type); any
+  other exception fails, and so does a
   crash, a sanitizer report or a hang (the runner's time guard);
 * a MemoryError is a failure where the case knows the problem is tiny
   (``meta["tiny"]``: a few KiB of inputs and outputs, whatever the
@@ -996,6 +998,56 @@ def signal_case(draw):
     return b.case(call, mode=mode, method=method, sigfn=fn, nd=nd)
 
 
+ND_MODES = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-constant", "grid-mirror", "grid-wrap"]
+ND_FUNCTIONS = ["gaussian_filter", "gaussian_filter1d", "uniform_filter", "uniform_filter1d", "correlate1d",
+                "convolve1d", "correlate", "convolve", "sobel", "prewitt", "laplace", "gaussian_laplace",
+                "gaussian_gradient_magnitude"]
+
+
+@st.composite
+def ndimage_case(draw):
+    """fastconv.ndimage's filters, whose errors are scipy.ndimage's (RuntimeError included)."""
+    b = Builder(draw, "ndimage", "ndimage")
+    fn = b.one(ND_FUNCTIONS)
+    nd = b.one([1, 2, 3, 2, 0])
+    shape = tuple(b.int(0, 8) if b.rare(10) else b.int(1, 8) for _ in range(nd))
+    axis_fns = ("gaussian_filter1d", "uniform_filter1d", "correlate1d", "convolve1d", "sobel", "prewitt")
+    if nd == 0 and fn in axis_fns:  # no axis to filter along: scipy's AxisError
+        b.hostile()
+    dt = b.dtype(IMAGE_DTYPES + ["complex64", "complex128"])
+    b.array("x", shape, dt)
+    args = []
+    if fn in ("gaussian_filter", "gaussian_filter1d", "gaussian_laplace", "gaussian_gradient_magnitude"):
+        args.append(b.one(["1.0", "0.6", "2.5"]) if not b.bad(8) else b.one(["0", "-1.0", "'a'", "None", "[1.0] * 9"]))
+    if fn in ("uniform_filter", "uniform_filter1d"):
+        args.append(b.int_arg("size", b.int(1, 5)))
+    wdt = None
+    if fn in ("correlate1d", "convolve1d"):
+        wdt = b.dtype(["float64", "float32", "int32", "complex128"])
+        args.append(b.array("w", (b.int(1, 5),), wdt))
+    if fn in ("correlate", "convolve"):
+        # kernels of at most 3 per axis: SciPy's N-D 'reflect' reads outside its input where a kernel
+        # reaches 4n before a line of n (tests/test_ndimage.py)
+        wdt = b.dtype(["float64", "float32", "complex128"])
+        args.append(b.array("w", tuple(b.int(1, 3) for _ in range(nd)), wdt))
+    kw = [("mode", b.choice_arg(ND_MODES, hostile=("None", "'fill'", "1", "'REFLECT'")))]
+    kw.append(("cval", b.one(["0.0", "1.5", "-2"]) if not b.bad(6) else b.one(["'x'", "None", "1j", "[1.0]"])))
+    if fn in axis_fns:
+        kw.append(("axis", b.int_arg("axis", b.int(-nd, nd - 1) if nd else -1)))
+    if fn in ("gaussian_filter", "gaussian_filter1d"):
+        kw.append(("order", b.int_arg("order", b.int(0, 3))))
+    if fn in ("uniform_filter1d", "correlate1d", "convolve1d") and b.rare(30):
+        kw.append(("origin", b.int_arg("origin", 0)))
+    out = b.out(shape, dt, ["x"])
+    if out is not None:
+        kw.append(("output", out))
+        if wdt == "complex128" and not dt.startswith("complex"):  # a complex result in a real output
+            b.hostile()
+    call = f"result = fastconv.ndimage.{fn}(x, {', '.join(args + [kwargs_code(kw)]) if args else kwargs_code(kw)})"
+    # (IndexError: scipy.ndimage.convolve1d reverses 0-d weights before it checks them)
+    return b.case(call, also_allowed=(RuntimeError, IndexError), ndfn=fn)
+
+
 # ---- the rest of the API --------------------------------------------------------------------------------
 
 
@@ -1128,7 +1180,7 @@ def _targets():
             t.append(Target(f"{kind}{'_cell' if cell else ''}_backward", rnn_backward_case(kind, cell), 0.5))
     t += [Target("correlate2d", filter2d_case("correlate2d"), 1.5), Target("convolve2d", filter2d_case("convolve2d")),
           Target("sepfilter2d", sepfilter_case()), Target("fftconvolve", fftconvolve_case(), 1.5),
-          Target("signal", signal_case()),
+          Target("signal", signal_case()), Target("ndimage", ndimage_case(), 1.5),
           Target("threads", threads_case(), 0.3), Target("import_fft_wisdom", wisdom_case(), 0.2),
           Target("misc", misc_case(), 0.2), Target("nn", nn_case(), 0.5)]
     return {x.name: x for x in t}
@@ -1178,6 +1230,7 @@ class Failure(Exception):
 
 def namespace():
     import fastconv
+    import fastconv.ndimage  # noqa: F401
     import fastconv.nn  # noqa: F401
 
     return {"np": np, "fastconv": fastconv, "A": A, "__name__": "fuzzcase"}
@@ -1248,7 +1301,7 @@ def run_case(case, include_known=False):
             snap = _snapshot(ns)
             try:
                 exec(case.call, ns)
-            except ALLOWED as e:
+            except ALLOWED + meta.get("also_allowed", ()) as e:
                 # (tiny as planned: a hostile mutation may have made an input array huge)
                 small = all(v.size <= 1 << 16 for v in ns.values() if isinstance(v, np.ndarray))
                 # (and as planned: a hostile argument may ask for a huge output)

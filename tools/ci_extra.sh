@@ -112,7 +112,9 @@ docs() {
 import re
 import fastconv
 import fastconv.nn
-for page, mod, prefix in (("api_fastconv", fastconv, "fastconv."), ("api_nn", fastconv.nn, "fastconv.nn.")):
+import fastconv.ndimage
+for page, mod, prefix in (("api_fastconv", fastconv, "fastconv."), ("api_nn", fastconv.nn, "fastconv.nn."),
+                          ("api_ndimage", fastconv.ndimage, "fastconv.ndimage.")):
     html = open(f"docs/_build/html/_generated/{page}.html").read()
     ids = set(re.findall(r'id="([\w.]+)"', html))
     missing = [n for n in mod.__all__ if prefix + n not in ids]

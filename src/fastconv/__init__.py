@@ -39,6 +39,7 @@ from .rnn import (
     rnn_forward,
 )
 from ._wisdom import export_wisdom, import_wisdom
+from . import ndimage  # noqa: F401 (fastconv.ndimage, scipy.ndimage's filters)
 from .conv import (
     ConvPlan,
     conv1d,

@@ -10,6 +10,8 @@ from contextlib import AbstractContextManager
 from types import ModuleType
 from typing import Any, Literal, TypeAlias, overload
 
+from . import ndimage as ndimage  # scipy.ndimage's convolution filters (typed by ndimage.py itself)
+
 __version__: str
 
 # NumPy or CuPy array (output: the input's kind)

@@ -24,6 +24,11 @@ OPT_ADAM: int
 BOUNDARY_FILL: int
 BOUNDARY_WRAP: int
 BOUNDARY_SYMM: int
+ND_NEAREST: int
+ND_WRAP: int
+ND_REFLECT: int
+ND_MIRROR: int
+ND_CONSTANT: int
 
 def get_num_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
@@ -63,3 +68,7 @@ def filter2d_forward(y: _Array, x: _Array, k: _Array, fill: float, geom: tuple[i
                      nthreads: int) -> None: ...
 def sepfilter_forward(y: _Array, x: _Array, ky: _Array, kx: _Array, fill: float, geom: tuple[int, ...],
                       accumulate: bool, nthreads: int) -> None: ...
+def correlate1d_forward(y: _Array, x: _Array, w: _Array, outer: int, n: int, inner: int, origin: int, mode: int,
+                        cval: float, nthreads: int) -> None: ...
+def sepcorrelate_forward(y: _Array, x: _Array, wv: _Array, wh: _Array, outer: int, n: int, m: int, origin_v: int,
+                         origin_h: int, mode_v: int, mode_h: int, cval: float, nthreads: int) -> None: ...

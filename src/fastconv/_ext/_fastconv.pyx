@@ -486,3 +486,56 @@ def sepfilter_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray ky, cnp.ndarray 
         st = fc_sepfilter_forward(dt, py, px, pky, pkx, fill, &g, accumulate, nthreads)
     if st:
         _raise(st)
+
+
+# ---- N-D 1-D filtering ------------------------------------------------------------------
+
+ND_NEAREST = 0
+ND_WRAP = 1
+ND_REFLECT = 2
+ND_MIRROR = 3
+ND_CONSTANT = 4
+
+
+def correlate1d_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray w, int64_t outer, int64_t n, int64_t inner,
+                        int64_t origin, int mode, double cval, int nthreads):
+    """y (OUT) = x correlated with w along the middle axis of (outer, n, inner), extended by mode;
+    y may be x (in place)."""
+    cdef int dt = _dtype(x)
+    cdef int t = cnp.PyArray_TYPE(x)
+    cdef void *px = _arr(x, t, outer, n, inner, 1)
+    cdef void *py = _arr(y, t, outer, n, inner, 1)
+    cdef void *pw = _data(w)
+    cdef int64_t K = cnp.PyArray_SIZE(w)
+    if cnp.PyArray_TYPE(w) != t or K < 1:
+        _mismatch(w)
+    cdef int st
+    with nogil:
+        st = fc_correlate1d_forward(dt, py, px, pw, outer, n, inner, K, origin, mode, cval, nthreads)
+    if st:
+        _raise(st)
+
+
+def sepcorrelate_forward(cnp.ndarray y, cnp.ndarray x, cnp.ndarray wv, cnp.ndarray wh, int64_t outer, int64_t n,
+                         int64_t m, int64_t origin_v, int64_t origin_h, int mode_v, int mode_h, double cval,
+                         int nthreads):
+    """y (OUT) = x correlated along the middle axis of (outer, n, m) with wv, then along the last with wh;
+    y may be x (in place: a thread then holds whole (n, m) planes)."""
+    cdef int dt = _dtype(x)
+    cdef int t = cnp.PyArray_TYPE(x)
+    cdef void *px = _arr(x, t, outer, n, m, 1)
+    cdef void *py = _arr(y, t, outer, n, m, 1)
+    cdef void *pv = _data(wv)
+    cdef void *ph = _data(wh)
+    cdef int64_t Kv = cnp.PyArray_SIZE(wv)
+    cdef int64_t Kh = cnp.PyArray_SIZE(wh)
+    if cnp.PyArray_TYPE(wv) != t or Kv < 1:
+        _mismatch(wv)
+    if cnp.PyArray_TYPE(wh) != t or Kh < 1:
+        _mismatch(wh)
+    cdef int st
+    with nogil:
+        st = fc_sepcorrelate_forward(dt, py, px, pv, ph, outer, n, m, Kv, Kh, origin_v, origin_h, mode_v, mode_h,
+                                     cval, nthreads)
+    if st:
+        _raise(st)

@@ -1,0 +1,781 @@
+"""scipy.ndimage's convolution filters on fastconv's compiled core.
+
+Each function keeps scipy.ndimage's signature, argument checks (with
+SciPy's exception types: RuntimeError for a bad mode, sequence length,
+output or array type, ValueError for a bad origin or axes, AxisError for an
+axis out of range) and results, and follows SciPy's order of passes: a
+separable filter is one 1-D correlation per axis, each pass stored in the
+output's dtype before the next reads it (so an integer output is rounded
+toward zero after every pass, as in SciPy).
+
+The passes run on csrc/ndfilter.c: ``correlate1d_forward`` (one axis,
+vectorised along the contiguous axis, parallel over blocks of lines) and
+``sepcorrelate_forward`` (the last two axes in one sweep).  The first step
+goes from the input into the output and the others run in place, so a
+filter allocates nothing beyond its output (one scratch array only when a
+constant border with a nonzero cval fixes the order of the passes and a
+fused pair cannot run in place).  Float32 data
+with a float32 output is computed in float32 (SciPy computes in float64 and
+rounds): a pass of K taps then differs from SciPy by a few float32 ulps
+times sqrt(K) of the sum of the absolute terms.  Every other real case is
+computed in float64.
+
+Integer and bool outputs (an integer input keeps its dtype by default) are
+computed in NumPy with SciPy's float64 operations in SciPy's order (the
+symmetric / antisymmetric forms of its 1-D correlation, its running sum for
+the box filter, its tap order for N-D correlation), then converted as
+SciPy's C casts do (toward zero; out of range as the x86 conversions give;
+a bool output receives the low byte of the uint8 conversion, as SciPy
+writes it), so they equal SciPy's exactly.  Complex data runs as its real
+and imaginary parts, as SciPy does.
+
+N-D ``correlate`` / ``convolve``: a kernel with one axis longer than 1 runs
+as a 1-D pass; two such axes on the compiled 2-D filter (fastconv's
+correlate2d kernel) over the boundary-extended array; more, or an input
+holding NaN or Inf with a kernel that has zero weights (SciPy skips weights
+within DBL_EPSILON of zero), as a float64 sum over the taps in NumPy.
+
+One difference from SciPy: ``uniform_filter1d`` and ``uniform_filter``
+compute each output from its own window, where SciPy keeps a running sum
+along the line, so a NaN or Inf in SciPy's result spoils the rest of its
+line and here only the outputs whose windows hold it (finite results agree
+to rounding; integer outputs follow SciPy's running sum exactly).
+
+Where SciPy misbehaves, fastconv follows the definition: SciPy's N-D
+``correlate`` / ``convolve`` with mode 'reflect' read outside their input
+where the kernel reaches 4n or more before a line of n, and misread some
+inputs whose strides are all zero (a broadcast scalar, shape (2, 1)).
+
+CPU only: NumPy arrays (and array-likes) in and out.
+"""
+import numbers
+import operator
+import warnings
+from collections.abc import Iterable
+
+import numpy as np
+
+from . import _threads
+from ._ext import _fastconv as _core
+from ._validation import contiguous
+
+try:
+    from numpy.lib.array_utils import normalize_axis_index
+except ImportError:  # NumPy < 2
+    from numpy.core.multiarray import normalize_axis_index  # type: ignore[no-redef]
+
+__all__ = [
+    "convolve",
+    "convolve1d",
+    "correlate",
+    "correlate1d",
+    "gaussian_filter",
+    "gaussian_filter1d",
+    "gaussian_gradient_magnitude",
+    "gaussian_laplace",
+    "laplace",
+    "prewitt",
+    "sobel",
+    "uniform_filter",
+    "uniform_filter1d",
+]
+
+# the filters' modes (scipy.ndimage._ni_support._extend_mode_to_code with is_filter=True)
+_MODES = {"nearest": _core.ND_NEAREST, "wrap": _core.ND_WRAP, "grid-wrap": _core.ND_WRAP,
+          "reflect": _core.ND_REFLECT, "grid-mirror": _core.ND_REFLECT, "mirror": _core.ND_MIRROR,
+          "constant": _core.ND_CONSTANT, "grid-constant": _core.ND_CONSTANT}
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_DBL_EPSILON = np.finfo(np.float64).eps
+
+
+# ---- argument normalisation, as scipy.ndimage._ni_support -------------------------------
+
+
+def _mode_code(mode):
+    if isinstance(mode, str) and mode in _MODES:
+        return _MODES[mode]
+    raise RuntimeError(f"boundary mode not supported; received {mode!r}")
+
+
+def _normalize_sequence(value, rank):
+    """value repeated rank times, or the sequence value checked to have rank entries."""
+    if not isinstance(value, str) and np.iterable(value):
+        normalized = list(value)
+        if len(normalized) != rank:
+            raise RuntimeError(f"sequence argument must have length equal to input rank ({rank}); "
+                               f"received {value!r}")
+        return normalized
+    return [value] * rank
+
+
+def _get_output(output, input, complex_output=False):
+    """The output array: new (zeros) of input's dtype or the dtype given, or the array given."""
+    shape = input.shape
+    if output is None:
+        dtype = np.promote_types(input.dtype, np.complex64) if complex_output else input.dtype.name
+        return np.zeros(shape, dtype=dtype)
+    if isinstance(output, (type, np.dtype)):
+        if complex_output and np.dtype(output).kind != "c":
+            warnings.warn("promoting specified output dtype to complex", stacklevel=4)
+            output = np.promote_types(output, np.complex64)
+        return np.zeros(shape, dtype=output)
+    if isinstance(output, str):
+        dtype = np.dtype(output)
+        if complex_output and dtype.kind != "c":
+            raise RuntimeError(f"output must have complex dtype; received {output!r}")
+        if not issubclass(dtype.type, np.number):
+            raise RuntimeError(f"output must have numeric dtype; received {output!r}")
+        return np.zeros(shape, dtype=dtype)
+    output = np.asarray(output)
+    if output.shape != shape:
+        raise RuntimeError(f"output shape not correct: expected {shape}; received {output.shape}")
+    if complex_output and output.dtype.kind != "c":
+        raise RuntimeError(f"output must have complex dtype; received dtype {output.dtype}")
+    return output
+
+
+def _check_axes(axes, ndim):
+    if axes is None:
+        return tuple(range(ndim))
+    if np.isscalar(axes):
+        axes = (operator.index(axes),)
+    elif isinstance(axes, Iterable):
+        axes = tuple(operator.index(ax) for ax in axes)
+        for ax in axes:
+            if ax < -ndim or ax > ndim - 1:
+                raise ValueError(f"specified axis: {ax} is out of range")
+        axes = tuple(ax % ndim if ax < 0 else ax for ax in axes)
+    else:
+        raise ValueError(f"axes must be an integer, iterable of integers, or None; received {axes!r}")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axes must be unique; received {axes}")
+    return axes
+
+
+def _invalid_origin(origin, lenw):
+    return origin < -(lenw // 2) or origin > (lenw - 1) // 2
+
+
+def _check_origin(origin, lenw):
+    """origin as an int (TypeError for a float, as SciPy's C layer) within the kernel's length."""
+    if _invalid_origin(origin, lenw):
+        raise ValueError(f"Invalid origin; origin must satisfy -(len(weights) // 2) <= origin <= "
+                         f"(len(weights)-1) // 2; received origin={origin!r} for {lenw} weights")
+    return operator.index(origin)
+
+
+def _as_cval(cval):
+    """cval as SciPy's C layer reads it (a real number; TypeError otherwise)."""
+    if isinstance(cval, np.complexfloating):  # NumPy converts it: the real part, with a ComplexWarning
+        return float(cval)
+    if isinstance(cval, (str, bytes, complex)) or cval is None:
+        raise TypeError(f"cval must be a real number; received {type(cval).__name__} {cval!r}")
+    try:
+        return float(cval)
+    except (TypeError, ValueError):
+        raise TypeError(f"cval must be a real number; received {type(cval).__name__} {cval!r}") from None
+
+
+def _is_float(dtype):
+    """float32 or float64, in either byte order (what the kernels compute in, once native)."""
+    return dtype.newbyteorder("=") in _KERNEL_DTYPES
+
+
+def _check_array_type(a):
+    if a.dtype.kind not in "biu" and not _is_float(a.dtype):
+        raise RuntimeError(f"array type {a.dtype!r} not supported")
+
+
+# ---- the passes ---------------------------------------------------------------------------
+
+
+def _to_output_dtype(values, dtype):
+    """float64 values as SciPy's C casts store them in an integer or bool array."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if dtype == np.uint32:  # the compiler converts through int64
+            return values.astype(np.int64).astype(np.uint32)
+        if dtype == np.bool_:  # the uint8 conversion's byte, stored as it is
+            return values.astype(np.uint8).view(np.bool_)
+        return values.astype(dtype)
+
+
+def _line_index(n, before, after, mode):
+    """Indices into a line of n for positions -before .. n + after - 1 under mode (-1: the constant)."""
+    j = np.arange(-before, n + after, dtype=np.int64)
+    if mode == _core.ND_NEAREST:
+        return np.clip(j, 0, n - 1)
+    if mode == _core.ND_WRAP:
+        return j % n
+    if mode == _core.ND_REFLECT:
+        j = j % (2 * n)
+        return np.where(j < n, j, 2 * n - 1 - j)
+    if mode == _core.ND_MIRROR:
+        if n == 1:
+            return np.zeros_like(j)
+        j = j % (2 * n - 2)
+        return np.where(j < n, j, 2 * n - 2 - j)
+    return np.where((j >= 0) & (j < n), j, -1)
+
+
+def _extend(x, axis, before, after, mode, cval):
+    """x (float64) extended along axis by before / after elements under mode."""
+    idx = _line_index(x.shape[axis], before, after, mode)
+    xe = np.take(x, np.maximum(idx, 0), axis=axis)
+    if mode == _core.ND_CONSTANT:
+        where = [slice(None)] * x.ndim
+        where[axis] = idx < 0
+        xe[tuple(where)] = cval
+    return xe
+
+
+def _symmetry(w):
+    """SciPy's test: 1 symmetric, -1 antisymmetric, 0 neither (odd lengths only, DBL_EPSILON apart)."""
+    K = len(w)
+    if not K & 1:
+        return 0
+    c = K // 2
+    if all(abs(w[c + i] - w[c - i]) <= _DBL_EPSILON for i in range(1, c + 1)):
+        return 1
+    if all(abs(w[c + i] + w[c - i]) <= _DBL_EPSILON for i in range(1, c + 1)):
+        return -1
+    return 0
+
+
+def _exact_correlate1d(x, w, axis, origin, mode, cval):
+    """float64 x correlated along axis in SciPy's float64 operations and order (NI_Correlate1D)."""
+    K, n = len(w), x.shape[axis]
+    size1 = K // 2
+    xe = _extend(x, axis, size1 + origin, K - 1 - size1 - origin, mode, cval)
+
+    def tap(k):  # the extended line from tap k: x_ext[i - size1 - origin + k]
+        where = [slice(None)] * x.ndim
+        where[axis] = slice(k, k + n)
+        return xe[tuple(where)]
+
+    sym = _symmetry(w)
+    if sym:
+        acc = tap(size1) * w[size1]
+        for jj in range(-size1, 0):
+            pair = tap(size1 + jj) + tap(size1 - jj) if sym > 0 else tap(size1 + jj) - tap(size1 - jj)
+            acc += pair * w[size1 + jj]
+        return acc
+    acc = tap(K - 1) * w[K - 1]
+    for k in range(K - 1):
+        acc += tap(k) * w[k]
+    return acc
+
+
+def _exact_uniform1d(x, size, axis, origin, mode, cval):
+    """float64 x box-filtered along axis by SciPy's running sum (NI_UniformFilter1D: the sum of the
+    window updated by one difference per step, divided by size at each output), exactly."""
+    n = x.shape[axis]
+    size1 = size // 2
+    xe = np.moveaxis(_extend(x, axis, size1 + origin, size - 1 - size1 - origin, mode, cval), axis, 0)
+    steps = np.empty((n,) + xe.shape[1:])
+    steps[0] = np.add.accumulate(xe[:size], axis=0)[-1]
+    steps[1:] = xe[size:size + n - 1] - xe[:n - 1]
+    return np.moveaxis(np.add.accumulate(steps, axis=0) / size, 0, axis)
+
+
+def _as_float64(a):
+    """a's values as SciPy's C layer reads them (a bool array: its bytes)."""
+    return (a.view(np.uint8) if a.dtype == np.bool_ else a).astype(np.float64)
+
+
+def _kernel_step(src, dst, step, cval):
+    """dst = src through one pass, or two fused (the last two axes), on the compiled kernels (both
+    arrays C-contiguous, of one float dtype)."""
+    shape, nthreads = src.shape, _threads.current()
+    if len(step) == 2:
+        (_, wv, origin_v, mode_v, _), (_, wh, origin_h, mode_h, _) = step
+        outer = int(np.prod(shape[:-2], dtype=np.int64))
+        _core.sepcorrelate_forward(dst, src, contiguous(np.asarray(wv, dtype=src.dtype)),
+                                   contiguous(np.asarray(wh, dtype=src.dtype)), outer, shape[-2], shape[-1], origin_v,
+                                   origin_h, mode_v, mode_h, cval, nthreads)
+        return
+    ((axis, w, origin, mode, _),) = step
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    _core.correlate1d_forward(dst, src, contiguous(np.asarray(w, dtype=src.dtype)), outer, shape[axis], inner,
+                              origin, mode, cval, nthreads)
+
+
+def _passes(input, output, passes, cval):
+    """output (real) = the chain of 1-D passes [(axis, weights, origin, mode, kind)] over input (real),
+    each stored in output's dtype before the next reads it, as SciPy chains them through its output.
+    kind: "taps" (a correlation with the float64 weights) or "box" (the weights are a box filter)."""
+    _check_array_type(input)
+    _check_array_type(output)
+    cval = _as_cval(cval)
+    if input.size == 0:
+        return output
+    if not _is_float(output.dtype):
+        cur = input
+        for axis, w, origin, mode, kind in passes:
+            x = _as_float64(cur)
+            if kind == "box":
+                res = _exact_uniform1d(x, len(w), axis, origin, mode, cval)
+            else:
+                res = _exact_correlate1d(x, w, axis, origin, mode, cval)
+            cur = _to_output_dtype(res, output.dtype)
+        output[...] = cur
+        return output
+    return _float_passes(input, output, passes, cval)
+
+
+def _float_passes(input, output, passes, cval):
+    """_passes into a float32 / float64 output, on the compiled kernels.  Passes along the last two
+    axes, in that order, run fused (one sweep over the data).  Every step can run in place, at a
+    cost: none along the last axis (each line is copied into a buffer first), little for a fused
+    pair over a stack of planes (a thread holds whole planes), a copy of the lines for the other
+    axes.  When the order does not matter (passes along different axes commute, except through a
+    constant border that is not zero), the step dearest in place runs first, from the input into
+    the result, and the others follow in place; otherwise what cannot run in place alternates
+    between the result array and one scratch array."""
+    shape, dtype = output.shape, output.dtype.newbyteorder("=")
+    ndim = len(shape)
+    planes = int(np.prod(shape[:-2], dtype=np.int64))
+
+    def in_place_cost(step):  # 0 free, 1 cheap, 2 a copy of the lines, 3 not at all
+        if len(step) == 2:
+            small = shape[-2] * (shape[-1] + 64) * dtype.itemsize <= 1 << 22
+            return 1 if planes >= 2 * _threads.current() and small else 3
+        return 0 if int(np.prod(shape[step[0][0] + 1:], dtype=np.int64)) == 1 else 2
+
+    def in_place_ok(step):
+        return in_place_cost(step) < 3
+
+    steps = []
+    for p in passes:
+        if steps and len(steps[-1]) == 1 and steps[-1][0][0] == ndim - 2 and p[0] == ndim - 1:
+            steps[-1] = steps[-1] + [p]
+        else:
+            steps.append([p])
+    if all(p[3] != _core.ND_CONSTANT for p in passes) or cval == 0:
+        steps.sort(key=in_place_cost, reverse=True)  # (stable: SciPy's order among equals)
+    overlap = np.may_share_memory(input, output)
+    direct = output.flags.c_contiguous and output.flags.aligned and output.dtype.isnative and not overlap
+    target = output if direct else None
+    final = target if target is not None else np.empty(shape, dtype)
+    # destinations, from the last step back: a step that cannot run in place reads the other buffer
+    dsts, buf, other = [], final, None
+    for i in range(len(steps) - 1, -1, -1):
+        dsts.append(buf)
+        if i > 0 and not in_place_ok(steps[i]):
+            if other is None:
+                other = np.empty(shape, dtype)
+            buf, other = other, buf
+    cur = input
+    for step, dst in zip(steps, reversed(dsts)):
+        src = contiguous(cur if cur.dtype == dtype else _as_float64(cur))
+        if src.dtype == dtype:
+            _kernel_step(src, dst, step, cval)
+        else:  # the first pass of a float64 computation stored in float32
+            wide = np.empty(shape, np.float64)
+            _kernel_step(src, wide, step, cval)
+            dst[...] = wide
+        cur = dst
+    if target is None:
+        output[...] = final
+    return output
+
+
+def _parts(input, output, cval, passes):
+    """_passes on real data, or on the real and imaginary parts of complex data (cval's parts)."""
+    if input.dtype.kind != "c":
+        return _passes(input, output, passes, cval)
+    if output.dtype.kind != "c":
+        raise RuntimeError(f"output must have complex dtype; received dtype {output.dtype}")
+    _passes(input.real, output.real, passes, np.real(cval))
+    _passes(input.imag, output.imag, passes, np.imag(cval))
+    return output
+
+
+# ---- 1-D filters ------------------------------------------------------------------------
+
+
+def _complex_via_real_components(func, input, weights, output, cval, **kwargs):
+    """SciPy's complex filtering: func on the real and imaginary parts of the input and weights."""
+    complex_input = input.dtype.kind == "c"
+    complex_weights = weights.dtype.kind == "c"
+    if complex_input and complex_weights:
+        func(input.real, weights.real, output=output.real, cval=np.real(cval), **kwargs)
+        output.real -= func(input.imag, weights.imag, output=None, cval=np.imag(cval), **kwargs)
+        func(input.real, weights.imag, output=output.imag, cval=np.real(cval), **kwargs)
+        output.imag += func(input.imag, weights.real, output=None, cval=np.imag(cval), **kwargs)
+    elif complex_input:
+        func(input.real, weights, output=output.real, cval=np.real(cval), **kwargs)
+        func(input.imag, weights, output=output.imag, cval=np.imag(cval), **kwargs)
+    else:
+        if np.iscomplexobj(cval):
+            raise ValueError(f"Cannot provide a complex-valued cval when the input is real; received cval={cval!r}")
+        func(input, weights.real, output=output.real, cval=cval, **kwargs)
+        func(input, weights.imag, output=output.imag, cval=cval, **kwargs)
+    return output
+
+
+def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
+    """1-D correlation along the given axis; matches scipy.ndimage.correlate1d (same arguments)."""
+    input = np.asarray(input)
+    weights = np.asarray(weights)
+    if input.dtype.kind == "c" or weights.dtype.kind == "c":
+        if weights.dtype.kind == "c":
+            weights = weights.conj().astype(np.complex128, copy=False)
+        output = _get_output(output, input, complex_output=True)
+        return _complex_via_real_components(correlate1d, input, weights, output, cval, axis=axis, mode=mode,
+                                            origin=origin)
+    output = _get_output(output, input)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 1 or weights.shape[0] < 1:
+        raise RuntimeError(f"no filter weights given: weights must be a non-empty 1-D sequence; received shape "
+                           f"{weights.shape}")
+    axis = normalize_axis_index(axis, input.ndim)
+    origin = _check_origin(origin, len(weights))
+    return _passes(input, output, [(axis, weights, origin, _mode_code(mode), "taps")], cval)
+
+
+def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
+    """1-D convolution along the given axis; matches scipy.ndimage.convolve1d (same arguments)."""
+    weights = np.asarray(weights)
+    weights = weights[::-1]
+    origin = -origin
+    if not weights.shape[0] & 1:
+        origin -= 1
+    if weights.dtype.kind == "c":
+        weights = weights.conj()
+    return correlate1d(input, weights, axis, output, mode, cval, origin)
+
+
+class _ZeroSigmaError(ZeroDivisionError, ValueError):
+    """sigma = 0 for a 1-D Gaussian: SciPy's ZeroDivisionError, and a ValueError."""
+
+
+def _gaussian_kernel1d(sigma, order, radius):
+    """SciPy's 1-D Gaussian kernel (or its derivative of the given order), computed as SciPy does."""
+    if order < 0:
+        raise ValueError(f"order must be non-negative; received {order!r}")
+    exponent_range = np.arange(order + 1)
+    sigma2 = sigma * sigma
+    x = np.arange(-radius, radius + 1)
+    try:
+        scale = -0.5 / sigma2
+    except ZeroDivisionError:
+        raise _ZeroSigmaError(f"sigma must not be zero; received sigma={sigma!r}") from None
+    phi_x = np.exp(scale * x ** 2)
+    phi_x = phi_x / phi_x.sum()
+    if order == 0:
+        return phi_x
+    # f(x) = q(x) * phi(x) = q(x) * exp(p(x)); f'(x) = (q'(x) + q(x) * p'(x)) * phi(x)
+    q = np.zeros(order + 1)
+    q[0] = 1
+    D = np.diag(exponent_range[1:], 1)  # D @ q(x) = q'(x)
+    P = np.diag(np.ones(order) / -sigma2, -1)  # P @ q(x) = q(x) * p'(x)
+    Q_deriv = D + P
+    for _ in range(order):
+        q = Q_deriv.dot(q)
+    q = (x[:, None] ** exponent_range).dot(q)
+    return q * phi_x
+
+
+def _gaussian_weights(sigma, order, truncate, radius):
+    """The correlation weights of gaussian_filter1d, with its checks."""
+    sd = float(sigma)
+    lw = int(truncate * sd + 0.5)
+    if radius is not None:
+        lw = radius
+    if not isinstance(lw, numbers.Integral) or lw < 0:
+        raise ValueError(f"Radius must be a nonnegative integer; received radius={lw!r}")
+    # the kernel is reversed: the filter is a convolution with it
+    return _gaussian_kernel1d(sigma, order, lw)[::-1]
+
+
+def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0, *,
+                      radius=None):
+    """1-D Gaussian filter (order 0) or its derivatives (order 1, 2, 3, ...); matches
+    scipy.ndimage.gaussian_filter1d (same arguments)."""
+    weights = _gaussian_weights(sigma, order, truncate, radius)
+    return correlate1d(input, weights, axis, output, mode, cval, 0)
+
+
+def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
+    """1-D box filter (the mean of size neighbours); matches scipy.ndimage.uniform_filter1d (same
+    arguments)."""
+    input = np.asarray(input)
+    axis = normalize_axis_index(axis, input.ndim)
+    if size < 1:
+        raise RuntimeError(f"incorrect filter size: size must be >= 1; received {size!r}")
+    output = _get_output(output, input, complex_output=input.dtype.kind == "c")
+    return _parts(input, output, cval, [_uniform_pass(size, axis, origin, mode)])
+
+
+def _uniform_pass(size, axis, origin, mode):
+    if size // 2 + origin < 0 or size // 2 + origin >= size:
+        raise ValueError(f"invalid origin: origin must satisfy -(size // 2) <= origin <= (size - 1) // 2; "
+                         f"received origin={origin!r} for size={size!r}")
+    size = operator.index(size)
+    return (axis, np.full(size, 1.0 / size), operator.index(origin), _mode_code(mode), "box")
+
+
+# ---- separable N-D filters ----------------------------------------------------------------
+
+
+def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0, truncate=4.0, *, radius=None,
+                    axes=None):
+    """N-D Gaussian filter (or derivatives, order per axis) as 1-D passes; matches
+    scipy.ndimage.gaussian_filter (same arguments: sigma, order, mode and radius may be per axis)."""
+    input = np.asarray(input)
+    output = _get_output(output, input)
+    axes = _check_axes(axes, input.ndim)
+    num_axes = len(axes)
+    orders = _normalize_sequence(order, num_axes)
+    sigmas = _normalize_sequence(sigma, num_axes)
+    modes = _normalize_sequence(mode, num_axes)
+    radiuses = _normalize_sequence(radius, num_axes)
+    passes = []
+    for ii in range(num_axes):
+        if sigmas[ii] > 1e-15:
+            weights = _gaussian_weights(sigmas[ii], orders[ii], truncate, radiuses[ii])
+            axis = normalize_axis_index(axes[ii], input.ndim)
+            passes.append((axis, weights, 0, _mode_code(modes[ii]), "taps"))
+    if not passes:
+        output[...] = input[...]
+        return output
+    return _parts(input, output, cval, passes)
+
+
+def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
+    """N-D box filter as 1-D passes; matches scipy.ndimage.uniform_filter (same arguments: size,
+    origin and mode may be per axis)."""
+    input = np.asarray(input)
+    output = _get_output(output, input, complex_output=input.dtype.kind == "c")
+    axes = _check_axes(axes, input.ndim)
+    num_axes = len(axes)
+    sizes = _normalize_sequence(size, num_axes)
+    origins = _normalize_sequence(origin, num_axes)
+    modes = _normalize_sequence(mode, num_axes)
+    passes = [_uniform_pass(int(sizes[ii]), normalize_axis_index(axes[ii], input.ndim), origins[ii], modes[ii])
+              for ii in range(num_axes) if sizes[ii] > 1]
+    if not passes:
+        output[...] = input[...]
+        return output
+    return _parts(input, output, cval, passes)
+
+
+def _derivative_filter(input, axis, output, mode, cval, smooth):
+    """Sobel / Prewitt: the central difference along axis, then the smoothing kernel along the others."""
+    input = np.asarray(input)
+    axis = normalize_axis_index(axis, input.ndim)
+    output = _get_output(output, input)
+    modes = _normalize_sequence(mode, input.ndim)
+    passes = [(axis, np.array([-1.0, 0.0, 1.0]), 0, _mode_code(modes[axis]), "taps")]
+    passes += [(ii, np.asarray(smooth, dtype=np.float64), 0, _mode_code(modes[ii]), "taps")
+               for ii in range(input.ndim) if ii != axis]
+    if input.dtype.kind == "c" and output.dtype.kind != "c":
+        # SciPy's first pass raises; its later passes would not
+        raise RuntimeError(f"output must have complex dtype; received dtype {output.dtype}")
+    return _parts(input, output, cval, passes)
+
+
+def sobel(input, axis=-1, output=None, mode="reflect", cval=0.0):
+    """Sobel derivative along axis; matches scipy.ndimage.sobel (same arguments)."""
+    return _derivative_filter(input, axis, output, mode, cval, [1.0, 2.0, 1.0])
+
+
+def prewitt(input, axis=-1, output=None, mode="reflect", cval=0.0):
+    """Prewitt derivative along axis; matches scipy.ndimage.prewitt (same arguments)."""
+    return _derivative_filter(input, axis, output, mode, cval, [1.0, 1.0, 1.0])
+
+
+# ---- sums of derivatives, as scipy.ndimage.generic_laplace / generic_gradient_magnitude ------
+
+
+def _generic_laplace(input, derivative2, output, mode, cval, axes, *extra):
+    input = np.asarray(input)
+    output = _get_output(output, input)
+    axes = _check_axes(axes, input.ndim)
+    if len(axes) > 0:
+        modes = _normalize_sequence(mode, len(axes))
+        derivative2(input, axes[0], output, modes[0], cval, *extra)
+        for ii in range(1, len(axes)):
+            tmp = derivative2(input, axes[ii], output.dtype, modes[ii], cval, *extra)
+            output += tmp
+    else:
+        output[...] = input[...]
+    return output
+
+
+def laplace(input, output=None, mode="reflect", cval=0.0, *, axes=None):
+    """N-D Laplace filter from second differences [1, -2, 1]; matches scipy.ndimage.laplace."""
+
+    def derivative2(input, axis, output, mode, cval):
+        return correlate1d(input, [1, -2, 1], axis, output, mode, cval, 0)
+
+    return _generic_laplace(input, derivative2, output, mode, cval, axes)
+
+
+def _sigma_per_axis(sigma, axes, ndim):
+    """sigma for every axis of the input (0 for the axes not filtered)."""
+    sigma = _normalize_sequence(sigma, len(axes))
+    if len(axes) < ndim:
+        full = [0] * ndim
+        for s, ax in zip(sigma, axes):
+            full[ax] = s
+        sigma = full
+    return sigma
+
+
+def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
+    """Laplace filter from Gaussian second derivatives; matches scipy.ndimage.gaussian_laplace
+    (keyword arguments go to gaussian_filter)."""
+    input = np.asarray(input)
+
+    def derivative2(input, axis, output, mode, cval, sigma):
+        order = [0] * input.ndim
+        order[axis] = 2
+        return gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
+
+    axes = _check_axes(axes, input.ndim)
+    sigma = _sigma_per_axis(sigma, axes, input.ndim)
+    return _generic_laplace(input, derivative2, output, mode, cval, axes, sigma)
+
+
+def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
+    """Gradient magnitude from Gaussian first derivatives; matches
+    scipy.ndimage.gaussian_gradient_magnitude (keyword arguments go to gaussian_filter)."""
+    input = np.asarray(input)
+
+    def derivative(input, axis, output, mode, cval):
+        order = [0] * input.ndim
+        order[axis] = 1
+        return gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
+
+    output = _get_output(output, input)
+    axes = _check_axes(axes, input.ndim)
+    if len(axes) > 0:
+        modes = _normalize_sequence(mode, len(axes))
+        derivative(input, axes[0], output, modes[0], cval)
+        np.multiply(output, output, output)
+        for ii in range(1, len(axes)):
+            tmp = derivative(input, axes[ii], output.dtype, modes[ii], cval)
+            np.multiply(tmp, tmp, tmp)
+            output += tmp
+        np.sqrt(output, output, casting="unsafe")
+    else:
+        output[...] = input[...]
+    return output
+
+
+# ---- N-D correlation ------------------------------------------------------------------------
+
+
+def _expand_to_ndim(ndim, axes, weights, origin):
+    """weights with axes of length 1 inserted for the axes not filtered, and the origin of every axis."""
+    num_axes = len(axes)
+    origins = _normalize_sequence(origin, num_axes)
+    if num_axes < ndim:
+        if weights.ndim != num_axes:
+            raise RuntimeError(f"weights.ndim ({weights.ndim}) must match len(axes) ({num_axes})")
+        weights = np.expand_dims(weights, tuple(ax for ax in range(ndim) if ax not in axes))
+        full = [0] * ndim
+        for o, ax in zip(origins, axes):
+            full[ax] = o
+        origins = full
+    return weights, origins
+
+
+def _correlate_or_convolve(input, weights, output, mode, cval, origin, convolution, axes):
+    input = np.asarray(input)
+    weights = np.asarray(weights)
+    if input.dtype.kind == "c" or weights.dtype.kind == "c":
+        if weights.dtype.kind == "c" and not convolution:
+            # scipy.signal.correlate conjugates its second operand; so does ndimage.correlate
+            weights = weights.conj()
+        output = _get_output(output, input, complex_output=True)
+        return _complex_via_real_components(_correlate_or_convolve, input, weights, output, cval, mode=mode,
+                                            origin=origin, convolution=convolution, axes=axes)
+    axes = _check_axes(axes, input.ndim)
+    weights = np.asarray(weights, dtype=np.float64)
+    weights, origins = _expand_to_ndim(input.ndim, axes, weights, origin)
+    wshape = [ii for ii in weights.shape if ii > 0]
+    if len(wshape) != input.ndim:
+        raise RuntimeError(f"weights.ndim ({len(wshape)}) must match len(axes) ({len(axes)}); received weights "
+                           f"of shape {weights.shape}")
+    if convolution:
+        weights = weights[(slice(None, None, -1),) * weights.ndim]
+        for ii in range(len(origins)):
+            origins[ii] = -origins[ii]
+            if not weights.shape[ii] & 1:
+                origins[ii] -= 1
+    for o, lenw in zip(origins, wshape):
+        if _invalid_origin(o, lenw):
+            raise ValueError(f"Invalid origin; origin must satisfy -(weights.shape[k] // 2) <= origin[k] <= "
+                             f"(weights.shape[k]-1) // 2; received origin={origin!r} for weights of shape "
+                             f"{weights.shape}")
+    origins = [operator.index(o) for o in origins]
+    output = _get_output(output, input)
+    if not isinstance(mode, str) and isinstance(mode, Iterable):
+        raise RuntimeError(f"A sequence of modes is not supported; received mode={mode!r}")
+    _correlate_nd(input, weights, output, _mode_code(mode), cval, origins)
+    return output
+
+
+def _correlate_nd(input, weights, output, mode, cval, origins):
+    """output = input correlated with weights (input.ndim axes) under mode, as SciPy's NI_Correlate."""
+    _check_array_type(input)
+    _check_array_type(output)
+    cval = _as_cval(cval)
+    if input.size == 0:
+        return
+    if input.ndim == 0:
+        value = np.asarray(_as_float64(input) * weights[()] if abs(weights[()]) > _DBL_EPSILON else 0.0)
+        output[...] = value if _is_float(output.dtype) else _to_output_dtype(value, output.dtype)
+        return
+    # SciPy's footprint: the weights farther than DBL_EPSILON from zero
+    footprint = np.abs(weights) > _DBL_EPSILON
+    long_axes = [ax for ax in range(input.ndim) if weights.shape[ax] > 1]
+    if _is_float(output.dtype) and len(long_axes) <= 2 and footprint.any() and \
+            (footprint.all() or bool(np.isfinite(input).all())):
+        if len(long_axes) <= 1:
+            axis = long_axes[0] if long_axes else input.ndim - 1
+            w = weights.reshape(-1)
+            _passes(input, output, [(axis, w, origins[axis], mode, "taps")], cval)
+        else:
+            _filter2d(input, weights, output, mode, cval, origins, long_axes)
+        return
+    # a float64 sum over the footprint's taps in C order (SciPy's order)
+    x = _as_float64(input)
+    for ax in range(input.ndim):
+        K = weights.shape[ax]
+        if K > 1:
+            x = _extend(x, ax, K // 2 + origins[ax], K - 1 - K // 2 - origins[ax], mode, cval)
+    acc = np.zeros(input.shape)
+    for tap in zip(*np.nonzero(footprint)):
+        acc += x[tuple(slice(t, t + n) for t, n in zip(tap, input.shape))] * weights[tap]
+    output[...] = acc if _is_float(output.dtype) else _to_output_dtype(acc, output.dtype)
+
+
+def _filter2d(input, weights, output, mode, cval, origins, long_axes):
+    """A kernel with two long axes: fastconv's 2-D correlation of the extended planes."""
+    a, b = long_axes
+    dtype = np.float32 if input.dtype == output.dtype == np.float32 else np.float64
+    x = np.moveaxis(input if input.dtype == dtype else _as_float64(input), (a, b), (-2, -1))
+    k = contiguous(np.moveaxis(weights, (a, b), (-2, -1)).reshape(weights.shape[a], weights.shape[b]).astype(dtype))
+    for ax, K, o in ((-2, k.shape[0], origins[a]), (-1, k.shape[1], origins[b])):
+        x = _extend(x, x.ndim + ax, K // 2 + o, K - 1 - K // 2 - o, mode, cval)
+    x = contiguous(x)
+    H, W = input.shape[a], input.shape[b]
+    N = input.size // (H * W)
+    y = np.empty(x.shape[:-2] + (H, W), dtype)
+    geom = (N, x.shape[-2], x.shape[-1], H, W, k.shape[0], k.shape[1], 0, 0, _core.BOUNDARY_FILL)
+    _core.filter2d_forward(y, x, k, 0.0, geom, False, _threads.current())
+    output[...] = np.moveaxis(y, (-2, -1), (a, b))
+
+
+def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
+    """N-D correlation; matches scipy.ndimage.correlate (same arguments)."""
+    return _correlate_or_convolve(input, weights, output, mode, cval, origin, False, axes)
+
+
+def convolve(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
+    """N-D convolution; matches scipy.ndimage.convolve (same arguments)."""
+    return _correlate_or_convolve(input, weights, output, mode, cval, origin, True, axes)
