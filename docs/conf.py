@@ -136,6 +136,9 @@ GALLERY = {
     "digits_cnn": ("A CNN on scikit-learn's 8x8 digits", ["--epochs", "3"], None),
     "mnist1d_cnn": ("A 1-D CNN on MNIST-1D", ["--epochs", "8"], None),
     "mnist1d_gru": ("A GRU on MNIST-1D", ["--epochs", "2"], None),
+    "dask_pipeline": ("A large image blurred and edge-detected on a Dask cluster",
+                      ["--size", "1500", "--chunk", "512", "--workers", "1", "--out", "dask_pipeline.png"],
+                      "dask_pipeline.png"),
     "dcgan_digits": ("A small DCGAN on the 8x8 digits (custom training loop)",
                      ["--epochs", "3", "--out", "dcgan_digits.png"], "dcgan_digits.png"),
 }

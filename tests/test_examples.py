@@ -102,3 +102,16 @@ def test_python_m_fastconv():
     r = subprocess.run([sys.executable, "-m", "fastconv", "info", "--json"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and '"simd"' in r.stdout
+
+
+def test_dask_pipeline(tmp_path, capsys):
+    """The zarr image blurred and edge-detected on a LocalCluster (small)."""
+    pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    Image = pytest.importorskip("PIL.Image")
+    out = tmp_path / "preview.png"
+    load("dask_pipeline").main(["--size", "600", "--chunk", "256", "--workers", "1", "--out", str(out),
+                                "--dir", str(tmp_path / "stores")])
+    text = capsys.readouterr().out
+    assert "peak memory of worker" in text and "Sobel magnitude" in text
+    assert np.asarray(Image.open(out)).shape == (600, 600)

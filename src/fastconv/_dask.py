@@ -64,7 +64,6 @@ def _run(fn, window, pads, fill, ranges, pad):
     """A task: the window, extended by `pads` (before, after) of `fill` per
     axis (or, with pad False, the pads given to fn), through fn, on the
     task's thread share."""
-    from . import _threads
     from ._arrays import get_array_module
 
     if not pad:
@@ -74,20 +73,28 @@ def _run(fn, window, pads, fill, ranges, pad):
         fill = np.asarray(fill)
         window = xp.pad(window.astype(np.result_type(window.dtype, fill.dtype), copy=False), pads,
                         mode="constant", constant_values=fill)
+    return _threaded(fn, window, ranges)
+
+
+def _threaded(fn, *args):
+    """fn(*args) on the task's thread share (task_threads)."""
+    from . import _threads
+
     n = task_threads()
     if n is None:
-        return fn(window, ranges)
+        return fn(*args)
     with _threads.threads(n):
-        return fn(window, ranges)
+        return fn(*args)
 
 
-def _out_ranges(in_chunks, before, stride, out_len):
-    """Output blocks along a filtered axis: the input's chunk borders mapped
-    to the first output that reads past them."""
+def _out_ranges(in_chunks, stride, out_len):
+    """Output blocks along a filtered axis: cut where the input's chunks are
+    (at ceil(border / stride)), so a same-size output keeps the input's
+    chunking and a strided one follows it."""
     cuts, at = set(), 0
     for c in in_chunks[:-1]:
         at += c
-        o = -(-(at + before) // stride)
+        o = -(-at // stride)
         if 0 < o < out_len:
             cuts.add(o)
     edges = [0] + sorted(cuts) + [out_len]
@@ -98,12 +105,15 @@ def _reader(a, b, n, boundary):
     """How to read input positions [a, b) of an axis of length n: (index,
     pads) with index a slice or an integer array into the axis, pads the
     (before, after) fill the task adds.  Boundaries: fill (a constant),
-    wrap, symm (scipy.ndimage's reflect), mirror, nearest."""
+    wrap, symm (scipy.ndimage's reflect), mirror, nearest, clip (no
+    extension)."""
     if boundary == "fill":
         lo, hi = max(a, 0), min(b, n)
         if lo >= hi:
             return slice(0, 0), (b - a, 0)
         return slice(lo, hi), (lo - a, b - hi)
+    if boundary == "clip":  # the window stops at the array's edges (the caller's filter applies its own rule)
+        return slice(max(a, 0), min(b, n)), (0, 0)
     pos = np.arange(a, b)
     if boundary == "wrap":
         idx = pos % n
@@ -148,7 +158,7 @@ def blockwise(fn, x, specs, out_dtype, fill=0, pad=True):
         else:
             _, before, stride, extent, out_len, boundary = s
             blocks = []
-            for o0, o1 in _out_ranges(x.chunks[axis], before, stride, out_len):
+            for o0, o1 in _out_ranges(x.chunks[axis], stride, out_len):
                 a, b = o0 * stride - before, (o1 - 1) * stride - before + extent
                 blocks.append((o0, o1) + _reader(a, b, n, boundary))
             axes.append(blocks)
@@ -243,3 +253,33 @@ def conv_nd(call, in1, in2, mode, axes):
         return call(window, kb, "valid")
 
     return blockwise(block, in1, specs, sample.dtype, np.zeros((), sample.dtype))
+
+
+def halo_filter(call, x, depths, wraps, out_dtype):
+    """call(block) for scipy.ndimage-style filters over a Dask array x: each
+    output block computed from its chunk plus `depths[a]` neighbours on each
+    side along axis a (at least the filter's reach), the filter's own
+    boundary mode applied at the array's true edges (the window stops there:
+    reflect, mirror, nearest and constant need only the values near the
+    edge) except for wrap axes (`wraps[a]`), whose windows are gathered
+    across the array; then the halo cropped off.  The outputs a block keeps
+    read only real data or the true edges, so they are those of the
+    unchunked call."""
+    if x.size == 0 or x.ndim == 0:
+        return single_task(call, x, x.shape, out_dtype)
+    if all(d <= min(c) for d, c in zip(depths, x.chunks)):
+        # halos no deeper than the chunks: Dask's own overlap exchange (a few tasks per chunk)
+        import dask.array as da
+
+        return x.map_overlap(functools.partial(_threaded, call), depth=dict(enumerate(depths)),
+                             boundary={a: "periodic" if w else "none" for a, w in enumerate(wraps)}, trim=True,
+                             dtype=out_dtype, meta=da.utils.meta_from_array(x, ndim=x.ndim, dtype=out_dtype))
+    specs = [(_WINDOW, d, 1, 2 * d + 1, n, "wrap" if w else "clip") for d, w, n in zip(depths, wraps, x.shape)]
+
+    def block(window, ranges):
+        y = call(window)
+        crop = tuple(slice(d if w else min(d, o0), (d if w else min(d, o0)) + o1 - o0)
+                     for (o0, o1), d, w in zip(ranges, depths, wraps))
+        return y[crop]
+
+    return blockwise(block, x, specs, out_dtype)

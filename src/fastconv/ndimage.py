@@ -46,7 +46,9 @@ Where SciPy misbehaves, fastconv follows the definition: SciPy's N-D
 where the kernel reaches 4n or more before a line of n, and misread some
 inputs whose strides are all zero (a broadcast scalar, shape (2, 1)).
 
-CPU only: NumPy arrays (and array-likes) in and out.
+CPU only: NumPy arrays (and array-likes) in and out; a Dask array in gives
+a lazy Dask array out (each chunk with the halo its filter reaches; the
+result does not depend on the chunking).
 """
 import numbers
 import operator
@@ -779,3 +781,95 @@ def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *
 def convolve(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
     """N-D convolution; matches scipy.ndimage.convolve (same arguments)."""
     return _correlate_or_convolve(input, weights, output, mode, cval, origin, True, axes)
+
+
+# ---- Dask arrays -----------------------------------------------------------------------------
+# A Dask array input gives a lazy Dask array: each chunk filtered with the halo the filter reaches
+# (fastconv._dask.halo_filter), so the result does not depend on the chunking.  The reach is
+# counted generously (one more than the kernel's half-width plus the origin's shift).
+
+
+def _axes_of(ndim, axes):
+    return list(range(ndim)) if axes is None else [normalize_axis_index(operator.index(a), ndim)
+                                                   for a in ((axes,) if np.ndim(axes) == 0 else axes)]
+
+
+def _per_axis(value, n):
+    return [value] * n if isinstance(value, str) or np.ndim(value) == 0 else list(value)
+
+
+def _gauss_reach(sigma, truncate, radius):
+    return (int(radius) if radius is not None else int(float(truncate) * float(sigma) + 0.5)) + 1
+
+
+def _reach(name, ndim, a):
+    """(depths, modes) per axis of an input of rank ndim for call arguments a."""
+    depths, modes = [0] * ndim, ["reflect"] * ndim
+    if name in ("correlate1d", "convolve1d", "gaussian_filter1d", "uniform_filter1d"):
+        axis = normalize_axis_index(operator.index(a["axis"]), ndim)
+        if name == "gaussian_filter1d":
+            depths[axis] = _gauss_reach(a["sigma"], a["truncate"], a["radius"])
+        else:
+            n = int(a["size"]) if name == "uniform_filter1d" else len(np.asarray(a["weights"]).reshape(-1))
+            depths[axis] = n // 2 + abs(int(a["origin"])) + 1
+        modes[axis] = a["mode"]
+        return depths, modes
+    axes = list(range(ndim)) if name in ("sobel", "prewitt") else _axes_of(ndim, a.get("axes"))
+    mode = _per_axis(a["mode"], len(axes))
+    if name in ("gaussian_filter", "gaussian_laplace", "gaussian_gradient_magnitude"):
+        extra = a.get("kwargs", {})
+        truncate = a.get("truncate", extra.get("truncate", 4.0))
+        radius = _per_axis(a.get("radius", extra.get("radius")), len(axes))
+        reach = [_gauss_reach(s, truncate, r) for s, r in zip(_per_axis(a["sigma"], len(axes)), radius)]
+    elif name == "uniform_filter":
+        reach = [int(s) // 2 + abs(int(o)) + 1 for s, o in zip(_per_axis(a["size"], len(axes)),
+                                                                _per_axis(a["origin"], len(axes)))]
+    elif name in ("correlate", "convolve"):
+        w = np.asarray(a["weights"])
+        reach = [n // 2 + abs(int(o)) + 1 for n, o in zip(w.shape, _per_axis(a["origin"], len(axes)))]
+    else:  # sobel, prewitt, laplace: 3-tap stencils
+        reach = [2] * len(axes)
+    for ax, d, m in zip(axes, reach, mode):
+        depths[ax], modes[ax] = d, m
+    return depths, modes
+
+
+def _dask_aware(func):
+    """func, taking a Dask array input to a lazy Dask array (see above)."""
+    import functools
+    import inspect
+
+    from . import _dask
+
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        x = args[0] if args else kwargs.get("input")
+        if not _dask.is_dask_array(x):
+            return func(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = dict(bound.arguments)
+        output = a.get("output")
+        if output is not None and not isinstance(output, (type, np.dtype, str)):
+            raise TypeError("output must be None or a dtype for a Dask array input (the result is a lazy Dask "
+                            "array)")
+        for k in ("weights",):
+            if _dask.is_dask_array(a.get(k)):
+                _dask.not_dask(a[k], k)
+        rest = {k: v for k, v in a.items() if k not in ("input", "kwargs")}
+        rest.update(a.get("kwargs", {}))
+        call = functools.partial(func, **rest)
+        # the arguments checked, and the result dtype learnt, on a one-element input of x's dtype and rank
+        sample = call(np.zeros((1,) * x.ndim, x.dtype))
+        depths, modes = _reach(func.__name__, x.ndim, a)
+        wraps = [m in ("wrap", "grid-wrap") for m in modes]
+        return _dask.halo_filter(call, x, depths, wraps, sample.dtype)
+
+    return wrapper
+
+
+for _name in __all__:
+    globals()[_name] = _dask_aware(globals()[_name])
+del _name
