@@ -23,24 +23,24 @@ from fastconv import nn
 from fastconv.nn import losses, zoo
 
 LATENT = 32
-nn.config.set_image_data_format("channels_first")  # the digits come as (N, 1, 8, 8), PyTorch's layout
+CF = "channels_first"  # the digits come as (N, 1, 8, 8), PyTorch's layout
 
 
 def generator(seed):
     return nn.Sequential([
         nn.Dense(64 * 2 * 2, activation="leaky_relu"),
         nn.Reshape((64, 2, 2)),
-        nn.Conv2DTranspose(32, 4, strides=2, padding="same"),
-        nn.BatchNorm(momentum=0.9),
+        nn.Conv2DTranspose(32, 4, strides=2, padding="same", data_format=CF),
+        nn.BatchNorm(axis=1, momentum=0.9),
         nn.Activation("leaky_relu"),
-        nn.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid"),
+        nn.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid", data_format=CF),
     ], name="generator", seed=seed)
 
 
 def discriminator(seed):
     return nn.Sequential([
-        nn.Conv2D(32, 3, strides=2, padding="same", activation="leaky_relu"),
-        nn.Conv2D(64, 3, strides=2, padding="same", activation="leaky_relu"),
+        nn.Conv2D(32, 3, strides=2, padding="same", activation="leaky_relu", data_format=CF),
+        nn.Conv2D(64, 3, strides=2, padding="same", activation="leaky_relu", data_format=CF),
         nn.Flatten(),
         nn.Dropout(0.3),
         nn.Dense(1, activation="sigmoid"),

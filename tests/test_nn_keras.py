@@ -10,6 +10,15 @@ import pytest
 from fastconv import nn
 
 
+@pytest.fixture(autouse=True)
+def keras_defaults():
+    """Keras's image data format (channels_last), whatever a test before set."""
+    saved = nn.config.image_data_format()
+    nn.config.set_image_data_format("channels_last")
+    yield
+    nn.config.set_image_data_format(saved)
+
+
 @pytest.fixture
 def data():
     rng = np.random.default_rng(0)
