@@ -111,23 +111,24 @@ def _normalize_sequence(value, rank):
 
 
 def _get_output(output, input, complex_output=False):
-    """The output array: new (zeros) of input's dtype or the dtype given, or the array given."""
+    """The output array: new (uninitialised: every filter writes all of it; no zeroing pass
+    over a large output) of input's dtype or the dtype given, or the array given."""
     shape = input.shape
     if output is None:
         dtype = np.promote_types(input.dtype, np.complex64) if complex_output else input.dtype.name
-        return np.zeros(shape, dtype=dtype)
+        return np.empty(shape, dtype=dtype)
     if isinstance(output, (type, np.dtype)):
         if complex_output and np.dtype(output).kind != "c":
             warnings.warn("promoting specified output dtype to complex", stacklevel=4)
             output = np.promote_types(output, np.complex64)
-        return np.zeros(shape, dtype=output)
+        return np.empty(shape, dtype=output)
     if isinstance(output, str):
         dtype = np.dtype(output)
         if complex_output and dtype.kind != "c":
             raise RuntimeError(f"output must have complex dtype; received {output!r}")
         if not issubclass(dtype.type, np.number):
             raise RuntimeError(f"output must have numeric dtype; received {output!r}")
-        return np.zeros(shape, dtype=dtype)
+        return np.empty(shape, dtype=dtype)
     output = np.asarray(output)
     if output.shape != shape:
         raise RuntimeError(f"output shape not correct: expected {shape}; received {output.shape}")
