@@ -259,10 +259,77 @@ static int FCN(direct_forward_run)(T *y, const T *x, const T *wp, const T *bias,
     return err;
 }
 
+/* ---- depthwise (groups == C == K) ------------------------------------------
+ * Each output plane from its own input plane: a 3x3 depthwise layer does
+ * 9 multiply-adds per output, too few for the channel-blocked tiles above
+ * (their per-unit set-up dominated: MobileNetV2's 3x3/2 layer ran 12x
+ * slower than oneDNN; here 3.3x faster than they were).  A thread takes whole planes and reads the input in
+ * place: for each output row and tap (r, s), the output columns whose input
+ * column q sw - pw + s dw lies inside the row take one broadcast weight
+ * times a run of the input row (contiguous at stride 1, every other element
+ * at stride 2: a loop the compiler vectorises with permutes); the padding
+ * is the columns and rows left out. */
+
+static inline __attribute__((always_inline)) void FCN(depthwise_row)(T *restrict yr, const T *restrict xr, T wv,
+                                                                     int64_t q0, int64_t q1, int64_t off,
+                                                                     int64_t sw)
+{
+    if (sw == 1) {
+#pragma omp simd
+        for (int64_t q = q0; q < q1; q++) yr[q] += wv * xr[q + off];
+    } else if (sw == 2) {
+#pragma omp simd
+        for (int64_t q = q0; q < q1; q++) yr[q] += wv * xr[2 * q + off];
+    } else {
+        for (int64_t q = q0; q < q1; q++) yr[q] += wv * xr[q * sw + off];
+    }
+}
+
+static void FCN(depthwise_planes)(T *y, const T *x, const T *w, const T *bias, const fc_conv_geom *g)
+{
+    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, R = g->R, S = g->S, C = g->C;
+    const int64_t sh = g->stride_h, sw = g->stride_w, ph = g->pad_h, pw = g->pad_w, dh = g->dil_h, dw = g->dil_w;
+    fc_fpstate fp = fc_fp_enter();
+#pragma omp for schedule(static)
+    for (int64_t plane = 0; plane < g->N * C; plane++) {
+        const int64_t c = plane % C;
+        const T *xc = x + plane * H * W, *wc = w + c * R * S;
+        T *yc = y + plane * P * Q;
+        const T b = bias ? bias[c] : (T)0;
+        for (int64_t p = 0; p < P; p++) {
+            T *yr = yc + p * Q;
+            for (int64_t q = 0; q < Q; q++) yr[q] = b;
+            for (int64_t r = 0; r < R; r++) {
+                const int64_t ih = p * sh - ph + r * dh;
+                if (ih < 0 || ih >= H) continue; /* a padding row: zeros */
+                for (int64_t s = 0; s < S; s++) {
+                    /* output q reads column q sw + off: inside the row for q0 <= q < q1 */
+                    const int64_t off = s * dw - pw;
+                    const int64_t q0 = off >= 0 ? 0 : FC_CEIL_DIV(-off, sw);
+                    const int64_t q1 = W - off <= 0 ? 0 : FC_MIN(Q, FC_CEIL_DIV(W - off, sw));
+                    if (q0 < q1) FCN(depthwise_row)(yr, xc + ih * W, wc[r * S + s], q0, q1, off, sw);
+                }
+            }
+        }
+    }
+    fc_fp_leave(fp);
+}
+
+static int FCN(depthwise_forward)(T *y, const T *x, const T *w, const T *bias, const fc_conv_geom *g, int nt)
+{
+    const int64_t planes = g->N * g->C;
+    FC_TEAM(planes < nt ? (int)planes : nt, FCN(depthwise_planes)(y, x, w, bias, g));
+    return FC_OK;
+}
+
 static int FCN(conv_direct_forward)(T *y, const T *x, const T *w, const T *bias,
                                     const fc_conv_geom *g, int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
+    /* strided depthwise layers (at stride 1 the tiles' row runs measured faster: MobileNetV2's
+     * 3x3 144 @56, 0.24 against 0.38 ms at batch 1) */
+    if (g->G == g->C && g->G == g->K && (g->stride_h > 1 || g->stride_w > 1))
+        return FCN(depthwise_forward)(y, x, w, bias, g, nt);
     FCN(direct_plan) pl;
     if (FCN(direct_plan_init)(&pl, g, g->P, g->stride_h, (g->R - 1) * g->dil_h + 1,
                               FC_PLAN_FLAT | FC_PLAN_STACK, nt))

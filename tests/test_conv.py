@@ -92,6 +92,8 @@ CASES = [
     Case(2, 3, 8, (7, 7), 64, (3, 3), padding=1, groups=2),
     Case(2, 2, 40, (4, 4), 20, (3, 3), padding=2),                        # input gradient over 40 channels
     Case(1, 7, 25, (20,), 25, (3,), stride=2, padding=1),                 # MNIST-1D CNN layer
+    Case(2, 2, 5, (11, 12), 5, (3, 3), stride=2, padding=1, groups=5),    # depthwise, strided
+    Case(2, 1, 3, (9, 13), 3, (3, 2), stride=(3, 2), padding=(0, 2), dilation=(2, 3), groups=3),
 ]
 
 
