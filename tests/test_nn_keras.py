@@ -212,3 +212,20 @@ def test_channels_last_trains_as_channels_first(data):
     assert ae.predict(x).shape == (40, 8, 8, 2) and ae.output_shape == (8, 8, 2)
     with pytest.raises(ValueError, match="data_format"):
         nn.Conv2D(2, 3, data_format="NHWC")
+
+
+def test_keras_utilities_mae_and_early_stopping_verbose(capsys):
+    np.testing.assert_array_equal(nn.utils.to_categorical([0, 2, 1]), np.eye(3, dtype=np.float32)[[0, 2, 1]])
+    assert nn.utils.to_categorical(np.array([[1], [0]]), 4).shape == (2, 4)
+    with pytest.raises(ValueError, match="num_classes"):
+        nn.utils.to_categorical([3], 2)
+    with pytest.raises(ValueError, match="integer"):
+        nn.utils.to_categorical([0.5])
+    loss, grad = nn.MeanAbsoluteError()(np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.0, 3.5]))
+    assert loss == pytest.approx(0.5) and np.array_equal(grad, [-1 / 3, 0.0, 1 / 3])
+    assert nn.losses.get("mae").name == "mae"
+    model = nn.Sequential([nn.Dense(1, input_shape=(3,))], seed=0)
+    model.compile(nn.SGD(1e-3), "mae", ["mae"])
+    stop = nn.EarlyStopping("loss", min_delta=10.0, patience=1, verbose=1)  # no step improves by 10
+    model.fit(np.ones((8, 3), np.float32), np.zeros(8, np.float32), epochs=5, verbose=0, callbacks=[stop])
+    assert stop.stopped_epoch == 1 and "Epoch 2: early stopping" in capsys.readouterr().out

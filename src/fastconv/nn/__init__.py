@@ -13,7 +13,7 @@ one move of the channel axis; recurrent layers take (N, T, features).  Every lay
 calls fastconv's kernels; there is no autograd engine: Sequential.backward
 runs the layers' backward in reverse (see fastconv.nn.model for the
 low-level path used by custom training loops)."""
-from . import config  # noqa: F401 (keras.config: set_image_data_format / image_data_format)
+from . import config, utils  # noqa: F401 (keras.config, keras.utils)
 from .activations import Activation as ActivationFunction
 from .callbacks import Callback, EarlyStopping, History, ProgressBar
 from .layers import (
@@ -41,7 +41,8 @@ from .layers import (
     Reshape,
 )
 from ._base import Layer
-from .losses import BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError, SparseCategoricalCrossentropy
+from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError, MeanSquaredError,
+                     SparseCategoricalCrossentropy)
 from .model import Sequential, load_model
 from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
 from .recurrent import GRU, LSTM, SimpleRNN
@@ -51,6 +52,6 @@ __all__ = [
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "EarlyStopping", "Flatten", "GRU",
     "GlobalAveragePooling2D", "GlobalAvgPool2D", "History", "Input", "InputLayer", "LSTM", "Layer", "Loss", "MaxPool1D", "MaxPool2D",
-    "MaxPooling1D", "MaxPooling2D", "MeanSquaredError", "Optimizer", "ProgressBar", "RMSprop", "Reshape", "SGD",
+    "MaxPooling1D", "MaxPooling2D", "MeanAbsoluteError", "MeanSquaredError", "Optimizer", "ProgressBar", "RMSprop", "Reshape", "SGD",
     "Sequential", "SimpleRNN", "SparseCategoricalCrossentropy", "load_model",
 ]

@@ -49,13 +49,15 @@ class EarlyStopping(Callback):
     for `patience` epochs; restore_best_weights, when it stops training, puts back the weights of the
     best epoch.  mode "auto" minimises losses and maximises the rest."""
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", restore_best_weights=False):
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
+                 restore_best_weights=False):
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max'; received {mode!r}")
         if patience < 0:
             raise ValueError(f"patience must be >= 0; received {patience!r}")
         self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
         self.restore_best_weights = bool(restore_best_weights)
+        self.verbose = int(verbose)
         maximise = mode == "max" or (mode == "auto" and "loss" not in monitor)
         self._sign = -1.0 if maximise else 1.0
         self.stopped_epoch = None
@@ -79,6 +81,9 @@ class EarlyStopping(Callback):
         if self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch
             self.model.stop_training = True
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: early stopping" + (" (restoring the best epoch's weights)"
+                                                              if self.restore_best_weights else ""))
             # as Keras: the best weights come back when training stops early
             if self.restore_best_weights and self._best_weights is not None:
                 self.model.set_weights(self._best_weights)

@@ -120,7 +120,21 @@ class SparseCategoricalCrossentropy(Loss):
         return float(-xp.log(picked).sum() / n), grad.reshape(y_pred.shape)
 
 
+class MeanAbsoluteError(Loss):
+    """mean |y_pred - y_true| over every output; the gradient sign(diff) / size
+    (0 where the two are equal, as Keras's)."""
+
+    name = "mae"
+
+    def __call__(self, y_true, y_pred):
+        y_true = _targets(y_true, y_pred, y_pred.dtype)[0].reshape(y_pred.shape)
+        diff = y_pred - y_true
+        xp = _ops.xp_of(diff)
+        return float(xp.abs(diff).mean()), xp.sign(diff) * diff.dtype.type(1.0 / diff.size)
+
+
 _BY_NAME = {"mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+            "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
             "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
             "sparse_categorical_crossentropy": SparseCategoricalCrossentropy}
 
