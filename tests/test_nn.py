@@ -575,7 +575,7 @@ def test_bad_input_and_arguments(rng):
     with pytest.raises(ValueError, match="rate"):
         nn.Dropout(1.0)
     with pytest.raises(ValueError, match="activation"):
-        nn.Dense(3, activation="swish")
+        nn.Dense(3, activation="mish")
     with pytest.raises(ValueError, match="kernel_initializer"):
         nn.Dense(3, kernel_initializer="lecun")
     with pytest.raises(TypeError, match="layers"):

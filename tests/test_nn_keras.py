@@ -229,3 +229,37 @@ def test_keras_utilities_mae_and_early_stopping_verbose(capsys):
     stop = nn.EarlyStopping("loss", min_delta=10.0, patience=1, verbose=1)  # no step improves by 10
     model.fit(np.ones((8, 3), np.float32), np.zeros(8, np.float32), epochs=5, verbose=0, callbacks=[stop])
     assert stop.stopped_epoch == 1 and "Epoch 2: early stopping" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["elu", "selu", "softplus", "swish", "silu"])
+def test_new_activations_match_finite_differences(name):
+    act = nn.activations.get(name)
+    x = np.linspace(-4, 4, 40)  # (not 0: elu and selu have a kink there)
+    y = act.forward(x)
+    dy = np.random.default_rng(3).standard_normal(x.shape)
+    h = 1e-6
+    numeric = dy * (act.forward(x + h) - act.forward(x - h)) / (2 * h)
+    np.testing.assert_allclose(act.backward(dy, x, y), numeric, rtol=1e-6, atol=1e-8)
+    model = nn.Sequential([nn.Dense(3, activation=name, input_shape=(2,))], seed=0)  # usable by name in layers
+    assert model.predict(np.ones((1, 2), np.float32)).shape == (1, 3)
+
+
+def test_activation_layers_and_embedding(data):
+    x = np.linspace(-2, 2, 9).reshape(1, 9)
+    np.testing.assert_allclose(nn.LeakyReLU().forward(x), np.where(x > 0, x, 0.3 * x))  # Keras's slope
+    np.testing.assert_allclose(nn.ELU(0.5).forward(x), np.where(x > 0, x, 0.5 * np.expm1(x)))
+    np.testing.assert_array_equal(nn.ReLU().forward(x), np.maximum(x, 0))
+    tokens = np.array([[1, 4, 4, 0], [2, 3, 1, 1]])
+    model = nn.Sequential([nn.Embedding(5, 3, input_shape=(4,)), nn.Flatten(), nn.Dense(2)], seed=0)
+    table = model.layers[0].params["weight"]
+    np.testing.assert_array_equal(model.layers[0].forward(tokens.astype(np.float32)), table[tokens])
+    model.compile("sgd", "mse")
+    model.fit(tokens, np.zeros((2, 2), np.float32), epochs=1, batch_size=2, verbose=0)
+    # the rows of the tokens seen moved, the row of the token never seen (none here: 0-4 all appear) kept
+    emb = nn.Embedding(6, 2)
+    emb.build((3,), np.random.default_rng(0), np.float32)
+    emb.forward(np.array([[0.0, 2.0, 2.0]]))
+    emb.backward(np.ones((1, 3, 2), np.float32))
+    np.testing.assert_array_equal(emb.grads["weight"][:, 0], [1, 0, 2, 0, 0, 0])  # repeated indices add up
+    with pytest.raises(ValueError, match="integer indices"):
+        emb.forward(np.array([[6.0, 0.0, 0.0]]))

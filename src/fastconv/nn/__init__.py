@@ -29,15 +29,19 @@ from .layers import (
     Conv2DTranspose,
     Dense,
     Dropout,
+    ELU,
+    Embedding,
     Flatten,
     GlobalAveragePooling2D,
     GlobalAvgPool2D,
     Input,
     InputLayer,
+    LeakyReLU,
     MaxPool1D,
     MaxPool2D,
     MaxPooling1D,
     MaxPooling2D,
+    ReLU,
     Reshape,
 )
 from ._base import Layer
@@ -50,8 +54,8 @@ from .recurrent import GRU, LSTM, SimpleRNN
 __all__ = [
     "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
-    "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "EarlyStopping", "Flatten", "GRU",
-    "GlobalAveragePooling2D", "GlobalAvgPool2D", "History", "Input", "InputLayer", "LSTM", "Layer", "Loss", "MaxPool1D", "MaxPool2D",
-    "MaxPooling1D", "MaxPooling2D", "MeanAbsoluteError", "MeanSquaredError", "Optimizer", "ProgressBar", "RMSprop", "Reshape", "SGD",
+    "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "ELU", "EarlyStopping", "Embedding", "Flatten", "GRU",
+    "GlobalAveragePooling2D", "GlobalAvgPool2D", "History", "Input", "InputLayer", "LSTM", "LeakyReLU", "Layer", "Loss", "MaxPool1D", "MaxPool2D",
+    "MaxPooling1D", "MaxPooling2D", "MeanAbsoluteError", "MeanSquaredError", "Optimizer", "ProgressBar", "RMSprop", "ReLU", "Reshape", "SGD",
     "Sequential", "SimpleRNN", "SparseCategoricalCrossentropy", "load_model",
 ]

@@ -2,8 +2,8 @@
 
 sigmoid and tanh run on fastconv's vectorised kernels (a few ulps, no
 overflow for any finite input); softmax is over the last axis and shifted by
-its maximum.  Names: relu, leaky_relu, sigmoid, tanh, softmax, identity
-(also None and "linear")."""
+its maximum.  Names: relu, leaky_relu, sigmoid, tanh, softmax, elu, selu,
+softplus, swish (silu), identity (also None and "linear")."""
 from .._ext import _fastconv as _core
 from . import _ops
 
@@ -103,8 +103,81 @@ class Softmax(Activation):
         return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
 
+class ELU(Activation):
+    """x for x > 0, alpha (exp(x) - 1) otherwise (Keras's elu)."""
+
+    name = "elu"
+    kind = None
+
+    def __init__(self, alpha=1.0):
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        xp = _ops.xp_of(x)
+        a = x.dtype.type(self.alpha)
+        return xp.where(x > 0, x, a * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, dy, x, y):
+        xp = _ops.xp_of(dy)
+        return xp.where(x > 0, dy, dy * (y + x.dtype.type(self.alpha)))
+
+    def get_config(self):
+        return {"name": self.name, "alpha": self.alpha}
+
+
+class SELU(ELU):
+    """scale * elu(x, alpha) with Keras's (Klambauer et al.'s) constants."""
+
+    name = "selu"
+    _SCALE, _ALPHA = 1.0507009873554805, 1.6732632423543772
+
+    def __init__(self):
+        super().__init__(self._ALPHA)
+
+    def forward(self, x):
+        return super().forward(x) * x.dtype.type(self._SCALE)
+
+    def backward(self, dy, x, y):
+        xp = _ops.xp_of(dy)
+        s, a = x.dtype.type(self._SCALE), x.dtype.type(self._ALPHA)
+        return xp.where(x > 0, dy * s, dy * (y + s * a))
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class Softplus(Activation):
+    """log(1 + exp(x)), computed without overflow."""
+
+    name = "softplus"
+    kind = None
+
+    def forward(self, x):
+        xp = _ops.xp_of(x)
+        return xp.logaddexp(x, x.dtype.type(0))
+
+    def backward(self, dy, x, y):
+        xp = _ops.xp_of(dy)
+        return dy / (1 + xp.exp(-x))
+
+
+class Swish(Activation):
+    """x * sigmoid(x) (Keras's swish / silu)."""
+
+    name = "swish"
+    kind = None
+
+    def forward(self, x):
+        return x * _kernel(_core.ACT_SIGMOID, x)
+
+    def backward(self, dy, x, y):
+        s = _kernel(_core.ACT_SIGMOID, x)
+        return dy * (s + x * s * (1 - s))
+
+
 _BY_NAME = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax,
-            "identity": Activation, "linear": Activation}
+            "identity": Activation, "linear": Activation, "elu": ELU, "selu": SELU, "softplus": Softplus,
+            "swish": Swish, "silu": Swish}
 
 
 def get(activation):

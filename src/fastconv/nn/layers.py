@@ -9,6 +9,7 @@ from .. import _validation
 from .. import conv as F
 from .. import pool as P
 from . import _ops, config
+from . import activations
 from ._base import ActivatedLayer, Layer, check_initializer, initialise, int_tuple, padding_arg, positive_int
 
 
@@ -125,6 +126,76 @@ class Activation(ActivatedLayer):
 
     def backward(self, dy):
         return self._deactivate(dy)
+
+
+class LeakyReLU(Activation):
+    """keras.layers.LeakyReLU: x, or negative_slope * x below 0 (Keras's default slope 0.3)."""
+
+    def __init__(self, negative_slope=0.3, name=None, **kwargs):
+        super().__init__(activations.LeakyReLU(negative_slope), name, **kwargs)
+
+    def get_config(self):
+        return {"negative_slope": self.activation.negative_slope}
+
+
+class ELU(Activation):
+    """keras.layers.ELU(alpha=1.0)."""
+
+    def __init__(self, alpha=1.0, name=None, **kwargs):
+        super().__init__(activations.ELU(alpha), name, **kwargs)
+
+    def get_config(self):
+        return {"alpha": self.activation.alpha}
+
+
+class ReLU(Activation):
+    """keras.layers.ReLU (max(x, 0))."""
+
+    def __init__(self, name=None, **kwargs):
+        super().__init__("relu", name, **kwargs)
+
+    def get_config(self):
+        return {}
+
+
+class Embedding(Layer):
+    """keras.layers.Embedding: integer indices (N, ...) -> their rows of a
+    (input_dim, output_dim) table (N, ..., output_dim); the table's layout
+    is Keras's and torch.nn.Embedding's.  Indices outside [0, input_dim) are
+    a ValueError.  Initialised uniform in [-0.05, 0.05] (Keras's default)."""
+
+    param_names = ("weight",)
+
+    def __init__(self, input_dim, output_dim, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.input_dim = positive_int(input_dim, "input_dim")
+        self.output_dim = positive_int(output_dim, "output_dim")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        self.params["weight"] = rng.uniform(-0.05, 0.05, (self.input_dim, self.output_dim)).astype(dtype)
+
+    def forward(self, x, training=False):
+        xp = _ops.xp_of(x)
+        idx = x.astype(xp.int64)
+        if x.size and (bool((idx != x).any()) or int(idx.min()) < 0 or int(idx.max()) >= self.input_dim):
+            raise ValueError(f"Embedding takes integer indices in [0, {self.input_dim}); received values from "
+                             f"{float(x.min())} to {float(x.max())}")
+        self._idx = idx
+        return self.params["weight"][idx]
+
+    def backward(self, dy):
+        xp = _ops.xp_of(dy)
+        grad = xp.zeros_like(self.params["weight"])
+        xp.add.at(grad, self._idx.reshape(-1), dy.reshape(-1, self.output_dim))
+        self.grads["weight"] = grad
+        return None  # (indices have no gradient)
+
+    def get_config(self):
+        return {"input_dim": self.input_dim, "output_dim": self.output_dim}
 
 
 class Flatten(Layer):

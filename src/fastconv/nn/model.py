@@ -31,7 +31,7 @@ from ._base import ActivatedLayer, Layer
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
     L.Dense, L.Activation, L.Flatten, L.Reshape, L.Dropout, L.BatchNorm, L.Conv1D, L.Conv2D, L.Conv2DTranspose,
     L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.GlobalAvgPool2D,
-    recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU)}
+    L.LeakyReLU, L.ELU, L.ReLU, L.Embedding, recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU)}
 
 
 def _host_targets(y_true, y_out):
