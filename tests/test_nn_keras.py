@@ -263,3 +263,35 @@ def test_activation_layers_and_embedding(data):
     np.testing.assert_array_equal(emb.grads["weight"][:, 0], [1, 0, 2, 0, 0, 0])  # repeated indices add up
     with pytest.raises(ValueError, match="integer indices"):
         emb.forward(np.array([[6.0, 0.0, 0.0]]))
+
+
+def test_sample_and_class_weights_scale_each_examples_loss(data):
+    """Keras's weighting: sum(w_i * loss_i) / n for the loss and its gradient;
+    class_weight from the labels; zero weights leave examples out."""
+    x, y = data
+    model = small_cnn()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.build(x.shape[1:])
+    start = model.get_weights()
+    w = np.where(y == 0, 2.0, 0.5)
+    a = model.train_on_batch(x, y, sample_weight=w)["loss"]
+    after_sample = model.get_weights()
+    model.set_weights(start)
+    b = model.train_on_batch(x, y, class_weight={0: 2.0, 1: 0.5, 2: 0.5})["loss"]
+    assert a == pytest.approx(b, rel=1e-6)
+    for p, q in zip(after_sample, model.get_weights()):
+        np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-7)
+    # the weighted loss is the weighted mean of the per-example losses
+    model.set_weights(start)
+    per = model._train_loss.elements(y, model.forward(x, training=True, logits=model._fused))
+    assert a == pytest.approx(float((per * w).sum() / len(y)), rel=1e-5)
+    # weights of zero everywhere: a zero gradient, the parameters stay (SGD without momentum)
+    model.set_weights(start)
+    before = [p.copy() for p in model.parameters()]
+    assert model.train_on_batch(x, y, sample_weight=np.zeros(len(y)))["loss"] == 0.0
+    for p, q in zip(before, model.parameters()):
+        np.testing.assert_array_equal(p, q)
+    h = model.fit(x, y, batch_size=10, epochs=1, verbose=0, sample_weight=np.ones(len(y)), class_weight={1: 3.0})
+    assert np.isfinite(h["loss"][0])
+    with pytest.raises(ValueError, match="one weight per example"):
+        model.fit(x, y, epochs=1, verbose=0, sample_weight=np.ones(3))

@@ -24,6 +24,27 @@ class Loss:
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}
 
+    def elements(self, y_true, y_pred):
+        """The loss of each output (each row of classes for the cross-entropies):
+        the loss is their mean."""
+        raise NotImplementedError
+
+    def weighted(self, y_true, y_pred, sample_weight):
+        """(loss, gradient) with each example's terms scaled by its weight, as
+        Keras's sum-over-batch-size reduction: sum(w_i * terms_i) / terms.
+        (Each example's gradient rows depend on its own terms only, so the
+        plain gradient scaled row by row is the weighted one.)"""
+        value, grad = self(y_true, y_pred)
+        xp = _ops.xp_of(y_pred)
+        w = _ops.to_module(sample_weight, xp).astype(y_pred.dtype).reshape(-1)
+        if w.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"sample_weight must hold one weight per example ({y_pred.shape[0]}); received "
+                             f"{w.shape[0]}")
+        terms = self.elements(y_true, y_pred)
+        per = terms.reshape(terms.shape[0], -1) if terms.ndim else terms.reshape(1, 1)
+        loss = float((per * w[:, None]).sum() / per.size)
+        return loss, grad * w.reshape((-1,) + (1,) * (grad.ndim - 1))
+
 
 def _log_softmax(z, xp):
     z = z - z.max(axis=-1, keepdims=True)
@@ -44,6 +65,10 @@ class MeanSquaredError(Loss):
         y_true = _targets(y_true, y_pred, y_pred.dtype)[0].reshape(y_pred.shape)
         diff = y_pred - y_true
         return float((diff * diff).mean()), (2.0 / diff.size) * diff
+
+    def elements(self, y_true, y_pred):
+        diff = y_pred - _targets(y_true, y_pred, y_pred.dtype)[0].reshape(y_pred.shape)
+        return diff * diff
 
 
 class BinaryCrossentropy(Loss):
@@ -68,6 +93,16 @@ class BinaryCrossentropy(Loss):
         grad = (p - y) / (p * (1 - p)) * scale
         return float(loss.mean()), grad
 
+    def elements(self, y_true, y_pred):
+        y, xp = _targets(y_true, y_pred, y_pred.dtype)
+        y = y.reshape(y_pred.shape)
+        if self.from_logits:
+            z = y_pred
+            return xp.maximum(z, 0) - y * z + xp.log1p(xp.exp(-xp.abs(z)))
+        eps = np.finfo(y_pred.dtype).eps
+        p = xp.clip(y_pred, eps, 1 - eps)
+        return -(y * xp.log(p) + (1 - y) * xp.log(1 - p))
+
 
 class CategoricalCrossentropy(Loss):
     """One-hot (or probability) targets over the last axis."""
@@ -87,6 +122,13 @@ class CategoricalCrossentropy(Loss):
         eps = np.finfo(y_pred.dtype).eps
         p = xp.clip(y_pred, eps, 1.0)
         return float(-(y * xp.log(p)).sum() / n), -(y / p) / y_pred.dtype.type(n)
+
+    def elements(self, y_true, y_pred):
+        y, xp = _targets(y_true, y_pred, y_pred.dtype)
+        if self.from_logits:
+            return -(y.reshape(y_pred.shape) * _log_softmax(y_pred, xp)).sum(axis=-1)
+        p = xp.clip(y_pred, np.finfo(y_pred.dtype).eps, 1.0)
+        return -(y.reshape(y_pred.shape) * xp.log(p)).sum(axis=-1)
 
 
 class SparseCategoricalCrossentropy(Loss):
@@ -119,10 +161,22 @@ class SparseCategoricalCrossentropy(Loss):
         grad[idx] = -1.0 / (picked * n)
         return float(-xp.log(picked).sum() / n), grad.reshape(y_pred.shape)
 
+    def elements(self, y_true, y_pred):
+        labels, xp = _targets(y_true, y_pred)
+        classes = y_pred.shape[-1]
+        flat = y_pred.reshape(-1, classes)
+        idx = (xp.arange(flat.shape[0]), labels.astype(np.int64).reshape(-1))
+        if self.from_logits:
+            out = -_log_softmax(flat, xp)[idx]
+        else:
+            out = -xp.log(xp.clip(flat[idx], np.finfo(y_pred.dtype).eps, 1.0))
+        return out.reshape(y_pred.shape[:-1])
+
 
 class MeanAbsoluteError(Loss):
-    """mean |y_pred - y_true| over every output; the gradient sign(diff) / size
-    (0 where the two are equal, as Keras's)."""
+    """The mean absolute difference of y_pred and y_true over every output;
+    the gradient sign(y_pred - y_true) / size (0 where the two are equal, as
+    Keras's)."""
 
     name = "mae"
 
@@ -131,6 +185,10 @@ class MeanAbsoluteError(Loss):
         diff = y_pred - y_true
         xp = _ops.xp_of(diff)
         return float(xp.abs(diff).mean()), xp.sign(diff) * diff.dtype.type(1.0 / diff.size)
+
+    def elements(self, y_true, y_pred):
+        diff = y_pred - _targets(y_true, y_pred, y_pred.dtype)[0].reshape(y_pred.shape)
+        return _ops.xp_of(diff).abs(diff)
 
 
 _BY_NAME = {"mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,

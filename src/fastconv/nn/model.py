@@ -334,11 +334,15 @@ class Sequential:
         if self.loss is None:
             raise RuntimeError("call compile(optimizer, loss, metrics) before fit / evaluate / train_on_batch")
 
-    def train_on_batch(self, x, y):
-        """One optimizer step on (x, y); returns the logs (loss and metrics of the batch)."""
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
+        """One optimizer step on (x, y); returns the logs (loss and metrics of
+        the batch).  sample_weight (one per example) and class_weight
+        ({class: weight}, from integer or one-hot targets) scale each
+        example's loss, as Keras's (the metrics stay unweighted)."""
         self._check_compiled()
         out = self.forward(x, training=True, logits=self._fused)
-        loss, grad = self._train_loss(y, out)
+        w = _example_weights(y, len(out), sample_weight, class_weight)
+        loss, grad = self._train_loss(y, out) if w is None else self._train_loss.weighted(y, out, w)
         if not np.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss}; lower the learning rate or check the data")
         self.backward(grad, input_grad=False)
@@ -381,17 +385,21 @@ class Sequential:
         return logs
 
     def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0):
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0):
         """Trains for epochs initial_epoch ... epochs - 1 over (x, y) in
         shuffled mini-batches (Keras's arguments, in its order; batch_size
         None is 32); returns the History (per-epoch loss, metrics, val_
         ones).  validation_split: the last fraction of x and y (taken before
-        shuffling, as Keras) held out for validation."""
+        shuffling, as Keras) held out for validation.  class_weight /
+        sample_weight: see train_on_batch."""
         self._check_compiled()
         x = self._as_input(x)
         y = _ops.to_module(y, self._xp)
         if len(x) != len(y):
             raise ValueError(f"x and y must hold the same number of examples; received {len(x)} and {len(y)}")
+        if sample_weight is not None and len(sample_weight) != len(x):
+            raise ValueError(f"sample_weight must hold one weight per example ({len(x)}); received "
+                             f"{len(sample_weight)}")
         batch_size = 32 if batch_size is None else batch_size
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int; received batch_size={batch_size!r}")
@@ -406,6 +414,8 @@ class Sequential:
                 raise ValueError(f"validation_split={validation_split} of {len(x)} examples leaves no validation "
                                  "or no training example")
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+            if sample_weight is not None:
+                sample_weight = np.asarray(_backend.to_host(sample_weight))[:cut]
         if validation_data is not None:
             if len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (x_val, y_val)")
@@ -429,7 +439,8 @@ class Sequential:
             for step in range(steps):
                 idx = order[step * batch_size: (step + 1) * batch_size]
                 rows = idx if self._xp is np else self._xp.asarray(idx)
-                logs = self.train_on_batch(x[rows], y[rows])
+                sw = None if sample_weight is None else np.asarray(_backend.to_host(sample_weight))[idx]
+                logs = self.train_on_batch(x[rows], y[rows], sw, class_weight)
                 for k, v in logs.items():
                     sums[k] += v * len(idx)
                 running = {k: v / min((step + 1) * batch_size, n) for k, v in sums.items()}
@@ -646,6 +657,25 @@ def load_model(path):
         c = config["compile"]
         model.compile(c["optimizer"], c["loss"], c["metrics"])
     return model
+
+
+def _example_weights(y, n, sample_weight, class_weight):
+    """Each example's loss weight from sample_weight and class_weight (their
+    product), or None for neither.  Classes: integer targets, or the argmax
+    of one-hot rows; classes class_weight leaves out weigh 1."""
+    w = None
+    if sample_weight is not None:
+        w = np.asarray(_backend.to_host(sample_weight), np.float64).reshape(-1)
+        if w.shape[0] != n:
+            raise ValueError(f"sample_weight must hold one weight per example ({n}); received {w.shape[0]}")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}; received {type(class_weight).__name__}")
+        t = np.asarray(_backend.to_host(y))
+        classes = t.argmax(axis=-1) if t.ndim > 1 and t.shape[-1] > 1 else np.rint(t.reshape(n, -1)[:, 0])
+        cw = np.array([float(class_weight.get(int(c), 1.0)) for c in classes.reshape(n, -1)[:, 0]])
+        w = cw if w is None else w * cw
+    return w
 
 
 def _move_channels(x, first):
