@@ -1098,7 +1098,7 @@ def misc_case(draw):
 def nn_case(draw):
     b = Builder(draw, "nn.Sequential", "nn")
     b.hostile()  # the layers' sizes are not made to fit each other: only the exception types are checked
-    kind = b.one(["conv2d", "conv1d", "rnn", "dense", "transpose"])
+    kind = b.one(["conv2d", "conv1d", "rnn", "dense", "transpose", "embedding"])
     N = b.int(1, 3)
 
     def ia(valid):
@@ -1133,10 +1133,15 @@ def nn_case(draw):
         shape = (b.int(1, 3), b.int(1, 5), b.int(1, 5))
         layers = [f"nn.Conv2DTranspose({ia(b.int(1, 3))}, {ia(b.int(1, 3))}, strides={ia(b.int(1, 2))}, "
                   f"output_padding={ia(0)}, {df})", "nn.Flatten()"]
+    elif kind == "embedding":  # (the drawn values are rarely whole indices: mostly the ValueError)
+        shape = (b.int(1, 5),)
+        layers = [f"nn.Embedding({ia(b.int(1, 6))}, {ia(b.int(1, 3))})", "nn.Flatten()", f"nn.Dense({ia(b.int(1, 3))})"]
     else:
         shape = (b.int(1, 6),)
-        layers = [f"nn.Dense({ia(b.int(1, 5))}, activation='relu')", f"nn.Reshape(({ia(1)}, -1))",
-                  "nn.Flatten()", f"nn.Dense({ia(b.int(1, 3))})"]
+        act = b.choice_arg(["relu", "elu", "selu", "softplus", "swish"], hostile=("'mish'", "1"))
+        layers = [f"nn.Dense({ia(b.int(1, 5))}, activation={act})",
+                  b.one(["nn.LeakyReLU(0.2)", "nn.ELU(0.5)", "nn.ReLU()", "nn.Activation('silu')"]),
+                  f"nn.Reshape(({ia(1)}, -1))", "nn.Flatten()", f"nn.Dense({ia(b.int(1, 3))})"]
     dtype = b.dtype()
     b.array("x", (N,) + shape, dtype, allow_list=False)
     b.line("import fastconv.nn as nn")

@@ -150,19 +150,9 @@ def rnn_sides(wl, mode):
         return out if mode == "fwd" else bwd(gy, None, out[2])
 
     def torch_side():
-        torch = _torch()
-        m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[wl.kind](wl.I, wl.H)
-        with torch.no_grad():
-            for param, a in zip((m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0), w):
-                param.copy_(torch.from_numpy(a))
-        tx = torch.from_numpy(x)
-        if mode == "fwd":
-            def fwd():
-                with torch.no_grad():
-                    return m(tx)
-            return fwd
-        txg, tgy = tx.clone().requires_grad_(), torch.from_numpy(gy)
-        return lambda: torch.autograd.grad(m(txg)[0], [txg] + list(m.parameters()), tgy)
+        from .sweep import torch_recurrent
+
+        return torch_recurrent(_torch(), wl.kind, w, x, gy, mode)
 
     def numpy_side():
         if mode == "fwd":

@@ -219,11 +219,18 @@ def _recurrent_call(layer, dtype, mode, side):
             fwd = lambda: fastconv.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh)
             bwd = lambda out: fastconv.gru_backward(gy, None, out[2])
         return fwd if mode == "fwd" else (lambda: bwd(fwd()))
-    torch, _ = _torch()
-    m = (torch.nn.LSTM if layer.kind == "lstm" else torch.nn.GRU)(layer.I, layer.H).to(getattr(torch, str(
-        np.dtype(dtype))))
+    return torch_recurrent(_torch()[0], layer.kind, (w_ih, w_hh, b_ih, b_hh), x, gy, mode)
+
+
+def torch_recurrent(torch, kind, weights, x, gy, mode):
+    """The torch side of a recurrent row (also `fastconv bench`'s): torch.nn.LSTM / GRU / RNN holding
+    weights (w_ih, w_hh, b_ih, b_hh) in x's dtype, run on x (T, B, I); "fwd" without autograd, else
+    forward + backward from gy."""
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
+    m = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](
+        x.shape[-1], weights[1].shape[0] // G).to(getattr(torch, str(x.dtype)))
     with torch.no_grad():
-        for p, a in zip((m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0), (w_ih, w_hh, b_ih, b_hh)):
+        for p, a in zip((m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0), weights):
             p.copy_(torch.from_numpy(a))
     tx = torch.from_numpy(x)
     if mode == "fwd":

@@ -15,6 +15,10 @@ from . import _ops
 
 
 class Loss:
+    """A loss; subclasses define __call__ and, for sample and class weights,
+    elements(y_true, y_pred): the loss of each output (each row of classes
+    for the cross-entropies), whose mean is the loss."""
+
     name = "loss"
     from_logits = False
 
@@ -24,17 +28,15 @@ class Loss:
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}
 
-    def elements(self, y_true, y_pred):
-        """The loss of each output (each row of classes for the cross-entropies):
-        the loss is their mean."""
-        raise NotImplementedError
-
     def weighted(self, y_true, y_pred, sample_weight):
         """(loss, gradient) with each example's terms scaled by its weight, as
         Keras's sum-over-batch-size reduction: sum(w_i * terms_i) / terms.
         (Each example's gradient rows depend on its own terms only, so the
         plain gradient scaled row by row is the weighted one.)"""
-        value, grad = self(y_true, y_pred)
+        if not hasattr(self, "elements"):
+            raise TypeError(f"{type(self).__name__} gives no per-output terms (an elements(y_true, y_pred) method: "
+                            "the loss of each output, whose mean is the loss); sample and class weights need them")
+        grad = self(y_true, y_pred)[1]
         xp = _ops.xp_of(y_pred)
         w = _ops.to_module(sample_weight, xp).astype(y_pred.dtype).reshape(-1)
         if w.shape[0] != y_pred.shape[0]:
