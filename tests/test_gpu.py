@@ -530,6 +530,109 @@ def test_filtering_auto_on_the_gpu_counts_operations(gpu):
         same(got, fastconv.correlate2d(x, k, mode="same", method="direct"), tol=1e-4)
 
 
+# ---- fastconv.ndimage ------------------------------------------------------------------------------
+
+ND_MODES = ["reflect", "constant", "nearest", "mirror", "wrap", "grid-wrap"]
+
+
+@pytest.mark.parametrize("mode", ND_MODES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ndimage_separable_filters(gpu, mode, dtype):
+    from fastconv import ndimage as nd
+
+    rng = np.random.default_rng(16)
+    x = normal(rng, (3, 9, 14), dtype)
+    kw = dict(mode=mode, cval=1.5)
+    cases = [
+        (nd.gaussian_filter, (x, 1.3), dict(order=(0, 1, 2))),
+        (nd.gaussian_filter, (x[0], (0.8, 2.5)), dict(truncate=3.0, axes=(0, 1))),   # a 2-D image: a fused pair
+        (nd.gaussian_filter1d, (x, 2.0), dict(axis=1, order=3, radius=4)),
+        (nd.uniform_filter, (x, (3, 4, 5)), dict(origin=(0, 1, -2))),
+        (nd.uniform_filter1d, (x, 20), dict(axis=-1)),                              # longer than the line
+        (nd.correlate1d, (x, [0.5, -1.0, 2.0, 0.25]), dict(axis=0, origin=-1)),
+        (nd.convolve1d, (x, [1.0, 2.0, -3.0]), dict(axis=2)),
+        (nd.sobel, (x,), dict(axis=1)),
+        (nd.prewitt, (x,), dict(axis=0)),
+        (nd.laplace, (x,), {}),
+        (nd.gaussian_laplace, (x, 1.1), {}),
+        (nd.gaussian_gradient_magnitude, (x, 0.9), {}),
+    ]
+    for fn, args, extra in cases:
+        same(gpu(fn, *args, **kw, **extra), fn(*args, **kw, **extra), tol=1e-4 if dtype == np.float32 else None)
+
+
+@pytest.mark.parametrize("mode", ND_MODES)
+def test_ndimage_nd_correlate_and_in_place(gpu, mode):
+    from fastconv import ndimage as nd
+
+    rng = np.random.default_rng(17)
+    x = normal(rng, (5, 8, 7), np.float64)
+    for w in (normal(rng, (3, 4), np.float64), normal(rng, (2, 3, 3), np.float64), normal(rng, (1, 5, 1), np.float64)):
+        kw = dict(mode=mode, cval=-0.5, axes=(1, 2) if w.ndim == 2 else None)
+        same(gpu(nd.correlate, x, w, **kw), nd.correlate(x, w, **kw))
+        same(gpu(nd.convolve, x, w, **kw), nd.convolve(x, w, **kw))
+    # output= the input (the passes then run in place) and a strided output view
+    y = x.copy()
+    gpu(nd.gaussian_filter, y, 1.5, output=y, mode=mode)
+    same(y, nd.gaussian_filter(x, 1.5, mode=mode))
+    out = np.zeros((5, 8, 14))
+    gpu(nd.uniform_filter, x, 3, output=out[:, :, ::2], mode=mode)
+    same(out[:, :, ::2], nd.uniform_filter(x, 3, mode=mode))
+
+
+def test_ndimage_integer_complex_and_errors(gpu):
+    """Integer outputs equal SciPy's exactly (the running sum and SciPy's order of operations on
+    the device); complex data runs as its parts; bad arguments raise SciPy's exception types."""
+    import scipy.ndimage as snd
+
+    from fastconv import ndimage as nd
+
+    rng = np.random.default_rng(18)
+    img = rng.integers(0, 256, (2, 17, 19)).astype(np.uint8)
+    for fn, args, kw in [(nd.uniform_filter, (img, 5), dict(mode="nearest")),
+                         (nd.uniform_filter1d, (img.astype(np.float64) / 3, 4), dict(output=np.int16)),
+                         (nd.gaussian_filter, (img, 1.7), dict(mode="constant", cval=7)),
+                         (nd.sobel, (img.astype(np.int32),), dict(axis=0)),
+                         (nd.correlate, (img, np.arange(9).reshape(3, 3) - 4), dict(mode="wrap", axes=(1, 2))),
+                         (nd.correlate1d, (img.astype(bool), [1, 1, 1]), {})]:
+        expected = getattr(snd, fn.__name__)(*args, **kw)
+        got = gpu(fn, *args, **kw)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    z = normal(rng, (6, 9), np.float64) + 1j * normal(rng, (6, 9), np.float64)
+    w = normal(rng, 5, np.float64) - 0.5j
+    for fn, args, kw, tol in [(nd.correlate1d, (z, w), dict(mode="wrap", cval=1 + 2j), 1e-12),
+                              (nd.gaussian_filter, (z.astype(np.complex64), 1.0), {}, 1e-5)]:
+        got, expected = gpu(fn, *args, **kw), fn(*args, **kw)
+        assert got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+    with pytest.raises(RuntimeError):
+        gpu(nd.gaussian_filter, img, 1.0, mode="bogus")
+    with pytest.raises(ValueError):
+        gpu(nd.correlate1d, img, [1, 2, 3], origin=2)
+
+
+def test_ndimage_cupy_arrays_stay_on_the_device():
+    """CuPy in, CuPy out; weights may live on either side of a CuPy call; NumPy and CuPy mixed is a
+    TypeError."""
+    reason = cuda_unavailable()
+    if reason:
+        pytest.skip(f"no GPU backend here: {reason}")
+    import cupy
+
+    from fastconv import ndimage as nd
+
+    x = cupy.asarray(np.random.default_rng(19).standard_normal((64, 80), np.float32))
+    y = nd.gaussian_filter(x, 2.0)
+    assert isinstance(y, cupy.ndarray) and y.dtype == np.float32
+    same(cupy.asnumpy(y), nd.gaussian_filter(cupy.asnumpy(x), 2.0), tol=1e-4)
+    assert isinstance(nd.correlate(x, cupy.ones((3, 3), np.float32)), cupy.ndarray)
+    with pytest.raises(TypeError, match="mix"):
+        nd.correlate(cupy.asnumpy(x), cupy.ones((3, 3), np.float32))
+    with pytest.raises(TypeError, match="mix"):
+        nd.uniform_filter(x, 3, output=np.empty((64, 80), np.float32))
+
+
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
 def test_fftconvolve(gpu, mode):
     rng = np.random.default_rng(15)

@@ -46,9 +46,16 @@ Where SciPy misbehaves, fastconv follows the definition: SciPy's N-D
 where the kernel reaches 4n or more before a line of n, and misread some
 inputs whose strides are all zero (a broadcast scalar, shape (2, 1)).
 
-CPU only: NumPy arrays (and array-likes) in and out; a Dask array in gives
-a lazy Dask array out (each chunk with the halo its filter reaches; the
-result does not depend on the chunking).
+Array types: NumPy arrays (and array-likes) in, NumPy arrays out; CuPy
+arrays in, CuPy arrays out, as cupyx.scipy.ndimage (the passes on the GPU
+backend's ndfilter.cu, the same order of operations; integer outputs
+computed in float64 on the device in SciPy's order, so they equal SciPy's,
+except where a float value out of the integer type's range is converted:
+the device's conversion then decides, where SciPy gets the x86 one); a Dask
+array in gives a lazy Dask array out (each chunk with the halo its filter
+reaches; the result does not depend on the chunking).  Weights may be a
+CuPy array with a CuPy input (they are read on the host); NumPy and CuPy
+arrays mixed in one call are a TypeError.
 """
 import numbers
 import operator
@@ -57,7 +64,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from . import _threads
+from . import _backend, _threads
+from ._arrays import get_array_module, to_host
+from ._cpu.ndfilter import line_index as _line_index
 from ._ext import _fastconv as _core
 from ._validation import contiguous
 
@@ -93,6 +102,18 @@ _DBL_EPSILON = np.finfo(np.float64).eps
 # ---- argument normalisation, as scipy.ndimage._ni_support -------------------------------
 
 
+def _array(a):
+    """a as an array of its module: CuPy arrays stay on their device, the rest become NumPy arrays."""
+    return get_array_module(a).asarray(a)
+
+
+def _host_weights(input, weights):
+    """The weights as a NumPy array (they are read on the host); a CuPy array only with a CuPy input
+    (TypeError for NumPy and CuPy arrays mixed)."""
+    get_array_module(input, weights)
+    return np.asarray(to_host(weights))
+
+
 def _mode_code(mode):
     if isinstance(mode, str) and mode in _MODES:
         return _MODES[mode]
@@ -113,23 +134,24 @@ def _normalize_sequence(value, rank):
 def _get_output(output, input, complex_output=False):
     """The output array: new (uninitialised: every filter writes all of it; no zeroing pass
     over a large output) of input's dtype or the dtype given, or the array given."""
-    shape = input.shape
+    shape, xp = input.shape, get_array_module(input)
     if output is None:
         dtype = np.promote_types(input.dtype, np.complex64) if complex_output else input.dtype.name
-        return np.empty(shape, dtype=dtype)
+        return xp.empty(shape, dtype=dtype)
     if isinstance(output, (type, np.dtype)):
         if complex_output and np.dtype(output).kind != "c":
             warnings.warn("promoting specified output dtype to complex", stacklevel=4)
             output = np.promote_types(output, np.complex64)
-        return np.empty(shape, dtype=output)
+        return xp.empty(shape, dtype=output)
     if isinstance(output, str):
         dtype = np.dtype(output)
         if complex_output and dtype.kind != "c":
             raise RuntimeError(f"output must have complex dtype; received {output!r}")
         if not issubclass(dtype.type, np.number):
             raise RuntimeError(f"output must have numeric dtype; received {output!r}")
-        return np.empty(shape, dtype=dtype)
-    output = np.asarray(output)
+        return xp.empty(shape, dtype=dtype)
+    xp = get_array_module(input, output)  # (TypeError: NumPy and CuPy arrays mixed)
+    output = xp.asarray(output)
     if output.shape != shape:
         raise RuntimeError(f"output shape not correct: expected {shape}; received {output.shape}")
     if complex_output and output.dtype.kind != "c":
@@ -202,31 +224,14 @@ def _to_output_dtype(values, dtype):
         return values.astype(dtype)
 
 
-def _line_index(n, before, after, mode):
-    """Indices into a line of n for positions -before .. n + after - 1 under mode (-1: the constant)."""
-    j = np.arange(-before, n + after, dtype=np.int64)
-    if mode == _core.ND_NEAREST:
-        return np.clip(j, 0, n - 1)
-    if mode == _core.ND_WRAP:
-        return j % n
-    if mode == _core.ND_REFLECT:
-        j = j % (2 * n)
-        return np.where(j < n, j, 2 * n - 1 - j)
-    if mode == _core.ND_MIRROR:
-        if n == 1:
-            return np.zeros_like(j)
-        j = j % (2 * n - 2)
-        return np.where(j < n, j, 2 * n - 2 - j)
-    return np.where((j >= 0) & (j < n), j, -1)
-
-
 def _extend(x, axis, before, after, mode, cval):
     """x (float64) extended along axis by before / after elements under mode."""
+    xp = get_array_module(x)
     idx = _line_index(x.shape[axis], before, after, mode)
-    xe = np.take(x, np.maximum(idx, 0), axis=axis)
+    xe = xp.take(x, xp.asarray(np.maximum(idx, 0)), axis=axis)
     if mode == _core.ND_CONSTANT:
         where = [slice(None)] * x.ndim
-        where[axis] = idx < 0
+        where[axis] = xp.asarray(np.flatnonzero(idx < 0))
         xe[tuple(where)] = cval
     return xe
 
@@ -271,13 +276,13 @@ def _exact_correlate1d(x, w, axis, origin, mode, cval):
 def _exact_uniform1d(x, size, axis, origin, mode, cval):
     """float64 x box-filtered along axis by SciPy's running sum (NI_UniformFilter1D: the sum of the
     window updated by one difference per step, divided by size at each output), exactly."""
-    n = x.shape[axis]
-    size1 = size // 2
-    xe = np.moveaxis(_extend(x, axis, size1 + origin, size - 1 - size1 - origin, mode, cval), axis, 0)
-    steps = np.empty((n,) + xe.shape[1:])
-    steps[0] = np.add.accumulate(xe[:size], axis=0)[-1]
-    steps[1:] = xe[size:size + n - 1] - xe[:n - 1]
-    return np.moveaxis(np.add.accumulate(steps, axis=0) / size, 0, axis)
+    x = contiguous(x)
+    shape = x.shape
+    y = get_array_module(x).empty(shape, np.float64)
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    _backend.kernels(get_array_module(x)).uniform1d_running(y, x, outer, shape[axis], inner, size, origin, mode, cval)
+    return y
 
 
 def _as_float64(a):
@@ -288,19 +293,20 @@ def _as_float64(a):
 def _kernel_step(src, dst, step, cval):
     """dst = src through one pass, or two fused (the last two axes), on the compiled kernels (both
     arrays C-contiguous, of one float dtype)."""
-    shape, nthreads = src.shape, _threads.current()
+    shape, nthreads, xp = src.shape, _threads.current(), get_array_module(src)
+    kern = _backend.kernels(xp)
     if len(step) == 2:
         (_, wv, origin_v, mode_v, _), (_, wh, origin_h, mode_h, _) = step
         outer = int(np.prod(shape[:-2], dtype=np.int64))
-        _core.sepcorrelate_forward(dst, src, contiguous(np.asarray(wv, dtype=src.dtype)),
-                                   contiguous(np.asarray(wh, dtype=src.dtype)), outer, shape[-2], shape[-1], origin_v,
-                                   origin_h, mode_v, mode_h, cval, nthreads)
+        kern.sepcorrelate_forward(dst, src, contiguous(xp.asarray(wv, dtype=src.dtype)),
+                                  contiguous(xp.asarray(wh, dtype=src.dtype)), outer, shape[-2], shape[-1], origin_v,
+                                  origin_h, mode_v, mode_h, cval, nthreads)
         return
     ((axis, w, origin, mode, _),) = step
     outer = int(np.prod(shape[:axis], dtype=np.int64))
     inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    _core.correlate1d_forward(dst, src, contiguous(np.asarray(w, dtype=src.dtype)), outer, shape[axis], inner,
-                              origin, mode, cval, nthreads)
+    kern.correlate1d_forward(dst, src, contiguous(xp.asarray(w, dtype=src.dtype)), outer, shape[axis], inner,
+                             origin, mode, cval, nthreads)
 
 
 def _passes(input, output, passes, cval):
@@ -335,7 +341,7 @@ def _float_passes(input, output, passes, cval):
     constant border that is not zero), the step dearest in place runs first, from the input into
     the result, and the others follow in place; otherwise what cannot run in place alternates
     between the result array and one scratch array."""
-    shape, dtype = output.shape, output.dtype.newbyteorder("=")
+    shape, dtype, xp = output.shape, output.dtype.newbyteorder("="), get_array_module(output)
     ndim = len(shape)
     planes = int(np.prod(shape[:-2], dtype=np.int64))
 
@@ -356,17 +362,18 @@ def _float_passes(input, output, passes, cval):
             steps.append([p])
     if all(p[3] != _core.ND_CONSTANT for p in passes) or cval == 0:
         steps.sort(key=in_place_cost, reverse=True)  # (stable: SciPy's order among equals)
-    overlap = np.may_share_memory(input, output)
-    direct = output.flags.c_contiguous and output.flags.aligned and output.dtype.isnative and not overlap
+    overlap = xp.may_share_memory(input, output)
+    aligned = getattr(output.flags, "aligned", True)  # (CuPy's arrays are)
+    direct = output.flags.c_contiguous and aligned and output.dtype.isnative and not overlap
     target = output if direct else None
-    final = target if target is not None else np.empty(shape, dtype)
+    final = target if target is not None else xp.empty(shape, dtype)
     # destinations, from the last step back: a step that cannot run in place reads the other buffer
     dsts, buf, other = [], final, None
     for i in range(len(steps) - 1, -1, -1):
         dsts.append(buf)
         if i > 0 and not in_place_ok(steps[i]):
             if other is None:
-                other = np.empty(shape, dtype)
+                other = xp.empty(shape, dtype)
             buf, other = other, buf
     cur = input
     for step, dst in zip(steps, reversed(dsts)):
@@ -374,7 +381,7 @@ def _float_passes(input, output, passes, cval):
         if src.dtype == dtype:
             _kernel_step(src, dst, step, cval)
         else:  # the first pass of a float64 computation stored in float32
-            wide = np.empty(shape, np.float64)
+            wide = xp.empty(shape, np.float64)
             _kernel_step(src, wide, step, cval)
             dst[...] = wide
         cur = dst
@@ -419,8 +426,8 @@ def _complex_via_real_components(func, input, weights, output, cval, **kwargs):
 
 def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
     """1-D correlation along the given axis; matches scipy.ndimage.correlate1d (same arguments)."""
-    input = np.asarray(input)
-    weights = np.asarray(weights)
+    input = _array(input)
+    weights = _host_weights(input, weights)
     if input.dtype.kind == "c" or weights.dtype.kind == "c":
         if weights.dtype.kind == "c":
             weights = weights.conj().astype(np.complex128, copy=False)
@@ -439,7 +446,7 @@ def correlate1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, 
 
 def convolve1d(input, weights, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
     """1-D convolution along the given axis; matches scipy.ndimage.convolve1d (same arguments)."""
-    weights = np.asarray(weights)
+    weights = _host_weights(input, weights)
     weights = weights[::-1]
     origin = -origin
     if not weights.shape[0] & 1:
@@ -503,7 +510,7 @@ def gaussian_filter1d(input, sigma, axis=-1, order=0, output=None, mode="reflect
 def uniform_filter1d(input, size, axis=-1, output=None, mode="reflect", cval=0.0, origin=0):
     """1-D box filter (the mean of size neighbours); matches scipy.ndimage.uniform_filter1d (same
     arguments)."""
-    input = np.asarray(input)
+    input = _array(input)
     axis = normalize_axis_index(axis, input.ndim)
     if size < 1:
         raise RuntimeError(f"incorrect filter size: size must be >= 1; received {size!r}")
@@ -526,7 +533,7 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
                     axes=None):
     """N-D Gaussian filter (or derivatives, order per axis) as 1-D passes; matches
     scipy.ndimage.gaussian_filter (same arguments: sigma, order, mode and radius may be per axis)."""
-    input = np.asarray(input)
+    input = _array(input)
     output = _get_output(output, input)
     axes = _check_axes(axes, input.ndim)
     num_axes = len(axes)
@@ -549,7 +556,7 @@ def gaussian_filter(input, sigma, order=0, output=None, mode="reflect", cval=0.0
 def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):
     """N-D box filter as 1-D passes; matches scipy.ndimage.uniform_filter (same arguments: size,
     origin and mode may be per axis)."""
-    input = np.asarray(input)
+    input = _array(input)
     output = _get_output(output, input, complex_output=input.dtype.kind == "c")
     axes = _check_axes(axes, input.ndim)
     num_axes = len(axes)
@@ -566,7 +573,7 @@ def uniform_filter(input, size=3, output=None, mode="reflect", cval=0.0, origin=
 
 def _derivative_filter(input, axis, output, mode, cval, smooth):
     """Sobel / Prewitt: the central difference along axis, then the smoothing kernel along the others."""
-    input = np.asarray(input)
+    input = _array(input)
     axis = normalize_axis_index(axis, input.ndim)
     output = _get_output(output, input)
     modes = _normalize_sequence(mode, input.ndim)
@@ -593,7 +600,7 @@ def prewitt(input, axis=-1, output=None, mode="reflect", cval=0.0):
 
 
 def _generic_laplace(input, derivative2, output, mode, cval, axes, *extra):
-    input = np.asarray(input)
+    input = _array(input)
     output = _get_output(output, input)
     axes = _check_axes(axes, input.ndim)
     if len(axes) > 0:
@@ -630,7 +637,7 @@ def _sigma_per_axis(sigma, axes, ndim):
 def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
     """Laplace filter from Gaussian second derivatives; matches scipy.ndimage.gaussian_laplace
     (keyword arguments go to gaussian_filter)."""
-    input = np.asarray(input)
+    input = _array(input)
 
     def derivative2(input, axis, output, mode, cval, sigma):
         order = [0] * input.ndim
@@ -645,7 +652,7 @@ def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axe
 def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
     """Gradient magnitude from Gaussian first derivatives; matches
     scipy.ndimage.gaussian_gradient_magnitude (keyword arguments go to gaussian_filter)."""
-    input = np.asarray(input)
+    input = _array(input)
 
     def derivative(input, axis, output, mode, cval):
         order = [0] * input.ndim
@@ -656,13 +663,17 @@ def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=
     axes = _check_axes(axes, input.ndim)
     if len(axes) > 0:
         modes = _normalize_sequence(mode, len(axes))
+        xp = get_array_module(output)
         derivative(input, axes[0], output, modes[0], cval)
-        np.multiply(output, output, output)
+        xp.multiply(output, output, output)
         for ii in range(1, len(axes)):
             tmp = derivative(input, axes[ii], output.dtype, modes[ii], cval)
-            np.multiply(tmp, tmp, tmp)
+            xp.multiply(tmp, tmp, tmp)
             output += tmp
-        np.sqrt(output, output, casting="unsafe")
+        if xp is np:
+            np.sqrt(output, output, casting="unsafe")
+        else:  # (the same loop and conversion)
+            output[...] = xp.sqrt(output)
     else:
         output[...] = input[...]
     return output
@@ -687,8 +698,8 @@ def _expand_to_ndim(ndim, axes, weights, origin):
 
 
 def _correlate_or_convolve(input, weights, output, mode, cval, origin, convolution, axes):
-    input = np.asarray(input)
-    weights = np.asarray(weights)
+    input = _array(input)
+    weights = _host_weights(input, weights)
     if input.dtype.kind == "c" or weights.dtype.kind == "c":
         if weights.dtype.kind == "c" and not convolution:
             # scipy.signal.correlate conjugates its second operand; so does ndimage.correlate
@@ -727,17 +738,18 @@ def _correlate_nd(input, weights, output, mode, cval, origins):
     _check_array_type(input)
     _check_array_type(output)
     cval = _as_cval(cval)
+    xp = get_array_module(input)
     if input.size == 0:
         return
     if input.ndim == 0:
-        value = np.asarray(_as_float64(input) * weights[()] if abs(weights[()]) > _DBL_EPSILON else 0.0)
+        value = xp.asarray(_as_float64(input) * weights[()] if abs(weights[()]) > _DBL_EPSILON else 0.0)
         output[...] = value if _is_float(output.dtype) else _to_output_dtype(value, output.dtype)
         return
     # SciPy's footprint: the weights farther than DBL_EPSILON from zero
     footprint = np.abs(weights) > _DBL_EPSILON
     long_axes = [ax for ax in range(input.ndim) if weights.shape[ax] > 1]
     if _is_float(output.dtype) and len(long_axes) <= 2 and footprint.any() and \
-            (footprint.all() or bool(np.isfinite(input).all())):
+            (footprint.all() or bool(xp.isfinite(input).all())):
         if len(long_axes) <= 1:
             axis = long_axes[0] if long_axes else input.ndim - 1
             w = weights.reshape(-1)
@@ -751,7 +763,7 @@ def _correlate_nd(input, weights, output, mode, cval, origins):
         K = weights.shape[ax]
         if K > 1:
             x = _extend(x, ax, K // 2 + origins[ax], K - 1 - K // 2 - origins[ax], mode, cval)
-    acc = np.zeros(input.shape)
+    acc = xp.zeros(input.shape)
     for tap in zip(*np.nonzero(footprint)):
         acc += x[tuple(slice(t, t + n) for t, n in zip(tap, input.shape))] * weights[tap]
     output[...] = acc if _is_float(output.dtype) else _to_output_dtype(acc, output.dtype)
@@ -760,18 +772,20 @@ def _correlate_nd(input, weights, output, mode, cval, origins):
 def _filter2d(input, weights, output, mode, cval, origins, long_axes):
     """A kernel with two long axes: fastconv's 2-D correlation of the extended planes."""
     a, b = long_axes
+    xp = get_array_module(input)
     dtype = np.float32 if input.dtype == output.dtype == np.float32 else np.float64
-    x = np.moveaxis(input if input.dtype == dtype else _as_float64(input), (a, b), (-2, -1))
-    k = contiguous(np.moveaxis(weights, (a, b), (-2, -1)).reshape(weights.shape[a], weights.shape[b]).astype(dtype))
+    x = xp.moveaxis(input if input.dtype == dtype else _as_float64(input), (a, b), (-2, -1))
+    k = np.moveaxis(weights, (a, b), (-2, -1)).reshape(weights.shape[a], weights.shape[b]).astype(dtype)
+    k = contiguous(xp.asarray(k))
     for ax, K, o in ((-2, k.shape[0], origins[a]), (-1, k.shape[1], origins[b])):
         x = _extend(x, x.ndim + ax, K // 2 + o, K - 1 - K // 2 - o, mode, cval)
     x = contiguous(x)
     H, W = input.shape[a], input.shape[b]
     N = input.size // (H * W)
-    y = np.empty(x.shape[:-2] + (H, W), dtype)
+    y = xp.empty(x.shape[:-2] + (H, W), dtype)
     geom = (N, x.shape[-2], x.shape[-1], H, W, k.shape[0], k.shape[1], 0, 0, _core.BOUNDARY_FILL)
-    _core.filter2d_forward(y, x, k, 0.0, geom, False, _threads.current())
-    output[...] = np.moveaxis(y, (-2, -1), (a, b))
+    _backend.kernels(xp).filter2d_forward(y, x, k, 0.0, geom, False, _threads.current())
+    output[...] = xp.moveaxis(y, (-2, -1), (a, b))
 
 
 def correlate(input, weights, output=None, mode="reflect", cval=0.0, origin=0, *, axes=None):

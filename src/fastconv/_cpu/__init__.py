@@ -11,12 +11,13 @@ backend can time candidate algorithms (algorithm="measure").
 """
 from .._ext._fastconv import (  # noqa: F401 (the backend's interface)
     avg_pool2d_backward, avg_pool2d_forward, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
-    filter2d_forward, global_avg_pool_backward, global_avg_pool_forward, max_pool2d_backward, max_pool2d_forward,
-    rnn_backward, rnn_forward, sepfilter_forward,
+    correlate1d_forward, filter2d_forward, global_avg_pool_backward, global_avg_pool_forward, max_pool2d_backward,
+    max_pool2d_forward, rnn_backward, rnn_forward, sepcorrelate_forward, sepfilter_forward,
 )
 from . import train  # noqa: F401 (fastconv.nn's steps: fastconv._backend.train)
 from .conv import choose_algorithm  # noqa: F401
 from .fft import fft_full, irfft_cropped, rfft_padded  # noqa: F401
 from .filter_model import choose_method as choose_filter_method  # noqa: F401
+from .ndfilter import uniform1d_running  # noqa: F401
 
 can_measure = True

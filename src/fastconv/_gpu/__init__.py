@@ -17,6 +17,7 @@ the tests also run it on NumPy arrays, with the kernels emulated on the CPU
 from .conv import choose_algorithm, conv2d_backward_input, conv2d_backward_weight, conv2d_forward
 from .fft import fft_full, irfft_cropped, rfft_padded
 from .filtering import choose_method as choose_filter_method, filter2d_forward, sepfilter_forward
+from .ndfilter import correlate1d_forward, sepcorrelate_forward, uniform1d_running
 from .pool import (avg_pool2d_backward, avg_pool2d_forward, global_avg_pool_backward, global_avg_pool_forward,
                    max_pool2d_backward, max_pool2d_forward)
 from .rnn import rnn_backward, rnn_forward

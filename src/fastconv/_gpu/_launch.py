@@ -15,7 +15,7 @@ import pathlib
 
 import numpy as np
 
-SOURCES = ("conv.cu", "winograd.cu", "pool.cu", "rnn.cu", "filter.cu")
+SOURCES = ("conv.cu", "winograd.cu", "pool.cu", "rnn.cu", "filter.cu", "ndfilter.cu")
 PRELUDE = "common.cuh"
 # NVRTC options; no --use_fast_math: the kernels rely on IEEE NaN / Inf
 OPTIONS = ("-std=c++17",)
