@@ -9,7 +9,11 @@ Every step is a lazy Dask graph whose tasks run fastconv on one chunk plus
 the halo its filter reaches (results do not depend on the chunking).  It
 prints the time of each step and the peak memory of each worker.
 
-    python examples/dask_pipeline.py [--size 20000] [--chunk 2048] [--workers 2] [--compare]
+    python examples/dask_pipeline.py [--size 20000] [--chunk 2048] [--workers 2] [--compress] [--compare]
+
+The stores are uncompressed unless --compress (zarr's default codec, zstd):
+this image's noise leaves little to compress, and a codec's cost per byte
+is the same for every filter library.
 
 --compare runs the same pipeline with dask-image (``dask_image.ndfilters``,
 scipy.ndimage per chunk) on the same cluster and chunks and prints the
@@ -26,7 +30,7 @@ import time
 import numpy as np
 
 
-def make_image(path, size, chunk, seed=0):
+def make_image(path, size, chunk, seed=0, **store):
     """A smooth random field plus bright discs, written chunk by chunk (never whole in memory)."""
     import dask.array as da
 
@@ -46,7 +50,7 @@ def make_image(path, size, chunk, seed=0):
         return out.astype(np.float32)
 
     image = da.zeros((size, size), chunks=chunk, dtype=np.float32).map_blocks(block, dtype=np.float32)
-    image.to_zarr(str(path), overwrite=True)
+    image.to_zarr(str(path), overwrite=True, **store)
 
 
 def pipeline(image, sigma, ndi):
@@ -71,6 +75,7 @@ def main(argv=None):
     ap.add_argument("--sigma", type=float, default=4.0)
     ap.add_argument("--dir", default=None, help="where the zarr stores go (default: a temporary directory)")
     ap.add_argument("--out", default="dask_pipeline.png", help="the PNG preview")
+    ap.add_argument("--compress", action="store_true", help="compress the zarr stores (zarr's default codec)")
     ap.add_argument("--compare", action="store_true", help="also time dask-image's pipeline (pip install dask-image)")
     args = ap.parse_args(argv)
 
@@ -90,14 +95,15 @@ def main(argv=None):
         with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads, processes=True,
                           memory_limit=args.memory_limit, dashboard_address=None, silence_logs=40) as cluster, \
                 Client(cluster) as client:
+            store = {} if args.compress else {"compressors": None}
             t0 = time.perf_counter()
-            make_image(work / "image.zarr", args.size, args.chunk)
+            make_image(work / "image.zarr", args.size, args.chunk, **store)
             print(f"image {args.size} x {args.size} float32 ({args.size ** 2 * 4 / 1e9:.2f} GB) in chunks of "
                   f"{args.chunk}: written to {work / 'image.zarr'} in {time.perf_counter() - t0:.1f} s")
             image = da.from_zarr(str(work / "image.zarr"))
             edges = pipeline(image, args.sigma, ndimage)
             t0 = time.perf_counter()
-            edges.to_zarr(str(work / "edges.zarr"), overwrite=True)
+            edges.to_zarr(str(work / "edges.zarr"), overwrite=True, **store)
             print(f"gaussian_filter(sigma={args.sigma}) + Sobel magnitude, {args.workers} workers x {args.threads} "
                   f"threads: "
                   f"{time.perf_counter() - t0:.1f} s")
@@ -110,7 +116,7 @@ def main(argv=None):
 
                 t0 = time.perf_counter()
                 pipeline(image, args.sigma, dask_image.ndfilters).to_zarr(str(work / "edges_dask_image.zarr"),
-                                                                           overwrite=True)
+                                                                           overwrite=True, **store)
                 theirs = time.perf_counter() - t0
                 diff = da.fabs(da.from_zarr(str(work / "edges.zarr")) -
                                da.from_zarr(str(work / "edges_dask_image.zarr"))).max().compute()

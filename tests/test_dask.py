@@ -286,6 +286,55 @@ def test_ndimage_filters_equal_the_unchunked_call(image, mode, fn, sigma):
     same(calls[fn](chunked(x, chunks)), calls[fn](x))
 
 
+@settings(**SETTINGS)
+@given(images(lead=0, spatial=2, max_side=30), st.sampled_from(NDIMAGE_MODES), st.sampled_from(NDIMAGE_MODES),
+       st.floats(0.5, 2.5))
+def test_ndimage_chains_equal_the_unchunked_calls(image, first, second, sigma):
+    """Filters of filters' lazy results (chunks grown to the halo where thinner), bit for bit the
+    unchunked chain."""
+    from fastconv import ndimage as ndi
+
+    x, chunks = image
+    blur = lambda a: ndi.gaussian_filter(a, sigma, mode=first, cval=0.5)  # noqa: E731
+    edge = lambda a, axis: ndi.sobel(a, axis=axis, mode=second)  # noqa: E731
+    src = chunked(x, chunks)
+    blurred = blur(src)
+    gy, gx = edge(blurred, 0), edge(blurred, 1)
+    for got, want in ((gy, edge(blur(x), 0)), (gx, edge(blur(x), 1)), (blurred, blur(x))):
+        same(got, want)
+    same(edge(edge(gy, 1), 0), edge(edge(edge(blur(x), 0), 1), 0))  # longer chains
+
+
+@pytest.mark.parametrize("mode", ["reflect", "wrap", "constant", "nearest", "mirror"])
+def test_ndimage_blocks_run_on_their_chunk_and_redo_the_frame(mode):
+    """Chunks at least 6 halos deep take the frame path (the chunk itself through the filter, the
+    frame from slabs of the window): bit for bit the unchunked call, in 2-D and 3-D, chained."""
+    from fastconv import ndimage as ndi
+
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((130, 125)).astype(np.float32)
+    for chunks in ((65, 63), (130, 63), (44, 125)):
+        g = ndi.gaussian_filter(chunked(x, chunks), 1.5, mode=mode, cval=2.0)  # reach 7: 42 <= 44
+        same(g, ndi.gaussian_filter(x, 1.5, mode=mode, cval=2.0))
+        same(ndi.sobel(g, axis=1, mode=mode), ndi.sobel(ndi.gaussian_filter(x, 1.5, mode=mode, cval=2.0), axis=1,
+                                                       mode=mode))
+    v = rng.standard_normal((30, 40, 36))
+    same(ndi.laplace(chunked(v, (15, 20, 13)), mode=mode), ndi.laplace(v, mode=mode))
+    same(ndi.uniform_filter(chunked(v, (15, 20, 13)), (3, 1, 3), mode=mode, origin=(1, 0, -1)),
+         ndi.uniform_filter(v, (3, 1, 3), mode=mode, origin=(1, 0, -1)))
+
+
+def test_ndimage_chain_after_an_assignment_reads_the_assigned_values():
+    from fastconv import ndimage as ndi
+
+    x = np.random.default_rng(12).standard_normal((40, 36))
+    blurred = ndi.gaussian_filter(chunked(x, 12), 1.0)
+    blurred[5:9, 3:30] = 7.0  # Dask's __setitem__ gives the array a new graph and name
+    expected = ndi.gaussian_filter(x, 1.0)
+    expected[5:9, 3:30] = 7.0
+    same(ndi.sobel(blurred, axis=0), ndi.sobel(expected, axis=0))
+
+
 def test_ndimage_volumes_integers_and_errors():
     from fastconv import ndimage as ndi
 

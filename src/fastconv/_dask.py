@@ -132,6 +132,129 @@ def _reader(a, b, n, boundary):
     return idx, (0, 0)
 
 
+def _halo_pieces(block, depths):
+    """What a block's neighbours read of it: {e: piece} for each direction e
+    in {-1, 0, 1}^ndim (not all 0) along which a neighbour lies, the piece
+    being the block's first depths[a] elements along axis a where e[a] is
+    -1 (the neighbour is before it), its last where e[a] is +1, all of it
+    where e[a] is 0.  Copies: a task that receives a piece holds (or is sent)
+    only that."""
+    pieces = {}
+    for e in itertools.product((-1, 0, 1), repeat=block.ndim):
+        if not any(e) or any(ea and not d for ea, d in zip(e, depths)):
+            continue
+        pieces[e] = block[tuple(slice(None) if not ea else slice(0, d) if ea < 0 else slice(n - d, n)
+                                for ea, d, n in zip(e, depths, block.shape))].copy()
+    return pieces
+
+
+def _window_part(piece, segments, ranges, xp):
+    """The part [lo, hi) per axis (in the block's coordinates: the block is [0, n), its halo
+    before it negative) of a block's window, from its pieces: segments[a] lists the window's
+    segments along axis a as (offset, start, stop), piece(combo) the array of a combination of
+    offsets.  One piece sliced where the part lies in one (no copy), else one array filled from
+    the pieces it spans."""
+    picks = []  # per axis: [(offset, slice into the piece, slice into the part)]
+    for (lo, hi), segs in zip(ranges, segments):
+        picks.append([(f, slice(max(lo, s0) - s0, min(hi, s1) - s0), slice(max(lo, s0) - lo, min(hi, s1) - lo))
+                      for f, s0, s1 in segs if s0 < hi and s1 > lo])
+    combos = list(itertools.product(*picks))
+    if len(combos) == 1:
+        return piece(tuple(c[0] for c in combos[0]))[tuple(c[1] for c in combos[0])]
+    first = piece(tuple(c[0] for c in combos[0]))
+    part = xp.empty(tuple(hi - lo for lo, hi in ranges), first.dtype)
+    for combo in combos:
+        part[tuple(c[2] for c in combo)] = piece(tuple(c[0] for c in combo))[tuple(c[1] for c in combo)]
+    return part
+
+
+def _halo_block(call, own, neighbours, offsets, depths):
+    """One output block of _halo_exchange: the block `own` through call, where its window (own
+    with the pieces of `neighbours`, one per combination of `offsets` other than all 0, in C
+    order) would give the outputs, on the task's thread share.
+
+    The outputs farther than the halo depth from every side that has a neighbour read only the
+    block: call runs on the block itself (not a copy of the whole window), and the frame is
+    redone from slabs of the window, each a slab of outputs with the halo around it (so their
+    outputs are exact as the window's; the corners are computed by two slabs).  Where the
+    block is too thin for slabs to save work (under 6 halo depths), call runs on the whole
+    window, cropped."""
+    from ._arrays import get_array_module
+
+    xp = get_array_module(own)
+    nd = own.ndim
+    got = dict(zip((c for c in itertools.product(*offsets) if any(c)), neighbours))
+
+    def piece(combo):
+        return own if not any(combo) else got[combo][tuple(-f for f in combo)]
+
+    n = own.shape
+    segments = [[(f, -d, 0) if f < 0 else (f, 0, m) if f == 0 else (f, m, m + d) for f in offs]
+                for offs, d, m in zip(offsets, depths, n)]
+    lo = [-d if -1 in offs else 0 for offs, d in zip(offsets, depths)]
+    hi = [m + d if 1 in offs else m for offs, d, m in zip(offsets, depths, n)]
+    framed = [a for a in range(nd) if offsets[a] != [0]]
+    if any(n[a] < 6 * depths[a] for a in framed):
+        window = _window_part(piece, segments, list(zip(lo, hi)), xp)
+        return _threaded(call, window)[tuple(slice(-a, -a + m) for a, m in zip(lo, n))]
+
+    def run():
+        y = call(own)
+        for a in framed:
+            d = depths[a]
+            for side in (f for f in offsets[a] if f):
+                # the slab of outputs [0, d) or [n - d, n) along a, all of the block along the others,
+                # from the window's [-d, 2 d) or [n - 2 d, n + d) along a
+                start = -d if side < 0 else n[a] - 2 * d
+                ranges = [(start, start + 3 * d) if b == a else (lo[b], hi[b]) for b in range(nd)]
+                ys = call(_window_part(piece, segments, ranges, xp))
+                keep = tuple(slice(d, 2 * d) if b == a else slice(-lo[b], -lo[b] + n[b]) for b in range(nd))
+                y[tuple(slice(0, d) if b == a and side < 0 else slice(n[a] - d, n[a]) if b == a else slice(None)
+                        for b in range(nd))] = ys[keep]
+        return y
+
+    return _threaded(run)
+
+
+def _needed(depths, wraps, chunks):
+    """The halo depths, 0 along an axis of one chunk that does not wrap (no neighbours)."""
+    return tuple(0 if len(c) == 1 and not w else d for d, w, c in zip(depths, wraps, chunks))
+
+
+def _halo_exchange(call, x, depths, wraps, out_dtype):
+    """halo_filter where every halo fits in the neighbouring chunk: two tasks
+    per chunk, one cutting the pieces its neighbours read (_halo_pieces),
+    one assembling its window from them and running call (_halo_block).
+    (Dask's map_overlap cuts and joins with about a dozen tasks per chunk of
+    an image, whose scheduling costs more than fastconv's filter.)  Along a
+    wrap axis the neighbours are periodic; elsewhere the window stops at the
+    array's edges."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    grid = x.numblocks
+    # (the pieces are shared by every filter of x with the same depths)
+    pieces = "fastconv-halo-pieces-" + tokenize(x.name, tuple(depths))
+    name = "fastconv-halo-" + tokenize(call, x.name, tuple(depths), tuple(wraps), np.dtype(out_dtype).str)
+    dsk = {}
+    for b in itertools.product(*(range(n) for n in grid)):
+        dsk[(pieces,) + b] = (_halo_pieces, (x.name,) + b, tuple(depths))
+    for b in itertools.product(*(range(n) for n in grid)):
+        offsets = []
+        for a, (i, n) in enumerate(zip(b, grid)):
+            has = depths[a] > 0
+            before = has and (wraps[a] or i > 0)
+            after = has and (wraps[a] or i < n - 1)
+            offsets.append(([-1] if before else []) + [0] + ([1] if after else []))
+        keys = [(pieces,) + tuple((i + f) % n for i, f, n in zip(b, combo, grid))
+                for combo in itertools.product(*offsets) if any(combo)]
+        dsk[(name,) + b] = (_halo_block, call, (x.name,) + b, keys, offsets, tuple(depths))
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
+    meta = da.utils.meta_from_array(x, ndim=x.ndim, dtype=out_dtype)
+    return da.Array(graph, name, x.chunks, meta=meta)
+
+
 def blockwise(fn, x, specs, out_dtype, fill=0, pad=True):
     """A lazy Dask array of fn's outputs over x's blocks.  specs, one per axis
     of x: (_SAME,), (_WHOLE, out_len) or (_WINDOW, before, stride, extent,
@@ -264,16 +387,23 @@ def halo_filter(call, x, depths, wraps, out_dtype):
     edge) except for wrap axes (`wraps[a]`), whose windows are gathered
     across the array; then the halo cropped off.  The outputs a block keeps
     read only real data or the true edges, so they are those of the
-    unchunked call."""
+    unchunked call.  Chunks thinner than the halo are first grown to it (as
+    Dask's map_overlap does; the result has those chunks), except along a
+    wrap axis shorter than the halo, whose windows are gathered by index."""
     if x.size == 0 or x.ndim == 0:
         return single_task(call, x, x.shape, out_dtype)
-    if all(d <= min(c) for d, c in zip(depths, x.chunks)):
-        # halos no deeper than the chunks: Dask's own overlap exchange (a few tasks per chunk)
-        import dask.array as da
+    wraps = tuple(bool(w) for w in wraps)
+    if not any(w and d > n for d, w, n in zip(depths, wraps, x.shape)):
+        # chunks thinner than the halo grow to it (as map_overlap's do); an axis the halo spans
+        # becomes one chunk (unless it wraps), which needs no halo
+        from dask.array.overlap import ensure_minimum_chunksize
 
-        return x.map_overlap(functools.partial(_threaded, call), depth=dict(enumerate(depths)),
-                             boundary={a: "periodic" if w else "none" for a, w in enumerate(wraps)}, trim=True,
-                             dtype=out_dtype, meta=da.utils.meta_from_array(x, ndim=x.ndim, dtype=out_dtype))
+        whole = [not w and d >= n for d, w, n in zip(depths, wraps, x.shape)]
+        chunks = tuple((n,) if wh else ensure_minimum_chunksize(d, c) if d > min(c) else c
+                       for c, d, n, wh in zip(x.chunks, depths, x.shape, whole))
+        if chunks != x.chunks:
+            x = x.rechunk(chunks)
+        return _halo_exchange(call, x, _needed(depths, wraps, x.chunks), wraps, out_dtype)
     specs = [(_WINDOW, d, 1, 2 * d + 1, n, "wrap" if w else "clip") for d, w, n in zip(depths, wraps, x.shape)]
 
     def block(window, ranges):
