@@ -14,6 +14,7 @@ calls fastconv's kernels; there is no autograd engine: Sequential.backward
 runs the layers' backward in reverse (see fastconv.nn.model for the
 low-level path used by custom training loops)."""
 from . import config, utils  # noqa: F401 (keras.config, keras.utils)
+from . import models  # noqa: F401 (keras.models)
 from .activations import Activation as ActivationFunction
 from .callbacks import Callback, EarlyStopping, History, ProgressBar
 from .layers import (
@@ -47,12 +48,16 @@ from .layers import (
 from ._base import Layer
 from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError, MeanSquaredError,
                      SparseCategoricalCrossentropy)
-from .model import Sequential, load_model
+from .model import Sequential
+from .functional import Model, load_model
+from .merge import Add, Average, Concatenate, Multiply, Subtract
+from ._tensor import KerasTensor
 from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
 from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = [
-    "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
+    "Activation", "ActivationFunction", "Add", "Average", "Concatenate", "KerasTensor", "Model", "Multiply",
+    "Subtract", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "ELU", "EarlyStopping", "Embedding", "Flatten", "GRU",
     "GlobalAveragePooling2D", "GlobalAvgPool2D", "History", "Input", "InputLayer", "LSTM", "LeakyReLU", "Layer", "Loss", "MaxPool1D", "MaxPool2D",
