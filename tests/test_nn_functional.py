@@ -1,0 +1,314 @@
+"""fastconv.nn's functional API: Input tensors, layers called on them,
+Model(inputs, outputs) with shared layers, merge layers, several inputs
+and outputs; gradients against float64 central finite differences, and
+predictions against Keras itself (torch backend) where it is installed."""
+import os
+import types
+
+import numpy as np
+import pytest
+
+from fastconv import nn
+
+
+@pytest.fixture(autouse=True)
+def keras_defaults():
+    """Keras's image data format (channels_last), whatever a test before set."""
+    saved = nn.config.image_data_format()
+    nn.config.set_image_data_format("channels_last")
+    yield
+    nn.config.set_image_data_format(saved)
+
+
+def real_keras():
+    pytest.importorskip("torch")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("Keras runs another backend here")
+    return keras
+
+
+def nn_as_keras():
+    """fastconv.nn under Keras's module names (keras.Model, keras.layers.X)."""
+    return types.SimpleNamespace(Model=nn.Model, Input=nn.Input, layers=nn.layers)
+
+
+def small_dag(dtype="float64"):
+    """Two inputs; a residual Add over two convolutions, a layer shared by
+    two nodes, a Concatenate of three branches."""
+    a, b = nn.Input((5, 5, 2), name="image"), nn.Input((3,), name="vector")
+    h = nn.Conv2D(3, 3, padding="same", activation="tanh")(a)
+    r = nn.Add()([h, nn.Conv2D(3, 3, padding="same")(h)])
+    shared = nn.Dense(3, activation="tanh")
+    p = shared(b)
+    q = shared(nn.Dense(3, activation="sigmoid")(b))  # the shared layer's second node reads a computed tensor
+    z = nn.Concatenate()([nn.Dense(4)(nn.Flatten()(r)), p, q])
+    return nn.Model([a, b], nn.Dense(2)(z), seed=0, dtype=dtype), shared
+
+
+def test_dag_gradients_match_finite_differences():
+    model, shared = small_dag()
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((4, 5, 5, 2)), rng.standard_normal((4, 3))]
+    r = rng.standard_normal((4, 2))
+
+    def loss():
+        return float((model.forward(xs) * r).sum())
+
+    model.forward(xs)
+    gx = model.backward(r)
+    grads = [g.copy() for g in model.gradients()]
+    assert len(grads) == len(model.parameters()) == 12  # the shared layer's weights count once
+    eps = 1e-6
+    for p, g in zip(model.parameters(), grads):
+        flat, num = p.reshape(-1), np.empty(p.size)
+        for i in range(p.size):
+            keep = flat[i]
+            flat[i] = keep + eps
+            up = loss()
+            flat[i] = keep - eps
+            num[i] = (up - loss()) / (2 * eps)
+            flat[i] = keep
+        np.testing.assert_allclose(g.reshape(-1), num, rtol=1e-5, atol=1e-7)
+    for x, g in zip(xs, gx):
+        flat, num = x.reshape(-1), np.empty(x.size)
+        for i in range(x.size):
+            keep = flat[i]
+            flat[i] = keep + eps
+            up = loss()
+            flat[i] = keep - eps
+            num[i] = (up - loss()) / (2 * eps)
+            flat[i] = keep
+        np.testing.assert_allclose(g.reshape(-1), num, rtol=1e-5, atol=1e-7)
+    assert np.abs(shared.grads["weight"]).sum() > 0
+
+
+MERGES = [(nn.Add, 3, {}), (nn.Subtract, 2, {}), (nn.Multiply, 3, {}), (nn.Average, 3, {}),
+          (nn.Concatenate, 3, {}), (nn.Concatenate, 3, {"axis": 1})]
+
+
+@pytest.mark.parametrize("cls, n, kwargs", MERGES)
+def test_merge_backward_matches_finite_differences(cls, n, kwargs):
+    rng = np.random.default_rng(2)
+    shapes = [(3, 4, 2 + i if cls is nn.Concatenate and not kwargs else 2) for i in range(n)]
+    if kwargs.get("axis") == 1:
+        shapes = [(3, 1 + i, 2) for i in range(n)]
+    xs = [rng.standard_normal(s) for s in shapes]
+    layer = cls(**kwargs)
+    y = layer(xs)
+    r = rng.standard_normal(y.shape)
+    grads = layer.backward(r)
+    eps = 1e-6
+    for x, g in zip(xs, grads):
+        num = np.empty(x.size)
+        flat = x.reshape(-1)
+        for i in range(x.size):
+            keep = flat[i]
+            flat[i] = keep + eps
+            up = (layer.forward(xs) * r).sum()
+            flat[i] = keep - eps
+            num[i] = (up - (layer.forward(xs) * r).sum()) / (2 * eps)
+            flat[i] = keep
+        np.testing.assert_allclose(g.reshape(-1), num, rtol=1e-6, atol=1e-8)
+    expected = {nn.Add: lambda: sum(xs), nn.Multiply: lambda: np.prod(xs, axis=0),
+                nn.Average: lambda: sum(xs) / n, nn.Subtract: lambda: xs[0] - xs[1],
+                nn.Concatenate: lambda: np.concatenate(xs, axis=kwargs.get("axis", -1))}[cls]()
+    np.testing.assert_allclose(layer.forward(xs), expected, rtol=1e-12)
+
+
+def keras_listing(k):
+    """A functional model with a residual Add block and a Concatenate, in
+    Keras's spelling (k: keras or fastconv.nn under Keras's names)."""
+    inp = k.Input((8, 8, 3))
+    h = k.layers.Conv2D(6, 3, padding="same", activation="relu")(inp)
+    skip = h
+    h = k.layers.Conv2D(6, 3, padding="same", activation="relu")(h)
+    h = k.layers.BatchNormalization()(h)
+    h = k.layers.Conv2D(6, 3, padding="same")(h)
+    h = k.layers.Add()([h, skip])
+    h = k.layers.MaxPooling2D(2)(h)
+    a = k.layers.Flatten()(h)
+    b = k.layers.GlobalAveragePooling2D()(h)
+    z = k.layers.Concatenate()([k.layers.Dense(5, activation="relu")(a), b])
+    return k.Model(inp, k.layers.Dense(4, activation="softmax")(z))
+
+
+def test_keras_weights_give_keras_predictions():
+    keras = real_keras()
+    x = np.random.default_rng(3).standard_normal((5, 8, 8, 3)).astype(np.float32)
+    km, fm = keras_listing(keras), keras_listing(nn_as_keras())
+    kw = [w.copy() for w in km.get_weights()]
+    kw[8] += 0.5  # BatchNorm's moving mean and variance away from the identity
+    kw[9] += 0.7
+    km.set_weights(kw)
+    fm.set_weights(kw)
+    np.testing.assert_allclose(fm.predict(x), keras.ops.convert_to_numpy(km.predict(x, verbose=0)),
+                               rtol=1e-5, atol=1e-6)
+    assert [w.shape for w in fm.get_weights()] == [w.shape for w in kw]
+    assert fm.count_params() == km.count_params()
+    text = fm.summary(print_fn=None)
+    trainable = sum(int(np.prod(w.shape)) for w in km.trainable_weights)
+    assert f" Total params: {km.count_params():,} " in text
+    assert f" Trainable params: {trainable:,} " in text
+    assert f" Non-trainable params: {km.count_params() - trainable:,} " in text
+    assert [type(layer).__name__ for layer in fm.layers][:3] == ["InputLayer", "Conv2D", "Conv2D"]
+
+
+def test_summary_lists_connections_and_counts():
+    model, _ = small_dag()
+    text = model.summary(print_fn=None)
+    assert text.splitlines()[2].split() == ["Layer", "(type)", "Output", "Shape", "Param", "#", "Connected", "to"]
+    add = next(line for line in text.splitlines() if "(Add)" in line)
+    assert add.split()[-2:] == [f"{model.layers[1].name}[0][0],", f"{model.layers[2].name}[0][0]"]
+    concat = next(line for line in text.splitlines() if "(Concatenate)" in line)
+    assert concat.count("[0][0]") + concat.count("[1][0]") == 3 and "[1][0]" in concat  # the shared layer's 2nd node
+    shared = model.get_layer(model.layers[-3].name)
+    assert shared is model.layers[-3]
+    # conv 2*9*3+3, conv 3*9*3+3, dense 75*4+4, dense 3*3+3 twice over (one shared), dense 10*2+2
+    assert model.count_params() == 57 + 84 + 304 + 12 + 12 + 22
+    assert f" Total params: {model.count_params():,} " in text
+    assert next(line for line in text.splitlines() if "(Conv2D)" in line).endswith(" image[0][0]")
+    with pytest.raises(ValueError, match="no layer named"):
+        model.get_layer("nope")
+
+
+def autoencoder(seed=0):
+    inp = nn.Input((16,))
+    code = nn.Dense(4, activation="relu")(nn.Dense(8, activation="relu")(inp))
+    out = nn.Dense(16)(nn.Dense(8, activation="relu")(code))
+    return nn.Model(inp, out, seed=seed), inp, code
+
+
+def test_encoder_sub_model_keeps_the_trained_weights():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((64, 16)).astype(np.float32)
+    auto, inp, code = autoencoder()
+    auto.compile(nn.Adam(1e-2), "mse")
+    before = auto.evaluate(x, x)
+    auto.fit(x, x, epochs=5, batch_size=16, verbose=0)
+    assert auto.evaluate(x, x) < before
+    trained = auto.get_weights()
+    encoder = nn.Model(inp, code)
+    for a, b in zip(auto.get_weights(), trained):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(encoder.get_weights()[0], trained[0])
+    both = nn.Model(inp, [code, auto.outputs[0]])
+    z, out = both.predict(x)
+    np.testing.assert_allclose(encoder.predict(x), z, rtol=1e-6)
+    np.testing.assert_allclose(auto.predict(x), out, rtol=1e-6)
+    np.testing.assert_allclose(z, np.maximum(np.maximum(x @ trained[0] + trained[1], 0) @ trained[2] + trained[3], 0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model, _ = small_dag("float32")
+    rng = np.random.default_rng(5)
+    xs = {"image": rng.standard_normal((6, 5, 5, 2)).astype(np.float32),
+          "vector": rng.standard_normal((6, 3)).astype(np.float32)}
+    model.compile("adam", "mse")
+    model.fit(xs, rng.standard_normal((6, 2)), epochs=2, verbose=0)
+    path = tmp_path / "f.npz"
+    model.save(path)
+    loaded = nn.load_model(path)
+    assert isinstance(loaded, nn.Model) and loaded.loss.name == "mse"
+    np.testing.assert_array_equal(loaded.predict([xs["image"], xs["vector"]]), model.predict(xs))
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.summary(print_fn=None) == model.summary(print_fn=None)
+    with np.load(path, allow_pickle=False) as data:
+        assert "config" in data
+    seq = nn.Sequential([nn.Input((3,)), nn.Dense(2)], seed=0)
+    seq.save(tmp_path / "s.npz")
+    assert isinstance(nn.models.load_model(tmp_path / "s.npz"), nn.Sequential)
+
+
+def test_several_outputs_with_weighted_losses(tmp_path):
+    inp = nn.Input((6,))
+    h = nn.Dense(8, activation="relu")(inp)
+    cls = nn.Dense(3, activation="softmax", name="cls")(h)
+    reg = nn.Dense(1, name="reg")(h)
+    model = nn.Model(inp, [cls, reg], seed=0)
+    model.compile("adam", {"cls": "sparse_categorical_crossentropy", "reg": "mse"}, ["accuracy"],
+                  loss_weights={"cls": 1.0, "reg": 0.5})
+    rng = np.random.default_rng(6)
+    x, yc, yr = rng.standard_normal((40, 6)), rng.integers(0, 3, 40), rng.standard_normal((40, 1))
+    history = model.fit(x, {"cls": yc, "reg": yr}, epochs=3, batch_size=8, verbose=0)
+    assert set(history.history) == {"loss", "cls_loss", "reg_loss", "cls_accuracy", "reg_accuracy"}
+    logs = model.evaluate(x, [yc, yr], return_dict=True)
+    assert logs["loss"] == pytest.approx(logs["cls_loss"] + 0.5 * logs["reg_loss"], rel=1e-6)
+    p, r = model.predict(x)
+    expected = -np.log(p[np.arange(40), yc]).mean()
+    assert logs["cls_loss"] == pytest.approx(expected, rel=1e-4)
+    assert logs["reg_loss"] == pytest.approx(((r - yr) ** 2).mean(), rel=1e-4)
+    assert model.metrics_names == list(logs)
+    model.save(tmp_path / "m.npz")
+    loaded = nn.load_model(tmp_path / "m.npz")
+    assert loaded.evaluate(x, [yc, yr], return_dict=True) == pytest.approx(logs)
+
+
+def test_frozen_layers_and_trainable_false():
+    auto, inp, code = autoencoder()
+    first = auto.layers[1]
+    first.trainable = False
+    kept = first.get_weights()
+    x = np.random.default_rng(7).standard_normal((32, 16)).astype(np.float32)
+    auto.compile("adam", "mse")
+    auto.fit(x, x, epochs=2, verbose=0)
+    for a, b in zip(first.get_weights(), kept):
+        np.testing.assert_array_equal(a, b)
+    assert auto.count_params() == sum(sum(layer.count_weights()) for layer in auto.layers)
+    assert len(auto.trainable_variables) == 6
+    auto.trainable = False
+    assert auto.trainable_variables == [] and not auto.trainable
+    assert " Trainable params: 0 " in auto.summary(print_fn=None)
+
+
+def test_layers_called_on_arrays():
+    x = np.random.default_rng(8).standard_normal((2, 6, 6, 3)).astype(np.float32)
+    conv = nn.Conv2D(4, 3)
+    y = conv(x)
+    assert y.shape == (2, 4, 4, 4) and conv.built
+    seq = nn.Sequential([conv])
+    seq.build((6, 6, 3))
+    np.testing.assert_allclose(y, seq.predict(x), rtol=1e-6)
+    dense = nn.Dense(2)
+    np.testing.assert_allclose(dense(x[:, 0, 0]), x[:, 0, 0] @ dense.get_weights()[0], rtol=1e-6)
+
+
+def test_hostile_graphs_and_inputs():
+    a, b = nn.Input((4,)), nn.Input((4,))
+    h = nn.Dense(3)(a)
+    with pytest.raises(ValueError, match="graph disconnected"):
+        nn.Model(a, nn.Add()([h, nn.Dense(3)(b)]))
+    with pytest.raises(ValueError, match="inputs must be keras.Input"):
+        nn.Model(h, nn.Dense(2)(h))
+    with pytest.raises(TypeError, match="KerasTensors"):
+        nn.Model(a, np.zeros(3))
+    with pytest.raises(ValueError, match="one shape"):
+        nn.Add()([a, h])
+    with pytest.raises(ValueError, match="agree except along axis"):
+        nn.Concatenate(axis=1)([nn.Input((2, 3)), nn.Input((2, 4))])
+    with pytest.raises(ValueError, match="exactly 2"):
+        nn.Subtract()([a, b, a])
+    with pytest.raises(TypeError, match="list of tensors"):
+        nn.Add()(a)
+    with pytest.raises(TypeError, match="mixing symbolic"):
+        nn.Add()([a, np.zeros((1, 4))])
+    shared = nn.Dense(2)
+    shared(a)
+    with pytest.raises(ValueError, match="takes inputs of shape"):
+        shared(nn.Input((5,)))
+    model = nn.Model([a, b], nn.Add()([nn.Dense(3)(a), nn.Dense(3)(b)]))
+    with pytest.raises(ValueError, match="has 2 inputs"):
+        model.predict(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="received a list of 3"):
+        model.predict([np.zeros((2, 4))] * 3)
+    with pytest.raises(ValueError, match="takes arrays of shape"):
+        model.predict([np.zeros((2, 4)), np.zeros((2, 5))])
+    with pytest.raises(ValueError, match="same number of examples"):
+        model.predict([np.zeros((2, 4)), np.zeros((3, 4))])
+    with pytest.raises(ValueError, match="unique names"):
+        nn.Model(a, nn.Dense(2, name="x")(nn.Dense(2, name="x")(a)))
+    with pytest.raises(ValueError, match="one entry per output"):
+        model.compile("adam", ["mse", "mse"])
