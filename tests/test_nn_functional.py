@@ -3,6 +3,10 @@ Model(inputs, outputs) with shared layers, merge layers, several inputs
 and outputs; gradients against float64 central finite differences, and
 predictions against Keras itself (torch backend) where it is installed."""
 import os
+import pathlib
+import re
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -312,3 +316,26 @@ def test_hostile_graphs_and_inputs():
         nn.Model(a, nn.Dense(2, name="x")(nn.Dense(2, name="x")(a)))
     with pytest.raises(ValueError, match="one entry per output"):
         model.compile("adam", ["mse", "mse"])
+
+
+PROGRAMS = pathlib.Path(__file__).parent / "keras_programs"
+
+
+@pytest.mark.parametrize("program, ranges", [
+    ("autoencoder_digits.py", {"test reconstruction mse": (0.0, 0.035),
+                               "nearest-centroid accuracy on the codes": (0.6, 1.0)}),
+    ("residual_cnn_digits.py", {"test accuracy": (0.8, 1.0)}),
+])
+def test_keras_programs(program, ranges):
+    """The Keras listings in tests/keras_programs run on fastconv.nn (their
+    only difference from Keras programs: the imports) and reach Keras's
+    figures (quoted in each program's docstring)."""
+    pytest.importorskip("sklearn")
+    # one thread unless told otherwise: on a loaded machine OpenMP's spin-waits make a small model 15x slower
+    env = {"FASTCONV_NUM_THREADS": "1", **os.environ}
+    done = subprocess.run([sys.executable, str(PROGRAMS / program)], capture_output=True, text=True, timeout=300,
+                          cwd=PROGRAMS, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for metric, (low, high) in ranges.items():
+        value = float(re.search(rf"^{re.escape(metric)}: ([0-9.]+)$", done.stdout, re.M).group(1))
+        assert low <= value <= high, done.stdout
