@@ -13,15 +13,7 @@ import numpy as np
 import pytest
 
 from fastconv import nn
-
-
-@pytest.fixture(autouse=True)
-def keras_defaults():
-    """Keras's image data format (channels_last), whatever a test before set."""
-    saved = nn.config.image_data_format()
-    nn.config.set_image_data_format("channels_last")
-    yield
-    nn.config.set_image_data_format(saved)
+from test_nn_keras import keras_defaults  # noqa: F401 (autouse: Keras's channels_last)
 
 
 def real_keras():
@@ -36,6 +28,19 @@ def real_keras():
 def nn_as_keras():
     """fastconv.nn under Keras's module names (keras.Model, keras.layers.X)."""
     return types.SimpleNamespace(Model=nn.Model, Input=nn.Input, layers=nn.layers)
+
+
+def numerical_gradient(loss, a, eps=1e-6):
+    """d loss() / d a by central differences, a (float64) changed in place and restored."""
+    flat, num = a.reshape(-1), np.empty(a.size)
+    for i in range(a.size):
+        keep = flat[i]
+        flat[i] = keep + eps
+        up = loss()
+        flat[i] = keep - eps
+        num[i] = (up - loss()) / (2 * eps)
+        flat[i] = keep
+    return num.reshape(a.shape)
 
 
 def small_dag(dtype="float64"):
@@ -64,27 +69,8 @@ def test_dag_gradients_match_finite_differences():
     gx = model.backward(r)
     grads = [g.copy() for g in model.gradients()]
     assert len(grads) == len(model.parameters()) == 12  # the shared layer's weights count once
-    eps = 1e-6
-    for p, g in zip(model.parameters(), grads):
-        flat, num = p.reshape(-1), np.empty(p.size)
-        for i in range(p.size):
-            keep = flat[i]
-            flat[i] = keep + eps
-            up = loss()
-            flat[i] = keep - eps
-            num[i] = (up - loss()) / (2 * eps)
-            flat[i] = keep
-        np.testing.assert_allclose(g.reshape(-1), num, rtol=1e-5, atol=1e-7)
-    for x, g in zip(xs, gx):
-        flat, num = x.reshape(-1), np.empty(x.size)
-        for i in range(x.size):
-            keep = flat[i]
-            flat[i] = keep + eps
-            up = loss()
-            flat[i] = keep - eps
-            num[i] = (up - loss()) / (2 * eps)
-            flat[i] = keep
-        np.testing.assert_allclose(g.reshape(-1), num, rtol=1e-5, atol=1e-7)
+    for a, g in zip(model.parameters() + xs, grads + gx):
+        np.testing.assert_allclose(g, numerical_gradient(loss, a), rtol=1e-5, atol=1e-7)
     assert np.abs(shared.grads["weight"]).sum() > 0
 
 
@@ -103,18 +89,9 @@ def test_merge_backward_matches_finite_differences(cls, n, kwargs):
     y = layer(xs)
     r = rng.standard_normal(y.shape)
     grads = layer.backward(r)
-    eps = 1e-6
     for x, g in zip(xs, grads):
-        num = np.empty(x.size)
-        flat = x.reshape(-1)
-        for i in range(x.size):
-            keep = flat[i]
-            flat[i] = keep + eps
-            up = (layer.forward(xs) * r).sum()
-            flat[i] = keep - eps
-            num[i] = (up - (layer.forward(xs) * r).sum()) / (2 * eps)
-            flat[i] = keep
-        np.testing.assert_allclose(g.reshape(-1), num, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(g, numerical_gradient(lambda: (layer.forward(xs) * r).sum(), x), rtol=1e-6,
+                                   atol=1e-8)
     expected = {nn.Add: lambda: sum(xs), nn.Multiply: lambda: np.prod(xs, axis=0),
                 nn.Average: lambda: sum(xs) / n, nn.Subtract: lambda: xs[0] - xs[1],
                 nn.Concatenate: lambda: np.concatenate(xs, axis=kwargs.get("axis", -1))}[cls]()

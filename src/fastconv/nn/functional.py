@@ -190,24 +190,9 @@ class Model(M.ModelBase):
 
     # ---- arrays in and out ------------------------------------------------------------------------
 
-    def _by_position(self, value, names, what):
-        if isinstance(value, dict):
-            if sorted(value) != sorted(names):
-                raise ValueError(f"{what} as a dict needs the keys {names}; received {sorted(value)}")
-            return [value[n] for n in names]
-        if isinstance(value, (list, tuple)):
-            if len(value) != len(names):
-                raise ValueError(f"the model has {len(names)} {what.split()[0]} ({names}); received a list of "
-                                 f"{len(value)} arrays")
-            return list(value)
-        if len(names) != 1:
-            raise ValueError(f"the model has {len(names)} {what.split()[0]} ({names}); received one array "
-                             "(give a list or a dict)")
-        return [value]
-
     def _inputs(self, x, name="x"):
         keys = self._input_keys if self._input_keys is not None else self.input_names
-        xs = self._by_position(x, keys, "inputs (x)")
+        xs = M.per_name(x, keys, "x", "input")
         out = []
         for t, k, a in zip(self.inputs, keys, xs):
             a = self._check_array(a, f"{name}[{k!r}]" if len(xs) > 1 else name)
@@ -219,7 +204,7 @@ class Model(M.ModelBase):
         return out
 
     def _targets(self, y):
-        return [_ops.to_module(t, self._xp) for t in self._by_position(y, self.output_names, "outputs (y)")]
+        return [_ops.to_module(t, self._xp) for t in M.per_name(y, self.output_names, "y", "output")]
 
     def _pack(self, outs):
         if self._output_keys is not None:
@@ -268,7 +253,7 @@ class Model(M.ModelBase):
         """Gradients of the last forward: d loss / d output (one array per
         output) -> each layer's grads (summed over a shared layer's nodes);
         returns d loss / d input (one per input; None with input_grad=False)."""
-        grads = self._by_position(grad_output, self.output_names, "outputs (grad_output)")
+        grads = M.per_name(grad_output, self.output_names, "grad_output", "output")
         grads = [self._xp.asarray(_ops.to_module(g, self._xp), self.dtype) for g in grads]
         gx = self._run_backward(grads, input_grad)
         return self._pack(gx) if len(gx) > 1 or self._input_keys is None else dict(zip(self._input_keys, gx))

@@ -114,20 +114,16 @@ class Multiply(_Merge):
         return out
 
 
-class Average(_Merge):
+class Average(Add):
     """keras.layers.Average: the mean of the inputs."""
 
     def forward(self, xs, training=False):
-        self._n = len(xs)
-        y = xs[0] + xs[1]
-        for x in xs[2:]:
-            y += x
+        y = super().forward(xs, training)
         y *= y.dtype.type(1 / len(xs))
         return y
 
     def backward(self, dy):
-        g = dy * dy.dtype.type(1 / self._n)
-        return [g] * self._n
+        return [dy * dy.dtype.type(1 / self._n)] * self._n
 
 
 class Concatenate(_Merge):

@@ -119,8 +119,8 @@ class ModelBase:
             raise ValueError("compile() needs a loss (for example loss='mse' or "
                              "'sparse_categorical_crossentropy'): fastconv.nn trains only on a compiled loss")
         names = self.output_names
-        per_output = self._per_output(loss, "loss")
-        weights = [1.0] * len(names) if loss_weights is None else self._per_output(loss_weights, "loss_weights")
+        per_output = per_name(loss, self.output_names, "loss", "output", broadcast=True)
+        weights = [1.0] * len(names) if loss_weights is None else per_name(loss_weights, names, "loss_weights", "output", broadcast=True)
         for name, w in zip(names, weights):
             if not isinstance(w, (int, float, np.floating, np.integer)) or isinstance(w, bool) or w < 0:
                 raise ValueError(f"loss_weights must be numbers >= 0; received {w!r} for output {name!r}")
@@ -144,25 +144,6 @@ class ModelBase:
                     raise ValueError(f"metrics may hold 'accuracy', 'mae', 'mse'; received {m!r}")
             self._heads.append({"loss": loss_k, "weight": float(w), "metrics": fns})
         self._set_fusion()
-
-    def _per_output(self, value, what):
-        """value given once (for every output), as a list in output order, or
-        as a dict by output name: one per output.  A dict none of whose keys
-        names an output is one value (a loss's saved config)."""
-        names = self.output_names
-        if isinstance(value, dict) and set(value) & set(names):  # (else a loss's config, given once)
-            unknown = sorted(set(value) - set(names))
-            missing = [n for n in names if n not in value]
-            if unknown or missing:
-                raise ValueError(f"{what} as a dict needs one entry per output {names}; received keys "
-                                 f"{sorted(value)}")
-            return [value[n] for n in names]
-        if isinstance(value, (list, tuple)):
-            if len(value) != len(names):
-                raise ValueError(f"{what} as a list needs one entry per output ({len(names)}: {names}); received "
-                                 f"{len(value)}")
-            return list(value)
-        return [value] * len(names)
 
     def _set_fusion(self):
         """Cross-entropy after a softmax (sigmoid) trains on the logits, with
@@ -815,6 +796,29 @@ def load_model(path):
         c = config["compile"]
         model.compile(c["optimizer"], c["loss"], c["metrics"], c.get("loss_weights"))
     return model
+
+
+def per_name(value, names, what, kind, broadcast=False):
+    """value matched to names (the model's inputs or outputs): a dict by
+    name, a list / tuple in order, or one value: given once for every name
+    (broadcast), else for a model of one input (output) only.  With
+    broadcast, a dict none of whose keys is a name is one value (a loss's
+    saved config)."""
+    if isinstance(value, dict) and (not broadcast or set(value) & set(names)):
+        if sorted(value) != sorted(names):
+            raise ValueError(f"{what} as a dict needs the keys {names} (one per {kind}); received {sorted(value)}")
+        return [value[n] for n in names]
+    listed = isinstance(value, (list, tuple)) and (
+        broadcast or len(names) > 1 or (len(value) == 1 and np.ndim(value[0]) > 0))
+    if listed:
+        if len(value) != len(names):
+            raise ValueError(f"{what} needs one entry per {kind}: the model has {len(names)} {kind}s ({names}); "
+                             f"received a list of {len(value)}")
+        return list(value)
+    if not broadcast and len(names) != 1:
+        raise ValueError(f"{what}: the model has {len(names)} {kind}s ({names}); received one array (give a list "
+                         "or a dict)")
+    return [value] * len(names)
 
 
 def _example_weights(y, n, sample_weight, class_weight):
