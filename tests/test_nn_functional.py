@@ -43,17 +43,26 @@ def numerical_gradient(loss, a, eps=1e-6):
     return num.reshape(a.shape)
 
 
-def small_dag(dtype="float64"):
-    """Two inputs; a residual Add over two convolutions, a layer shared by
-    two nodes, a Concatenate of three branches."""
-    a, b = nn.Input((5, 5, 2), name="image"), nn.Input((3,), name="vector")
-    h = nn.Conv2D(3, 3, padding="same", activation="tanh")(a)
-    r = nn.Add()([h, nn.Conv2D(3, 3, padding="same")(h)])
-    shared = nn.Dense(3, activation="tanh")
+def dag(k):
+    """Two inputs; a residual Add over two convolutions, a Multiply, a
+    Concatenate of images, a layer shared by two nodes, a Concatenate of
+    three branches (k: keras or fastconv.nn under Keras's names): the
+    inputs, the output and the shared layer."""
+    a, b = k.Input((5, 5, 2), name="image"), k.Input((3,), name="vector")
+    h = k.layers.Conv2D(3, 3, padding="same", activation="tanh")(a)
+    r = k.layers.Add()([h, k.layers.Conv2D(3, 3, padding="same")(h)])  # kept channels-first between the layers
+    m = k.layers.Multiply()([a, k.layers.Conv2D(2, 1)(a)])  # an input and a convolution: mixed layouts
+    c = k.layers.Concatenate()([r, m])  # images joined along the channel axis
+    shared = k.layers.Dense(3, activation="tanh")
     p = shared(b)
-    q = shared(nn.Dense(3, activation="sigmoid")(b))  # the shared layer's second node reads a computed tensor
-    z = nn.Concatenate()([nn.Dense(4)(nn.Flatten()(r)), p, q])
-    return nn.Model([a, b], nn.Dense(2)(z), seed=0, dtype=dtype), shared
+    q = shared(k.layers.Dense(3, activation="sigmoid")(b))  # the shared layer's second node reads a computed tensor
+    z = k.layers.Concatenate()([k.layers.Dense(4)(k.layers.Flatten()(c)), p, q])
+    return [a, b], k.layers.Dense(2)(z), shared
+
+
+def small_dag(dtype="float64"):
+    inputs, output, shared = dag(nn_as_keras())
+    return nn.Model(inputs, output, seed=0, dtype=dtype), shared
 
 
 def test_dag_gradients_match_finite_differences():
@@ -68,7 +77,7 @@ def test_dag_gradients_match_finite_differences():
     model.forward(xs)
     gx = model.backward(r)
     grads = [g.copy() for g in model.gradients()]
-    assert len(grads) == len(model.parameters()) == 12  # the shared layer's weights count once
+    assert len(grads) == len(model.parameters()) == 14  # the shared layer's weights count once
     for a, g in zip(model.parameters() + xs, grads + gx):
         np.testing.assert_allclose(g, numerical_gradient(loss, a), rtol=1e-5, atol=1e-7)
     assert np.abs(shared.grads["weight"]).sum() > 0
@@ -136,18 +145,31 @@ def test_keras_weights_give_keras_predictions():
     assert [type(layer).__name__ for layer in fm.layers][:3] == ["InputLayer", "Conv2D", "Conv2D"]
 
 
+def test_keras_order_and_predictions_of_a_dag_with_a_shared_layer():
+    keras = real_keras()
+    inputs, output, _ = dag(keras)
+    km = keras.Model(inputs, output)
+    fm, _ = small_dag("float32")
+    assert [type(layer).__name__ for layer in fm.layers] == [type(layer).__name__ for layer in km.layers]
+    fm.set_weights(km.get_weights())
+    rng = np.random.default_rng(9)
+    xs = [rng.standard_normal((4, 5, 5, 2)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)]
+    np.testing.assert_allclose(fm.predict(xs), keras.ops.convert_to_numpy(km.predict(xs, verbose=0)), rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_summary_lists_connections_and_counts():
     model, _ = small_dag()
     text = model.summary(print_fn=None)
     assert text.splitlines()[2].split() == ["Layer", "(type)", "Output", "Shape", "Param", "#", "Connected", "to"]
     add = next(line for line in text.splitlines() if "(Add)" in line)
     assert add.split()[-2:] == [f"{model.layers[1].name}[0][0],", f"{model.layers[2].name}[0][0]"]
-    concat = next(line for line in text.splitlines() if "(Concatenate)" in line)
+    concat = [line for line in text.splitlines() if "(Concatenate)" in line][-1]
     assert concat.count("[0][0]") + concat.count("[1][0]") == 3 and "[1][0]" in concat  # the shared layer's 2nd node
     shared = model.get_layer(model.layers[-3].name)
     assert shared is model.layers[-3]
-    # conv 2*9*3+3, conv 3*9*3+3, dense 75*4+4, dense 3*3+3 twice over (one shared), dense 10*2+2
-    assert model.count_params() == 57 + 84 + 304 + 12 + 12 + 22
+    # conv 2*9*3+3, conv 3*9*3+3, conv 2*2+2, dense 125*4+4, dense 3*3+3 twice over (one shared), dense 10*2+2
+    assert model.count_params() == 57 + 84 + 6 + 504 + 12 + 12 + 22
     assert f" Total params: {model.count_params():,} " in text
     assert next(line for line in text.splitlines() if "(Conv2D)" in line).endswith(" image[0][0]")
     with pytest.raises(ValueError, match="no layer named"):

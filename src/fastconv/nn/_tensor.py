@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-_name_counts = {}
+_name_counts: dict[str, int] = {}
 
 
 def snake_case(name):

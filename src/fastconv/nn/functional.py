@@ -226,28 +226,41 @@ class Model(M.ModelBase):
         return self.forward(x, training)
 
     def _run(self, xs, training, logits):
-        values = {id(t): a for t, a in zip(self.inputs, xs)}
-        logit_nodes = {id(t.node) for t, ok, lg in zip(self.outputs, self._fusable, logits or [False] * 99)
-                       if ok and lg}
-        self._states = {}
-        self._moved = set()
+        # tensor -> (array, stored with the channel axis moved first): an image layer's output stays in its
+        # kernels' layout until a node needs the logical one, so a chain of image layers moves it once
+        values = {id(t): (a, False) for t, a in zip(self.inputs, xs)}
+        other = {}  # tensor -> its array in the other layout, made once
+        logits = logits or [False] * len(self.outputs)
+        logit_nodes = {id(t.node) for t, ok, lg in zip(self.outputs, self._fusable, logits) if ok and lg}
+        self._states, self._converted = {}, {}
         for node in self._nodes:
             layer = node.layer
             if isinstance(layer, ActivatedLayer):
                 layer.logits = id(node) in logit_nodes
-            if node.multi:
-                y = layer.forward([values[id(t)] for t in node.inputs], training)
+            stored = [values[id(t)] for t in node.inputs]
+            if layer.layout == "any":  # elementwise: either layout, if the inputs agree
+                first = all(cf == stored[0][1] for _, cf in stored) and stored[0][1]
             else:
-                x = values[id(node.inputs[0])]
-                moved = layer.layout == "channels_first" and x.ndim >= 3
-                y = layer.forward(move_channels(x, True) if moved else x, training)
-                if moved:
-                    self._moved.add(id(node))
-                    y = move_channels(y, False) if y.ndim >= 3 else y
+                first = layer.layout == "channels_first"
+            args, converted = [], []
+            for t, (a, cf) in zip(node.inputs, stored):
+                want = first and a.ndim >= 3
+                if want != cf:
+                    if id(t) not in other:
+                        other[id(t)] = move_channels(a, want)
+                    a = other[id(t)]
+                args.append(a)
+                converted.append(want != cf)
+            y = layer.forward(args if node.multi else args[0], training)
+            ran_first = any(a.ndim >= 3 for a in args) and first
+            values[id(node.outputs[0])] = (y, ran_first and y.ndim >= 3)
+            if any(converted):  # for the backward: which inputs' gradients go back to their stored layout
+                self._converted[id(node)] = [(c, cf) for c, (_, cf) in zip(converted, stored)]
             if id(node) in self._shared:
                 self._states[id(node)] = layer.node_state()
-            values[id(node.outputs[0])] = y
-        return [values[id(t)] for t in self.outputs]
+        self._stored_first = {id(t): values[id(t)][1] for t in self.outputs}
+        return [move_channels(values[id(t)][0], False) if values[id(t)][1] else values[id(t)][0]
+                for t in self.outputs]
 
     def backward(self, grad_output, input_grad=True):
         """Gradients of the last forward: d loss / d output (one array per
@@ -259,8 +272,9 @@ class Model(M.ModelBase):
         return self._pack(gx) if len(gx) > 1 or self._input_keys is None else dict(zip(self._input_keys, gx))
 
     def _run_backward(self, grads, input_grad):
-        g = {}
+        g = {}  # tensor -> d loss / d tensor, in the layout the tensor is stored in
         for t, d in zip(self.outputs, grads):
+            d = move_channels(d, True) if self._stored_first[id(t)] else d
             g[id(t)] = d if id(t) not in g else g[id(t)] + d
         # the tensors whose gradient some node needs: those downstream of a layer with parameters (or every
         # one, with input_grad)
@@ -278,7 +292,7 @@ class Model(M.ModelBase):
                 layer.restore_node_state(self._states[id(node)])
             layer.input_grad = any(id(t) in needed for t in node.inputs)
             try:
-                dx = layer.backward(move_channels(dy, True) if id(node) in self._moved and dy.ndim >= 3 else dy)
+                dx = layer.backward(dy)
             finally:
                 layer.input_grad = True
             if layer.param_names:
@@ -287,13 +301,13 @@ class Model(M.ModelBase):
                     acc[n] = acc[n] + layer.grads[n] if n in acc else layer.grads[n].copy()
             if dx is None:
                 continue
-            if node.multi:
-                parts = dx
-            else:
-                parts = [move_channels(dx, False) if id(node) in self._moved and dx.ndim >= 3 else dx]
-            for t, d in zip(node.inputs, parts):
-                if d is not None and id(t) in needed:
-                    g[id(t)] = d if id(t) not in g else g[id(t)] + d
+            moves = self._converted.get(id(node))
+            for i, (t, d) in enumerate(zip(node.inputs, dx if node.multi else [dx])):
+                if d is None or id(t) not in needed:
+                    continue
+                if moves is not None and moves[i][0]:
+                    d = move_channels(d, moves[i][1])
+                g[id(t)] = d if id(t) not in g else g[id(t)] + d
         for layer in self.layers:
             if layer.param_names:
                 acc = sums.get(id(layer))

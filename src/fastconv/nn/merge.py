@@ -1,8 +1,10 @@
 """Merge layers (keras.layers.Add, Subtract, Multiply, Average,
-Concatenate): called on a list of tensors, in a functional Model.  They
-read their inputs in the model's logical layout (channels last for
-images), so Concatenate's axis is Keras's.  Inputs of Add, Subtract,
-Multiply and Average must have one shape (no broadcasting)."""
+Concatenate): called on a list of tensors, in a functional Model.
+Concatenate reads its inputs in the model's logical layout (channels last
+for images), so its axis is Keras's; the elementwise ones take either
+layout (the model keeps image layers' outputs channels-first between
+them).  Inputs of Add, Subtract, Multiply and Average must have one shape
+(no broadcasting)."""
 from . import _ops
 from ._base import Layer
 
@@ -12,7 +14,7 @@ class _Merge(Layer):
     backward(dy) -> list of the inputs' gradients."""
 
     min_inputs = 2
-    max_inputs = None
+    max_inputs: int | None = None
 
     def _check_count(self, n):
         if n < self.min_inputs or (self.max_inputs is not None and n > self.max_inputs):
@@ -69,6 +71,8 @@ class _Merge(Layer):
 class Add(_Merge):
     """keras.layers.Add: the sum of the inputs."""
 
+    layout = "any"
+
     def forward(self, xs, training=False):
         self._n = len(xs)
         y = xs[0] + xs[1]
@@ -83,6 +87,8 @@ class Add(_Merge):
 class Subtract(_Merge):
     """keras.layers.Subtract: inputs[0] - inputs[1]."""
 
+    layout = "any"
+
     max_inputs = 2
 
     def forward(self, xs, training=False):
@@ -94,6 +100,8 @@ class Subtract(_Merge):
 
 class Multiply(_Merge):
     """keras.layers.Multiply: the elementwise product of the inputs."""
+
+    layout = "any"
 
     def forward(self, xs, training=False):
         self._xs = list(xs)
