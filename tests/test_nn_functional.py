@@ -107,6 +107,59 @@ def test_merge_backward_matches_finite_differences(cls, n, kwargs):
     np.testing.assert_allclose(layer.forward(xs), expected, rtol=1e-12)
 
 
+def siamese(k, **kwargs):
+    """A model used as a layer at two nodes (k: keras or fastconv.nn under
+    Keras's names; kwargs: fastconv's seed and dtype)."""
+    i = k.Input((6,))
+    encoder = k.Model(i, k.layers.Dense(3, activation="tanh")(k.layers.Dense(5, activation="relu")(i)), name="enc",
+                      **kwargs)
+    a, b = k.Input((6,)), k.Input((6,))
+    za, zb = encoder(a), encoder(b)
+    out = k.layers.Dense(2)(k.layers.Concatenate()([za, zb, k.layers.Subtract()([za, zb])]))
+    return k.Model([a, b], out, **kwargs), encoder
+
+
+def test_a_model_used_as_a_layer_twice(tmp_path):
+    model, encoder = siamese(nn_as_keras(), seed=0, dtype="float64")
+    assert model.get_layer("enc") is encoder and len(model.parameters()) == 6
+    rng = np.random.default_rng(10)
+    xs = [rng.standard_normal((4, 6)), rng.standard_normal((4, 6))]
+    r = rng.standard_normal((4, 2))
+
+    def loss():
+        return float((model.forward(xs) * r).sum())
+
+    model.forward(xs)
+    gx = model.backward(r)
+    grads = [g.copy() for g in model.gradients()]
+    for a, g in zip(model.parameters() + xs, grads + gx):
+        np.testing.assert_allclose(g, numerical_gradient(loss, a), rtol=1e-5, atol=1e-7)
+    assert "enc (Functional)" in model.summary(print_fn=None)
+    model.save(tmp_path / "siamese.npz")
+    loaded = nn.load_model(tmp_path / "siamese.npz")
+    np.testing.assert_array_equal(loaded.predict(xs), model.predict(xs))
+    np.testing.assert_array_equal(loaded.get_layer("enc").predict(xs[0]), encoder.predict(xs[0]))
+    with pytest.raises(ValueError, match="takes inputs of shape"):
+        encoder(nn.Input((5,)))
+    with pytest.raises(ValueError, match="one input and gives one output"):
+        model(nn.Input((6,)))
+    with pytest.raises(ValueError, match="holds float64 weights"):
+        nn.Model(encoder.inputs, encoder.outputs, dtype="float32")
+
+
+def test_a_nested_model_gives_keras_predictions():
+    keras = real_keras()
+    km, _ = siamese(keras)
+    fm, _ = siamese(nn_as_keras())
+    assert [type(layer).__name__ for layer in fm.layers] == [
+        "Model" if name == "Functional" else name for name in (type(layer).__name__ for layer in km.layers)]
+    fm.set_weights(km.get_weights())
+    rng = np.random.default_rng(11)
+    xs = [rng.standard_normal((3, 6)).astype(np.float32), rng.standard_normal((3, 6)).astype(np.float32)]
+    np.testing.assert_allclose(fm.predict(xs), keras.ops.convert_to_numpy(km.predict(xs, verbose=0)), rtol=1e-5,
+                               atol=1e-6)
+
+
 def keras_listing(k):
     """A functional model with a residual Add block and a Concatenate, in
     Keras's spelling (k: keras or fastconv.nn under Keras's names)."""

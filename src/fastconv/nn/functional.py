@@ -29,6 +29,11 @@ from . import model as M
 from ._base import ActivatedLayer, move_channels
 
 
+def _leaves(layer):
+    """The layers holding a node's weights: the layer, or a nested model's layers."""
+    return layer.weight_layers() if isinstance(layer, M.ModelBase) else [layer]
+
+
 def _structure(value, what):
     """(list of KerasTensors, the names of a dict's keys or None)."""
     if isinstance(value, dict):
@@ -112,9 +117,16 @@ class Model(M.ModelBase):
         if len({id(t) for t in ins}) != len(ins):
             raise ValueError("inputs holds one Input twice")
         nodes, layers = _graph(ins, outs)
-        built = {layer.dtype for layer in layers if layer.built and getattr(layer, "dtype", None) is not None}
+        built = {}  # dtype -> a layer built (or a model made) with it: one model computes in one dtype
+        for layer in layers:
+            if (layer.built and layer.__dict__.get("dtype") is not None) or isinstance(layer, M.ModelBase):
+                built.setdefault(np.dtype(layer.dtype), layer)
         if dtype is None:
-            dtype = built.pop() if len(built) == 1 else "float32"
+            dtype = next(iter(built)) if len(built) == 1 else "float32"
+        clash = [layer for d, layer in built.items() if d != np.dtype(dtype)]
+        if clash:
+            raise ValueError(f"dtype={np.dtype(dtype).name}: layer {clash[0].name!r} holds "
+                             f"{np.dtype(clash[0].dtype).name} weights (make the model with its dtype)")
         self._init_state(name, _tensor.next_model_seed() if seed is None else seed, dtype)
         self.inputs, self.outputs = ins, outs
         self.layers = layers
@@ -136,6 +148,7 @@ class Model(M.ModelBase):
                          and id(t.node) not in self._shared and t.index == 0
                          and sum(o is t for o in outs) == 1 for t in outs]
         self.built = False
+        self.input_grad = True
         self._build()
 
     # ---- building ---------------------------------------------------------------------------
@@ -220,10 +233,42 @@ class Model(M.ModelBase):
         return self._pack(self._run(self._inputs(x), training, [logits] * len(self.outputs)))
 
     def __call__(self, x, training=False):
-        if _tensor.is_symbolic(x) or (isinstance(x, dict) and _tensor.is_symbolic(list(x.values()))):
-            raise TypeError("a Model called on symbolic tensors (a model used as a layer) is not supported; "
-                            "call its layers on the tensors instead")
+        """On KerasTensors: the model used as a layer of another model (one
+        input and one output); its layers keep their weights, shared with
+        this model.  On arrays: forward(x)."""
+        if _tensor.is_symbolic(x):
+            return _tensor.call(self, x)
         return self.forward(x, training)
+
+    # the Layer protocol, for a model used as a layer (a node of another model's graph)
+    layout = "logical"
+    param_names = buffer_names = ()
+
+    def _as_layer(self):
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise ValueError(f"a model used as a layer takes one input and gives one output; model {self.name!r} "
+                             f"has {len(self.inputs)} and {len(self.outputs)}")
+
+    def kernel_shape(self, shape):
+        return tuple(shape)
+
+    def logical_shape(self, shape):
+        return tuple(shape)
+
+    def symbolic_output_shape(self, shape):
+        self._as_layer()
+        if tuple(shape) != self.inputs[0].example_shape:
+            raise ValueError(f"model {self.name!r} takes inputs of shape {self.inputs[0].shape}; it was called on "
+                             f"(None,) + {tuple(shape)}")
+        return self.outputs[0].example_shape
+
+    def node_state(self):
+        return {"model": dict(self.__dict__), "layers": [(layer, layer.node_state()) for layer in self.layers]}
+
+    def restore_node_state(self, state):
+        self.__dict__.update(state["model"])
+        for layer, s in state["layers"]:
+            layer.restore_node_state(s)
 
     def _run(self, xs, training, logits):
         # tensor -> (array, stored with the channel axis moved first): an image layer's output stays in its
@@ -262,14 +307,18 @@ class Model(M.ModelBase):
         return [move_channels(values[id(t)][0], False) if values[id(t)][1] else values[id(t)][0]
                 for t in self.outputs]
 
-    def backward(self, grad_output, input_grad=True):
+    def backward(self, grad_output, input_grad=None):
         """Gradients of the last forward: d loss / d output (one array per
         output) -> each layer's grads (summed over a shared layer's nodes);
-        returns d loss / d input (one per input; None with input_grad=False)."""
+        returns d loss / d input (one per input, as the inputs were given;
+        None with input_grad=False; None: the attribute input_grad, which a
+        model using this one as a layer sets)."""
         grads = M.per_name(grad_output, self.output_names, "grad_output", "output")
         grads = [self._xp.asarray(_ops.to_module(g, self._xp), self.dtype) for g in grads]
-        gx = self._run_backward(grads, input_grad)
-        return self._pack(gx) if len(gx) > 1 or self._input_keys is None else dict(zip(self._input_keys, gx))
+        gx = self._run_backward(grads, self.input_grad if input_grad is None else input_grad)
+        if self._input_keys is not None:
+            return dict(zip(self._input_keys, gx))
+        return gx[0] if len(gx) == 1 else gx
 
     def _run_backward(self, grads, input_grad):
         g = {}  # tensor -> d loss / d tensor, in the layout the tensor is stored in
@@ -280,7 +329,7 @@ class Model(M.ModelBase):
         # one, with input_grad)
         needed = {id(t) for t in self.inputs} if input_grad else set()
         for node in self._nodes:
-            if node.layer.params or any(id(t) in needed for t in node.inputs):
+            if any(leaf.params for leaf in _leaves(node.layer)) or any(id(t) in needed for t in node.inputs):
                 needed.add(id(node.outputs[0]))
         sums = {}
         for node in reversed(self._nodes):
@@ -295,10 +344,10 @@ class Model(M.ModelBase):
                 dx = layer.backward(dy)
             finally:
                 layer.input_grad = True
-            if layer.param_names:
-                acc = sums.setdefault(id(layer), {})
-                for n in layer.param_names:
-                    acc[n] = acc[n] + layer.grads[n] if n in acc else layer.grads[n].copy()
+            for leaf in _leaves(layer):  # (a nested model's layers hold its gradients)
+                acc = sums.setdefault(id(leaf), {})
+                for n in leaf.param_names:
+                    acc[n] = acc[n] + leaf.grads[n] if n in acc else leaf.grads[n].copy()
             if dx is None:
                 continue
             moves = self._converted.get(id(node))
@@ -308,7 +357,7 @@ class Model(M.ModelBase):
                 if moves is not None and moves[i][0]:
                     d = move_channels(d, moves[i][1])
                 g[id(t)] = d if id(t) not in g else g[id(t)] + d
-        for layer in self.layers:
+        for layer in self.weight_layers():
             if layer.param_names:
                 acc = sums.get(id(layer))
                 for n in layer.param_names:
@@ -330,7 +379,8 @@ class Model(M.ModelBase):
             shapes = [t.shape for node in nodes for t in node.outputs]
             shape = str(shapes[0]) if len(set(shapes)) == 1 else ", ".join(map(str, shapes))
             links = [f"{t.node.layer.name}[{t.node.index}][{t.index}]" for node in nodes for t in node.inputs]
-            rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{sum(layer.count_weights()):,}",
+            kind = "Functional" if isinstance(layer, M.ModelBase) else type(layer).__name__
+            rows.append((f"{layer.name} ({kind})", shape, f"{sum(layer.count_weights()):,}",
                          ", ".join(links) or "-"))
         return self._summary_text(self.name or "functional", rows, print_fn)
 
@@ -358,11 +408,13 @@ class Model(M.ModelBase):
         """Writes the graph (JSON) and every weight to one .npz file
         (loadable with allow_pickle=False; optimizer moments are not saved);
         fastconv.nn.load_model rebuilds the model."""
-        self._write(path, self.get_config(), self.layers)
+        self._write(path, self.get_config(), self.weight_layers())
 
 
 def _from_config(config, data):
-    layers = [M._layer_from_config(e) for e in config["layers"]]
+    """The model of a saved config, with the weights of data (None: as initialised)."""
+    layers = [_from_config(e["config"], None) if e["class"] == "Model" else M._layer_from_config(e)
+              for e in config["layers"]]
     tensors = []  # per node (inputs first): its output tensors
     for i in config["inputs"]:
         layer = layers[i]
@@ -380,7 +432,7 @@ def _from_config(config, data):
     ins = pick([[j, 0] for j in range(len(config["inputs"]))], config["input_keys"])
     model = Model(ins, pick(config["outputs"], config["output_keys"]), name=config["name"],
                   seed=config["seed"], dtype=config["dtype"])
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(model.weight_layers() if data is not None else []):
         for n, dst in zip(layer.param_names + layer.buffer_names, model._layer_arrays(layer)):
             dst[...] = data[f"layer{i}/{n}"]
     return model

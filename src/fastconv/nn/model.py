@@ -100,11 +100,11 @@ class ModelBase:
     def trainable(self):
         """False freezes every layer (fit then leaves their weights); True
         (or setting it True) trains them all."""
-        return all(layer.trainable for layer in self.layers) if self.layers else True
+        return all(layer.trainable for layer in self.weight_layers())
 
     @trainable.setter
     def trainable(self, value):
-        for layer in self.layers:
+        for layer in self.weight_layers():
             layer.trainable = bool(value)
 
     # ---- compiling ------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ class ModelBase:
 
     def _move_state(self, xp):
         """Parameters, buffers, gradients and optimizer slots as arrays of module xp."""
-        for layer in self.layers:
+        for layer in self.weight_layers():
             for store in (layer.params, layer.buffers, layer.grads):
                 for k, v in store.items():
                     store[k] = _ops.to_module(v, xp)
@@ -241,11 +241,11 @@ class ModelBase:
     def parameters(self):
         """The trainable arrays (layers with trainable=False left out), in
         state_dict order (updated in place by the optimizers)."""
-        return [layer.params[n] for layer in self.layers if layer.trainable for n in layer.param_names]
+        return [layer.params[n] for layer in self.weight_layers() if layer.trainable for n in layer.param_names]
 
     def gradients(self):
         """The gradients of the last backward, matching parameters()."""
-        return [layer.grads[n] for layer in self.layers if layer.trainable for n in layer.param_names]
+        return [layer.grads[n] for layer in self.weight_layers() if layer.trainable for n in layer.param_names]
 
     @property
     def trainable_variables(self):
@@ -256,16 +256,16 @@ class ModelBase:
         """Every layer's weights in Keras's layouts and order (kernels (in,
         out) / (kh, kw, in, out), one recurrent bias, BatchNorm's moving
         statistics), host copies; state_dict keeps PyTorch's."""
-        return [w for layer in self.layers for w in layer.get_weights()]
+        return [w for layer in self.weight_layers() for w in layer.get_weights()]
 
     def set_weights(self, weights):
         """Sets every layer's weights from Keras's layouts (as get_weights)."""
         weights = list(weights)
-        counts = [len(layer.keras_weights()) for layer in self.layers]
+        counts = [len(layer.keras_weights()) for layer in self.weight_layers()]
         if len(weights) != sum(counts):
             raise ValueError(f"set_weights needs {sum(counts)} arrays; received {len(weights)}")
         at = 0
-        for layer, n in zip(self.layers, counts):
+        for layer, n in zip(self.weight_layers(), counts):
             if n:
                 layer.set_weights(weights[at: at + n])
             at += n
@@ -274,9 +274,25 @@ class ModelBase:
     def _layer_arrays(layer):
         return [layer.params[n] for n in layer.param_names] + [layer.buffers[n] for n in layer.buffer_names]
 
+    def weight_layers(self):
+        """The layers holding weights, each once: a model used as a layer
+        (a nested functional Model) stands for its own layers."""
+        out, seen = [], set()
+        for layer in self.layers:
+            for leaf in (layer.weight_layers() if isinstance(layer, ModelBase) else [layer]):
+                if id(leaf) not in seen:
+                    seen.add(id(leaf))
+                    out.append(leaf)
+        return out
+
+    def count_weights(self):
+        """(trainable, non-trainable) weight counts, as Keras counts them."""
+        counts = [layer.count_weights() for layer in self.weight_layers()]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
     def count_params(self):
         """Every weight, trainable or not, as Keras counts them (see summary)."""
-        return sum(sum(layer.count_weights()) for layer in self.layers)
+        return sum(self.count_weights())
 
     # ---- training -------------------------------------------------------------------------------
 
@@ -322,7 +338,7 @@ class ModelBase:
         if getattr(self, "_pack_key", None) != key:
             flat = self._xp.empty(sum(p.size for p in params), self.dtype)
             offset = 0
-            for layer in self.layers:
+            for layer in self.weight_layers():
                 if not layer.trainable:
                     continue
                 for name in layer.param_names:
@@ -467,8 +483,7 @@ class ModelBase:
         trainable and non-trainable weight counts with their sizes."""
         widths = [max(len(r[c]) for r in rows) + 2 for c in range(len(rows[0]))]
         rule = "-" * sum(widths)
-        trainable = sum(layer.count_weights()[0] for layer in self.layers)
-        frozen = sum(layer.count_weights()[1] for layer in self.layers)
+        trainable, frozen = self.count_weights()
 
         def size(n):
             b = n * self.dtype.itemsize
