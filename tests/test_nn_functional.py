@@ -60,6 +60,19 @@ def dag(k):
     return [a, b], k.layers.Dense(2)(z), shared
 
 
+def check_gradients(model, xs, r):
+    """The gradients of sum(model(xs) * r) by the parameters and the inputs
+    (float64) against central finite differences."""
+    def loss():
+        return float((model.forward(xs) * r).sum())
+
+    model.forward(xs)
+    gx = model.backward(r)
+    grads = [g.copy() for g in model.gradients()]
+    for a, g in zip(model.parameters() + xs, grads + gx):
+        np.testing.assert_allclose(g, numerical_gradient(loss, a), rtol=1e-5, atol=1e-7)
+
+
 def small_dag(dtype="float64"):
     inputs, output, shared = dag(nn_as_keras())
     return nn.Model(inputs, output, seed=0, dtype=dtype), shared
@@ -69,17 +82,8 @@ def test_dag_gradients_match_finite_differences():
     model, shared = small_dag()
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal((4, 5, 5, 2)), rng.standard_normal((4, 3))]
-    r = rng.standard_normal((4, 2))
-
-    def loss():
-        return float((model.forward(xs) * r).sum())
-
-    model.forward(xs)
-    gx = model.backward(r)
-    grads = [g.copy() for g in model.gradients()]
-    assert len(grads) == len(model.parameters()) == 14  # the shared layer's weights count once
-    for a, g in zip(model.parameters() + xs, grads + gx):
-        np.testing.assert_allclose(g, numerical_gradient(loss, a), rtol=1e-5, atol=1e-7)
+    assert len(model.parameters()) == 14  # the shared layer's weights count once
+    check_gradients(model, xs, rng.standard_normal((4, 2)))
     assert np.abs(shared.grads["weight"]).sum() > 0
 
 
@@ -124,16 +128,7 @@ def test_a_model_used_as_a_layer_twice(tmp_path):
     assert model.get_layer("enc") is encoder and len(model.parameters()) == 6
     rng = np.random.default_rng(10)
     xs = [rng.standard_normal((4, 6)), rng.standard_normal((4, 6))]
-    r = rng.standard_normal((4, 2))
-
-    def loss():
-        return float((model.forward(xs) * r).sum())
-
-    model.forward(xs)
-    gx = model.backward(r)
-    grads = [g.copy() for g in model.gradients()]
-    for a, g in zip(model.parameters() + xs, grads + gx):
-        np.testing.assert_allclose(g, numerical_gradient(loss, a), rtol=1e-5, atol=1e-7)
+    check_gradients(model, xs, rng.standard_normal((4, 2)))
     assert "enc (Functional)" in model.summary(print_fn=None)
     model.save(tmp_path / "siamese.npz")
     loaded = nn.load_model(tmp_path / "siamese.npz")
