@@ -386,3 +386,37 @@ def test_keras_programs(program, ranges):
     for metric, (low, high) in ranges.items():
         value = float(re.search(rf"^{re.escape(metric)}: ([0-9.]+)$", done.stdout, re.M).group(1))
         assert low <= value <= high, done.stdout
+
+
+def test_a_chain_trains_as_the_same_sequential():
+    """A functional chain and the Sequential of the same layers (same
+    weights, no shuffling): the same history and weights, through fit's
+    Keras arguments (validation_split, sample_weight, class_weight,
+    callbacks) and the channels-last image layers."""
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((48, 8, 8, 2)).astype(np.float32), rng.integers(0, 3, 48)
+
+    def layers():
+        return [nn.Conv2D(4, 3, padding="same", activation="relu"), nn.BatchNormalization(), nn.MaxPooling2D(2),
+                nn.Conv2D(4, 3), nn.Flatten(), nn.Dense(3, activation="softmax")]
+
+    seq = nn.Sequential([nn.Input((8, 8, 2))] + layers(), seed=0)
+    h = inp = nn.Input((8, 8, 2))
+    for layer in layers():
+        h = layer(h)
+    model = nn.Model(inp, h, seed=1)
+    model.set_weights(seq.get_weights())
+    args = dict(epochs=4, batch_size=10, shuffle=False, validation_split=0.25, verbose=0,
+                sample_weight=rng.uniform(0.5, 2, 48), class_weight={0: 1.0, 1: 2.0, 2: 0.5})
+    histories = []
+    for m in (seq, model):
+        m.compile(nn.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
+        histories.append(m.fit(x, y, callbacks=[nn.EarlyStopping(patience=1, restore_best_weights=True)],
+                               **args).history)
+    assert histories[0].keys() == histories[1].keys() and "val_accuracy" in histories[1]
+    for k in histories[0]:
+        np.testing.assert_allclose(histories[1][k], histories[0][k], rtol=2e-5, atol=1e-6)
+    for a, b in zip(model.get_weights(), seq.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.train_on_batch(x[:8], y[:8])["loss"], seq.train_on_batch(x[:8], y[:8])["loss"],
+                               rtol=1e-5)
