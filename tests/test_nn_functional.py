@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fastconv import nn
-from test_nn_keras import keras_defaults  # noqa: F401 (autouse: Keras's channels_last)
+from test_nn_keras import keras_defaults  # noqa: F401  (autouse: Keras's channels_last)
 
 
 def real_keras():

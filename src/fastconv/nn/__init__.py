@@ -56,11 +56,12 @@ from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
 from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = [
-    "Activation", "ActivationFunction", "Add", "Average", "Concatenate", "KerasTensor", "Model", "Multiply",
-    "Subtract", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
+    "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "ELU", "EarlyStopping", "Embedding", "Flatten", "GRU",
     "GlobalAveragePooling2D", "GlobalAvgPool2D", "History", "Input", "InputLayer", "LSTM", "LeakyReLU", "Layer", "Loss", "MaxPool1D", "MaxPool2D",
     "MaxPooling1D", "MaxPooling2D", "MeanAbsoluteError", "MeanSquaredError", "Optimizer", "ProgressBar", "RMSprop", "ReLU", "Reshape", "SGD",
     "Sequential", "SimpleRNN", "SparseCategoricalCrossentropy", "load_model",
 ]
+# the functional API (keras.Model, keras.layers' merge layers)
+__all__ += ["Add", "Average", "Concatenate", "KerasTensor", "Model", "Multiply", "Subtract"]

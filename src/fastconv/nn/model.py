@@ -119,8 +119,9 @@ class ModelBase:
             raise ValueError("compile() needs a loss (for example loss='mse' or "
                              "'sparse_categorical_crossentropy'): fastconv.nn trains only on a compiled loss")
         names = self.output_names
-        per_output = per_name(loss, self.output_names, "loss", "output", broadcast=True)
-        weights = [1.0] * len(names) if loss_weights is None else per_name(loss_weights, names, "loss_weights", "output", broadcast=True)
+        per_output = per_name(loss, names, "loss", "output", broadcast=True)
+        weights = [1.0] * len(names) if loss_weights is None else per_name(loss_weights, names, "loss_weights",
+                                                                             "output", broadcast=True)
         for name, w in zip(names, weights):
             if not isinstance(w, (int, float, np.floating, np.integer)) or isinstance(w, bool) or w < 0:
                 raise ValueError(f"loss_weights must be numbers >= 0; received {w!r} for output {name!r}")
@@ -371,10 +372,10 @@ class ModelBase:
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0):
         """Trains for epochs initial_epoch ... epochs - 1 over (x, y) in
         shuffled mini-batches (Keras's arguments, in its order; batch_size
-        None is 32); returns the History (per-epoch loss, metrics, val_
-        ones).  validation_split: the last fraction of x and y (taken before
-        shuffling, as Keras) held out for validation.  class_weight /
-        sample_weight: see train_on_batch."""
+        None is 32); returns the History (per-epoch loss, metrics, and
+        their ``val_`` twins).  validation_split: the last fraction of x
+        and y (taken before shuffling, as Keras) held out for validation.
+        class_weight / sample_weight: see train_on_batch."""
         self._check_compiled()
         xs, ys = self._inputs(x), self._targets(y)
         n = len(xs[0])
@@ -678,7 +679,7 @@ class Sequential(ModelBase):
 
     def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False):
         """Loss (and metrics) on (x, y) in inference mode: the loss if no
-        metrics were compiled, else [loss, *metrics], or a dict (Dask arrays:
+        metrics were compiled, else [loss, metric, ...], or a dict (Dask arrays:
         block by block)."""
         self._check_compiled()
         if _dask.is_dask_array(x) or _dask.is_dask_array(y):
