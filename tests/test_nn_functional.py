@@ -420,3 +420,36 @@ def test_a_chain_trains_as_the_same_sequential():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(model.train_on_batch(x[:8], y[:8])["loss"], seq.train_on_batch(x[:8], y[:8])["loss"],
                                rtol=1e-5)
+
+
+def test_a_node_called_with_training_false_keeps_inference_mode(tmp_path):
+    """layer(t, training=False): a BatchNorm whose statistics stay put while
+    the model trains (Keras's fine-tuning idiom), kept by save / load."""
+    inp = nn.Input((5,))
+    bn = nn.BatchNormalization()
+    model = nn.Model(inp, nn.Dense(1)(bn(nn.Dense(4)(inp), training=False)), seed=0)
+    assert model.input is inp and model.output is model.outputs[0]
+    x = np.random.default_rng(13).standard_normal((32, 5)).astype(np.float32)
+    model.compile("adam", "mse")
+    model.fit(x, x[:, :1], epochs=2, verbose=0)
+    np.testing.assert_array_equal(bn.get_weights()[2:], [np.zeros(4), np.ones(4)])  # moving mean and variance
+    model.save(tmp_path / "bn.npz")
+    loaded = nn.load_model(tmp_path / "bn.npz")
+    loaded.fit(x, x[:, :1], epochs=1, verbose=0)
+    np.testing.assert_array_equal(loaded.get_layer(bn.name).get_weights()[2:], [np.zeros(4), np.ones(4)])
+    free = nn.Model(inp, nn.Dense(1)(nn.BatchNormalization()(nn.Dense(4)(inp))), seed=0)
+    free.compile("adam", "mse")
+    free.fit(x, x[:, :1], epochs=1, verbose=0)
+    assert np.abs(free.layers[2].get_weights()[2]).sum() > 0
+
+
+def test_recurrent_layers_in_a_graph():
+    """An LSTM and a GRU reading one sequence, their last states joined:
+    the same outputs as the two Sequential branches."""
+    inp = nn.Input((7, 3))
+    lstm, gru = nn.LSTM(4), nn.GRU(5, return_sequences=True)
+    model = nn.Model(inp, nn.Concatenate()([lstm(inp), nn.Flatten()(gru(inp))]), seed=0)
+    x = np.random.default_rng(14).standard_normal((6, 7, 3)).astype(np.float32)
+    expected = np.concatenate([nn.Sequential([lstm]).predict(x), nn.Sequential([gru, nn.Flatten()]).predict(x)], 1)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-6)
+    assert model.output_shape == (4 + 7 * 5,)

@@ -71,15 +71,18 @@ class Layer(abc.ABC):
 
     # -- calling (Keras): on symbolic tensors (the functional API) or on arrays ---------------
 
-    def __call__(self, inputs, training=False):
+    def __call__(self, inputs, training=None):
         """On keras.Input / layer outputs (KerasTensor): records the call
         in the graph and returns the output KerasTensor (see
-        fastconv.nn.Model).  On arrays (N, ...), laid out as the model's data
-        (channels last for images in that format): builds the layer on the
-        first call and returns its output."""
+        fastconv.nn.Model); training=True / False fixes the node's mode
+        (False: a BatchNorm that keeps its statistics while the model
+        trains), None follows the model's.  On arrays (N, ...), laid out as
+        the model's data (channels last for images in that format): builds
+        the layer on the first call and returns its output (inference mode
+        unless training=True)."""
         if _tensor.is_symbolic(inputs):
-            return _tensor.call(self, inputs)
-        return self.call_eager(inputs, training)
+            return _tensor.call(self, inputs, training)
+        return self.call_eager(inputs, bool(training))
 
     def kernel_shape(self, shape):
         """The input shape the layer's kernels see for data of logical

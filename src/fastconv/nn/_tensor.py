@@ -74,10 +74,11 @@ class Node:
 
     _ids = itertools.count()
 
-    def __init__(self, layer, inputs, output_shapes, dtype, multi=False):
+    def __init__(self, layer, inputs, output_shapes, dtype, multi=False, training=None):
         self.layer = layer
         self.inputs = list(inputs)
         self.multi = bool(multi)
+        self.training = None if training is None else bool(training)  # None: the model's mode
         self.id = next(Node._ids)  # creation order
         nodes = layer.__dict__.setdefault("_inbound_nodes", [])
         self.index = len(nodes)  # this node's index among the layer's calls ("Connected to": name[index][tensor])
@@ -92,9 +93,10 @@ def is_symbolic(inputs):
     return isinstance(inputs, (list, tuple)) and any(isinstance(t, KerasTensor) for t in inputs)
 
 
-def call(layer, inputs):
+def call(layer, inputs, training=None):
     """layer called on KerasTensor(s): records the node, returns its output
-    tensor (a list of them when the layer has several outputs)."""
+    tensor (a list of them when the layer has several outputs).  training:
+    the node's fixed mode, or None (the model's)."""
     multi = isinstance(inputs, (list, tuple))
     tensors = list(inputs) if multi else [inputs]
     for i, t in enumerate(tensors):
@@ -105,7 +107,7 @@ def call(layer, inputs):
     shapes = [t.example_shape for t in tensors]
     out = layer.symbolic_output_shape(shapes if multi else shapes[0])
     several = isinstance(out, list)
-    node = Node(layer, tensors, out if several else [out], tensors[0].dtype, multi)
+    node = Node(layer, tensors, out if several else [out], tensors[0].dtype, multi, training)
     return node.outputs if several else node.outputs[0]
 
 

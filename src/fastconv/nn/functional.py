@@ -177,6 +177,16 @@ class Model(M.ModelBase):
         return [t.node.layer.name for t in self.outputs]
 
     @property
+    def input(self):
+        """The input tensor (a list of them with several inputs), as Keras's model.input."""
+        return self.inputs[0] if len(self.inputs) == 1 else list(self.inputs)
+
+    @property
+    def output(self):
+        """The output tensor (a list of them with several outputs)."""
+        return self.outputs[0] if len(self.outputs) == 1 else list(self.outputs)
+
+    @property
     def input_shape(self):
         """One example's shape (a list of them with several inputs)."""
         shapes = [t.example_shape for t in self.inputs]
@@ -232,13 +242,13 @@ class Model(M.ModelBase):
         out the fusable output activations.  Keeps what backward needs."""
         return self._pack(self._run(self._inputs(x), training, [logits] * len(self.outputs)))
 
-    def __call__(self, x, training=False):
+    def __call__(self, x, training=None):
         """On KerasTensors: the model used as a layer of another model (one
-        input and one output); its layers keep their weights, shared with
-        this model.  On arrays: forward(x)."""
+        input and one output; training as Layer's); its layers keep their
+        weights, shared with this model.  On arrays: forward(x)."""
         if _tensor.is_symbolic(x):
-            return _tensor.call(self, x)
-        return self.forward(x, training)
+            return _tensor.call(self, x, training)
+        return self.forward(x, bool(training))
 
     # the Layer protocol, for a model used as a layer (a node of another model's graph)
     layout = "logical"
@@ -296,7 +306,7 @@ class Model(M.ModelBase):
                     a = other[id(t)]
                 args.append(a)
                 converted.append(want != cf)
-            y = layer.forward(args if node.multi else args[0], training)
+            y = layer.forward(args if node.multi else args[0], training if node.training is None else node.training)
             ran_first = any(a.ndim >= 3 for a in args) and first
             values[id(node.outputs[0])] = (y, ran_first and y.ndim >= 3)
             if any(converted):  # for the backward: which inputs' gradients go back to their stored layout
@@ -393,7 +403,7 @@ class Model(M.ModelBase):
         nodes = []
         for node in self._nodes:
             node_at[id(node)] = len(self.inputs) + len(nodes)
-            nodes.append({"layer": at[id(node.layer)], "multi": node.multi,
+            nodes.append({"layer": at[id(node.layer)], "multi": node.multi, "training": node.training,
                           "inputs": [[node_at[id(t.node)], t.index] for t in node.inputs]})
         config = {"class": "Functional", "name": self.name, "seed": self.seed, "dtype": self.dtype.name,
                   "layers": [{"class": type(layer).__name__, "name": layer.name, "config": layer.get_config()}
@@ -422,7 +432,7 @@ def _from_config(config, data):
         layers[i] = tensors[-1][0].node.layer
     for entry in config["nodes"]:
         args = [tensors[n][k] for n, k in entry["inputs"]]
-        out = layers[entry["layer"]](args if entry["multi"] else args[0])
+        out = layers[entry["layer"]](args if entry["multi"] else args[0], training=entry.get("training"))
         tensors.append(out if isinstance(out, list) else [out])
 
     def pick(refs, keys):
