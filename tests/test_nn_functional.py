@@ -363,6 +363,10 @@ def test_hostile_graphs_and_inputs():
         nn.Model(a, nn.Dense(2, name="x")(nn.Dense(2, name="x")(a)))
     with pytest.raises(ValueError, match="one entry per output"):
         model.compile("adam", ["mse", "mse"])
+    with pytest.raises(ValueError, match="needs the keys"):
+        model.compile("adam", {"wrong": "mse"})
+    with pytest.raises(ValueError, match="numbers >= 0"):
+        model.compile("adam", "mse", loss_weights=[-1])
 
 
 PROGRAMS = pathlib.Path(__file__).parent / "keras_programs"

@@ -818,9 +818,9 @@ def per_name(value, names, what, kind, broadcast=False):
     """value matched to names (the model's inputs or outputs): a dict by
     name, a list / tuple in order, or one value: given once for every name
     (broadcast), else for a model of one input (output) only.  With
-    broadcast, a dict none of whose keys is a name is one value (a loss's
-    saved config)."""
-    if isinstance(value, dict) and (not broadcast or set(value) & set(names)):
+    broadcast, a dict with a "name" key none of whose keys is a name is one
+    value (a loss's saved config)."""
+    if isinstance(value, dict) and (not broadcast or "name" not in value or set(value) & set(names)):
         if sorted(value) != sorted(names):
             raise ValueError(f"{what} as a dict needs the keys {names} (one per {kind}); received {sorted(value)}")
         return [value[n] for n in names]
