@@ -325,6 +325,13 @@ def test_layers_called_on_arrays():
     np.testing.assert_allclose(y, seq.predict(x), rtol=1e-6)
     dense = nn.Dense(2)
     np.testing.assert_allclose(dense(x[:, 0, 0]), x[:, 0, 0] @ dense.get_weights()[0], rtol=1e-6)
+    inp = nn.Input((3,))
+    soft = nn.Dense(2, activation="softmax")
+    model = nn.Model(inp, soft(inp), seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.train_on_batch(x[:, 0, 0], np.array([0, 1]))  # trains on the logits (softmax fused into the loss)
+    np.testing.assert_allclose(soft(x[:, 0, 0]).sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(soft(x[:, 0, 0]), model.predict(x[:, 0, 0]), rtol=1e-6)
 
 
 def test_hostile_graphs_and_inputs():

@@ -128,6 +128,8 @@ class Layer(abc.ABC):
         if not self.built:
             dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
             self.build(self.kernel_shape(x.shape[1:]), _tensor.default_rng(), dtype)
+        if getattr(self, "logits", False):  # (left on by a model's training step that fused the activation)
+            self.logits = False
         moved = self.layout == "channels_first" and x.ndim >= 3
         x = move_channels(x, True) if moved else x
         y = self.forward(xp.asarray(x, self.dtype), training)
