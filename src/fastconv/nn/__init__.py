@@ -14,6 +14,7 @@ calls fastconv's kernels; there is no autograd engine: Sequential.backward
 runs the layers' backward in reverse (see fastconv.nn.model for the
 low-level path used by custom training loops)."""
 from . import config, utils  # noqa: F401 (keras.config, keras.utils)
+from . import models  # noqa: F401 (keras.models)
 from .activations import Activation as ActivationFunction
 from .callbacks import Callback, EarlyStopping, History, ProgressBar
 from .layers import (
@@ -47,7 +48,10 @@ from .layers import (
 from ._base import Layer
 from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError, MeanSquaredError,
                      SparseCategoricalCrossentropy)
-from .model import Sequential, load_model
+from .model import Sequential
+from .functional import Model, load_model
+from .merge import Add, Average, Concatenate, Multiply, Subtract
+from ._tensor import KerasTensor
 from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
 from .recurrent import GRU, LSTM, SimpleRNN
 
@@ -59,3 +63,5 @@ __all__ = [
     "MaxPooling1D", "MaxPooling2D", "MeanAbsoluteError", "MeanSquaredError", "Optimizer", "ProgressBar", "RMSprop", "ReLU", "Reshape", "SGD",
     "Sequential", "SimpleRNN", "SparseCategoricalCrossentropy", "load_model",
 ]
+# the functional API (keras.Model, keras.layers' merge layers)
+__all__ += ["Add", "Average", "Concatenate", "KerasTensor", "Model", "Multiply", "Subtract"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _backend, _validation
 from .._ext import _fastconv as _core
-from . import _ops, activations
+from . import _ops, _tensor, activations
 
 
 class Layer(abc.ABC):
@@ -68,6 +68,82 @@ class Layer(abc.ABC):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    # -- calling (Keras): on symbolic tensors (the functional API) or on arrays ---------------
+
+    def __call__(self, inputs, training=None):
+        """On keras.Input / layer outputs (KerasTensor): records the call
+        in the graph and returns the output KerasTensor (see
+        fastconv.nn.Model); training=True / False fixes the node's mode
+        (False: a BatchNorm that keeps its statistics while the model
+        trains), None follows the model's.  On arrays (N, ...), laid out as
+        the model's data (channels last for images in that format): builds
+        the layer on the first call and returns its output (inference mode
+        unless training=True)."""
+        if _tensor.is_symbolic(inputs):
+            return _tensor.call(self, inputs, training)
+        return self.call_eager(inputs, bool(training))
+
+    def kernel_shape(self, shape):
+        """The input shape the layer's kernels see for data of logical
+        shape (N,) + shape: the channel axis first for an image layer in
+        channels_last format."""
+        shape = tuple(shape)
+        if self.layout == "channels_first" and len(shape) >= 2:
+            return (shape[-1],) + shape[:-1]
+        return shape
+
+    def logical_shape(self, out):
+        """The logical shape of an output of kernel shape (N,) + out."""
+        out = tuple(out)
+        if self.layout == "channels_first" and len(out) >= 2:
+            return out[1:] + (out[0],)
+        return out
+
+    def symbolic_output_shape(self, shape):
+        """The logical output shape for inputs of logical shape (N,) +
+        shape, checked against the shape the layer was built (or first
+        called) with: one layer object holds one set of weights."""
+        kshape = self.kernel_shape(shape)
+        known = self.input_shape if self.built else self.__dict__.get("_call_shape")
+        if known is not None and tuple(known) != kshape:
+            raise ValueError(f"layer {self.name or type(self).__name__} takes inputs of shape (None,) + "
+                             f"{self.logical_shape(known)}; it was called on (None,) + {tuple(shape)}")
+        if self.built:
+            return self.logical_shape(self.output_shape)
+        self.check_input_shape(kshape)
+        out = self.compute_output_shape(kshape)
+        self._call_shape = kshape
+        return self.logical_shape(out)
+
+    def call_eager(self, x, training=False):
+        """The layer's output for the array x (logical layout), building
+        the layer on the first call (with the generator keras.utils.
+        set_random_seed seeds)."""
+        xp = _ops.xp_of(x)
+        x = xp.asarray(x)
+        if x.dtype.kind not in "biuf" or x.ndim == 0:
+            raise TypeError(f"{type(self).__name__} takes an array of real numbers (N, ...); received "
+                            f"{x.dtype} of shape {x.shape}")
+        if not self.built:
+            dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+            self.build(self.kernel_shape(x.shape[1:]), _tensor.default_rng(), dtype)
+        if getattr(self, "logits", False):  # (left on by a model's training step that fused the activation)
+            self.logits = False
+        moved = self.layout == "channels_first" and x.ndim >= 3
+        x = move_channels(x, True) if moved else x
+        y = self.forward(xp.asarray(x, self.dtype), training)
+        return move_channels(y, False) if moved and y.ndim >= 3 else y
+
+    def node_state(self):
+        """What one forward left on the layer for its backward (a shallow
+        copy of its attributes): a graph that calls one layer at several
+        nodes keeps one per node and puts it back before that node's
+        backward."""
+        return dict(self.__dict__)
+
+    def restore_node_state(self, state):
+        self.__dict__.update(state)
 
     # -- running -------------------------------------------------------------------------------
 
@@ -179,6 +255,13 @@ class ActivatedLayer(Layer):
     def get_config(self):
         name = self.activation.name
         return {"activation": None if name == "identity" else self.activation.get_config()}
+
+
+def move_channels(x, first):
+    """x (N, ..., C) with C moved to axis 1 (first), or back (N, C, ...) ->
+    (N, ..., C); a contiguous copy."""
+    xp = _ops.xp_of(x)
+    return xp.ascontiguousarray(xp.moveaxis(x, -1, 1) if first else xp.moveaxis(x, 1, -1))
 
 
 # ---- hyper-parameter checks ------------------------------------------------------------------

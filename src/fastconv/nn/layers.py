@@ -8,8 +8,9 @@ import numpy as np
 from .. import _validation
 from .. import conv as F
 from .. import pool as P
-from . import _ops, config
+from . import _ops, _tensor, config
 from . import activations
+from .merge import Add, Average, Concatenate, Multiply, Subtract  # noqa: F401 (keras.layers.Add, ...)
 from ._base import ActivatedLayer, Layer, check_initializer, initialise, int_tuple, padding_arg, positive_int
 
 
@@ -699,7 +700,10 @@ class InputLayer(Layer):
 
 
 def Input(shape=None, batch_size=None, dtype=None, name=None):
-    """keras.Input for Sequential models: the model's input shape, as an
-    InputLayer.  (The functional API, layers called on symbolic tensors, is
-    not part of fastconv.nn yet.)"""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+    """keras.Input: a symbolic tensor (KerasTensor) of shape (None,) + shape,
+    the input of a functional Model (layers called on it record the graph);
+    as the first entry of a Sequential model, its input shape."""
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+    _tensor.name_layer(layer)
+    dtype = "float32" if dtype is None else dtype
+    return _tensor.Node(layer, [], [layer.shape], dtype).outputs[0]

@@ -26,12 +26,14 @@ from . import _ops
 from . import callbacks as C
 from . import layers as L
 from . import losses, optimizers, recurrent
-from ._base import ActivatedLayer, Layer
+from . import _tensor, merge
+from ._base import ActivatedLayer, Layer, move_channels
 
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
     L.Dense, L.Activation, L.Flatten, L.Reshape, L.Dropout, L.BatchNorm, L.Conv1D, L.Conv2D, L.Conv2DTranspose,
     L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.GlobalAvgPool2D,
-    L.LeakyReLU, L.ELU, L.ReLU, L.Embedding, recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU)}
+    L.LeakyReLU, L.ELU, L.ReLU, L.Embedding, recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU,
+    L.InputLayer, merge.Add, merge.Subtract, merge.Multiply, merge.Average, merge.Concatenate)}
 
 
 def _host_targets(y_true, y_out):
@@ -58,12 +60,19 @@ def _mse(y_true, y_out):
     return float(((y_out - _host_targets(y_true, y_out).reshape(y_out.shape)) ** 2).mean())
 
 
-class Sequential:
-    """Layers applied in order.  seed fixes the weight initialisation, the
-    dropout masks and the shuffling, so a run repeats exactly (with the same
-    thread count); dtype is the parameters' (float32 or float64)."""
+class ModelBase:
+    """What Sequential and the functional Model share: compile, fit,
+    evaluate, predict, train_on_batch, the weights in Keras's and the
+    optimizer's views, devices.  A subclass holds `layers` (each layer
+    once) and gives: _inputs(x) (the input arrays, checked, as a list),
+    _targets(y) (one target array per output), _run(xs, training, logits)
+    (the outputs as a list; logits: per output, leave out the fused
+    activation), _run_backward(grads, input_grad), _pack(outputs) (the
+    user's structure), _output_layers() (the layer making each output, or
+    None where its activation may not be fused into the loss),
+    output_names."""
 
-    def __init__(self, layers=None, name=None, seed=None, dtype="float32"):
+    def _init_state(self, name, seed, dtype):
         self.name = name
         self.seed = seed
         self.dtype = np.dtype(dtype)
@@ -71,113 +80,101 @@ class Sequential:
             raise TypeError(f"dtype must be float32 or float64; received dtype={dtype!r}")
         self._rng = np.random.default_rng(seed)
         self._xp = np  # the parameters' array module: NumPy (CPU) or CuPy (GPU)
-        self.layers = []
-        self._shapes = []
-        self.built = False
-        self.input_shape = None
         self.optimizer = self.loss = None
         self.metrics = []
-        self._fused = False
+        self._heads = []
         self.stop_training = False
-        for layer in layers or []:
-            self.add(layer)
-
-    # ---- building ---------------------------------------------------------------------------
-
-    def add(self, layer):
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential takes fastconv.nn layers; received {type(layer).__name__}")
-        if isinstance(layer, L.InputLayer):  # keras.Input / InputLayer: the input shape, not a layer
-            if self.layers or self.built:
-                raise ValueError("an Input (InputLayer) can only come first in a Sequential model")
-            self.build(layer.shape)
-            return
-        self.layers.append(layer)
-        if self.built:
-            self._shapes.append(self._build_logical(layer, self._output_shape(len(self.layers) - 1)))
-            if self._xp is not np:
-                self._move_state(self._xp)
-        elif len(self.layers) == 1 and layer.declared_input_shape is not None:  # input_shape= on the first layer
-            self.build(layer.declared_input_shape)
 
     def _build_layer(self, layer, shape):
         """Builds a layer for inputs of shape (N,) + shape, keeping the weights
         of one already built for that shape (trained layers reused in another
         model keep what they learnt)."""
         if layer.built:
-            if tuple(layer.input_shape) != tuple(shape):
+            if _shape_key(layer.input_shape) != _shape_key(shape):
                 raise ValueError(f"layer {layer.name or type(layer).__name__} was built for inputs of shape "
                                  f"(N,) + {tuple(layer.input_shape)}; here it would receive (N,) + {tuple(shape)}")
             return
         layer.build(shape, self._rng, self.dtype)
 
-    def _build_logical(self, layer, shape):
-        """Builds a layer for inputs of logical shape (N,) + shape (the model's
-        data layout) and returns its output's logical shape: an image layer
-        in channels_last format is built, and runs, on the channel axis moved
-        first."""
-        if layer.layout == "channels_first" and len(shape) >= 2:
-            self._build_layer(layer, (shape[-1],) + tuple(shape[:-1]))
-            out = layer.output_shape
-            return tuple(out[1:]) + (out[0],) if len(out) >= 2 else tuple(out)
-        self._build_layer(layer, shape)
-        return tuple(layer.output_shape)
-
-    def _output_shape(self, upto):
-        return self._shapes[upto - 1] if upto else self.input_shape
-
-    def build(self, input_shape):
-        """Creates every layer's weights for inputs of shape (N,) + input_shape."""
-        shape = tuple(int(n) for n in input_shape)
-        self.input_shape = shape
-        self._shapes = []  # each layer's output shape in the model's (logical) layout
-        for layer in self.layers:
-            shape = self._build_logical(layer, shape)
-            self._shapes.append(shape)
-        self.built = True
-        if self._xp is not np:  # built after moving (to("gpu"), or a first CuPy input): weights follow
-            self._move_state(self._xp)
-        if self.loss is not None:
-            self._set_fusion()
-
     @property
-    def output_shape(self):
-        return self._shapes[-1] if self.layers else self.input_shape
+    def trainable(self):
+        """False freezes every layer (fit then leaves their weights); True
+        (or setting it True) trains them all."""
+        return all(layer.trainable for layer in self.weight_layers())
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+    @trainable.setter
+    def trainable(self, value):
+        for layer in self.weight_layers():
+            layer.trainable = bool(value)
+
+    # ---- compiling ------------------------------------------------------------------------------
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
         """optimizer (Keras's default "rmsprop"), loss (required: a name or a
-        Loss), metrics (names)."""
+        Loss; with several outputs one for all, a list in output order or a
+        dict by output name), metrics (names, computed for each output),
+        loss_weights (a list or dict: the training loss is the weighted sum
+        of the outputs' losses)."""
         if loss is None:
             raise ValueError("compile() needs a loss (for example loss='mse' or "
                              "'sparse_categorical_crossentropy'): fastconv.nn trains only on a compiled loss")
+        names = self.output_names
+        per_output = per_name(loss, names, "loss", "output", broadcast=True)
+        weights = [1.0] * len(names) if loss_weights is None else per_name(loss_weights, names, "loss_weights",
+                                                                             "output", broadcast=True)
+        for name, w in zip(names, weights):
+            if not isinstance(w, (int, float, np.floating, np.integer)) or isinstance(w, bool) or w < 0:
+                raise ValueError(f"loss_weights must be numbers >= 0; received {w!r} for output {name!r}")
         self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
+        resolved = [losses.get(v) for v in per_output]
+        self.loss = resolved[0] if len(names) == 1 else resolved
+        self._loss_config = ([v.get_config() for v in resolved], [float(w) for w in weights])
         self.metrics = list(metrics or [])
-        self._metric_fns = {}
-        for m in self.metrics:
-            if m in ("accuracy", "acc"):
-                kind = {"sparse_categorical_crossentropy": "sparse", "categorical_crossentropy": "categorical"}
-                self._metric_fns["accuracy"] = _accuracy(kind.get(self.loss.name, "binary"))
-            elif m in ("mae", "mean_absolute_error"):
-                self._metric_fns["mae"] = _mae
-            elif m in ("mse", "mean_squared_error"):
-                self._metric_fns["mse"] = _mse
-            else:
-                raise ValueError(f"metrics may hold 'accuracy', 'mae', 'mse'; received {m!r}")
+        self._heads = []
+        for loss_k, w in zip(resolved, weights):
+            fns = {}
+            for m in self.metrics:
+                if m in ("accuracy", "acc"):
+                    kind = {"sparse_categorical_crossentropy": "sparse", "categorical_crossentropy": "categorical"}
+                    fns["accuracy"] = _accuracy(kind.get(loss_k.name, "binary"))
+                elif m in ("mae", "mean_absolute_error"):
+                    fns["mae"] = _mae
+                elif m in ("mse", "mean_squared_error"):
+                    fns["mse"] = _mse
+                else:
+                    raise ValueError(f"metrics may hold 'accuracy', 'mae', 'mse'; received {m!r}")
+            self._heads.append({"loss": loss_k, "weight": float(w), "metrics": fns})
         self._set_fusion()
 
     def _set_fusion(self):
         """Cross-entropy after a softmax (sigmoid) trains on the logits, with
         the activation fused into the loss (exact where softmax then log is
         not)."""
-        last = self.layers[-1] if self.layers else None
-        act = last.activation.name if isinstance(last, ActivatedLayer) else None
         pairs = {("softmax", "categorical_crossentropy"), ("softmax", "sparse_categorical_crossentropy"),
                  ("sigmoid", "binary_crossentropy")}
-        self._fused = (act, self.loss.name) in pairs and not self.loss.from_logits
-        self._train_loss = type(self.loss)(from_logits=True) if self._fused else self.loss
+        for head, layer in zip(self._heads, self._output_layers()):
+            act = layer.activation.name if isinstance(layer, ActivatedLayer) else None
+            loss = head["loss"]
+            head["fused"] = (act, loss.name) in pairs and not loss.from_logits
+            head["train_loss"] = type(loss)(from_logits=True) if head["fused"] else loss
+            head["activation"] = layer.activation if head["fused"] else None
+        if self._heads:
+            self._fused, self._train_loss = self._heads[0]["fused"], self._heads[0]["train_loss"]
 
-    # ---- the low-level path ---------------------------------------------------------------------
+    def _check_compiled(self):
+        if self.loss is None:
+            raise RuntimeError("call compile(optimizer, loss, metrics) before fit / evaluate / train_on_batch")
+
+    @property
+    def metrics_names(self):
+        """["loss", metric, ...]: the names of evaluate's values."""
+        several = len(self._heads) > 1
+        names = ["loss"] + ([f"{n}_loss" for n in self.output_names] if several else [])
+        for head, name in zip(self._heads, self.output_names):
+            names += [f"{name}_{m}" if several else m for m in head["metrics"]]
+        return names
+
+    # ---- devices ------------------------------------------------------------------------------
 
     @property
     def device(self):
@@ -217,7 +214,7 @@ class Sequential:
 
     def _move_state(self, xp):
         """Parameters, buffers, gradients and optimizer slots as arrays of module xp."""
-        for layer in self.layers:
+        for layer in self.weight_layers():
             for store in (layer.params, layer.buffers, layer.grads):
                 for k, v in store.items():
                     store[k] = _ops.to_module(v, xp)
@@ -227,7 +224,8 @@ class Sequential:
                     slots[k] = _ops.to_module(v, xp)
         self._pack_key = None  # re-pack the flat parameters on the new device
 
-    def _as_input(self, x, name="x"):
+    def _check_array(self, x, name):
+        """x as an array of the model's module and dtype, with a batch axis."""
         if x is None:
             raise TypeError(f"{name} must be an array of numbers (N, ...); received None")
         if _backend.is_cupy_array(x) and self._xp is np:
@@ -237,13 +235,386 @@ class Sequential:
             raise TypeError(f"{name} must be an array of real numbers (N, ...); received dtype {x.dtype}")
         if x.ndim == 0:
             raise ValueError(f"{name} must have a batch axis (N, ...); received a 0-d array")
-        if x.dtype != self.dtype:
-            x = x.astype(self.dtype)
+        return x.astype(self.dtype) if x.dtype != self.dtype else x
+
+    # ---- weights --------------------------------------------------------------------------------
+
+    def parameters(self):
+        """The trainable arrays (layers with trainable=False left out), in
+        state_dict order (updated in place by the optimizers)."""
+        return [layer.params[n] for layer in self.weight_layers() if layer.trainable for n in layer.param_names]
+
+    def gradients(self):
+        """The gradients of the last backward, matching parameters()."""
+        return [layer.grads[n] for layer in self.weight_layers() if layer.trainable for n in layer.param_names]
+
+    @property
+    def trainable_variables(self):
+        """Keras's name for parameters(): the arrays fit updates."""
+        return self.parameters()
+
+    def get_weights(self):
+        """Every layer's weights in Keras's layouts and order (kernels (in,
+        out) / (kh, kw, in, out), one recurrent bias, BatchNorm's moving
+        statistics), host copies; state_dict keeps PyTorch's."""
+        return [w for layer in self.weight_layers() for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        """Sets every layer's weights from Keras's layouts (as get_weights)."""
+        weights = list(weights)
+        counts = [len(layer.keras_weights()) for layer in self.weight_layers()]
+        if len(weights) != sum(counts):
+            raise ValueError(f"set_weights needs {sum(counts)} arrays; received {len(weights)}")
+        at = 0
+        for layer, n in zip(self.weight_layers(), counts):
+            if n:
+                layer.set_weights(weights[at: at + n])
+            at += n
+
+    @staticmethod
+    def _layer_arrays(layer):
+        return [layer.params[n] for n in layer.param_names] + [layer.buffers[n] for n in layer.buffer_names]
+
+    def weight_layers(self):
+        """The layers holding weights, each once: a model used as a layer
+        (a nested functional Model) stands for its own layers."""
+        out, seen = [], set()
+        for layer in self.layers:
+            for leaf in (layer.weight_layers() if isinstance(layer, ModelBase) else [layer]):
+                if id(leaf) not in seen:
+                    seen.add(id(leaf))
+                    out.append(leaf)
+        return out
+
+    def count_weights(self):
+        """(trainable, non-trainable) weight counts, as Keras counts them."""
+        counts = [layer.count_weights() for layer in self.weight_layers()]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+    def count_params(self):
+        """Every weight, trainable or not, as Keras counts them (see summary)."""
+        return sum(self.count_weights())
+
+    # ---- training -------------------------------------------------------------------------------
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
+        """One optimizer step on (x, y); returns the logs (loss and metrics of
+        the batch).  sample_weight (one per example) and class_weight
+        ({class: weight}, from integer or one-hot targets) scale each
+        example's loss, as Keras's (the metrics stay unweighted)."""
+        self._check_compiled()
+        return self._train_step(self._inputs(x), self._targets(y), sample_weight, class_weight)
+
+    def _train_step(self, xs, ys, sample_weight, class_weight):
+        fused = [h["fused"] for h in self._heads]
+        outs = self._run(xs, True, fused)
+        if class_weight is not None and len(outs) > 1:
+            raise ValueError("class_weight applies to a model with one output; this one has "
+                             f"{len(outs)} (weigh examples with sample_weight)")
+        w = _example_weights(ys[0], len(outs[0]), sample_weight, class_weight)
+        total, parts, grads = 0.0, [], []
+        for head, y, out in zip(self._heads, ys, outs):
+            loss_fn = head["train_loss"]
+            loss, grad = loss_fn(y, out) if w is None else loss_fn.weighted(y, out, w)
+            if head["weight"] != 1:
+                grad = grad * grad.dtype.type(head["weight"])
+            total += head["weight"] * loss
+            parts.append(loss)
+            grads.append(grad)
+        if not np.isfinite(total):
+            raise FloatingPointError(f"the loss became {total}; lower the learning rate or check the data")
+        self._run_backward(grads, input_grad=False)
+        flat, flat_grad = self._packed()
+        self._xp.concatenate([g.reshape(-1) for g in self.gradients()], out=flat_grad)
+        self.optimizer.step([flat], [flat_grad])  # one update over every parameter
+        return self._logs_of(total, parts, ys, outs)
+
+    def _packed(self):
+        """Every parameter as a view into one flat array (and a flat gradient
+        buffer): the optimizers' elementwise updates then run once per step
+        instead of once per array (a dozen NumPy calls each: most of a small
+        model's step).  Re-packed if the layers' arrays change."""
+        params = self.parameters()
+        key = tuple(id(p) for p in params)
+        if getattr(self, "_pack_key", None) != key:
+            flat = self._xp.empty(sum(p.size for p in params), self.dtype)
+            offset = 0
+            for layer in self.weight_layers():
+                if not layer.trainable:
+                    continue
+                for name in layer.param_names:
+                    p = layer.params[name]
+                    view = flat[offset: offset + p.size].reshape(p.shape)
+                    view[...] = p
+                    layer.params[name] = view
+                    offset += p.size
+            self._flat_params, self._flat_grads = flat, self._xp.empty_like(flat)
+            self._pack_key = tuple(id(p) for p in self.parameters())
+        return self._flat_params, self._flat_grads
+
+    def _logs_of(self, total, parts, ys, outs):
+        """The logs of a batch: the (weighted total) loss, then with several
+        outputs each output's loss, then the metrics (output-prefixed with
+        several outputs), on probabilities where the activation was fused."""
+        several = len(self._heads) > 1
+        logs = {"loss": total}
+        if several:
+            logs.update({f"{n}_loss": p for n, p in zip(self.output_names, parts)})
+        for k, (head, name) in enumerate(zip(self._heads, self.output_names)):
+            if not head["metrics"]:
+                continue
+            probs = outs[k] if head["activation"] is None else head["activation"].forward(outs[k])
+            for m, fn in head["metrics"].items():
+                logs[f"{name}_{m}" if several else m] = fn(ys[k], probs)
+        return logs
+
+    def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0):
+        """Trains for epochs initial_epoch ... epochs - 1 over (x, y) in
+        shuffled mini-batches (Keras's arguments, in its order; batch_size
+        None is 32); returns the History (per-epoch loss, metrics, and
+        their ``val_`` twins).  validation_split: the last fraction of x
+        and y (taken before shuffling, as Keras) held out for validation.
+        class_weight / sample_weight: see train_on_batch."""
+        self._check_compiled()
+        xs, ys = self._inputs(x), self._targets(y)
+        n = len(xs[0])
+        for t in ys:
+            if len(t) != n:
+                raise ValueError(f"x and y must hold the same number of examples; received {n} and {len(t)}")
+        if sample_weight is not None and len(sample_weight) != n:
+            raise ValueError(f"sample_weight must hold one weight per example ({n}); received "
+                             f"{len(sample_weight)}")
+        batch_size = 32 if batch_size is None else batch_size
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; received batch_size={batch_size!r}")
+        verbose = 1 if verbose == "auto" else verbose
+        if not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch:
+            raise ValueError(f"initial_epoch must be an int >= 0; received {initial_epoch!r}")
+        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be a fraction in [0, 1); received {validation_split!r}")
+        val = None
+        if validation_split and validation_data is None:
+            cut = n - int(n * validation_split)
+            if cut == n or cut == 0:
+                raise ValueError(f"validation_split={validation_split} of {n} examples leaves no validation "
+                                 "or no training example")
+            val = ([a[cut:] for a in xs], [t[cut:] for t in ys])
+            xs, ys, n = [a[:cut] for a in xs], [t[:cut] for t in ys], cut
+            if sample_weight is not None:
+                sample_weight = np.asarray(_backend.to_host(sample_weight))[:cut]
+        elif validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val)")
+            val = (self._inputs(validation_data[0], "x_val (validation_data[0])"),
+                   self._targets(validation_data[1]))
+        steps = -(-n // batch_size)
+        history = C.History()
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(C.ProgressBar(epochs, steps, verbose))
+        for cb in cbs:
+            cb.model = self
+            cb.on_train_begin()
+        self.stop_training = False
+        for epoch in range(initial_epoch, epochs):
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            order = self._rng.permutation(n) if shuffle else np.arange(n)
+            sums = collections.defaultdict(float)
+            for step in range(steps):
+                idx = order[step * batch_size: (step + 1) * batch_size]
+                rows = idx if self._xp is np else self._xp.asarray(idx)
+                sw = None if sample_weight is None else np.asarray(_backend.to_host(sample_weight))[idx]
+                logs = self._train_step([a[rows] for a in xs], [t[rows] for t in ys], sw, class_weight)
+                for k, v in logs.items():
+                    sums[k] += v * len(idx)
+                running = {k: v / min((step + 1) * batch_size, n) for k, v in sums.items()}
+                for cb in cbs:
+                    cb.on_batch_end(step, running)
+            logs = {k: v / n for k, v in sums.items()}
+            if val is not None:
+                logs.update({f"val_{k}": v for k, v in self._evaluate(*val, batch_size).items()})
+            history.record(epoch, logs)
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end()
+        return history
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The model's output for x, in batches of batch_size (all at once if
+        None); several outputs: a list (or a dict, as the outputs were given)."""
+        xs = self._inputs(x)
+        n = len(xs[0])
+        if batch_size is None or batch_size >= n:
+            return self._pack(self._run(xs, False, None))
+        parts = [self._run([a[i: i + batch_size] for a in xs], False, None) for i in range(0, n, batch_size)]
+        return self._pack([self._xp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))])
+
+    def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False):
+        """Loss (and metrics) on (x, y) in inference mode: the loss if no
+        metrics were compiled (and one output), else [loss, ...], or a dict."""
+        self._check_compiled()
+        logs = self._evaluate(self._inputs(x), self._targets(y), batch_size)
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
+
+    def _evaluate(self, xs, ys, batch_size):
+        n = len(xs[0])
+        bs = n if batch_size is None else batch_size
+        fused = [h["fused"] for h in self._heads]
+        sums = collections.defaultdict(float)
+        for i in range(0, n, bs):
+            bx, by = [a[i: i + bs] for a in xs], [t[i: i + bs] for t in ys]
+            outs = self._run(bx, False, fused)
+            parts = [h["train_loss"](t, o)[0] for h, t, o in zip(self._heads, by, outs)]
+            total = sum(h["weight"] * p for h, p in zip(self._heads, parts))
+            for k, v in self._logs_of(total, parts, by, outs).items():
+                sums[k] += v * len(outs[0])
+        return {k: v / n for k, v in sums.items()}
+
+    # ---- description ------------------------------------------------------------------------------
+
+    def _summary_text(self, title, rows, print_fn):
+        """Keras's summary table of rows (the header first), then the total,
+        trainable and non-trainable weight counts with their sizes."""
+        widths = [max(len(r[c]) for r in rows) + 2 for c in range(len(rows[0]))]
+        rule = "-" * sum(widths)
+        trainable, frozen = self.count_weights()
+
+        def size(n):
+            b = n * self.dtype.itemsize
+            for unit in ("B", "KB", "MB", "GB"):
+                if b < 1024 or unit == "GB":
+                    return f"{b:.2f} {unit}"
+                b /= 1024
+
+        lines = [f'Model: "{title}"', rule, "".join(v.ljust(w) for v, w in zip(rows[0], widths)).rstrip(),
+                 "=" * sum(widths)]
+        lines += ["".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows[1:]]
+        lines += ["=" * sum(widths), f" Total params: {trainable + frozen:,} ({size(trainable + frozen)})",
+                  f" Trainable params: {trainable:,} ({size(trainable)})",
+                  f" Non-trainable params: {frozen:,} ({size(frozen)})", rule]
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def _compile_config(self):
+        if self.loss is None:
+            return {}
+        loss_configs, weights = self._loss_config
+        loss = loss_configs[0] if len(loss_configs) == 1 else loss_configs
+        return {"compile": {"optimizer": self.optimizer.get_config(), "loss": loss, "metrics": self.metrics,
+                            "loss_weights": weights if len(weights) > 1 else None}}
+
+    def _write(self, path, config, layers):
+        """One .npz: config (JSON) and every array of the given layers, keyed layer{i}/{name}."""
+        arrays = {"config": np.array(json.dumps(config))}
+        for i, layer in enumerate(layers):
+            for n in layer.param_names + layer.buffer_names:
+                arrays[f"layer{i}/{n}"] = _backend.to_host(layer.params[n] if n in layer.params else layer.buffers[n])
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+
+class Sequential(ModelBase):
+    """Layers applied in order.  seed fixes the weight initialisation, the
+    dropout masks and the shuffling, so a run repeats exactly (with the same
+    thread count); dtype is the parameters' (float32 or float64)."""
+
+    output_names = ("output",)
+
+    def __init__(self, layers=None, name=None, seed=None, dtype="float32"):
+        self._init_state(name, seed, dtype)
+        self.layers = []
+        self._shapes = []
+        self.built = False
+        self.input_shape = None
+        self._fused = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ---- building ---------------------------------------------------------------------------
+
+    def add(self, layer):
+        if isinstance(layer, _tensor.KerasTensor) and layer.is_input:  # keras.Input(shape)
+            layer = layer.node.layer
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential takes fastconv.nn layers; received {type(layer).__name__}")
+        if isinstance(layer, L.InputLayer):  # keras.Input / InputLayer: the input shape, not a layer
+            if self.layers or self.built:
+                raise ValueError("an Input (InputLayer) can only come first in a Sequential model")
+            self.build(layer.shape)
+            return
+        self.layers.append(layer)
+        if self.built:
+            self._shapes.append(self._build_logical(layer, self._output_shape(len(self.layers) - 1)))
+            if self._xp is not np:
+                self._move_state(self._xp)
+        elif len(self.layers) == 1 and layer.declared_input_shape is not None:  # input_shape= on the first layer
+            self.build(layer.declared_input_shape)
+
+    def _build_logical(self, layer, shape):
+        """Builds a layer for inputs of logical shape (N,) + shape (the model's
+        data layout) and returns its output's logical shape: an image layer
+        in channels_last format is built, and runs, on the channel axis moved
+        first."""
+        self._build_layer(layer, layer.kernel_shape(shape))
+        return layer.logical_shape(layer.output_shape)
+
+    def _output_shape(self, upto):
+        return self._shapes[upto - 1] if upto else self.input_shape
+
+    def build(self, input_shape):
+        """Creates every layer's weights for inputs of shape (N,) + input_shape."""
+        shape = tuple(int(n) for n in input_shape)
+        self.input_shape = shape
+        self._shapes = []  # each layer's output shape in the model's (logical) layout
+        for layer in self.layers:
+            shape = self._build_logical(layer, shape)
+            self._shapes.append(shape)
+        self.built = True
+        if self._xp is not np:  # built after moving (to("gpu"), or a first CuPy input): weights follow
+            self._move_state(self._xp)
+        if self.loss is not None:
+            self._set_fusion()
+
+    @property
+    def output_shape(self):
+        return self._shapes[-1] if self.layers else self.input_shape
+
+    def _output_layers(self):
+        return [self.layers[-1] if self.layers else None]
+
+    # ---- the low-level path ---------------------------------------------------------------------
+
+    def _as_input(self, x, name="x"):
+        x = self._check_array(x, name)
         if not self.built:
             self.build(x.shape[1:])
         elif x.shape[1:] != self.input_shape:
             raise ValueError(f"the model takes inputs of shape (N,) + {self.input_shape}; received {x.shape}")
         return x
+
+    def _inputs(self, x, name="x"):
+        return [self._as_input(x, name)]
+
+    def _targets(self, y):
+        return [_ops.to_module(y, self._xp)]
+
+    def _run(self, xs, training, logits):
+        return [self.forward(xs[0], training, bool(logits and logits[0]))]
+
+    def _run_backward(self, grads, input_grad):
+        return self.backward(grads[0], input_grad)
+
+    def _pack(self, outs):
+        return outs[0]
 
     def forward(self, x, training=False, logits=False):
         """The model's output for x (N, ...); training=True uses batch
@@ -288,175 +659,7 @@ class Sequential:
                 g = _move_channels(g, not moves[i])
         return g
 
-    def parameters(self):
-        """The trainable arrays (layers with trainable=False left out), in
-        state_dict order (updated in place by the optimizers)."""
-        return [layer.params[n] for layer in self.layers if layer.trainable for n in layer.param_names]
-
-    def gradients(self):
-        """The gradients of the last backward, matching parameters()."""
-        return [layer.grads[n] for layer in self.layers if layer.trainable for n in layer.param_names]
-
-    @property
-    def trainable_variables(self):
-        """Keras's name for parameters(): the arrays fit updates."""
-        return self.parameters()
-
-    @property
-    def metrics_names(self):
-        """["loss", metric, ...]: the names of evaluate's values."""
-        return ["loss"] + list(getattr(self, "_metric_fns", {}))
-
-    def get_weights(self):
-        """Every layer's weights in Keras's layouts and order (kernels (in,
-        out) / (kh, kw, in, out), one recurrent bias, BatchNorm's moving
-        statistics), host copies; state_dict keeps PyTorch's."""
-        return [w for layer in self.layers for w in layer.get_weights()]
-
-    def set_weights(self, weights):
-        """Sets every layer's weights from Keras's layouts (as get_weights)."""
-        weights = list(weights)
-        counts = [len(layer.keras_weights()) for layer in self.layers]
-        if len(weights) != sum(counts):
-            raise ValueError(f"set_weights needs {sum(counts)} arrays; received {len(weights)}")
-        at = 0
-        for layer, n in zip(self.layers, counts):
-            layer.set_weights(weights[at: at + n])
-            at += n
-
-    @staticmethod
-    def _layer_arrays(layer):
-        return [layer.params[n] for n in layer.param_names] + [layer.buffers[n] for n in layer.buffer_names]
-
-    # ---- training -------------------------------------------------------------------------------
-
-    def _check_compiled(self):
-        if self.loss is None:
-            raise RuntimeError("call compile(optimizer, loss, metrics) before fit / evaluate / train_on_batch")
-
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
-        """One optimizer step on (x, y); returns the logs (loss and metrics of
-        the batch).  sample_weight (one per example) and class_weight
-        ({class: weight}, from integer or one-hot targets) scale each
-        example's loss, as Keras's (the metrics stay unweighted)."""
-        self._check_compiled()
-        out = self.forward(x, training=True, logits=self._fused)
-        w = _example_weights(y, len(out), sample_weight, class_weight)
-        loss, grad = self._train_loss(y, out) if w is None else self._train_loss.weighted(y, out, w)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss}; lower the learning rate or check the data")
-        self.backward(grad, input_grad=False)
-        flat, flat_grad = self._packed()
-        self._xp.concatenate([g.reshape(-1) for g in self.gradients()], out=flat_grad)
-        self.optimizer.step([flat], [flat_grad])  # one update over every parameter
-        return self._logs(loss, y, out, self._fused)
-
-    def _packed(self):
-        """Every parameter as a view into one flat array (and a flat gradient
-        buffer): the optimizers' elementwise updates then run once per step
-        instead of once per array (a dozen NumPy calls each: most of a small
-        model's step).  Re-packed if the layers' arrays change."""
-        params = self.parameters()
-        key = tuple(id(p) for p in params)
-        if getattr(self, "_pack_key", None) != key:
-            flat = self._xp.empty(sum(p.size for p in params), self.dtype)
-            offset = 0
-            for layer in self.layers:
-                if not layer.trainable:
-                    continue
-                for name in layer.param_names:
-                    p = layer.params[name]
-                    view = flat[offset: offset + p.size].reshape(p.shape)
-                    view[...] = p
-                    layer.params[name] = view
-                    offset += p.size
-            self._flat_params, self._flat_grads = flat, self._xp.empty_like(flat)
-            self._pack_key = tuple(id(p) for p in self.parameters())
-        return self._flat_params, self._flat_grads
-
-    def _logs(self, loss, y, out, logits):
-        logs = {"loss": loss}
-        if self._metric_fns:
-            probs = out
-            if logits:  # metrics on probabilities (accuracy is the same on logits except for sigmoid)
-                probs = self.layers[-1].activation.forward(out)
-            for name, fn in self._metric_fns.items():
-                logs[name] = fn(y, probs)
-        return logs
-
-    def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0):
-        """Trains for epochs initial_epoch ... epochs - 1 over (x, y) in
-        shuffled mini-batches (Keras's arguments, in its order; batch_size
-        None is 32); returns the History (per-epoch loss, metrics, val_
-        ones).  validation_split: the last fraction of x and y (taken before
-        shuffling, as Keras) held out for validation.  class_weight /
-        sample_weight: see train_on_batch."""
-        self._check_compiled()
-        x = self._as_input(x)
-        y = _ops.to_module(y, self._xp)
-        if len(x) != len(y):
-            raise ValueError(f"x and y must hold the same number of examples; received {len(x)} and {len(y)}")
-        if sample_weight is not None and len(sample_weight) != len(x):
-            raise ValueError(f"sample_weight must hold one weight per example ({len(x)}); received "
-                             f"{len(sample_weight)}")
-        batch_size = 32 if batch_size is None else batch_size
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int; received batch_size={batch_size!r}")
-        verbose = 1 if verbose == "auto" else verbose
-        if not isinstance(initial_epoch, (int, np.integer)) or not 0 <= initial_epoch:
-            raise ValueError(f"initial_epoch must be an int >= 0; received {initial_epoch!r}")
-        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
-            raise ValueError(f"validation_split must be a fraction in [0, 1); received {validation_split!r}")
-        if validation_split and validation_data is None:
-            cut = len(x) - int(len(x) * validation_split)
-            if cut == len(x) or cut == 0:
-                raise ValueError(f"validation_split={validation_split} of {len(x)} examples leaves no validation "
-                                 "or no training example")
-            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
-            if sample_weight is not None:
-                sample_weight = np.asarray(_backend.to_host(sample_weight))[:cut]
-        if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val)")
-            vx, vy = validation_data
-            vx = self._as_input(vx, "x_val (validation_data[0])")
-        n = len(x)
-        steps = -(-n // batch_size)
-        history = C.History()
-        cbs = list(callbacks or [])
-        if verbose:
-            cbs.append(C.ProgressBar(epochs, steps, verbose))
-        for cb in cbs:
-            cb.model = self
-            cb.on_train_begin()
-        self.stop_training = False
-        for epoch in range(initial_epoch, epochs):
-            for cb in cbs:
-                cb.on_epoch_begin(epoch)
-            order = self._rng.permutation(n) if shuffle else np.arange(n)
-            sums = collections.defaultdict(float)
-            for step in range(steps):
-                idx = order[step * batch_size: (step + 1) * batch_size]
-                rows = idx if self._xp is np else self._xp.asarray(idx)
-                sw = None if sample_weight is None else np.asarray(_backend.to_host(sample_weight))[idx]
-                logs = self.train_on_batch(x[rows], y[rows], sw, class_weight)
-                for k, v in logs.items():
-                    sums[k] += v * len(idx)
-                running = {k: v / min((step + 1) * batch_size, n) for k, v in sums.items()}
-                for cb in cbs:
-                    cb.on_batch_end(step, running)
-            logs = {k: v / n for k, v in sums.items()}
-            if validation_data is not None:
-                logs.update({f"val_{k}": v for k, v in self.evaluate(vx, vy, batch_size, return_dict=True).items()})
-            history.record(epoch, logs)
-            for cb in cbs:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for cb in cbs:
-            cb.on_train_end()
-        return history
+    # ---- Dask, description and storage ---------------------------------------------------------
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """The model's output for x, in batches of batch_size (all at once if
@@ -472,30 +675,16 @@ class Sequential:
                 da.from_delayed(dask.delayed(_predict_block, pure=False)(xb, model, batch_size),
                                 (n,) + tuple(self.output_shape), dtype=self.dtype, meta=meta)
                 for xb, n in zip(x.to_delayed().ravel(), x.chunks[0])])
-        x = self._as_input(x)
-        if batch_size is None or batch_size >= len(x):
-            return self.forward(x, training=False)
-        return self._xp.concatenate([self.forward(x[i: i + batch_size]) for i in range(0, len(x), batch_size)])
+        return super().predict(x, batch_size, verbose)
 
     def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False):
         """Loss (and metrics) on (x, y) in inference mode: the loss if no
-        metrics were compiled, else [loss, *metrics], or a dict."""
+        metrics were compiled, else [loss, metric, ...], or a dict (Dask arrays:
+        block by block)."""
         self._check_compiled()
         if _dask.is_dask_array(x) or _dask.is_dask_array(y):
             return self._dask_evaluate(x, y, batch_size, return_dict)
-        x = self._as_input(x)
-        y = _ops.to_module(y, self._xp)
-        bs = len(x) if batch_size is None else batch_size
-        sums = collections.defaultdict(float)
-        for i in range(0, len(x), bs):
-            out = self.forward(x[i: i + bs], training=False, logits=self._fused)
-            loss, _ = self._train_loss(y[i: i + bs], out)
-            for k, v in self._logs(loss, y[i: i + bs], out, self._fused).items():
-                sums[k] += v * len(out)
-        logs = {k: v / len(x) for k, v in sums.items()}
-        if return_dict:
-            return logs
-        return logs["loss"] if len(logs) == 1 else list(logs.values())
+        return super().evaluate(x, y, batch_size, verbose, return_dict)
 
     def _dask_graph(self, x):
         """For predict / evaluate on a Dask array: x with its example axes
@@ -537,12 +726,6 @@ class Sequential:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
-    # ---- description and storage -------------------------------------------------------------
-
-    def count_params(self):
-        """Every weight, trainable or not, as Keras counts them (see summary)."""
-        return sum(sum(layer.count_weights()) for layer in self.layers)
-
     def summary(self, print_fn=print):
         """Prints (and returns) Keras's table: layers, output shapes (batch as
         None) and weight counts, then the total, trainable and non-trainable
@@ -556,37 +739,14 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             rows.append((f"{layer.name or f'{type(layer).__name__.lower()}_{i}'} ({type(layer).__name__})",
                          str((None,) + tuple(self._shapes[i])), f"{sum(layer.count_weights()):,}"))
-        widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
-        rule = "-" * sum(widths)
-        trainable = sum(layer.count_weights()[0] for layer in self.layers)
-        frozen = sum(layer.count_weights()[1] for layer in self.layers)
-
-        def size(n):
-            b = n * self.dtype.itemsize
-            for unit in ("B", "KB", "MB", "GB"):
-                if b < 1024 or unit == "GB":
-                    return f"{b:.2f} {unit}"
-                b /= 1024
-
-        lines = [f'Model: "{self.name or "sequential"}"', rule,
-                 "".join(v.ljust(w) for v, w in zip(rows[0], widths)), "=" * sum(widths)]
-        lines += ["".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows[1:]]
-        lines += ["=" * sum(widths), f" Total params: {trainable + frozen:,} ({size(trainable + frozen)})",
-                  f" Trainable params: {trainable:,} ({size(trainable)})",
-                  f" Non-trainable params: {frozen:,} ({size(frozen)})", rule]
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        return self._summary_text(self.name or "sequential", rows, print_fn)
 
     def get_config(self):
         config = {"name": self.name, "seed": self.seed, "dtype": self.dtype.name,
                   "input_shape": list(self.input_shape) if self.built else None,
                   "layers": [{"class": type(layer).__name__, "name": layer.name, "config": layer.get_config()}
                              for layer in self.layers]}
-        if self.loss is not None:
-            config["compile"] = {"optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
-                                 "metrics": self.metrics}
+        config.update(self._compile_config())
         return config
 
     def save(self, path):
@@ -594,12 +754,7 @@ class Sequential:
         (loadable with allow_pickle=False; optimizer moments are not saved)."""
         if not self.built:
             raise RuntimeError("build the model (or run it on data) before saving it")
-        arrays = {"config": np.array(json.dumps(self.get_config()))}
-        for i, layer in enumerate(self.layers):
-            for n in layer.param_names + layer.buffer_names:
-                arrays[f"layer{i}/{n}"] = _backend.to_host(layer.params[n] if n in layer.params else layer.buffers[n])
-        with open(path, "wb") as f:
-            np.savez(f, **arrays)
+        self._write(path, self.get_config(), self.layers)
 
     def state_dict(self):
         """OrderedDict of NumPy arrays with torch.nn.Sequential's keys
@@ -655,8 +810,31 @@ def load_model(path):
                     dst[...] = data[f"layer{i}/{n}"]
     if "compile" in config:
         c = config["compile"]
-        model.compile(c["optimizer"], c["loss"], c["metrics"])
+        model.compile(c["optimizer"], c["loss"], c["metrics"], c.get("loss_weights"))
     return model
+
+
+def per_name(value, names, what, kind, broadcast=False):
+    """value matched to names (the model's inputs or outputs): a dict by
+    name, a list / tuple in order, or one value: given once for every name
+    (broadcast), else for a model of one input (output) only.  With
+    broadcast, a dict with a "name" key none of whose keys is a name is one
+    value (a loss's saved config)."""
+    if isinstance(value, dict) and (not broadcast or "name" not in value or set(value) & set(names)):
+        if sorted(value) != sorted(names):
+            raise ValueError(f"{what} as a dict needs the keys {names} (one per {kind}); received {sorted(value)}")
+        return [value[n] for n in names]
+    listed = isinstance(value, (list, tuple)) and (
+        broadcast or len(names) > 1 or (len(value) == 1 and np.ndim(value[0]) > 0))
+    if listed:
+        if len(value) != len(names):
+            raise ValueError(f"{what} needs one entry per {kind}: the model has {len(names)} {kind}s ({names}); "
+                             f"received a list of {len(value)}")
+        return list(value)
+    if not broadcast and len(names) != 1:
+        raise ValueError(f"{what}: the model has {len(names)} {kind}s ({names}); received one array (give a list "
+                         "or a dict)")
+    return [value] * len(names)
 
 
 def _example_weights(y, n, sample_weight, class_weight):
@@ -678,11 +856,15 @@ def _example_weights(y, n, sample_weight, class_weight):
     return w
 
 
-def _move_channels(x, first):
-    """x (N, ..., C) with C moved to axis 1 (first), or back (N, C, ...) ->
-    (N, ..., C); a contiguous copy."""
-    xp = _ops.xp_of(x)
-    return xp.ascontiguousarray(xp.moveaxis(x, -1, 1) if first else xp.moveaxis(x, 1, -1))
+_move_channels = move_channels
+
+
+def _shape_key(shape):
+    """A layer's input shape as a comparable tuple (a tuple of tuples for a
+    layer of several inputs)."""
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return tuple(tuple(s) for s in shape)
+    return tuple(shape)
 
 
 # ---- Dask tasks ------------------------------------------------------------------------------

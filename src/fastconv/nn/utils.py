@@ -1,5 +1,7 @@
-"""keras.utils: to_categorical."""
+"""keras.utils: to_categorical, set_random_seed."""
 import numpy as np
+
+from ._tensor import set_random_seed  # noqa: F401 (keras.utils.set_random_seed)
 
 
 def to_categorical(x, num_classes=None):
