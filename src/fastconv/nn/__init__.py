@@ -15,6 +15,7 @@ runs the layers' backward in reverse (see fastconv.nn.model for the
 low-level path used by custom training loops)."""
 from . import config, utils  # noqa: F401 (keras.config, keras.utils)
 from .activations import Activation as ActivationFunction
+from . import regularizers  # noqa: F401 (keras.regularizers)
 from .callbacks import Callback, EarlyStopping, History, ProgressBar
 from .layers import (
     Activation,
@@ -24,25 +25,45 @@ from .layers import (
     AvgPool2D,
     BatchNorm,
     BatchNormalization,
+    Bidirectional,
     Conv1D,
     Conv2D,
     Conv2DTranspose,
+    Cropping1D,
+    Cropping2D,
     Dense,
     Dropout,
     ELU,
     Embedding,
     Flatten,
+    GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAvgPool1D,
     GlobalAvgPool2D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
     Input,
     InputLayer,
+    Lambda,
+    LayerNormalization,
     LeakyReLU,
     MaxPool1D,
     MaxPool2D,
     MaxPooling1D,
     MaxPooling2D,
+    PReLU,
     ReLU,
     Reshape,
+    Softmax,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    TimeDistributed,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
 )
 from ._base import Layer
 from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError, MeanSquaredError,
@@ -52,6 +73,10 @@ from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
 from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = [
+    "Bidirectional", "Cropping1D", "Cropping2D", "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
+    "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Lambda", "LayerNormalization", "PReLU", "Softmax",
+    "SpatialDropout1D", "SpatialDropout2D", "TimeDistributed", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",
+    "ZeroPadding2D",
     "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "ELU", "EarlyStopping", "Embedding", "Flatten", "GRU",

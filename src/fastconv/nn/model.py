@@ -25,13 +25,15 @@ from .. import _backend, _dask, _info
 from . import _ops
 from . import callbacks as C
 from . import layers as L
-from . import losses, optimizers, recurrent
+from . import losses, optimizers, recurrent, regularizers
 from ._base import ActivatedLayer, Layer
 
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
     L.Dense, L.Activation, L.Flatten, L.Reshape, L.Dropout, L.BatchNorm, L.Conv1D, L.Conv2D, L.Conv2DTranspose,
     L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.GlobalAvgPool2D,
     L.LeakyReLU, L.ELU, L.ReLU, L.Embedding, recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU)}
+# Keras's vocabulary beyond the core layers (issue 15): saved and loaded by class name too
+_LAYER_CLASSES.update({cls.__name__: cls for cls in L.VOCABULARY})
 
 
 def _host_targets(y_true, y_out):
@@ -175,6 +177,7 @@ class Sequential:
         pairs = {("softmax", "categorical_crossentropy"), ("softmax", "sparse_categorical_crossentropy"),
                  ("sigmoid", "binary_crossentropy")}
         self._fused = (act, self.loss.name) in pairs and not self.loss.from_logits
+        self._fused = self._fused and getattr(last.activation, "axis", -1) == -1  # (a Softmax over another axis)
         self._train_loss = type(self.loss)(from_logits=True) if self._fused else self.loss
 
     # ---- the low-level path ---------------------------------------------------------------------
@@ -346,6 +349,7 @@ class Sequential:
         if not np.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss}; lower the learning rate or check the data")
         self.backward(grad, input_grad=False)
+        loss += regularizers.apply(self.layers, with_gradients=True)  # the layers' penalties, as Keras's losses
         flat, flat_grad = self._packed()
         self._xp.concatenate([g.reshape(-1) for g in self.gradients()], out=flat_grad)
         self.optimizer.step([flat], [flat_grad])  # one update over every parameter
@@ -490,6 +494,7 @@ class Sequential:
         for i in range(0, len(x), bs):
             out = self.forward(x[i: i + bs], training=False, logits=self._fused)
             loss, _ = self._train_loss(y[i: i + bs], out)
+            loss += regularizers.apply(self.layers, with_gradients=False)
             for k, v in self._logs(loss, y[i: i + bs], out, self._fused).items():
                 sums[k] += v * len(out)
         logs = {k: v / len(x) for k, v in sums.items()}
