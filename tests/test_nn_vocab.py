@@ -13,6 +13,9 @@ from test_nn_keras import keras_defaults  # noqa: F401  (autouse: Keras's channe
 
 from fastconv import nn
 
+# Keras 3 on NumPy 2 (its variables' __array__ without copy=)
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 @pytest.fixture(scope="module")
 def keras():
@@ -287,3 +290,156 @@ def test_compile_takes_the_new_optimizer_names():
         before = model.predict(x)
         model.fit(x, np.zeros((16, 2)), epochs=1, verbose=0)
         assert not np.array_equal(before, model.predict(x))
+
+
+# ---- recurrent layers' Keras arguments -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "SimpleRNN"])
+def test_stateful_layers_carry_their_states_as_keras(keras, cls):
+    rng = np.random.default_rng(7)
+    xs = [rng.standard_normal((2, 5, 3)).astype(np.float32) for _ in range(3)]
+    k = getattr(keras.layers, cls)(4, stateful=True, return_sequences=True)
+    k(xs[0])
+    k.reset_states()
+    f = getattr(nn, cls)(4, stateful=True, return_sequences=True)
+    model = nn.Sequential([f])
+    model.build((5, 3))
+    f.set_weights(k.get_weights())
+    for x in xs:
+        np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(k(x)), rtol=1e-5, atol=1e-5)
+    k.reset_states()
+    f.reset_states()
+    np.testing.assert_allclose(model.predict(xs[1]), keras.ops.convert_to_numpy(k(xs[1])), rtol=1e-5, atol=1e-5)
+    first = model.predict(xs[0])
+    assert not np.allclose(model.predict(xs[0]), first)  # the second call starts from the first's final state
+    with pytest.raises(ValueError, match="reset_states"):
+        model.predict(np.zeros((3, 5, 3), np.float32))
+    f.reset_state()
+    assert model.predict(np.zeros((3, 5, 3), np.float32)).shape == (3, 5, 4)
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+def test_stateful_gradients_hold_the_carried_state_constant(cls):
+    """The carried state is a constant of the next batch (Keras's truncated
+    backpropagation): the gradients match differences taken from it."""
+    rng = np.random.default_rng(8)
+    layer = getattr(nn, cls)(3, stateful=True, go_backwards=True)
+    model = nn.Sequential([layer], seed=0, dtype="float64")
+    model.forward(rng.standard_normal((2, 4, 3)))  # leaves a state
+    carried = layer._state
+    x = rng.standard_normal((2, 4, 3))
+    r = rng.standard_normal((2, 3))
+    model.forward(x)
+    dx = model.backward(r)
+    grads = [g.copy() for g in model.gradients()]
+
+    def loss():
+        layer._state = carried
+        return float((model.forward(x) * r).sum())
+
+    assert not np.allclose(loss(), float((nn.Sequential([getattr(nn, cls)(3)]).forward(x) * r).sum()))
+    for array, grad in [(x, dx)] + list(zip(model.parameters(), grads)):
+        for i in _probe(rng, array, 10):
+            np.testing.assert_allclose(grad.reshape(-1)[i], _numeric(loss, array, i), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "SimpleRNN"])
+def test_recurrent_dropout_masks_each_sequence_once(cls):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 5, 4))
+    f = getattr(nn, cls)(3, dropout=0.5, return_sequences=True)
+    model = nn.Sequential([f], seed=0, dtype="float64")
+    np.testing.assert_array_equal(model.predict(x), model.predict(x))  # inference: no dropout
+    plain = getattr(nn, cls)(3, return_sequences=True)
+    reference = nn.Sequential([plain], dtype="float64")
+    reference.build((5, 4))
+    plain.set_weights(f.get_weights())
+    y = model.forward(x, training=True)
+    mask = f._mask
+    assert mask.shape == (6, 1, 4) and set(np.unique(mask)) == {0.0, 2.0}  # one mask per sequence, scaled
+    np.testing.assert_allclose(y, reference.forward(x * mask), rtol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(model.backward(dy), reference.backward(dy) * mask, rtol=1e-12)
+    np.testing.assert_allclose(model.gradients()[0], reference.gradients()[0], rtol=1e-12)
+
+
+# ---- regularizers against Keras --------------------------------------------------------------------------
+
+
+def test_regularized_training_step_matches_keras(keras):
+    """The loss train_on_batch reports (the compiled loss plus every
+    penalty), the weights after one SGD step and evaluate's loss, as Keras's."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((8, 6, 3)).astype(np.float32)
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+
+    def listing(k):
+        r = k.regularizers
+        return k.Sequential([
+            k.Input((6, 3)),
+            k.layers.Conv1D(4, 2, kernel_regularizer=r.L1L2(l1=0.01, l2=0.02), bias_regularizer=r.l2(0.1)),
+            k.layers.LSTM(5, return_sequences=True, kernel_regularizer="l2", recurrent_regularizer=r.l1(0.03),
+                          bias_regularizer=r.L2(0.05)),
+            k.layers.GRU(3, kernel_regularizer=r.l1_l2(l1=0.01), bias_regularizer=r.L1(0.02)),
+            k.layers.Dense(2, kernel_regularizer="l1", bias_regularizer=r.L2(0.3))])
+
+    km, fm = listing(keras), listing(nn_as_keras())
+    weights = [rng.standard_normal(w.shape).astype(np.float32) * 0.3 for w in km.get_weights()]
+    km.set_weights(weights)
+    fm.set_weights(weights)
+    km.compile(keras.optimizers.SGD(0.1), "mse")
+    fm.compile(nn.SGD(0.1), "mse")
+    np.testing.assert_allclose(fm.evaluate(x, y), km.evaluate(x, y, verbose=0), rtol=1e-5)
+    plain = nn.Sequential([type(layer)(**{k: v for k, v in layer.get_config().items() if "regularizer" not in k})
+                           for layer in fm.layers], dtype="float32")
+    plain.build((6, 3))
+    plain.set_weights(weights)
+    plain.compile(nn.SGD(0.1), "mse")
+    assert fm.evaluate(x, y) > plain.evaluate(x, y) + 0.1  # (the penalties are not negligible here)
+    k_loss = km.train_on_batch(x, y)
+    f_loss = fm.train_on_batch(x, y)["loss"]
+    np.testing.assert_allclose(f_loss, k_loss, rtol=1e-5)
+    lstm_bias = 4  # Keras's LSTM bias is fastconv's bias_ih + bias_hh: each receives Keras's gradient, so
+    for i, (a, b) in enumerate(zip(fm.get_weights(), km.get_weights())):  # their sum moves twice Keras's step
+        if i == lstm_bias:
+            a = weights[i] + (a - weights[i]) / 2
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_regularizers_by_name_and_config():
+    r = nn.regularizers
+    assert r.get("l1").l1 == 0.01 and r.get("l2").l2 == 0.01 and (r.get("L1L2").l1, r.get("L1L2").l2) == (0, 0)
+    assert r.l1_l2 is r.L1L2  # (as Keras 3, which reads no 'l1_l2' string)
+    with pytest.raises(ValueError, match="regularizer"):
+        r.get("l1_l2")
+    w = np.array([[-2.0, 0.5], [0.0, 1.0]])
+    reg = r.L1L2(l1=0.1, l2=0.2)
+    assert reg(w) == pytest.approx(0.1 * 3.5 + 0.2 * 5.25)
+    np.testing.assert_allclose(reg.gradient(w), 0.1 * np.sign(w) + 0.4 * w)
+    layer = nn.Dense(3, kernel_regularizer=reg, bias_regularizer="l2")
+    again = nn.Dense(**layer.get_config())
+    assert again._regularizers["kernel_regularizer"].l2 == 0.2 and again._regularizers["bias_regularizer"].l2 == 0.01
+
+
+def nn_as_keras():
+    """fastconv.nn under Keras's module names."""
+    import types
+
+    return types.SimpleNamespace(Sequential=nn.Sequential, Input=nn.Input, layers=nn, regularizers=nn.regularizers)
+
+
+# ---- activations -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("approximate", [False, True])
+def test_gelu_matches_keras_and_finite_differences(keras, approximate):
+    x = np.linspace(-5, 5, 41)
+    act = nn.activations.GELU(approximate)
+    expected = keras.ops.convert_to_numpy(keras.activations.gelu(x.astype(np.float32), approximate=approximate))
+    np.testing.assert_allclose(act.forward(x.astype(np.float32)), expected, rtol=1e-5, atol=1e-6)
+    dy = np.random.default_rng(11).standard_normal(x.shape)
+    h = 1e-6
+    np.testing.assert_allclose(act.backward(dy, x, act.forward(x)),
+                               dy * (act.forward(x + h) - act.forward(x - h)) / (2 * h), rtol=1e-6, atol=1e-9)
+    assert nn.activations.get("gelu").approximate is False  # Keras's default

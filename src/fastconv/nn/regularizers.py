@@ -71,12 +71,13 @@ class L2(L1L2):
 
 l1, l2, l1_l2 = L1, L2, L1L2
 
-_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
+_BY_NAME = {"l1": L1, "l2": L2, "L1": L1, "L2": L2, "L1L2": L1L2}  # (Keras reads no 'l1_l2' string)
 
 
 def get(identifier, argname="regularizer"):
-    """A Regularizer from None (none), a name ('l1', 'l2', 'l1_l2' with
-    Keras's default factors), a config dict, or itself."""
+    """A Regularizer from None (none), a name as Keras reads them ('l1',
+    'l2' with the factor 0.01; 'L1L2' with zeros), a config dict, or
+    itself."""
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
     if isinstance(identifier, dict):
@@ -86,7 +87,7 @@ def get(identifier, argname="regularizer"):
             return _BY_NAME[name](**config)
     elif isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
-    raise ValueError(f"{argname} must be None, 'l1', 'l2', 'l1_l2' or a fastconv.nn.regularizers.Regularizer; "
+    raise ValueError(f"{argname} must be None, 'l1', 'l2', 'L1L2' or a fastconv.nn.regularizers.Regularizer; "
                      f"received {argname}={identifier!r}")
 
 
