@@ -443,3 +443,109 @@ def test_gelu_matches_keras_and_finite_differences(keras, approximate):
     np.testing.assert_allclose(act.backward(dy, x, act.forward(x)),
                                dy * (act.forward(x + h) - act.forward(x - h)) / (2 * h), rtol=1e-6, atol=1e-9)
     assert nn.activations.get("gelu").approximate is False  # Keras's default
+
+
+# ---- callbacks -------------------------------------------------------------------------------------------
+
+
+class _Stub:
+    """What the monitoring callbacks touch of a model: an optimizer's rate, weights, stop_training."""
+
+    def __init__(self, optimizer):
+        self.optimizer, self.stop_training, self.weights = optimizer, False, [np.zeros(1)]
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        self.weights = [w.copy() for w in weights]
+
+
+MONITORED = [0.9, 0.8, 0.85, 0.8, 0.79, 0.795, 0.81, 0.7, 0.72, 0.73, 0.74, 0.75, 0.69, 0.7]
+
+
+@pytest.mark.parametrize("args", ["patience=2, cooldown=1", "patience=1, factor=0.5, min_lr=0.02, min_delta=0.005",
+                                  "monitor='val_accuracy', patience=1, mode='max'"])
+def test_reduce_lr_on_plateau_follows_keras(keras, args):
+    def run(module, sgd):
+        cb = eval(f"module.callbacks.ReduceLROnPlateau({args})")
+        model = _Stub(sgd)
+        cb.set_model(model) if hasattr(cb, "set_model") else setattr(cb, "model", model)
+        cb.on_train_begin()
+        rates = []
+        for epoch, value in enumerate(MONITORED):
+            logs = {"val_loss": value, "val_accuracy": 1 - value}
+            cb.on_epoch_end(epoch, logs)
+            rates.append((logs["learning_rate"], float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+        return rates
+
+    np.testing.assert_allclose(run(nn, nn.SGD(0.1)), run(keras, keras.optimizers.SGD(0.1)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("args", ["patience=2", "patience=3, min_delta=0.02, restore_best_weights=True",
+                                  "monitor='val_accuracy', patience=2, mode='max', restore_best_weights=True"])
+def test_early_stopping_follows_keras(keras, args):
+    def run(module):
+        cb = eval(f"module.callbacks.EarlyStopping({args})")
+        model = _Stub(None)
+        cb.set_model(model) if hasattr(cb, "set_model") else setattr(cb, "model", model)
+        cb.on_train_begin()
+        for epoch, value in enumerate(MONITORED):
+            model.weights = [np.array([float(epoch)])]
+            cb.on_epoch_end(epoch, {"val_loss": value, "val_accuracy": 1 - value})
+            if model.stop_training:
+                break
+        cb.on_train_end()
+        return epoch, model.weights[0][0]
+
+    assert run(nn) == run(keras)
+
+
+def test_early_stopping_mode_auto_minimises_errors():
+    assert nn.EarlyStopping("val_mae")._sign == 1.0 and nn.EarlyStopping("val_auc")._sign == -1.0
+    with pytest.raises(ValueError, match="mode="):
+        nn.EarlyStopping("val_something")
+
+
+def test_learning_rate_scheduler_and_csv_logger_follow_keras(keras, tmp_path):
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((16, 3)).astype(np.float32), rng.standard_normal((16, 1)).astype(np.float32)
+    histories, texts = [], []
+    for module, sgd in ((nn, nn.SGD), (keras, keras.optimizers.SGD)):
+        model = module.Sequential([module.Input((3,)), module.layers.Dense(1)])
+        model.compile(sgd(0.1), "mse")
+        path = tmp_path / f"{module.__name__}.csv"
+        cbs = [module.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch else lr),
+               module.callbacks.CSVLogger(str(path))]
+        histories.append(model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=cbs,
+                                   validation_data=(x, y)).history)
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[module.callbacks.CSVLogger(str(path), append=True)])
+        texts.append(path.read_text().splitlines())
+    ours, theirs = histories
+    assert sorted(ours) == sorted(theirs)
+    np.testing.assert_allclose(ours["learning_rate"], theirs["learning_rate"], rtol=1e-6)  # 0.1, 0.05, 0.025
+    assert texts[0][0] == texts[1][0] and len(texts[0]) == len(texts[1]) == 5  # header, 3 rows, 1 appended
+    assert [line.split(",")[0] for line in texts[0][1:]] == ["0", "1", "2", "0"]
+
+
+def test_model_checkpoint_saves_the_best_epochs(tmp_path):
+    rng = np.random.default_rng(13)
+    x, y = rng.standard_normal((32, 3)).astype(np.float32), rng.standard_normal((32, 1)).astype(np.float32)
+    model = nn.Sequential([nn.Dense(1, input_shape=(3,))], seed=0)
+    model.compile(nn.SGD(0.05), "mse")
+    template = str(tmp_path / "m-{epoch:02d}-{val_loss:.4f}.npz")
+    best = tmp_path / "best.npz"
+    h = model.fit(x, y, epochs=4, verbose=0, validation_data=(x, y), callbacks=[
+        nn.ModelCheckpoint(template), nn.ModelCheckpoint(str(best), save_best_only=True),
+        nn.ModelCheckpoint(str(tmp_path / "w.npz"), save_weights_only=True)])
+    names = sorted(p.name for p in tmp_path.glob("m-*.npz"))
+    assert names == [f"m-{e + 1:02d}-{v:.4f}.npz" for e, v in enumerate(h.history["val_loss"])]
+    # SGD on this convex loss improves every epoch: the best is the last
+    np.testing.assert_array_equal(nn.load_model(best).predict(x), model.predict(x))
+    weights = list(np.load(tmp_path / "w.npz").values())
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="filepath"):
+        nn.ModelCheckpoint("model.keras")
+    with pytest.raises(ValueError, match="save_freq"):
+        nn.ModelCheckpoint("m.npz", save_freq=10)

@@ -16,7 +16,8 @@ low-level path used by custom training loops)."""
 from . import config, utils  # noqa: F401 (keras.config, keras.utils)
 from .activations import Activation as ActivationFunction
 from . import regularizers  # noqa: F401 (keras.regularizers)
-from .callbacks import Callback, EarlyStopping, History, ProgressBar
+from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
+                        ProgressBar, ReduceLROnPlateau)
 from .layers import (
     Activation,
     AveragePooling1D,
@@ -69,14 +70,15 @@ from ._base import Layer
 from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError, MeanSquaredError,
                      SparseCategoricalCrossentropy)
 from .model import Sequential, load_model
-from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
+from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Nadam, Optimizer, RMSprop
 from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = [
     "Bidirectional", "Cropping1D", "Cropping2D", "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Lambda", "LayerNormalization", "PReLU", "Softmax",
     "SpatialDropout1D", "SpatialDropout2D", "TimeDistributed", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",
-    "ZeroPadding2D",
+    "ZeroPadding2D", "CSVLogger", "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "Adadelta",
+    "AdamW", "Nadam",
     "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "ELU", "EarlyStopping", "Embedding", "Flatten", "GRU",

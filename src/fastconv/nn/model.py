@@ -453,9 +453,9 @@ class Sequential:
             logs = {k: v / n for k, v in sums.items()}
             if validation_data is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(vx, vy, batch_size, return_dict=True).items()})
-            history.record(epoch, logs)
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
+            history.record(epoch, logs)  # after the callbacks, as Keras's History (they may add learning_rate)
             if self.stop_training:
                 break
         for cb in cbs:
