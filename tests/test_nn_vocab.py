@@ -549,3 +549,84 @@ def test_model_checkpoint_saves_the_best_epochs(tmp_path):
         nn.ModelCheckpoint("model.keras")
     with pytest.raises(ValueError, match="save_freq"):
         nn.ModelCheckpoint("m.npz", save_freq=10)
+
+
+# ---- losses and metrics ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, expr", [("huber", "Huber()"), ("huber", "Huber(delta=0.3)"),
+                                        ("kl_divergence", "KLDivergence()"), ("mae", "MeanAbsoluteError()")])
+def test_new_losses_match_keras_and_finite_differences(keras, name, expr):
+    rng = np.random.default_rng(14)
+    if name == "kl_divergence":
+        t = rng.dirichlet(np.ones(4), 6)
+        p = rng.dirichlet(np.ones(4), 6)
+        p[0, 0] = 0.0  # clipped: no gradient there
+    else:
+        t, p = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    ours = eval("nn.losses." + expr)
+    expected = float(keras.ops.convert_to_numpy(eval("keras.losses." + expr)(t, p)))
+    loss, grad = ours(t, p)
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    assert type(nn.losses.get(name)) is type(ours) and type(nn.losses.get(ours.get_config())) is type(ours)
+    for i in range(p.size):
+        if name == "kl_divergence" and i == 0:
+            assert grad.reshape(-1)[0] == 0
+            continue
+        np.testing.assert_allclose(grad.reshape(-1)[i], _numeric(lambda: ours(t, p)[0], p, i), rtol=1e-5, atol=1e-9)
+    w = rng.random(6)
+    np.testing.assert_allclose(ours.weighted(t, p, w)[0], float(keras.ops.convert_to_numpy(
+        eval("keras.losses." + expr)(t, p, sample_weight=w))), rtol=1e-6)
+
+
+def test_huber_default_delta_and_a_hostile_one():
+    assert nn.losses.Huber().delta == 1.0
+    with pytest.raises(ValueError, match="delta"):
+        nn.losses.Huber(delta=0)
+
+
+def test_counting_metrics_in_fit_and_evaluate_follow_keras(keras):
+    """precision, recall and AUC accumulate over the epoch (not a mean of
+    per-batch values); names as Keras's (auc_1 for a second AUC)."""
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (x[:, :1] + 0.8 * rng.standard_normal((40, 1)) > 0).astype(np.float32)
+    results = []
+    for module in (nn, keras):
+        model = module.Sequential([module.Input((3,)), module.layers.Dense(1, activation="sigmoid")])
+        model.compile(module.optimizers.SGD(0.1), "binary_crossentropy", metrics=[
+                      "mae", "precision", "recall", "auc", module.metrics.AUC(num_thresholds=7),
+                       module.metrics.Precision(thresholds=0.3, name="p3")])
+        results.append((model, model.get_weights()))
+    (fm, _), (km, weights) = results
+    fm.set_weights(weights)
+    ours = fm.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+    theirs = km.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history
+    assert sorted(ours) == sorted(theirs) == ["auc", "auc_1", "loss", "mae", "p3", "precision", "recall"]
+    for k in theirs:
+        np.testing.assert_allclose(ours[k], theirs[k], rtol=2e-4, atol=1e-6, err_msg=k)
+    e_ours = fm.evaluate(x, y, batch_size=16, return_dict=True)
+    e_theirs = km.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    for k in e_theirs:
+        np.testing.assert_allclose(e_ours[k], e_theirs[k], rtol=2e-4, atol=1e-6, err_msg=k)
+
+
+def test_counting_metrics_values_and_save(tmp_path):
+    t = np.array([1, 1, 0, 0, 1, 0])
+    p = np.array([0.9, 0.4, 0.6, 0.1, 0.7, 0.2])
+    precision, recall, auc = nn.metrics.Precision(), nn.metrics.Recall(), nn.metrics.AUC()
+    assert precision(t, p) == pytest.approx(2 / 3) and recall(t, p) == pytest.approx(2 / 3)
+    assert auc(t, p) == pytest.approx(8 / 9, abs=1e-3)  # 8 of the 9 (positive, negative) pairs in order
+    precision.reset_state()
+    assert precision.result() == 0.0
+    model = nn.Sequential([nn.Dense(1, activation="sigmoid", input_shape=(2,))], seed=0)
+    model.compile("sgd", "binary_crossentropy", [nn.metrics.AUC(num_thresholds=50, name="area"), "recall"])
+    model.save(tmp_path / "m.npz")
+    loaded = nn.load_model(tmp_path / "m.npz")
+    assert loaded.metrics_names == ["loss", "area", "recall"] and loaded._metric_fns["area"].num_thresholds == 50
+    with pytest.raises(ValueError, match="metrics"):
+        model.compile("sgd", "mse", ["f1"])
+    with pytest.raises(ValueError, match="curve"):
+        nn.metrics.AUC(curve="PR")
+    with pytest.raises(ValueError, match="top_k"):
+        nn.metrics.Precision(top_k=2)

@@ -15,7 +15,7 @@ runs the layers' backward in reverse (see fastconv.nn.model for the
 low-level path used by custom training loops)."""
 from . import config, utils  # noqa: F401 (keras.config, keras.utils)
 from .activations import Activation as ActivationFunction
-from . import regularizers  # noqa: F401 (keras.regularizers)
+from . import metrics, regularizers  # noqa: F401 (keras.metrics, keras.regularizers)
 from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
                         ProgressBar, ReduceLROnPlateau)
 from .layers import (
@@ -67,8 +67,8 @@ from .layers import (
     ZeroPadding2D,
 )
 from ._base import Layer
-from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError, MeanSquaredError,
-                     SparseCategoricalCrossentropy)
+from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Huber, KLDivergence, Loss, MeanAbsoluteError,
+                     MeanSquaredError, SparseCategoricalCrossentropy)
 from .model import Sequential, load_model
 from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Nadam, Optimizer, RMSprop
 from .recurrent import GRU, LSTM, SimpleRNN
@@ -78,7 +78,7 @@ __all__ = [
     "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Lambda", "LayerNormalization", "PReLU", "Softmax",
     "SpatialDropout1D", "SpatialDropout2D", "TimeDistributed", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",
     "ZeroPadding2D", "CSVLogger", "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "Adadelta",
-    "AdamW", "Nadam",
+    "AdamW", "Nadam", "Huber", "KLDivergence",
     "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "ELU", "EarlyStopping", "Embedding", "Flatten", "GRU",

@@ -26,6 +26,7 @@ from . import _ops
 from . import callbacks as C
 from . import layers as L
 from . import losses, optimizers, recurrent, regularizers
+from . import metrics as metrics_module
 from ._base import ActivatedLayer, Layer
 
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
@@ -164,8 +165,16 @@ class Sequential:
                 self._metric_fns["mae"] = _mae
             elif m in ("mse", "mean_squared_error"):
                 self._metric_fns["mse"] = _mse
-            else:
-                raise ValueError(f"metrics may hold 'accuracy', 'mae', 'mse'; received {m!r}")
+            else:  # Keras's counting metrics (precision, recall, AUC): accumulated over an epoch
+                metric = metrics_module.get(m)
+                if metric is None:
+                    raise ValueError(f"metrics may hold 'accuracy', 'mae', 'mse', 'precision', 'recall', 'auc' or "
+                                     f"fastconv.nn.metrics objects; received {m!r}")
+                name, i = metric.name, 0
+                while name in self._metric_fns:  # a second AUC() is auc_1, as in Keras
+                    i += 1
+                    name = f"{metric.name}_{i}"
+                self._metric_fns[name] = metric
         self._set_fusion()
 
     def _set_fusion(self):
@@ -343,6 +352,8 @@ class Sequential:
         ({class: weight}, from integer or one-hot targets) scale each
         example's loss, as Keras's (the metrics stay unweighted)."""
         self._check_compiled()
+        if not getattr(self, "_fitting", False):  # standalone: this batch's counts only (Keras's reset_metrics)
+            self._reset_counting_metrics()
         out = self.forward(x, training=True, logits=self._fused)
         w = _example_weights(y, len(out), sample_weight, class_weight)
         loss, grad = self._train_loss(y, out) if w is None else self._train_loss.weighted(y, out, w)
@@ -377,6 +388,16 @@ class Sequential:
             self._flat_params, self._flat_grads = flat, self._xp.empty_like(flat)
             self._pack_key = tuple(id(p) for p in self.parameters())
         return self._flat_params, self._flat_grads
+
+    def _reset_counting_metrics(self):
+        for fn in getattr(self, "_metric_fns", {}).values():
+            if isinstance(fn, metrics_module.Metric):
+                fn.reset_state()
+
+    def _counting_results(self):
+        """The accumulated metrics' results (their epoch's, not a mean of per-batch values)."""
+        return {k: fn.result() for k, fn in getattr(self, "_metric_fns", {}).items()
+                if isinstance(fn, metrics_module.Metric)}
 
     def _logs(self, loss, y, out, logits):
         logs = {"loss": loss}
@@ -440,17 +461,23 @@ class Sequential:
                 cb.on_epoch_begin(epoch)
             order = self._rng.permutation(n) if shuffle else np.arange(n)
             sums = collections.defaultdict(float)
+            self._reset_counting_metrics()
             for step in range(steps):
                 idx = order[step * batch_size: (step + 1) * batch_size]
                 rows = idx if self._xp is np else self._xp.asarray(idx)
                 sw = None if sample_weight is None else np.asarray(_backend.to_host(sample_weight))[idx]
-                logs = self.train_on_batch(x[rows], y[rows], sw, class_weight)
+                self._fitting = True
+                try:
+                    logs = self.train_on_batch(x[rows], y[rows], sw, class_weight)
+                finally:
+                    self._fitting = False
                 for k, v in logs.items():
                     sums[k] += v * len(idx)
                 running = {k: v / min((step + 1) * batch_size, n) for k, v in sums.items()}
                 for cb in cbs:
                     cb.on_batch_end(step, running)
             logs = {k: v / n for k, v in sums.items()}
+            logs.update(self._counting_results())
             if validation_data is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(vx, vy, batch_size, return_dict=True).items()})
             for cb in cbs:
@@ -491,6 +518,7 @@ class Sequential:
         y = _ops.to_module(y, self._xp)
         bs = len(x) if batch_size is None else batch_size
         sums = collections.defaultdict(float)
+        self._reset_counting_metrics()
         for i in range(0, len(x), bs):
             out = self.forward(x[i: i + bs], training=False, logits=self._fused)
             loss, _ = self._train_loss(y[i: i + bs], out)
@@ -498,6 +526,7 @@ class Sequential:
             for k, v in self._logs(loss, y[i: i + bs], out, self._fused).items():
                 sums[k] += v * len(out)
         logs = {k: v / len(x) for k, v in sums.items()}
+        logs.update(self._counting_results())
         if return_dict:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
@@ -591,7 +620,7 @@ class Sequential:
                              for layer in self.layers]}
         if self.loss is not None:
             config["compile"] = {"optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
-                                 "metrics": self.metrics}
+                                 "metrics": [m if isinstance(m, str) else m.get_config() for m in self.metrics]}
         return config
 
     def save(self, path):
