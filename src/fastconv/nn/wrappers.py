@@ -17,11 +17,26 @@ def _layer_entry(layer):
     return {"class": type(layer).__name__, "name": layer.name, "config": layer.get_config()}
 
 
+def _nn_layer_classes():
+    """fastconv.nn's public layer classes by name (every subclass of Layer the package defines)."""
+    found, todo = {}, [Layer]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("fastconv.nn.") and not sub.__name__.startswith("_"):
+                found.setdefault(sub.__name__, sub)
+    return found
+
+
 def _as_layer(layer, name):
     """A layer, or one rebuilt from its saved entry {"class", "name", "config"}."""
     if isinstance(layer, dict):
-        from .model import _layer_from_config  # (model imports this module's layers)
-        return _layer_from_config(layer)
+        cls = _nn_layer_classes().get(layer.get("class"))
+        if cls is None:
+            raise ValueError(f"unknown layer class {layer.get('class')!r} in the saved {name}")
+        rebuilt = cls(**layer["config"])
+        rebuilt.name = layer.get("name")
+        return rebuilt
     if not isinstance(layer, Layer):
         raise TypeError(f"{name} must be a fastconv.nn layer; received {type(layer).__name__}")
     return layer
