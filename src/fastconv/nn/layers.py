@@ -713,8 +713,7 @@ class _GlobalPool(Layer):
         dy = dy.reshape(n, c, 1)
         size = math.prod(self._shape[2:])
         if self.kind == "max":  # the whole gradient to the first maximum, as max pooling's
-            dx = xp.zeros((n, c, size), dy.dtype)
-            xp.put_along_axis(dx, self._arg, dy, axis=-1)
+            dx = xp.where(xp.arange(size) == self._arg, dy, dy.dtype.type(0))
         else:
             dx = xp.broadcast_to(dy * dy.dtype.type(1 / size), (n, c, size))
         return xp.ascontiguousarray(dx).reshape(self._shape)
