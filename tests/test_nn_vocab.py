@@ -630,3 +630,20 @@ def test_counting_metrics_values_and_save(tmp_path):
         nn.metrics.AUC(curve="PR")
     with pytest.raises(ValueError, match="top_k"):
         nn.metrics.Precision(top_k=2)
+
+
+def test_counting_metrics_refuse_dask_evaluation():
+    da = pytest.importorskip("dask.array")
+    model = nn.Sequential([nn.Dense(1, activation="sigmoid", input_shape=(2,))], seed=0)
+    model.compile("sgd", "binary_crossentropy", ["auc"])
+    x = da.from_array(np.ones((4, 2), np.float32), chunks=2)
+    with pytest.raises(TypeError, match="auc"):
+        model.evaluate(x, da.from_array(np.ones((4, 1), np.float32), chunks=2))
+
+
+def test_conv2d_transpose_keeps_its_data_format_through_save(tmp_path):
+    model = nn.Sequential([nn.Conv2DTranspose(2, 3, strides=2, data_format="channels_first")], seed=0)
+    x = np.random.default_rng(16).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    expected = model.predict(x)
+    model.save(tmp_path / "t.npz")
+    np.testing.assert_array_equal(nn.load_model(tmp_path / "t.npz").predict(x), expected)

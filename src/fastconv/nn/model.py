@@ -553,6 +553,9 @@ class Sequential:
         import dask
         import dask.array as da
 
+        if self._counting_results():
+            raise TypeError(f"evaluate on Dask arrays averages block results, which the counting metrics "
+                            f"({', '.join(self._counting_results())}) cannot be; evaluate NumPy arrays instead")
         x, model = self._dask_graph(x)
         y = y if _dask.is_dask_array(y) else da.from_array(_backend.to_host(y) if not isinstance(y, np.ndarray)
                                                          else y, chunks=-1)
