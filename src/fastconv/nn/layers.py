@@ -971,7 +971,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None):
 
 # ---- the rest of keras.layers (keras.layers.X must serve Keras programs) ----------------------------
 
-from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402  (keras.layers.LSTM, ...)
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402, F401  (keras.layers.LSTM, ...)
 from .reshaping import (Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D,  # noqa: E402
                         ZeroPadding2D)
 from .wrappers import Bidirectional, Lambda, TimeDistributed  # noqa: E402

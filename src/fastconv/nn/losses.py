@@ -9,6 +9,8 @@ sigmoid) and the loss is the matching cross-entropy.
 
 Predictions may be NumPy or CuPy arrays; targets are moved to their device,
 and the gradient is an array of the predictions' module."""
+import numbers
+
 import numpy as np
 
 from . import _ops
@@ -202,7 +204,7 @@ class Huber(Loss):
 
     def __init__(self, delta=1.0):
         super().__init__()
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta > 0:
             raise ValueError(f"delta must be a number > 0; received delta={delta!r}")
         self.delta = float(delta)
 

@@ -9,6 +9,8 @@ Each update is one fused pass of a compiled kernel (csrc/optim.c) per
 parameter array on the CPU, the same arithmetic as CuPy expressions on the
 GPU: parameters must be C-contiguous float32 / float64 arrays (updated in
 place), and gradients arrays of the same shape."""
+import numbers
+
 import numpy as np
 
 from .. import _backend
@@ -184,7 +186,7 @@ class AdamW(Adam):
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(learning_rate, beta_1, beta_2, epsilon)
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real) or not weight_decay >= 0:
             raise ValueError(f"weight_decay must be a number >= 0; received weight_decay={weight_decay!r}")
         self.decoupled_weight_decay = float(weight_decay)
 

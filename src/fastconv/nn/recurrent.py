@@ -14,6 +14,8 @@ compiled cells fix the activations: LSTM and GRU take activation="tanh" and
 recurrent_activation="sigmoid" only (SimpleRNN "tanh" or "relu"), GRU
 reset_after=True only (Keras's default), recurrent_dropout 0 only; other
 values are a ValueError naming the argument."""
+import numbers
+
 import numpy as np
 
 from .. import rnn as R
@@ -43,7 +45,7 @@ class _Recurrent(Regularized, Layer):
         self.return_sequences = bool(return_sequences)
         self._set_regularizers(kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
                                bias_regularizer=bias_regularizer)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a fraction in [0, 1); received dropout={dropout!r}")
         if recurrent_dropout != 0:
             raise ValueError(f"recurrent_dropout must be 0: the compiled kernels run the whole recurrence and "

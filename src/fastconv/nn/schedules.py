@@ -4,6 +4,7 @@ An optimizer given one (Adam(learning_rate=ExponentialDecay(...))) takes
 schedule(step) at each update, step = the number of updates made before
 (0 at the first), as Keras's optimizers read their iterations."""
 import math
+import numbers
 
 
 class LearningRateSchedule:
@@ -17,7 +18,7 @@ class LearningRateSchedule:
 
 
 def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"{name} must be a number > 0; received {name}={value!r}")
     return value
 

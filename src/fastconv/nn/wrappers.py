@@ -82,8 +82,8 @@ class TimeDistributed(Layer):
         inner = (step[-1],) + step[:-1] if self._moves(step) else step
         if self.layer.built:
             if tuple(self.layer.input_shape) != inner:
-                raise ValueError(f"TimeDistributed: the wrapped layer was built for steps of shape {self.layer.input_shape}; "
-                                 f"here it would receive {inner}")
+                raise ValueError(f"TimeDistributed: the wrapped layer was built for steps of shape "
+                                 f"{self.layer.input_shape}; here it would receive {inner}")
         else:
             self.layer.build(inner, rng, dtype)
         super().build(input_shape, rng, dtype)
