@@ -483,6 +483,8 @@ def test_reduce_lr_on_plateau_follows_keras(keras, args):
 
 
 @pytest.mark.parametrize("args", ["patience=2", "patience=3, min_delta=0.02, restore_best_weights=True",
+                                  "patience=2, baseline=0.75", "patience=1, start_from_epoch=4",
+                                  "patience=3, baseline=0.6, restore_best_weights=True",
                                   "monitor='val_accuracy', patience=2, mode='max', restore_best_weights=True"])
 def test_early_stopping_follows_keras(keras, args):
     def run(module):

@@ -81,13 +81,18 @@ class EarlyStopping(Callback):
     for `patience` epochs; restore_best_weights puts back the weights of
     the best epoch when training ends (as Keras 3, whether it stopped early
     or not).  mode "auto" minimises losses and errors and maximises
-    accuracy, AUC, precision and recall."""
+    accuracy, AUC, precision and recall.  baseline: improvements count
+    (reset the patience) only beyond it; start_from_epoch: epochs before it
+    are not monitored."""
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
-                 restore_best_weights=False):
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
         if patience < 0:
             raise ValueError(f"patience must be >= 0; received {patience!r}")
+        if start_from_epoch < 0:
+            raise ValueError(f"start_from_epoch must be >= 0; received start_from_epoch={start_from_epoch!r}")
         self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
+        self.baseline, self.start_from_epoch = None if baseline is None else float(baseline), int(start_from_epoch)
         self.restore_best_weights = bool(restore_best_weights)
         self.verbose = int(verbose)
         self._sign = -1.0 if _maximises(monitor, mode, "EarlyStopping") else 1.0
@@ -101,13 +106,17 @@ class EarlyStopping(Callback):
         if self.monitor not in logs:
             raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which fit does not report; it reports "
                              f"{sorted(logs)}")
+        if epoch < self.start_from_epoch:
+            return
         value = self._sign * logs[self.monitor]
+        self.wait += 1
         if value < self.best - self.min_delta:
-            self.best, self.wait = value, 0
+            self.best = value
             if self.restore_best_weights:
                 self._best_weights = [w.copy() for w in self.model.get_weights()]
+            if self.baseline is None or value < self._sign * self.baseline - self.min_delta:
+                self.wait = 0
             return
-        self.wait += 1
         # as Keras: stop after `patience` epochs without improvement (at least one)
         if self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch
