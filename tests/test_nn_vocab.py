@@ -49,6 +49,7 @@ KERAS_CASES = [  # (layer expression, one example's shape (Keras's layout))
     ("GlobalMaxPooling2D()", (4, 5, 3)),
     ("GlobalMaxPooling2D(keepdims=True)", (4, 5, 3)),
     ("GlobalAveragePooling1D()", (6, 4)),
+    ("GlobalAveragePooling2D(keepdims=True)", (4, 5, 3)),
     ("GlobalAveragePooling1D(keepdims=True)", (6, 4)),
     ("SpatialDropout1D(0.5)", (6, 4)),
     ("SpatialDropout2D(0.5)", (4, 5, 3)),
@@ -650,3 +651,42 @@ def test_conv2d_transpose_keeps_its_data_format_through_save(tmp_path):
     expected = model.predict(x)
     model.save(tmp_path / "t.npz")
     np.testing.assert_array_equal(nn.load_model(tmp_path / "t.npz").predict(x), expected)
+
+
+# ---- Keras listings ----------------------------------------------------------------------------------------
+
+
+def _as_keras():
+    import types
+
+    return types.SimpleNamespace(Sequential=nn.Sequential, Input=nn.Input, layers=nn.layers)
+
+
+@pytest.mark.parametrize("listing", [
+    # a text classifier
+    lambda k: k.Sequential([k.Input((9,)), k.layers.Embedding(20, 6),
+                            k.layers.Bidirectional(k.layers.LSTM(5, return_sequences=True)),
+                            k.layers.LayerNormalization(), k.layers.GlobalMaxPooling1D(),
+                            k.layers.Dense(3, activation="softmax")]),
+    # a convolutional autoencoder, channels_last throughout
+    lambda k: k.Sequential([k.Input((8, 8, 2)), k.layers.ZeroPadding2D(1), k.layers.Conv2D(4, 3, activation="relu"),
+                            k.layers.MaxPooling2D(2), k.layers.UpSampling2D(2), k.layers.Cropping2D(((1, 0), (0, 1))),
+                            k.layers.Conv2D(2, 3, padding="same"), k.layers.PReLU(shared_axes=[1, 2]),
+                            k.layers.GlobalMaxPooling2D(), k.layers.Softmax()]),
+    # a sequence tagger
+    lambda k: k.Sequential([k.Input((7, 3)), k.layers.Conv1D(4, 3, padding="same"), k.layers.ZeroPadding1D(1),
+                            k.layers.GRU(5, return_sequences=True, go_backwards=True), k.layers.UpSampling1D(2),
+                            k.layers.TimeDistributed(k.layers.Dense(2, activation="gelu")),
+                            k.layers.GlobalAveragePooling1D()]),
+])
+def test_keras_listings_give_keras_outputs(keras, listing):
+    km, fm = listing(keras), listing(_as_keras())
+    rng = np.random.default_rng(17)
+    weights = [rng.standard_normal(w.shape).astype(np.float32) * 0.4 for w in km.get_weights()]
+    km.set_weights(weights)
+    fm.set_weights(weights)
+    shape = km.input_shape[1:]
+    x = rng.integers(0, 20, (3,) + shape) if len(shape) == 1 else rng.standard_normal((3,) + shape)
+    x = x.astype(np.float32)
+    np.testing.assert_allclose(fm.predict(x), keras.ops.convert_to_numpy(km(x)), rtol=2e-5, atol=2e-5)
+    assert fm.count_params() == km.count_params()

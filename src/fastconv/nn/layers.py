@@ -647,30 +647,33 @@ class AvgPool2D(_Pool):
 
 
 class GlobalAvgPool2D(Layer):
-    """(N, C, H, W) (or (N, H, W, C) channels_last) -> (N, C): the mean of each plane."""
+    """(N, C, H, W) (or (N, H, W, C) channels_last) -> (N, C): the mean of
+    each plane; keepdims keeps the plane's axes with size 1 (Keras's)."""
 
     rank = 3
 
-    def __init__(self, data_format=None, name=None, **kwargs):
+    def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.data_format = config.resolve(data_format)
+        self.keepdims = bool(keepdims)
 
     @property
     def layout(self):
         return _image_layout(self)
 
     def get_config(self):
-        return {"data_format": self.data_format}
+        return {"data_format": self.data_format, "keepdims": self.keepdims}
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0],)
+        return (input_shape[0],) + ((1, 1) if self.keepdims else ())
 
     def forward(self, x, training=False):
         self._shape = x.shape
-        return P.global_avg_pool2d(x)
+        y = P.global_avg_pool2d(x)
+        return y.reshape(y.shape + (1, 1)) if self.keepdims else y
 
     def backward(self, dy):
-        return P.global_avg_pool2d_backward(dy, self._shape)
+        return P.global_avg_pool2d_backward(dy.reshape(dy.shape[:2]), self._shape)
 
 
 class _GlobalPool(Layer):
