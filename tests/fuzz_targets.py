@@ -1098,7 +1098,7 @@ def misc_case(draw):
 def nn_case(draw):
     b = Builder(draw, "nn.Sequential", "nn")
     b.hostile()  # the layers' sizes are not made to fit each other: only the exception types are checked
-    kind = b.one(["conv2d", "conv1d", "rnn", "dense", "transpose", "embedding"])
+    kind = b.one(["conv2d", "conv1d", "rnn", "dense", "transpose", "embedding", "sequence", "image"])
     N = b.int(1, 3)
 
     def ia(valid):
@@ -1133,6 +1133,24 @@ def nn_case(draw):
         shape = (b.int(1, 3), b.int(1, 5), b.int(1, 5))
         layers = [f"nn.Conv2DTranspose({ia(b.int(1, 3))}, {ia(b.int(1, 3))}, strides={ia(b.int(1, 2))}, "
                   f"output_padding={ia(0)}, {df})", "nn.Flatten()"]
+    elif kind == "sequence":  # Keras's sequence vocabulary (wrappers, reshaping, normalisation)
+        shape = (b.int(1, 5), b.int(1, 4))
+        cls = b.one(["LSTM", "GRU", "SimpleRNN"])
+        merge = b.choice_arg(["concat", "sum", "mul", "ave"], hostile=("None", "'max'", "1"))
+        layers = [b.one([f"nn.Bidirectional(nn.{cls}({ia(b.int(1, 3))}, return_sequences=True), merge_mode={merge})",
+                         f"nn.{cls}({ia(b.int(1, 3))}, return_sequences=True, go_backwards=True, dropout=0.5)",
+                         f"nn.TimeDistributed(nn.Dense({ia(b.int(1, 3))}))"]),
+                  b.one([f"nn.UpSampling1D({ia(b.int(1, 2))})", f"nn.ZeroPadding1D({ia(b.int(0, 2))})",
+                         f"nn.Cropping1D({ia(0)})", "nn.SpatialDropout1D(0.5)", "nn.LayerNormalization()",
+                         "nn.PReLU()", "nn.Softmax(axis=1)"]),
+                  b.one(["nn.GlobalMaxPooling1D()", "nn.GlobalAveragePooling1D()", "nn.Flatten()"]),
+                  f"nn.Dense({ia(b.int(1, 3))})"]
+    elif kind == "image":  # Keras's image reshaping layers
+        shape = (b.int(1, 3), b.int(2, 6), b.int(2, 6))
+        layers = [b.one([f"nn.UpSampling2D({ia(b.int(1, 2))}, {df})", f"nn.ZeroPadding2D({ia(b.int(0, 2))}, {df})",
+                         f"nn.Cropping2D({ia(0)}, {df})", f"nn.SpatialDropout2D(0.5, {df})"]),
+                  b.one([f"nn.GlobalMaxPooling2D({df})", "nn.Flatten()"]),
+                  f"nn.Dense({ia(b.int(1, 3))}, activation='gelu')"]
     elif kind == "embedding":  # (the drawn values are rarely whole indices: mostly the ValueError)
         shape = (b.int(1, 5),)
         layers = [f"nn.Embedding({ia(b.int(1, 6))}, {ia(b.int(1, 3))})", "nn.Flatten()", f"nn.Dense({ia(b.int(1, 3))})"]

@@ -16,7 +16,9 @@ low-level path used by custom training loops)."""
 from . import config, utils  # noqa: F401 (keras.config, keras.utils)
 from . import models  # noqa: F401 (keras.models)
 from .activations import Activation as ActivationFunction
-from .callbacks import Callback, EarlyStopping, History, ProgressBar
+from . import metrics, regularizers  # noqa: F401 (keras.metrics, keras.regularizers)
+from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
+                        ProgressBar, ReduceLROnPlateau)
 from .layers import (
     Activation,
     AveragePooling1D,
@@ -25,37 +27,62 @@ from .layers import (
     AvgPool2D,
     BatchNorm,
     BatchNormalization,
+    Bidirectional,
     Conv1D,
     Conv2D,
     Conv2DTranspose,
+    Cropping1D,
+    Cropping2D,
     Dense,
     Dropout,
     ELU,
     Embedding,
     Flatten,
+    GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAvgPool1D,
     GlobalAvgPool2D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
     Input,
     InputLayer,
+    Lambda,
+    LayerNormalization,
     LeakyReLU,
     MaxPool1D,
     MaxPool2D,
     MaxPooling1D,
     MaxPooling2D,
+    PReLU,
     ReLU,
     Reshape,
+    Softmax,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    TimeDistributed,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
 )
 from ._base import Layer
-from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError, MeanSquaredError,
-                     SparseCategoricalCrossentropy)
+from .losses import (BinaryCrossentropy, CategoricalCrossentropy, Huber, KLDivergence, Loss, MeanAbsoluteError,
+                     MeanSquaredError, SparseCategoricalCrossentropy)
 from .model import Sequential
 from .functional import Model, load_model
 from .merge import Add, Average, Concatenate, Multiply, Subtract
 from ._tensor import KerasTensor
-from .optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
+from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Nadam, Optimizer, RMSprop
 from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = [
+    "Bidirectional", "Cropping1D", "Cropping2D", "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalMaxPool1D",
+    "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Lambda", "LayerNormalization", "PReLU", "Softmax",
+    "SpatialDropout1D", "SpatialDropout2D", "TimeDistributed", "UpSampling1D", "UpSampling2D", "ZeroPadding1D",
+    "ZeroPadding2D", "CSVLogger", "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "Adadelta",
+    "AdamW", "Nadam", "Huber", "KLDivergence",
     "Activation", "ActivationFunction", "Adagrad", "Adam", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
     "AvgPool2D", "BatchNorm", "BatchNormalization", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy",
     "Conv1D", "Conv2D", "Conv2DTranspose", "Dense", "Dropout", "ELU", "EarlyStopping", "Embedding", "Flatten", "GRU",

@@ -3,7 +3,11 @@
 sigmoid and tanh run on fastconv's vectorised kernels (a few ulps, no
 overflow for any finite input); softmax is over the last axis and shifted by
 its maximum.  Names: relu, leaky_relu, sigmoid, tanh, softmax, elu, selu,
-softplus, swish (silu), identity (also None and "linear")."""
+softplus, swish (silu), gelu, identity (also None and "linear")."""
+import math
+
+import numpy as np
+
 from .._ext import _fastconv as _core
 from . import _ops
 
@@ -92,15 +96,64 @@ class Tanh(Activation):
 
 
 class Softmax(Activation):
+    """exp(x) / sum(exp(x)) along axis (the last by default), shifted by the maximum."""
+
     name = "softmax"
     kind = None
 
+    def __init__(self, axis=-1):
+        self.axis = int(axis)
+
     def forward(self, x):
-        e = _ops.xp_of(x).exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
+        e = _ops.xp_of(x).exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
 
     def backward(self, dy, x, y):
-        return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+        return y * (dy - (dy * y).sum(axis=self.axis, keepdims=True))
+
+    def get_config(self):
+        return {"name": self.name} if self.axis == -1 else {"name": self.name, "axis": self.axis}
+
+
+class GELU(Activation):
+    """Keras's gelu: x Phi(x) with Phi the standard normal distribution
+    function (approximate=False, Keras's default), or the tanh approximation
+    0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) (approximate=True)."""
+
+    name = "gelu"
+    kind = None
+    _C = math.sqrt(2 / math.pi)
+
+    def __init__(self, approximate=False):
+        self.approximate = bool(approximate)
+
+    def forward(self, x):
+        xp = _ops.xp_of(x)
+        if self.approximate:
+            return 0.5 * x * (1 + xp.tanh(x.dtype.type(self._C) * (x + x.dtype.type(0.044715) * x ** 3)))
+        return 0.5 * x * (1 + _erf(x / x.dtype.type(math.sqrt(2))))
+
+    def backward(self, dy, x, y):
+        xp = _ops.xp_of(x)
+        if self.approximate:
+            c = x.dtype.type(self._C)
+            t = xp.tanh(c * (x + x.dtype.type(0.044715) * x ** 3))
+            return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + x.dtype.type(3 * 0.044715) * x * x))
+        cdf = 0.5 * (1 + _erf(x / x.dtype.type(math.sqrt(2))))
+        pdf = xp.exp(-0.5 * x * x) * x.dtype.type(1 / math.sqrt(2 * math.pi))
+        return dy * (cdf + x * pdf)
+
+    def get_config(self):
+        return {"name": self.name, "approximate": self.approximate}
+
+
+def _erf(x):
+    """The error function elementwise, in x's dtype (SciPy's on the CPU, CuPy's on the GPU)."""
+    if _ops.xp_of(x) is np:
+        from scipy import special
+        return special.erf(x).astype(x.dtype, copy=False)
+    from cupyx.scipy import special
+    return special.erf(x)
 
 
 class ELU(Activation):
@@ -177,7 +230,7 @@ class Swish(Activation):
 
 _BY_NAME = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax,
             "identity": Activation, "linear": Activation, "elu": ELU, "selu": SELU, "softplus": Softplus,
-            "swish": Swish, "silu": Swish}
+            "swish": Swish, "silu": Swish, "gelu": GELU}
 
 
 def get(activation):

@@ -12,20 +12,22 @@ from . import _ops, _tensor, config
 from . import activations
 from .merge import Add, Average, Concatenate, Multiply, Subtract  # noqa: F401 (keras.layers.Add, ...)
 from ._base import ActivatedLayer, Layer, check_initializer, initialise, int_tuple, padding_arg, positive_int
+from .regularizers import Regularized
 
 
 # ---- core layers -------------------------------------------------------------------------------
 
 
-class Dense(ActivatedLayer):
+class Dense(Regularized, ActivatedLayer):
     """y = activation(x W^T + b) over the last axis; W (units, in) as torch.nn.Linear."""
 
     param_names = ("weight", "bias")
     min_rank = 1
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", name=None, **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, name=None, **kwargs):
         super().__init__(activation, name, **kwargs)
+        self._set_regularizers(kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
         self.units = positive_int(units, "units")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = check_initializer(kernel_initializer, "kernel_initializer")
@@ -75,7 +77,7 @@ class Dense(ActivatedLayer):
 
     def get_config(self):
         return dict(units=self.units, use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
-                    bias_initializer=self.bias_initializer, **super().get_config())
+                    bias_initializer=self.bias_initializer, **self._regularizer_config(), **super().get_config())
 
 
 def _image_layout(layer):
@@ -357,14 +359,15 @@ class BatchNorm(Layer):
 # ---- convolution -----------------------------------------------------------------------------------
 
 
-class _Conv(_KerasKernelBias, ActivatedLayer):
+class _Conv(Regularized, _KerasKernelBias, ActivatedLayer):
     nd = 2
     param_names = ("weight", "bias")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 data_format=None, name=None, **kwargs):
+                 data_format=None, kernel_regularizer=None, bias_regularizer=None, name=None, **kwargs):
         super().__init__(activation, name, **kwargs)
+        self._set_regularizers(kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
         self.data_format = config.resolve(data_format)
         self.filters = positive_int(filters, "filters")
         self.kernel_size = int_tuple(kernel_size, self.nd, "kernel_size")
@@ -459,7 +462,7 @@ class _Conv(_KerasKernelBias, ActivatedLayer):
                     padding=padding, dilation_rate=list(self.dilation_rate), groups=self.groups,
                     data_format=self.data_format,
                     use_bias=self.use_bias, kernel_initializer=self.kernel_initializer,
-                    bias_initializer=self.bias_initializer, **super().get_config())
+                    bias_initializer=self.bias_initializer, **self._regularizer_config(), **super().get_config())
 
 
 class Conv1D(_Conv):
@@ -478,7 +481,7 @@ class Conv2D(_Conv):
     nd = 2
 
 
-class Conv2DTranspose(_KerasKernelBias, ActivatedLayer):
+class Conv2DTranspose(Regularized, _KerasKernelBias, ActivatedLayer):
     """Transposed 2-D convolution over (N, C, H, W), as
     torch.nn.ConvTranspose2d (weight (C, filters, kh, kw)).  padding 'same'
     gives output size * strides (Keras), 'valid' (size - 1) * strides + k,
@@ -490,8 +493,9 @@ class Conv2DTranspose(_KerasKernelBias, ActivatedLayer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=0, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros", data_format=None,
-                 name=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, name=None, **kwargs):
         super().__init__(activation, name, **kwargs)
+        self._set_regularizers(kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer)
         self.data_format = config.resolve(data_format)
         self.filters = positive_int(filters, "filters")
         self.kernel_size = int_tuple(kernel_size, 2, "kernel_size")
@@ -560,7 +564,7 @@ class Conv2DTranspose(_KerasKernelBias, ActivatedLayer):
         return dict(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
                     padding=padding, output_padding=list(self.output_padding), use_bias=self.use_bias,
                     kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
-                    **super().get_config())
+                    data_format=self.data_format, **self._regularizer_config(), **super().get_config())
 
 
 # ---- pooling ---------------------------------------------------------------------------------------
@@ -644,30 +648,293 @@ class AvgPool2D(_Pool):
 
 
 class GlobalAvgPool2D(Layer):
-    """(N, C, H, W) (or (N, H, W, C) channels_last) -> (N, C): the mean of each plane."""
+    """(N, C, H, W) (or (N, H, W, C) channels_last) -> (N, C): the mean of
+    each plane; keepdims keeps the plane's axes with size 1 (Keras's)."""
 
     rank = 3
 
-    def __init__(self, data_format=None, name=None, **kwargs):
+    def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
         super().__init__(name, **kwargs)
         self.data_format = config.resolve(data_format)
+        self.keepdims = bool(keepdims)
 
     @property
     def layout(self):
         return _image_layout(self)
 
     def get_config(self):
-        return {"data_format": self.data_format}
+        return {"data_format": self.data_format, "keepdims": self.keepdims}
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0],)
+        return (input_shape[0],) + ((1, 1) if self.keepdims else ())
 
     def forward(self, x, training=False):
         self._shape = x.shape
-        return P.global_avg_pool2d(x)
+        y = P.global_avg_pool2d(x)
+        return y.reshape(y.shape + (1, 1)) if self.keepdims else y
 
     def backward(self, dy):
-        return P.global_avg_pool2d_backward(dy, self._shape)
+        return P.global_avg_pool2d_backward(dy.reshape(dy.shape[:2]), self._shape)
+
+
+class _GlobalPool(Layer):
+    """Reduces every spatial axis of (N, C, ...) (channels_last data reaches
+    it with the channel axis moved first) to one value per channel: the
+    maximum or the mean; keepdims keeps the reduced axes with size 1."""
+
+    nd = 1
+    kind = "max"
+
+    @property
+    def rank(self):
+        return self.nd + 1
+
+    def __init__(self, data_format=None, keepdims=False, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.data_format = config.resolve(data_format)
+        self.keepdims = bool(keepdims)
+
+    @property
+    def layout(self):
+        return _image_layout(self)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + ((1,) * self.nd if self.keepdims else ())
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        flat = x.reshape(x.shape[0], x.shape[1], -1)
+        if self.kind == "max":
+            self._arg = flat.argmax(axis=-1)[..., None]
+            y = _ops.xp_of(x).take_along_axis(flat, self._arg, axis=-1)[..., 0]
+        else:
+            y = flat.mean(axis=-1)
+        return y.reshape(y.shape + (1,) * self.nd) if self.keepdims else y
+
+    def backward(self, dy):
+        xp = _ops.xp_of(dy)
+        n, c = self._shape[:2]
+        dy = dy.reshape(n, c, 1)
+        size = math.prod(self._shape[2:])
+        if self.kind == "max":  # the whole gradient to the first maximum, as max pooling's
+            dx = xp.where(xp.arange(size) == self._arg, dy, dy.dtype.type(0))
+        else:
+            dx = xp.broadcast_to(dy * dy.dtype.type(1 / size), (n, c, size))
+        return xp.ascontiguousarray(dx).reshape(self._shape)
+
+    def get_config(self):
+        return {"data_format": self.data_format, "keepdims": self.keepdims}
+
+
+class GlobalMaxPooling1D(_GlobalPool):
+    """keras.layers.GlobalMaxPooling1D: (N, steps, features) -> (N, features), the maximum over the steps."""
+
+    nd, kind = 1, "max"
+
+
+class GlobalMaxPooling2D(_GlobalPool):
+    """keras.layers.GlobalMaxPooling2D: (N, H, W, C) -> (N, C), the maximum of each plane."""
+
+    nd, kind = 2, "max"
+
+
+class GlobalAveragePooling1D(_GlobalPool):
+    """keras.layers.GlobalAveragePooling1D: (N, steps, features) -> (N, features), the mean over the steps."""
+
+    nd, kind = 1, "avg"
+
+
+GlobalMaxPool1D, GlobalMaxPool2D, GlobalAvgPool1D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D
+
+
+class PReLU(Layer):
+    """keras.layers.PReLU: x, or alpha * x below 0, with a learnt alpha of the
+    input's shape (one example's; initialised to 0 as Keras's "zeros"),
+    shared (size 1) along the axes in shared_axes (1 is the first axis
+    after the batch axis, as Keras counts)."""
+
+    param_names = ("alpha",)
+    min_rank = 1
+
+    def __init__(self, alpha_initializer="zeros", shared_axes=None, name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.alpha_initializer = check_initializer(str(alpha_initializer).lower(), "alpha_initializer")
+        if shared_axes is None:
+            shared = ()
+        else:
+            shared = (shared_axes,) if isinstance(shared_axes, int) else tuple(shared_axes)
+            if not all(isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in shared):
+                raise ValueError(f"shared_axes must be axes >= 1 (1: the first axis after the batch axis); "
+                                 f"received shared_axes={shared_axes!r}")
+        self.shared_axes = tuple(sorted(set(shared)))
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        if self.shared_axes and self.shared_axes[-1] > len(input_shape):
+            raise ValueError(f"PReLU: shared_axes={list(self.shared_axes)} names an axis the input (N,) + "
+                             f"{tuple(input_shape)} lacks")
+        shape = tuple(1 if i + 1 in self.shared_axes else n for i, n in enumerate(input_shape))
+        self.params["alpha"] = initialise(self.alpha_initializer, shape, 1, 1, rng, dtype)
+
+    def forward(self, x, training=False):
+        self._x = x
+        return _ops.xp_of(x).where(x > 0, x, x * self.params["alpha"])
+
+    def backward(self, dy):
+        xp = _ops.xp_of(dy)
+        neg = self._x <= 0
+        alpha = self.params["alpha"]
+        axes = (0,) + tuple(i + 1 for i, n in enumerate(alpha.shape) if n == 1 and self._x.shape[i + 1] != 1)
+        self.grads["alpha"] = xp.where(neg, dy * self._x, 0).sum(axis=axes, keepdims=True).reshape(alpha.shape)
+        return xp.where(neg, dy * alpha, dy)
+
+    def get_config(self):
+        return {"alpha_initializer": self.alpha_initializer,
+                "shared_axes": list(self.shared_axes) if self.shared_axes else None}
+
+
+class Softmax(Activation):
+    """keras.layers.Softmax(axis=-1): exp(x) / sum(exp(x)) along axis (an
+    axis of the model's data, as Keras counts: -1 the last, 1 the first
+    after the batch axis)."""
+
+    def __init__(self, axis=-1, name=None, **kwargs):
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or axis == 0:
+            raise ValueError(f"axis must be a non-zero int (the batch axis 0 cannot be normalised); "
+                             f"received axis={axis!r}")
+        super().__init__(activations.Softmax(int(axis)), name, **kwargs)
+
+    @property
+    def layout(self):
+        return "logical"
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        axis, ndim = self.activation.axis, len(input_shape) + 1
+        if not -ndim <= axis < ndim or axis % ndim == 0:
+            raise ValueError(f"Softmax: axis={axis} is not an axis of inputs (N,) + {tuple(input_shape)}")
+
+    def get_config(self):
+        return {"axis": self.activation.axis}
+
+
+class SpatialDropout1D(Dropout):
+    """keras.layers.SpatialDropout1D: drops whole features of (N, steps,
+    features) in training (one mask (N, 1, features)), scaling the rest by
+    1 / (1 - rate)."""
+
+    layout = "logical"
+    rank = 2
+
+    def _mask_shape(self, shape):
+        return (shape[0], 1, shape[2])
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        keep = self._rng.random(self._mask_shape(x.shape), dtype=np.float32) >= self.rate
+        self._mask = _ops.to_module(keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.rate)), _ops.xp_of(x))
+        return x * self._mask
+
+
+class SpatialDropout2D(SpatialDropout1D):
+    """keras.layers.SpatialDropout2D: drops whole channels of images in
+    training (one value per example and channel), scaling the rest by
+    1 / (1 - rate)."""
+
+    rank = 3
+
+    def __init__(self, rate, data_format=None, name=None, **kwargs):
+        super().__init__(rate, name, **kwargs)
+        self.data_format = config.resolve(data_format)
+
+    @property
+    def layout(self):
+        return _image_layout(self)
+
+    def _mask_shape(self, shape):
+        return (shape[0], shape[1], 1, 1)  # (N, C, H, W): the channel axis is first here
+
+    def get_config(self):
+        return {"rate": self.rate, "data_format": self.data_format}
+
+
+class LayerNormalization(Layer):
+    """keras.layers.LayerNormalization: each example normalised over axis
+    (an int or a list; -1, the last, by default) to zero mean and unit
+    variance, (x - mean) / sqrt(var + epsilon) (Keras's epsilon 1e-3), then
+    scaled by gamma and shifted by beta (learnt, of the normalised axes'
+    shape) where scale / center."""
+
+    min_rank = 1
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", name=None, **kwargs):
+        super().__init__(name, **kwargs)
+        axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
+        try:
+            axes = tuple(axes)
+        except TypeError:
+            raise TypeError(f"axis must be an int or a list of ints; received axis={axis!r}") from None
+        if not axes or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) and a != 0
+                               for a in axes):
+            raise ValueError(f"axis must name axes other than the batch axis 0; received axis={axis!r}")
+        self.axis = tuple(int(a) for a in axes)
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be > 0; received epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = check_initializer(beta_initializer, "beta_initializer")
+        self.gamma_initializer = check_initializer(gamma_initializer, "gamma_initializer")
+        self.param_names = (("gamma",) if self.scale else ()) + (("beta",) if self.center else ())
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        ndim = len(input_shape) + 1
+        axes = sorted({a % ndim if a < 0 else a for a in self.axis})
+        if any(not 1 <= a < ndim for a in axes) or any(a < -ndim for a in self.axis):
+            raise ValueError(f"LayerNormalization: axis={list(self.axis)} names an axis inputs (N,) + "
+                             f"{tuple(input_shape)} lack (or the batch axis)")
+        self._axes = tuple(axes)
+        shape = tuple(input_shape[a - 1] for a in axes)
+        if self.scale:
+            self.params["gamma"] = initialise(self.gamma_initializer, shape, 1, 1, rng, dtype)
+        if self.center:
+            self.params["beta"] = initialise(self.beta_initializer, shape, 1, 1, rng, dtype)
+        # gamma / beta broadcast against the input: size 1 on the axes not normalised
+        self._bshape = tuple(n if i + 1 in axes else 1 for i, n in enumerate(input_shape))
+
+    def forward(self, x, training=False):
+        xp = _ops.xp_of(x)
+        mean = x.mean(axis=self._axes, keepdims=True)
+        var = x.var(axis=self._axes, keepdims=True)
+        self._inv_std = 1 / xp.sqrt(var + x.dtype.type(self.epsilon))
+        self._xhat = (x - mean) * self._inv_std
+        y = self._xhat
+        if self.scale:
+            y = y * self.params["gamma"].reshape(self._bshape)
+        if self.center:
+            y = y + self.params["beta"].reshape(self._bshape)
+        return y
+
+    def backward(self, dy):
+        xhat = self._xhat
+        other = (0,) + tuple(a for a in range(1, dy.ndim) if a not in self._axes)
+        if self.scale:
+            self.grads["gamma"] = (dy * xhat).sum(axis=other).reshape(self.params["gamma"].shape)
+            dxhat = dy * self.params["gamma"].reshape(self._bshape)
+        else:
+            dxhat = dy
+        if self.center:
+            self.grads["beta"] = dy.sum(axis=other).reshape(self.params["beta"].shape)
+        mean_d = dxhat.mean(axis=self._axes, keepdims=True)
+        mean_dx = (dxhat * xhat).mean(axis=self._axes, keepdims=True)
+        return self._inv_std * (dxhat - mean_d - xhat * mean_dx)
+
+    def get_config(self):
+        return {"axis": list(self.axis), "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "beta_initializer": self.beta_initializer, "gamma_initializer": self.gamma_initializer}
 
 
 MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D = MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D
@@ -707,3 +974,16 @@ def Input(shape=None, batch_size=None, dtype=None, name=None):
     _tensor.name_layer(layer)
     dtype = "float32" if dtype is None else dtype
     return _tensor.Node(layer, [], [layer.shape], dtype).outputs[0]
+
+
+# ---- the rest of keras.layers (keras.layers.X must serve Keras programs) ----------------------------
+
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402, F401  (keras.layers.LSTM, ...)
+from .reshaping import (Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D,  # noqa: E402
+                        ZeroPadding2D)
+from .wrappers import Bidirectional, Lambda, TimeDistributed  # noqa: E402
+
+# the layers beyond the core ones that models save and load by class name (fastconv.nn.model)
+VOCABULARY = (PReLU, Softmax, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D,
+              GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, SpatialDropout1D, SpatialDropout2D,
+              LayerNormalization, Lambda, TimeDistributed, Bidirectional)

@@ -9,6 +9,8 @@ sigmoid) and the loss is the matching cross-entropy.
 
 Predictions may be NumPy or CuPy arrays; targets are moved to their device,
 and the gradient is an array of the predictions' module."""
+import numbers
+
 import numpy as np
 
 from . import _ops
@@ -193,10 +195,71 @@ class MeanAbsoluteError(Loss):
         return _ops.xp_of(diff).abs(diff)
 
 
+class Huber(Loss):
+    """keras.losses.Huber: per output 0.5 d^2 where abs(d) <= delta, else
+    delta (abs(d) - 0.5 delta), d = y_pred - y_true; the mean over every
+    output (Keras's delta 1.0)."""
+
+    name = "huber"
+
+    def __init__(self, delta=1.0):
+        super().__init__()
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not delta > 0:
+            raise ValueError(f"delta must be a number > 0; received delta={delta!r}")
+        self.delta = float(delta)
+
+    def get_config(self):
+        return {"name": self.name, "delta": self.delta}
+
+    def _diff(self, y_true, y_pred):
+        return y_pred - _targets(y_true, y_pred, y_pred.dtype)[0].reshape(y_pred.shape)
+
+    def __call__(self, y_true, y_pred):
+        d = self._diff(y_true, y_pred)
+        xp, delta = _ops.xp_of(d), d.dtype.type(self.delta)
+        grad = xp.clip(d, -delta, delta) * d.dtype.type(1.0 / d.size)
+        return float(self.elements(y_true, y_pred).mean()), grad
+
+    def elements(self, y_true, y_pred):
+        d = self._diff(y_true, y_pred)
+        xp, delta = _ops.xp_of(d), d.dtype.type(self.delta)
+        a = xp.abs(d)
+        return xp.where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+
+
+class KLDivergence(Loss):
+    """keras.losses.KLDivergence: sum(y_true log(y_true / y_pred)) over the
+    last axis, both clipped to [1e-7, 1] (Keras's epsilon), the mean over
+    the other axes; the gradient is 0 where y_pred was clipped."""
+
+    name = "kl_divergence"
+    _EPS = 1e-7
+
+    def get_config(self):
+        return {"name": self.name}
+
+    def _clipped(self, y_true, y_pred):
+        y, xp = _targets(y_true, y_pred, y_pred.dtype)
+        eps = y_pred.dtype.type(self._EPS)
+        return xp.clip(y.reshape(y_pred.shape), eps, 1), xp.clip(y_pred, eps, 1), xp
+
+    def __call__(self, y_true, y_pred):
+        t, p, xp = self._clipped(y_true, y_pred)
+        terms = (t * xp.log(t / p)).sum(axis=-1)
+        n = terms.size
+        inside = (y_pred >= self._EPS) & (y_pred <= 1)
+        return float(terms.mean()), xp.where(inside, -t / p, 0) * y_pred.dtype.type(1.0 / n)
+
+    def elements(self, y_true, y_pred):
+        t, p, xp = self._clipped(y_true, y_pred)
+        return (t * xp.log(t / p)).sum(axis=-1)
+
+
 _BY_NAME = {"mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
             "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
             "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
-            "sparse_categorical_crossentropy": SparseCategoricalCrossentropy}
+            "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+            "huber": Huber, "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence}
 
 
 def get(loss):

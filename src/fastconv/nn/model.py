@@ -25,8 +25,9 @@ from .. import _backend, _dask, _info
 from . import _ops
 from . import callbacks as C
 from . import layers as L
-from . import losses, optimizers, recurrent
+from . import losses, optimizers, recurrent, regularizers
 from . import _tensor, merge
+from . import metrics as metrics_module
 from ._base import ActivatedLayer, Layer, move_channels
 
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
@@ -34,6 +35,8 @@ _LAYER_CLASSES = {cls.__name__: cls for cls in (
     L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.GlobalAvgPool2D,
     L.LeakyReLU, L.ELU, L.ReLU, L.Embedding, recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU,
     L.InputLayer, merge.Add, merge.Subtract, merge.Multiply, merge.Average, merge.Concatenate)}
+# Keras's vocabulary beyond the core layers (issue 15): saved and loaded by class name too
+_LAYER_CLASSES.update({cls.__name__: cls for cls in L.VOCABULARY})
 
 
 def _host_targets(y_true, y_out):
@@ -131,7 +134,7 @@ class ModelBase:
         self._loss_config = ([v.get_config() for v in resolved], [float(w) for w in weights])
         self.metrics = list(metrics or [])
         self._heads = []
-        for loss_k, w in zip(resolved, weights):
+        for k, (loss_k, w) in enumerate(zip(resolved, weights)):
             fns = {}
             for m in self.metrics:
                 if m in ("accuracy", "acc"):
@@ -141,8 +144,18 @@ class ModelBase:
                     fns["mae"] = _mae
                 elif m in ("mse", "mean_squared_error"):
                     fns["mse"] = _mse
-                else:
-                    raise ValueError(f"metrics may hold 'accuracy', 'mae', 'mse'; received {m!r}")
+                else:  # Keras's counting metrics (precision, recall, AUC): accumulated over an epoch
+                    metric = metrics_module.get(m)
+                    if metric is None:
+                        raise ValueError(f"metrics may hold 'accuracy', 'mae', 'mse', 'precision', 'recall', 'auc' "
+                                         f"or fastconv.nn.metrics objects; received {m!r}")
+                    if k:  # each output counts its own
+                        metric = copy.deepcopy(metric)
+                    name, i = metric.name, 0
+                    while name in fns:  # a second AUC() is auc_1, as in Keras
+                        i += 1
+                        name = f"{metric.name}_{i}"
+                    fns[name] = metric
             self._heads.append({"loss": loss_k, "weight": float(w), "metrics": fns})
         self._set_fusion()
 
@@ -156,6 +169,7 @@ class ModelBase:
             act = layer.activation.name if isinstance(layer, ActivatedLayer) else None
             loss = head["loss"]
             head["fused"] = (act, loss.name) in pairs and not loss.from_logits
+            head["fused"] = head["fused"] and getattr(layer.activation, "axis", -1) == -1  # (a Softmax over another axis)
             head["train_loss"] = type(loss)(from_logits=True) if head["fused"] else loss
             head["activation"] = layer.activation if head["fused"] else None
         if self._heads:
@@ -303,6 +317,7 @@ class ModelBase:
         ({class: weight}, from integer or one-hot targets) scale each
         example's loss, as Keras's (the metrics stay unweighted)."""
         self._check_compiled()
+        self._reset_counting_metrics()  # standalone: this batch's counts only (Keras's reset_metrics)
         return self._train_step(self._inputs(x), self._targets(y), sample_weight, class_weight)
 
     def _train_step(self, xs, ys, sample_weight, class_weight):
@@ -324,6 +339,7 @@ class ModelBase:
         if not np.isfinite(total):
             raise FloatingPointError(f"the loss became {total}; lower the learning rate or check the data")
         self._run_backward(grads, input_grad=False)
+        total += regularizers.apply(self.weight_layers(), with_gradients=True)  # the layers' penalties (Keras's losses)
         flat, flat_grad = self._packed()
         self._xp.concatenate([g.reshape(-1) for g in self.gradients()], out=flat_grad)
         self.optimizer.step([flat], [flat_grad])  # one update over every parameter
@@ -351,6 +367,21 @@ class ModelBase:
             self._flat_params, self._flat_grads = flat, self._xp.empty_like(flat)
             self._pack_key = tuple(id(p) for p in self.parameters())
         return self._flat_params, self._flat_grads
+
+    def _counting_metrics(self):
+        return [fn for head in getattr(self, "_heads", []) for fn in head["metrics"].values()
+                if isinstance(fn, metrics_module.Metric)]
+
+    def _reset_counting_metrics(self):
+        for fn in self._counting_metrics():
+            fn.reset_state()
+
+    def _counting_results(self):
+        """The accumulated metrics' results (their epoch's, not a mean of per-batch values), by log name."""
+        several = len(self._heads) > 1
+        return {f"{name}_{m}" if several else m: fn.result()
+                for head, name in zip(self._heads, self.output_names) for m, fn in head["metrics"].items()
+                if isinstance(fn, metrics_module.Metric)}
 
     def _logs_of(self, total, parts, ys, outs):
         """The logs of a batch: the (weighted total) loss, then with several
@@ -422,6 +453,7 @@ class ModelBase:
                 cb.on_epoch_begin(epoch)
             order = self._rng.permutation(n) if shuffle else np.arange(n)
             sums = collections.defaultdict(float)
+            self._reset_counting_metrics()
             for step in range(steps):
                 idx = order[step * batch_size: (step + 1) * batch_size]
                 rows = idx if self._xp is np else self._xp.asarray(idx)
@@ -433,11 +465,12 @@ class ModelBase:
                 for cb in cbs:
                     cb.on_batch_end(step, running)
             logs = {k: v / n for k, v in sums.items()}
+            logs.update(self._counting_results())
             if val is not None:
                 logs.update({f"val_{k}": v for k, v in self._evaluate(*val, batch_size).items()})
-            history.record(epoch, logs)
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
+            history.record(epoch, logs)  # after the callbacks, as Keras's History (they may add learning_rate)
             if self.stop_training:
                 break
         for cb in cbs:
@@ -468,14 +501,18 @@ class ModelBase:
         bs = n if batch_size is None else batch_size
         fused = [h["fused"] for h in self._heads]
         sums = collections.defaultdict(float)
+        self._reset_counting_metrics()
+        penalty = regularizers.apply(self.weight_layers(), with_gradients=False)
         for i in range(0, n, bs):
             bx, by = [a[i: i + bs] for a in xs], [t[i: i + bs] for t in ys]
             outs = self._run(bx, False, fused)
             parts = [h["train_loss"](t, o)[0] for h, t, o in zip(self._heads, by, outs)]
-            total = sum(h["weight"] * p for h, p in zip(self._heads, parts))
+            total = sum(h["weight"] * p for h, p in zip(self._heads, parts)) + penalty
             for k, v in self._logs_of(total, parts, by, outs).items():
                 sums[k] += v * len(outs[0])
-        return {k: v / n for k, v in sums.items()}
+        logs = {k: v / n for k, v in sums.items()}
+        logs.update(self._counting_results())
+        return logs
 
     # ---- description ------------------------------------------------------------------------------
 
@@ -509,7 +546,8 @@ class ModelBase:
             return {}
         loss_configs, weights = self._loss_config
         loss = loss_configs[0] if len(loss_configs) == 1 else loss_configs
-        return {"compile": {"optimizer": self.optimizer.get_config(), "loss": loss, "metrics": self.metrics,
+        metrics = [m if isinstance(m, str) else m.get_config() for m in self.metrics]
+        return {"compile": {"optimizer": self.optimizer.get_config(), "loss": loss, "metrics": metrics,
                             "loss_weights": weights if len(weights) > 1 else None}}
 
     def _write(self, path, config, layers):
@@ -708,6 +746,9 @@ class Sequential(ModelBase):
         import dask
         import dask.array as da
 
+        if self._counting_metrics():
+            raise TypeError(f"evaluate on Dask arrays averages block results, which the counting metrics "
+                            f"({', '.join(self._counting_results())}) cannot be; evaluate NumPy arrays instead")
         x, model = self._dask_graph(x)
         y = y if _dask.is_dask_array(y) else da.from_array(_backend.to_host(y) if not isinstance(y, np.ndarray)
                                                          else y, chunks=-1)
