@@ -140,3 +140,25 @@ def test_kernels_are_reentrant_across_python_threads():
         t.join()
     for r, e in zip(results, expected):
         np.testing.assert_allclose(r, e, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("user", [None, {"GOMP_SPINCOUNT": "7"}, {"OMP_WAIT_POLICY": "active"}])
+def test_openmp_threads_spin_briefly_then_sleep_unless_the_user_chose(user):
+    """Both OpenMP runtimes that `import fastconv` loads (its own and pyFFTW's) start with a spin
+    count of 1000 unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT; the variable is gone from
+    the environment afterwards (other libraries, child processes)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(user or {}, OMP_DISPLAY_ENV="verbose")
+    code = "import os, fastconv; print(repr(os.environ.get('GOMP_SPINCOUNT')), fastconv.info()['openmp_wait'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    shown = [line.strip() for line in (out.stdout + out.stderr).splitlines() if line.strip().startswith("GOMP_SPINCOUNT")]
+    assert len(shown) >= 1
+    last = out.stdout.strip().splitlines()[-1]
+    if user is None:
+        assert all(s == "GOMP_SPINCOUNT = '1000'" for s in shown), shown
+        assert last.startswith("None spin 1000")
+    elif "GOMP_SPINCOUNT" in user:
+        assert all(s == "GOMP_SPINCOUNT = '7'" for s in shown), shown
+        assert "the environment's" in last
+    else:
+        assert all(s != "GOMP_SPINCOUNT = '1000'" for s in shown), shown

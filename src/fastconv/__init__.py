@@ -4,7 +4,11 @@ A compiled core (C11 + OpenMP, runtime-selected AVX2 / AVX-512 kernels)
 behind NumPy-native functions.  See ``fastconv.info()`` for what this build
 runs on.
 """
-from ._version import __version__
+from . import _openmp_env
+
+_openmp_env.set_default()  # (before the OpenMP runtimes load: the imports below load them)
+
+from ._version import __version__  # noqa: E402
 
 from ._backend import get_array_module
 from ._info import info
@@ -108,3 +112,4 @@ from ._threads import _register_threadpoolctl
 
 _register_threadpoolctl()
 del _register_threadpoolctl
+_openmp_env.restore()
