@@ -30,7 +30,7 @@ from . import _tensor, merge
 from . import metrics as metrics_module
 from ._base import ActivatedLayer, Layer, move_channels
 
-_LAYER_CLASSES = {cls.__name__: cls for cls in (
+_LAYER_CLASSES: dict[str, type] = {cls.__name__: cls for cls in (
     L.Dense, L.Activation, L.Flatten, L.Reshape, L.Dropout, L.BatchNorm, L.Conv1D, L.Conv2D, L.Conv2DTranspose,
     L.MaxPool1D, L.MaxPool2D, L.AvgPool1D, L.AvgPool2D, L.GlobalAvgPool2D,
     L.LeakyReLU, L.ELU, L.ReLU, L.Embedding, recurrent.SimpleRNN, recurrent.LSTM, recurrent.GRU,

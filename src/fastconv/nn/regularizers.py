@@ -100,7 +100,7 @@ class Regularized:
     (recurrent_regularizer): terms() lists (regularizer, Keras's array,
     parameter names its gradient goes to)."""
 
-    _regularizers = {}
+    _regularizers: dict = {}
 
     def _set_regularizers(self, **given):
         self._regularizers = {k: get(v, k) for k, v in given.items()}
