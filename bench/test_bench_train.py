@@ -122,3 +122,27 @@ def test_train(benchmark, workload, side):
     benchmark.extra_info.update(side=side, workload=workload, accuracy=float(np.median(accs)),
                                 accuracy_by_seed=accs, fit_s_by_seed=seconds, seeds=list(SEEDS),
                                 epochs=recipe["epochs"], batch_size=recipe["batch_size"])
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "channels_first"])
+def test_train_layout(benchmark, layout):
+    """T2's model in Keras's default channels-last layout ("fastconv") against the same model
+    channels-first ("fastconv_channels_first"): the model moves the channel axis once in and out,
+    so the two should train at the same speed."""
+    x, y, xt, yt = data("digits_cnn")
+    if layout == "channels_last":
+        x, xt = np.moveaxis(x, 1, -1).copy(), np.moveaxis(xt, 1, -1).copy()
+    recipe = zoo.RECIPES["digits_cnn"]
+    runs = []
+
+    def fit():
+        model = zoo.digits_cnn(seed=SEEDS[len(runs)], data_format=layout)
+        t = time.perf_counter()
+        model.fit(x, y, epochs=recipe["epochs"], batch_size=recipe["batch_size"], verbose=0)
+        runs.append((time.perf_counter() - t, model.evaluate(xt, yt)[1]))
+
+    benchmark.group = "T2 digits_cnn, channels-last against channels-first"
+    side = "fastconv" if layout == "channels_last" else "fastconv_channels_first"
+    benchmark.pedantic(fit, rounds=len(SEEDS), iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(side=side, accuracy=float(np.median([r[1] for r in runs])),
+                                fit_s_by_seed=[r[0] for r in runs])

@@ -69,21 +69,22 @@ def mnist1d_gru(seed=0, units=32):
     return model
 
 
-def digits_cnn(seed=0):
-    """Input (N, 1, 8, 8); compiled with Adam(1e-3, L2 1e-4) and cross-entropy."""
+def digits_cnn(seed=0, data_format=CF):
+    """Input (N, 1, 8, 8) (data_format "channels_last": (N, 8, 8, 1)); compiled with Adam(1e-3, L2
+    1e-4) and cross-entropy."""
     model = Sequential([
-        L.Conv2D(32, 3, padding="same", activation="relu", data_format=CF),
-        L.Conv2D(32, 3, padding="same", activation="relu", data_format=CF),
-        L.MaxPool2D(2, data_format=CF),
-        L.Conv2D(64, 3, padding="same", activation="relu", data_format=CF),
-        L.MaxPool2D(2, data_format=CF),
+        L.Conv2D(32, 3, padding="same", activation="relu", data_format=data_format),
+        L.Conv2D(32, 3, padding="same", activation="relu", data_format=data_format),
+        L.MaxPool2D(2, data_format=data_format),
+        L.Conv2D(64, 3, padding="same", activation="relu", data_format=data_format),
+        L.MaxPool2D(2, data_format=data_format),
         L.Flatten(),
         L.Dense(128, activation="relu"),
         L.Dropout(0.3),
         L.Dense(10, activation="softmax"),
     ], name="digits_cnn", seed=seed)
     model.compile(_adam("digits_cnn"), "sparse_categorical_crossentropy", ["accuracy"])
-    model.build((1, 8, 8))
+    model.build((1, 8, 8) if data_format == CF else (8, 8, 1))
     return model
 
 
