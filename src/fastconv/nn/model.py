@@ -300,6 +300,18 @@ class ModelBase:
                     out.append(leaf)
         return out
 
+    def reset_states(self):
+        """Zeroes the states every stateful recurrent layer (a Bidirectional
+        one's too, a nested model's too) carries between batches, as
+        tf.keras's model.reset_states() (Keras 3: each layer's
+        reset_state())."""
+        for layer in self.weight_layers():
+            reset = getattr(layer, "reset_states", None)
+            if reset is not None:
+                reset()
+
+    reset_state = reset_states
+
     def count_weights(self):
         """(trainable, non-trainable) weight counts, as Keras counts them."""
         counts = [layer.count_weights() for layer in self.weight_layers()]

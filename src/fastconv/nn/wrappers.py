@@ -70,16 +70,26 @@ class TimeDistributed(Layer):
         """True when the inner layer runs on the channel axis moved first (a channels_last image layer)."""
         return self.layer.layout == "channels_first" and len(step_shape) >= 2
 
+    def _inner_shape(self, input_shape):
+        """The shape of one step as the inner layer's kernels see it (channel axis first where it moves)."""
+        step = tuple(input_shape[1:])
+        return (step[-1],) + step[:-1] if self._moves(step) else step
+
     def compute_output_shape(self, input_shape):
-        out = tuple(self.layer.output_shape)
+        self.check_input_shape(input_shape)
+        inner = self._inner_shape(input_shape)
+        if self.layer.built:  # (a symbolic call before build: the inner layer's shape from its own rule)
+            out = tuple(self.layer.output_shape)
+        else:
+            self.layer.check_input_shape(inner)
+            out = tuple(self.layer.compute_output_shape(inner))
         if self._moves(input_shape[1:]) and len(out) >= 2:
             out = out[1:] + out[:1]
         return (input_shape[0],) + out
 
     def build(self, input_shape, rng, dtype):
         self.check_input_shape(input_shape)
-        step = tuple(input_shape[1:])
-        inner = (step[-1],) + step[:-1] if self._moves(step) else step
+        inner = self._inner_shape(input_shape)
         if self.layer.built:
             if tuple(self.layer.input_shape) != inner:
                 raise ValueError(f"TimeDistributed: the wrapped layer was built for steps of shape "
@@ -188,7 +198,9 @@ class Bidirectional(Layer):
         self._gather()
 
     def _gather(self):
-        self.params = {n + s: layer.params[n] for layer, s in self._directions() for n in layer.param_names}
+        # in place: a TimeDistributed around this layer holds these very dicts
+        self.params.clear()
+        self.params.update({n + s: layer.params[n] for layer, s in self._directions() for n in layer.param_names})
 
     def _scatter(self):
         """The inner layers' params from ours (the model may have replaced our arrays with views of its own)."""
@@ -227,7 +239,8 @@ class Bidirectional(Layer):
             dyb = dyb[:, ::-1]
         dx = self.forward_layer.backward(xp.ascontiguousarray(dyf))
         dx = dx + self.backward_layer.backward(xp.ascontiguousarray(dyb))
-        self.grads = {n + s: layer.grads[n] for layer, s in self._directions() for n in layer.param_names}
+        self.grads.clear()
+        self.grads.update({n + s: layer.grads[n] for layer, s in self._directions() for n in layer.param_names})
         return dx
 
     def reset_states(self):
