@@ -76,8 +76,9 @@ def test_layer_in_a_functional_model_as_in_sequential(expr, shape, tmp_path):
     target = rng.standard_normal(y.shape).astype(np.float32)
     for m in (model, seq):
         m.compile(nn.SGD(0.1), "mse")
-    logs = model.train_on_batch(x, target)
-    np.testing.assert_allclose(logs["loss"], seq.train_on_batch(x, target)["loss"], rtol=1e-5)
+    loss = model.train_on_batch(x, target)
+    assert isinstance(loss, float)  # (Keras's: the loss alone, with no metric compiled)
+    np.testing.assert_allclose(loss, seq.train_on_batch(x, target, return_dict=True)["loss"], rtol=1e-5)
     for a, b in zip(model.get_weights(), seq.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     model.reset_states()
@@ -284,3 +285,50 @@ def test_frozen_base_keeps_its_weights_in_a_functional_model():
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(model.layers[-1].get_weights()[0], head)
     assert model.count_weights()[1] == sum(w.size for w in frozen)
+
+
+def _gan(dtype):
+    L = nn.layers
+    gen = nn.Sequential([nn.Input((4,)), L.Dense(2 * 2 * 3), L.LeakyReLU(0.2), L.Reshape((2, 2, 3)),
+                         L.Conv2DTranspose(2, 3, strides=2, padding="same", activation="tanh")],
+                        name="generator", seed=0, dtype=dtype)
+    disc = nn.Sequential([nn.Input((4, 4, 2)), L.Conv2D(3, 3, strides=2, padding="same"), L.LeakyReLU(0.2),
+                          L.Flatten(), L.Dense(1, activation="sigmoid")], name="discriminator", seed=1, dtype=dtype)
+    z = nn.Input((4,))
+    return gen, disc, nn.Model(z, disc(gen(z)), dtype=dtype)
+
+
+def test_sequential_models_as_layers_of_a_functional_model(tmp_path):
+    """A Sequential model called on a KerasTensor is a node of the graph
+    (Keras's GAN spelling discriminator(generator(z))): same outputs, input
+    and weight gradients against finite differences, frozen while its
+    trainable is False, saved and loaded with the graph."""
+    from test_nn import _numeric, _probe
+
+    rng = np.random.default_rng(9)
+    gen, disc, gan = _gan("float64")
+    z = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(gan.predict(z), disc.predict(gen.predict(z)), rtol=1e-12)
+    assert "generator (Sequential)" in gan.summary(print_fn=None)
+    out = gan.forward(z)
+    r = rng.standard_normal(out.shape)
+    dz = gan.backward(r, input_grad=True)
+    grads = [g.copy() for g in gan.gradients()]
+    for array, grad in [(z, dz)] + list(zip(gan.parameters(), grads)):
+        for i in _probe(rng, array, 6):
+            np.testing.assert_allclose(grad.reshape(-1)[i], _numeric(lambda: float((gan.forward(z) * r).sum()),
+                                                                     array, i), rtol=1e-5, atol=1e-8)
+    disc.trainable = False
+    gan.compile(nn.optimizers.Adam(0.01), "binary_crossentropy")
+    frozen = [w.copy() for w in disc.get_weights()]
+    before = [w.copy() for w in gen.get_weights()]
+    loss = gan.train_on_batch(z, np.ones((3, 1)))
+    assert np.isfinite(loss)
+    assert all(np.array_equal(a, b) for a, b in zip(disc.get_weights(), frozen))
+    assert not any(np.array_equal(a, b) for a, b in zip(gen.get_weights(), before))
+    gan.save(tmp_path / "gan.npz")
+    loaded = nn.load_model(tmp_path / "gan.npz")
+    assert [type(a).__name__ for a in loaded.layers] == ["InputLayer", "Sequential", "Sequential"]
+    np.testing.assert_array_equal(loaded.predict(z), gan.predict(z))
+    with pytest.raises(ValueError, match="takes inputs of shape"):
+        disc(nn.Input((5, 5, 2)))
