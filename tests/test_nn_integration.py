@@ -176,6 +176,37 @@ def test_gradients_through_an_image_graph_of_two_inputs_match_finite_differences
             np.testing.assert_allclose(grad.reshape(-1)[i], _numeric(loss, array, i), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("expr", ["Bidirectional({L}GRU(3, return_sequences=True))",
+                                  "TimeDistributed({L}Dense(3, activation='tanh'))",
+                                  "TimeDistributed({L}TimeDistributed({L}Dense(2, activation='tanh')))"])
+def test_a_wrapper_shared_by_two_nodes_backpropagates_each_with_its_own_state(expr):
+    """A wrapper called at two nodes: each node's backward reads the
+    inner layers' caches of its own forward (not the last call's)."""
+    rng = np.random.default_rng(10)
+    shape = (4, 2, 3) if expr.count("TimeDistributed") == 2 else (4, 3)
+    inp = nn.Input(shape)
+    shared = make(expr, nn)
+    out = nn.layers.Add()([shared(inp), shared(nn.layers.Dense(3)(inp))])
+    _finite_difference_check(nn.Model(inp, out, dtype="float64", seed=0), rng.standard_normal((2,) + shape), rng)
+
+
+def test_a_shared_stateful_layer_carries_its_last_calls_state():
+    """A stateful layer called at two nodes carries the states of its last
+    call to the next batch, whether or not a backward ran in between."""
+    rng = np.random.default_rng(11)
+    inp = nn.Input((4, 3))
+    lstm = nn.layers.LSTM(3, stateful=True)
+    model = nn.Model(inp, nn.layers.Concatenate()([lstm(inp), lstm(nn.layers.Dense(3)(inp))]), seed=0)
+    x = rng.standard_normal((2, 4, 3))
+    model.predict(x)
+    after_predict = [s.copy() for s in lstm._state]
+    model.reset_states()
+    out = model.forward(x)
+    model.backward(np.ones_like(out))
+    for a, b in zip(lstm._state, after_predict):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_wrapper_graphs_save_and_load(tmp_path):
     rng = np.random.default_rng(5)
     for make_model, xs in ((_wrapper_graph, rng.standard_normal((3, 5, 3))),

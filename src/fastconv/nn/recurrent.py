@@ -148,6 +148,11 @@ class _Recurrent(Regularized, Layer):
 
     reset_state = reset_states
 
+    def restore_node_state(self, state):
+        carried = self._state  # (a shared stateful layer carries its last call's states, not a restored node's)
+        super().restore_node_state(state)
+        self._state = carried
+
     def _output(self, y, h_T):
         return y if self.return_sequences else h_T
 

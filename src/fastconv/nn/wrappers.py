@@ -47,7 +47,24 @@ def _move(x, first):
     return xp.ascontiguousarray(xp.moveaxis(x, -1, 1) if first else xp.moveaxis(x, 1, -1))
 
 
-class TimeDistributed(Layer):
+class _Wrapper(Layer):
+    """A layer running inner layers: what one call left on them (their
+    caches for the backward) is part of its node state, so a wrapper shared
+    by several nodes of a graph backpropagates each node with its own."""
+
+    def _inner(self):
+        return ()
+
+    def node_state(self):
+        return {"own": dict(self.__dict__), "inner": [layer.node_state() for layer in self._inner()]}
+
+    def restore_node_state(self, state):
+        self.__dict__.update(state["own"])
+        for layer, s in zip(self._inner(), state["inner"]):
+            layer.restore_node_state(s)
+
+
+class TimeDistributed(_Wrapper):
     """keras.layers.TimeDistributed: the same layer (one set of weights)
     applied to every step of (N, T, ...), as one batch of N * T examples."""
 
@@ -57,6 +74,9 @@ class TimeDistributed(Layer):
         super().__init__(name, **kwargs)
         self.layer = _as_layer(layer, "layer")
         self.params, self.grads, self.buffers = self.layer.params, self.layer.grads, self.layer.buffers
+
+    def _inner(self):
+        return (self.layer,)
 
     @property
     def param_names(self):
@@ -137,7 +157,7 @@ class TimeDistributed(Layer):
         return {"layer": _layer_entry(self.layer)}
 
 
-class Bidirectional(Layer):
+class Bidirectional(_Wrapper):
     """keras.layers.Bidirectional: a recurrent layer reading the sequence
     forwards and a copy of it (or backward_layer) reading it backwards
     (go_backwards flipped), their outputs merged by merge_mode: "concat"
@@ -175,6 +195,9 @@ class Bidirectional(Layer):
 
     def _directions(self):
         return ((self.forward_layer, "_l0"), (self.backward_layer, "_l0_reverse"))
+
+    def _inner(self):
+        return (self.forward_layer, self.backward_layer)
 
     @property
     def param_names(self):
