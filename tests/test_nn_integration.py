@@ -363,3 +363,21 @@ def test_sequential_models_as_layers_of_a_functional_model(tmp_path):
     np.testing.assert_array_equal(loaded.predict(z), gan.predict(z))
     with pytest.raises(ValueError, match="takes inputs of shape"):
         disc(nn.Input((5, 5, 2)))
+
+
+def test_set_random_seed_repeats_sequential_and_functional_runs():
+    """keras.utils.set_random_seed fixes the models made with seed=None, Sequential ones as functional ones."""
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((16, 4)).astype(np.float32), rng.standard_normal((16, 1)).astype(np.float32)
+    runs = []
+    for _ in range(2):
+        nn.utils.set_random_seed(5)
+        seq = nn.Sequential([nn.Input((4,)), nn.layers.Dense(3), nn.layers.Dropout(0.5), nn.layers.Dense(1)])
+        inp = nn.Input((4,))
+        fun = nn.Model(inp, nn.layers.Dense(1)(nn.layers.Dropout(0.5)(nn.layers.Dense(3)(inp))))
+        for m in (seq, fun):
+            m.compile("adam", "mse")
+            m.fit(x, y, epochs=2, batch_size=4, verbose=0)
+        runs.append(seq.get_weights() + fun.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

@@ -608,12 +608,15 @@ class ModelBase:
 class Sequential(ModelBase):
     """Layers applied in order.  seed fixes the weight initialisation, the
     dropout masks and the shuffling, so a run repeats exactly (with the same
-    thread count); dtype is the parameters' (float32 or float64)."""
+    thread count); by default it is drawn from keras.utils.set_random_seed's
+    generator (fresh entropy if that was never called), as Model's.  dtype
+    is the parameters' (float32 or float64)."""
 
     output_names = ("output",)
 
     def __init__(self, layers=None, name=None, seed=None, dtype="float32"):
-        self._init_state(name, seed, dtype)
+        # seed None: drawn from keras.utils.set_random_seed's generator once it was called, as Model's
+        self._init_state(name, _tensor.next_model_seed() if seed is None else seed, dtype)
         self.layers = []
         self._shapes = []
         self.built = False
