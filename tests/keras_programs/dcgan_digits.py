@@ -7,7 +7,10 @@ generator's).  Keras's spelling; only the imports differ.
 
 Figures (the 1797 digits scaled to [-1, 1], 150 steps of 64 real and 64
 generated images, latent size 16, seed 0):
-    (pending)
+    Keras 3.15 (torch backend): discriminator loss 0.4927, generator loss 0.7736 (last 20 steps), all
+                                finite, generator weight change 0.1277 (80.2 s)
+    fastconv.nn:                discriminator loss 0.5097, generator loss 1.0356 (last 20 steps), all
+                                finite, generator weight change 0.1245 (2.7 s)
 Run under Keras with: import keras / from keras import layers (times: the
 whole script on a shared 2-core machine)."""
 import numpy as np

@@ -6,7 +6,8 @@ spelling; only the imports differ.
 
 Figures (digits 0-4: 700 training images, 8 epochs; digits 5-9: 400
 training images, 8 epochs, the rest for testing; batch 32, seed 0):
-    (pending)
+    Keras 3.15 (torch backend): base weight change 0.000000, test accuracy on the new digits 0.6391 (11.5 s)
+    fastconv.nn:                base weight change 0.000000, test accuracy on the new digits 0.5706 (1.7 s)
 Run under Keras with: import keras / from keras import layers (times: the
 whole script on a shared 2-core machine)."""
 import numpy as np

@@ -6,7 +6,9 @@ imports differ.
 
 Figures (600 training windows, 20% of them for validation, 200 test
 windows, 12 epochs, batch 32, seed 0):
-    (pending)
+    Keras 3.15 (torch backend): test mse 0.0154, test mae 0.0962, mse / persistence mse 0.2229 (62.5 s)
+    fastconv.nn:                test mse 0.0146, test mae 0.0952, mse / persistence mse 0.2107 (0.9 s)
+    (persistence, tomorrow = today: mse 0.0692; the noise alone: 0.01)
 Run under Keras with: import keras / from keras import layers (times: the
 whole script on a shared 2-core machine)."""
 import numpy as np

@@ -6,7 +6,8 @@ differ.
 
 Figures (1500 training digits, 10% of them for validation, 297 test digits,
 at most 15 epochs, batch 128, seed 0):
-    (pending)
+    Keras 3.15 (torch backend): 15 epochs run, test loss 0.5007, test accuracy 0.8620 (37.6 s)
+    fastconv.nn:                15 epochs run, test loss 0.3989, test accuracy 0.8923 (3.4 s)
 Run under Keras with: import keras / from keras import layers (times: the
 whole script on a shared 2-core machine)."""
 import numpy as np
