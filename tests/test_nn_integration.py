@@ -381,3 +381,23 @@ def test_set_random_seed_repeats_sequential_and_functional_runs():
         runs.append(seq.get_weights() + fun.get_weights())
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_what_the_functional_api_cannot_take_is_a_clear_error():
+    """Keras's several-output forms and a several-input Lambda name their argument."""
+    L = nn.layers
+    with pytest.raises(ValueError, match="merge_mode"):
+        L.Bidirectional(L.LSTM(2), merge_mode=None)
+    with pytest.raises(ValueError, match="return_state"):
+        L.LSTM(2, return_state=True)
+    a, b = nn.Input((3,)), nn.Input((3,))
+    with pytest.raises(TypeError, match="Lambda takes one tensor"):
+        L.Lambda(lambda xs: xs[0] * xs[1])([a, b])
+    with pytest.raises(TypeError, match="Lambda takes one tensor"):
+        L.Lambda(lambda xs: xs[0] * xs[1])([np.ones((2, 3)), np.ones((2, 3))])
+    with pytest.raises(TypeError, match="layer must be a fastconv.nn layer"):
+        L.TimeDistributed(nn.Sequential([nn.Input((3,)), L.Dense(2)]))
+    shared = L.TimeDistributed(L.Dense(2))
+    shared(nn.Input((4, 3)))  # (one set of weights: steps of 3 features)
+    with pytest.raises(ValueError, match="takes inputs of shape"):
+        shared(nn.Input((4, 5)))

@@ -176,8 +176,8 @@ class Bidirectional(_Wrapper):
             raise TypeError(f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU); received "
                             f"{type(self.forward_layer).__name__}")
         if merge_mode not in self._MERGE:
-            raise ValueError(f"merge_mode must be one of {self._MERGE} (None, a list of two outputs, does not fit "
-                             f"a Sequential model); received merge_mode={merge_mode!r}")
+            raise ValueError(f"merge_mode must be one of {self._MERGE} (None, Keras's list of two outputs: a "
+                             f"fastconv.nn layer gives one output); received merge_mode={merge_mode!r}")
         self.merge_mode = merge_mode
         if backward_layer is None:
             config = dict(self.forward_layer.get_config(), go_backwards=not self.forward_layer.go_backwards)
@@ -326,6 +326,19 @@ class Lambda(Layer):
     def build(self, input_shape, rng, dtype):
         self.dtype = np.dtype(dtype)
         super().build(input_shape, rng, dtype)
+
+    def _one_input(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            raise TypeError("Lambda takes one tensor (fastconv.nn's Lambda has one input); received a list of "
+                            f"{len(inputs)}: join them first (Concatenate) or use a merge layer")
+
+    def symbolic_output_shape(self, shape):
+        self._one_input(shape if shape and isinstance(shape[0], (tuple, list)) else None)
+        return super().symbolic_output_shape(shape)
+
+    def call_eager(self, x, training=False):
+        self._one_input(x)
+        return super().call_eager(x, training)
 
     def _call(self, x):
         y = self.function(x, **self.arguments)
