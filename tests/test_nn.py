@@ -243,7 +243,7 @@ def test_fused_loss_is_finite_where_softmax_underflows():
     x = np.array([[200.0, -200.0]], np.float32)  # logits (0, 0) + huge bias below
     model.build((2,))
     model.layers[0].params["bias"][:] = [200.0, -200.0]
-    logs = model.train_on_batch(x, np.array([1]))
+    logs = model.train_on_batch(x, np.array([1]), return_dict=True)
     assert np.isfinite(logs["loss"]) and logs["loss"] == pytest.approx(400.0, rel=1e-5)
 
 

@@ -383,6 +383,12 @@ PROGRAMS = pathlib.Path(__file__).parent / "keras_programs"
     ("autoencoder_digits.py", {"test reconstruction mse": (0.0, 0.035),
                                "nearest-centroid accuracy on the codes": (0.6, 1.0)}),
     ("residual_cnn_digits.py", {"test accuracy": (0.8, 1.0)}),
+    ("mnist_convnet_digits.py", {"test accuracy": (0.8, 1.0), "epochs run": (3, 15)}),
+    ("lstm_forecast.py", {"test mse": (0.0, 0.03), "mse / persistence mse": (0.0, 0.5)}),
+    ("frozen_base_finetune.py", {"base weight change": (0.0, 0.0), "test accuracy on the new digits": (0.45, 1.0)}),
+    ("dcgan_digits.py", {"all losses finite": (1, 1), "generator weight change": (0.01, 10.0),
+                         "discriminator loss (last 20 steps)": (0.05, 2.0),
+                         "generator loss (last 20 steps)": (0.05, 5.0)}),
 ])
 def test_keras_programs(program, ranges):
     """The Keras listings in tests/keras_programs run on fastconv.nn (their
@@ -429,7 +435,7 @@ def test_a_chain_trains_as_the_same_sequential():
         np.testing.assert_allclose(histories[1][k], histories[0][k], rtol=2e-5, atol=1e-6)
     for a, b in zip(model.get_weights(), seq.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(model.train_on_batch(x[:8], y[:8])["loss"], seq.train_on_batch(x[:8], y[:8])["loss"],
+    np.testing.assert_allclose(model.train_on_batch(x[:8], y[:8]), seq.train_on_batch(x[:8], y[:8]),
                                rtol=1e-5)
 
 

@@ -274,10 +274,10 @@ def test_sample_and_class_weights_scale_each_examples_loss(data):
     model.build(x.shape[1:])
     start = model.get_weights()
     w = np.where(y == 0, 2.0, 0.5)
-    a = model.train_on_batch(x, y, sample_weight=w)["loss"]
+    a = model.train_on_batch(x, y, sample_weight=w)
     after_sample = model.get_weights()
     model.set_weights(start)
-    b = model.train_on_batch(x, y, class_weight={0: 2.0, 1: 0.5, 2: 0.5})["loss"]
+    b = model.train_on_batch(x, y, class_weight={0: 2.0, 1: 0.5, 2: 0.5})
     assert a == pytest.approx(b, rel=1e-6)
     for p, q in zip(after_sample, model.get_weights()):
         np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-7)
@@ -288,7 +288,7 @@ def test_sample_and_class_weights_scale_each_examples_loss(data):
     # weights of zero everywhere: a zero gradient, the parameters stay (SGD without momentum)
     model.set_weights(start)
     before = [p.copy() for p in model.parameters()]
-    assert model.train_on_batch(x, y, sample_weight=np.zeros(len(y)))["loss"] == 0.0
+    assert model.train_on_batch(x, y, sample_weight=np.zeros(len(y))) == 0.0
     for p, q in zip(before, model.parameters()):
         np.testing.assert_array_equal(p, q)
     h = model.fit(x, y, batch_size=10, epochs=1, verbose=0, sample_weight=np.ones(len(y)), class_weight={1: 3.0})

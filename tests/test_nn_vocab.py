@@ -400,7 +400,7 @@ def test_regularized_training_step_matches_keras(keras):
     plain.compile(nn.SGD(0.1), "mse")
     assert fm.evaluate(x, y) > plain.evaluate(x, y) + 0.1  # (the penalties are not negligible here)
     k_loss = km.train_on_batch(x, y)
-    f_loss = fm.train_on_batch(x, y)["loss"]
+    f_loss = fm.train_on_batch(x, y)
     np.testing.assert_allclose(f_loss, k_loss, rtol=1e-5)
     lstm_bias = 4  # Keras's LSTM bias is fastconv's bias_ih + bias_hh: each receives Keras's gradient, so
     for i, (a, b) in enumerate(zip(fm.get_weights(), km.get_weights())):  # their sum moves twice Keras's step

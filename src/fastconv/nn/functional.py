@@ -242,28 +242,10 @@ class Model(M.ModelBase):
         out the fusable output activations.  Keeps what backward needs."""
         return self._pack(self._run(self._inputs(x), training, [logits] * len(self.outputs)))
 
-    def __call__(self, x, training=None):
-        """On KerasTensors: the model used as a layer of another model (one
-        input and one output; training as Layer's); its layers keep their
-        weights, shared with this model.  On arrays: forward(x)."""
-        if _tensor.is_symbolic(x):
-            return _tensor.call(self, x, training)
-        return self.forward(x, bool(training))
-
-    # the Layer protocol, for a model used as a layer (a node of another model's graph)
-    layout = "logical"
-    param_names = buffer_names = ()
-
     def _as_layer(self):
         if len(self.inputs) != 1 or len(self.outputs) != 1:
             raise ValueError(f"a model used as a layer takes one input and gives one output; model {self.name!r} "
                              f"has {len(self.inputs)} and {len(self.outputs)}")
-
-    def kernel_shape(self, shape):
-        return tuple(shape)
-
-    def logical_shape(self, shape):
-        return tuple(shape)
 
     def symbolic_output_shape(self, shape):
         self._as_layer()
@@ -271,14 +253,6 @@ class Model(M.ModelBase):
             raise ValueError(f"model {self.name!r} takes inputs of shape {self.inputs[0].shape}; it was called on "
                              f"(None,) + {tuple(shape)}")
         return self.outputs[0].example_shape
-
-    def node_state(self):
-        return {"model": dict(self.__dict__), "layers": [(layer, layer.node_state()) for layer in self.layers]}
-
-    def restore_node_state(self, state):
-        self.__dict__.update(state["model"])
-        for layer, s in state["layers"]:
-            layer.restore_node_state(s)
 
     def _run(self, xs, training, logits):
         # tensor -> (array, stored with the channel axis moved first): an image layer's output stays in its
@@ -389,7 +363,7 @@ class Model(M.ModelBase):
             shapes = [t.shape for node in nodes for t in node.outputs]
             shape = str(shapes[0]) if len(set(shapes)) == 1 else ", ".join(map(str, shapes))
             links = [f"{t.node.layer.name}[{t.node.index}][{t.index}]" for node in nodes for t in node.inputs]
-            kind = "Functional" if isinstance(layer, M.ModelBase) else type(layer).__name__
+            kind = "Functional" if isinstance(layer, Model) else type(layer).__name__
             rows.append((f"{layer.name} ({kind})", shape, f"{sum(layer.count_weights()):,}",
                          ", ".join(links) or "-"))
         return self._summary_text(self.name or "functional", rows, print_fn)
@@ -423,7 +397,8 @@ class Model(M.ModelBase):
 
 def _from_config(config, data):
     """The model of a saved config, with the weights of data (None: as initialised)."""
-    layers = [_from_config(e["config"], None) if e["class"] == "Model" else M._layer_from_config(e)
+    layers = [_from_config(e["config"], None) if e["class"] == "Model" else
+              M.sequential_from_config(e["config"]) if e["class"] == "Sequential" else M._layer_from_config(e)
               for e in config["layers"]]
     tensors = []  # per node (inputs first): its output tensors
     for i in config["inputs"]:

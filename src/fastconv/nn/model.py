@@ -88,6 +88,34 @@ class ModelBase:
         self._heads = []
         self.stop_training = False
 
+    # ---- the Layer protocol, for a model used as a layer (a node of a functional model's graph) -----
+
+    layout = "logical"
+    param_names = buffer_names = ()
+    input_grad = True  # (False: backward may skip d loss / d input; a graph sets it for the node)
+
+    def __call__(self, x, training=None):
+        """On KerasTensors: the model used as a layer of a functional model
+        (one input and one output; training as Layer's); its layers keep
+        their weights, shared with this model.  On arrays: forward(x)."""
+        if _tensor.is_symbolic(x):
+            return _tensor.call(self, x, training)
+        return self.forward(x, bool(training))
+
+    def kernel_shape(self, shape):
+        return tuple(shape)
+
+    def logical_shape(self, shape):
+        return tuple(shape)
+
+    def node_state(self):
+        return {"model": dict(self.__dict__), "layers": [(layer, layer.node_state()) for layer in self.layers]}
+
+    def restore_node_state(self, state):
+        self.__dict__.update(state["model"])
+        for layer, s in state["layers"]:
+            layer.restore_node_state(s)
+
     def _build_layer(self, layer, shape):
         """Builds a layer for inputs of shape (N,) + shape, keeping the weights
         of one already built for that shape (trained layers reused in another
@@ -300,6 +328,18 @@ class ModelBase:
                     out.append(leaf)
         return out
 
+    def reset_states(self):
+        """Zeroes the states every stateful recurrent layer (a Bidirectional
+        one's too, a nested model's too) carries between batches, as
+        tf.keras's model.reset_states() (Keras 3: each layer's
+        reset_state())."""
+        for layer in self.weight_layers():
+            reset = getattr(layer, "reset_states", None)
+            if reset is not None:
+                reset()
+
+    reset_state = reset_states
+
     def count_weights(self):
         """(trainable, non-trainable) weight counts, as Keras counts them."""
         counts = [layer.count_weights() for layer in self.weight_layers()]
@@ -311,14 +351,19 @@ class ModelBase:
 
     # ---- training -------------------------------------------------------------------------------
 
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
-        """One optimizer step on (x, y); returns the logs (loss and metrics of
-        the batch).  sample_weight (one per example) and class_weight
-        ({class: weight}, from integer or one-hot targets) scale each
-        example's loss, as Keras's (the metrics stay unweighted)."""
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on (x, y); returns the batch's loss (as Keras:
+        the loss alone when nothing else is logged, else the list of the
+        metrics_names values; return_dict=True: the logs as a dict).
+        sample_weight (one per example) and class_weight ({class: weight},
+        from integer or one-hot targets) scale each example's loss, as
+        Keras's (the metrics stay unweighted)."""
         self._check_compiled()
         self._reset_counting_metrics()  # standalone: this batch's counts only (Keras's reset_metrics)
-        return self._train_step(self._inputs(x), self._targets(y), sample_weight, class_weight)
+        logs = self._train_step(self._inputs(x), self._targets(y), sample_weight, class_weight)
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
 
     def _train_step(self, xs, ys, sample_weight, class_weight):
         fused = [h["fused"] for h in self._heads]
@@ -563,12 +608,15 @@ class ModelBase:
 class Sequential(ModelBase):
     """Layers applied in order.  seed fixes the weight initialisation, the
     dropout masks and the shuffling, so a run repeats exactly (with the same
-    thread count); dtype is the parameters' (float32 or float64)."""
+    thread count); by default it is drawn from keras.utils.set_random_seed's
+    generator (fresh entropy if that was never called), as Model's.  dtype
+    is the parameters' (float32 or float64)."""
 
     output_names = ("output",)
 
     def __init__(self, layers=None, name=None, seed=None, dtype="float32"):
-        self._init_state(name, seed, dtype)
+        # seed None: drawn from keras.utils.set_random_seed's generator once it was called, as Model's
+        self._init_state(name, _tensor.next_model_seed() if seed is None else seed, dtype)
         self.layers = []
         self._shapes = []
         self.built = False
@@ -677,17 +725,26 @@ class Sequential(ModelBase):
             x, self._moves[len(self.layers)] = _move_channels(x, False), False
         return x
 
-    __call__ = forward
+    def symbolic_output_shape(self, shape):
+        """The output shape for inputs of shape (None,) + shape: the model
+        used as a layer of a functional model (built here if it was not)."""
+        if not self.built:
+            self.build(shape)
+        elif tuple(shape) != self.input_shape:
+            raise ValueError(f"model {self.name!r} takes inputs of shape (None,) + {self.input_shape}; it was "
+                             f"called on (None,) + {tuple(shape)}")
+        return tuple(self.output_shape)
 
-    def backward(self, grad_output, input_grad=True):
+    def backward(self, grad_output, input_grad=None):
         """Gradients of the last forward: fills each layer's grads from
         d loss / d output (of the logits, if the forward returned logits),
         and returns d loss / d input (None with input_grad=False, which
-        saves the first layer that work)."""
+        saves the first layer that work; None: the attribute input_grad,
+        which a functional model using this one as a layer sets)."""
         if grad_output is None:
             raise TypeError("grad_output must be an array (the gradient of the loss by the output); received None")
         g = self._xp.asarray(_ops.to_module(grad_output, self._xp), self.dtype)
-        self.layers[0].input_grad = bool(input_grad)
+        self.layers[0].input_grad = bool(self.input_grad if input_grad is None else input_grad)
         moves = getattr(self, "_moves", {})
         if len(self.layers) in moves:
             g = _move_channels(g, not moves[len(self.layers)])
@@ -838,14 +895,21 @@ def _layer_from_config(entry):
     return layer
 
 
+def sequential_from_config(config):
+    """The Sequential model of a saved config, built if it was, with fresh weights."""
+    model = Sequential([_layer_from_config(e) for e in config["layers"]], name=config["name"],
+                       seed=config["seed"], dtype=config["dtype"])
+    if config["input_shape"] is not None:
+        model.build(config["input_shape"])
+    return model
+
+
 def load_model(path):
     """The model saved by Sequential.save (compiled again if it was)."""
     with np.load(path, allow_pickle=False) as data:
         config = json.loads(str(data["config"]))
-        model = Sequential([_layer_from_config(e) for e in config["layers"]], name=config["name"],
-                           seed=config["seed"], dtype=config["dtype"])
+        model = sequential_from_config(config)
         if config["input_shape"] is not None:
-            model.build(config["input_shape"])
             for i, layer in enumerate(model.layers):
                 for n, dst in zip(layer.param_names + layer.buffer_names, model._layer_arrays(layer)):
                     dst[...] = data[f"layer{i}/{n}"]

@@ -39,8 +39,11 @@ class _Recurrent(Regularized, Layer):
     def __init__(self, units, return_sequences=False, use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
                  recurrent_regularizer=None, bias_regularizer=None, dropout=0.0, recurrent_dropout=0.0,
-                 go_backwards=False, stateful=False, name=None, **kwargs):
+                 go_backwards=False, stateful=False, return_state=False, name=None, **kwargs):
         super().__init__(name, **kwargs)
+        if return_state:
+            raise ValueError("return_state must be False: Keras's [output, *states] is several outputs, and a "
+                             "fastconv.nn layer gives one; received return_state=True")
         self.units = positive_int(units, "units")
         self.return_sequences = bool(return_sequences)
         self._set_regularizers(kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
@@ -147,6 +150,11 @@ class _Recurrent(Regularized, Layer):
         self._state = None
 
     reset_state = reset_states
+
+    def restore_node_state(self, state):
+        carried = self._state  # (a shared stateful layer carries its last call's states, not a restored node's)
+        super().restore_node_state(state)
+        self._state = carried
 
     def _output(self, y, h_T):
         return y if self.return_sequences else h_T

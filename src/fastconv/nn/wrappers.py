@@ -47,7 +47,24 @@ def _move(x, first):
     return xp.ascontiguousarray(xp.moveaxis(x, -1, 1) if first else xp.moveaxis(x, 1, -1))
 
 
-class TimeDistributed(Layer):
+class _Wrapper(Layer):
+    """A layer running inner layers: what one call left on them (their
+    caches for the backward) is part of its node state, so a wrapper shared
+    by several nodes of a graph backpropagates each node with its own."""
+
+    def _inner(self):
+        return ()
+
+    def node_state(self):
+        return {"own": dict(self.__dict__), "inner": [layer.node_state() for layer in self._inner()]}
+
+    def restore_node_state(self, state):
+        self.__dict__.update(state["own"])
+        for layer, s in zip(self._inner(), state["inner"]):
+            layer.restore_node_state(s)
+
+
+class TimeDistributed(_Wrapper):
     """keras.layers.TimeDistributed: the same layer (one set of weights)
     applied to every step of (N, T, ...), as one batch of N * T examples."""
 
@@ -57,6 +74,9 @@ class TimeDistributed(Layer):
         super().__init__(name, **kwargs)
         self.layer = _as_layer(layer, "layer")
         self.params, self.grads, self.buffers = self.layer.params, self.layer.grads, self.layer.buffers
+
+    def _inner(self):
+        return (self.layer,)
 
     @property
     def param_names(self):
@@ -70,16 +90,26 @@ class TimeDistributed(Layer):
         """True when the inner layer runs on the channel axis moved first (a channels_last image layer)."""
         return self.layer.layout == "channels_first" and len(step_shape) >= 2
 
+    def _inner_shape(self, input_shape):
+        """The shape of one step as the inner layer's kernels see it (channel axis first where it moves)."""
+        step = tuple(input_shape[1:])
+        return (step[-1],) + step[:-1] if self._moves(step) else step
+
     def compute_output_shape(self, input_shape):
-        out = tuple(self.layer.output_shape)
+        self.check_input_shape(input_shape)
+        inner = self._inner_shape(input_shape)
+        if self.layer.built:  # (a symbolic call before build: the inner layer's shape from its own rule)
+            out = tuple(self.layer.output_shape)
+        else:
+            self.layer.check_input_shape(inner)
+            out = tuple(self.layer.compute_output_shape(inner))
         if self._moves(input_shape[1:]) and len(out) >= 2:
             out = out[1:] + out[:1]
         return (input_shape[0],) + out
 
     def build(self, input_shape, rng, dtype):
         self.check_input_shape(input_shape)
-        step = tuple(input_shape[1:])
-        inner = (step[-1],) + step[:-1] if self._moves(step) else step
+        inner = self._inner_shape(input_shape)
         if self.layer.built:
             if tuple(self.layer.input_shape) != inner:
                 raise ValueError(f"TimeDistributed: the wrapped layer was built for steps of shape "
@@ -127,7 +157,7 @@ class TimeDistributed(Layer):
         return {"layer": _layer_entry(self.layer)}
 
 
-class Bidirectional(Layer):
+class Bidirectional(_Wrapper):
     """keras.layers.Bidirectional: a recurrent layer reading the sequence
     forwards and a copy of it (or backward_layer) reading it backwards
     (go_backwards flipped), their outputs merged by merge_mode: "concat"
@@ -146,8 +176,8 @@ class Bidirectional(Layer):
             raise TypeError(f"Bidirectional wraps a recurrent layer (SimpleRNN, LSTM, GRU); received "
                             f"{type(self.forward_layer).__name__}")
         if merge_mode not in self._MERGE:
-            raise ValueError(f"merge_mode must be one of {self._MERGE} (None, a list of two outputs, does not fit "
-                             f"a Sequential model); received merge_mode={merge_mode!r}")
+            raise ValueError(f"merge_mode must be one of {self._MERGE} (None, Keras's list of two outputs: a "
+                             f"fastconv.nn layer gives one output); received merge_mode={merge_mode!r}")
         self.merge_mode = merge_mode
         if backward_layer is None:
             config = dict(self.forward_layer.get_config(), go_backwards=not self.forward_layer.go_backwards)
@@ -165,6 +195,9 @@ class Bidirectional(Layer):
 
     def _directions(self):
         return ((self.forward_layer, "_l0"), (self.backward_layer, "_l0_reverse"))
+
+    def _inner(self):
+        return (self.forward_layer, self.backward_layer)
 
     @property
     def param_names(self):
@@ -188,7 +221,9 @@ class Bidirectional(Layer):
         self._gather()
 
     def _gather(self):
-        self.params = {n + s: layer.params[n] for layer, s in self._directions() for n in layer.param_names}
+        # in place: a TimeDistributed around this layer holds these very dicts
+        self.params.clear()
+        self.params.update({n + s: layer.params[n] for layer, s in self._directions() for n in layer.param_names})
 
     def _scatter(self):
         """The inner layers' params from ours (the model may have replaced our arrays with views of its own)."""
@@ -227,7 +262,8 @@ class Bidirectional(Layer):
             dyb = dyb[:, ::-1]
         dx = self.forward_layer.backward(xp.ascontiguousarray(dyf))
         dx = dx + self.backward_layer.backward(xp.ascontiguousarray(dyb))
-        self.grads = {n + s: layer.grads[n] for layer, s in self._directions() for n in layer.param_names}
+        self.grads.clear()
+        self.grads.update({n + s: layer.grads[n] for layer, s in self._directions() for n in layer.param_names})
         return dx
 
     def reset_states(self):
@@ -290,6 +326,19 @@ class Lambda(Layer):
     def build(self, input_shape, rng, dtype):
         self.dtype = np.dtype(dtype)
         super().build(input_shape, rng, dtype)
+
+    def _one_input(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            raise TypeError("Lambda takes one tensor (fastconv.nn's Lambda has one input); received a list of "
+                            f"{len(inputs)}: join them first (Concatenate) or use a merge layer")
+
+    def symbolic_output_shape(self, shape):
+        self._one_input(shape if shape and isinstance(shape[0], (tuple, list)) else None)
+        return super().symbolic_output_shape(shape)
+
+    def call_eager(self, x, training=False):
+        self._one_input(x)
+        return super().call_eager(x, training)
 
     def _call(self, x):
         y = self.function(x, **self.arguments)
