@@ -1,3 +1,5 @@
+import zlib
+
 import numpy as np
 import pytest
 
@@ -39,8 +41,9 @@ def fixed_filter_cost_model(monkeypatch):
 
 @pytest.fixture
 def rng(request):
-    # a stable seed per test, so failures reproduce
-    return np.random.default_rng(abs(hash(request.node.nodeid)) % (2**32))
+    # a stable seed per test, so failures reproduce (crc32: Python's hash() of a str changes from
+    # process to process, which made the seeds, and tests with accuracy thresholds, vary)
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
 
 
 def assert_close(actual, expected, bound, n_terms, dtype, normwise=False):

@@ -6,7 +6,10 @@ Figures (1500 training digits, 297 test digits, 30 epochs, seed 0):
     Keras 3.15 (torch backend): test reconstruction mse 0.0262, nearest-centroid accuracy 0.7475 (91 s)
     fastconv.nn:                test reconstruction mse 0.0277, nearest-centroid accuracy 0.7744 (2.0 s)
 Run under Keras with: import keras / from keras import layers (times: the whole
-script on a shared 2-core machine)."""
+script on a shared 2-core machine).  Over seeds 0-4 (set_random_seed), mse and
+accuracy:
+    Keras 3.15:  0.0262, 0.0241, 0.0272, 0.0324, 0.0235 (median 0.0262); 0.7475, 0.7744, 0.7475, 0.7104, 0.7441
+    fastconv.nn: 0.0277, 0.0236, 0.0262, 0.0284, 0.0260 (median 0.0262); 0.7744, 0.7710, 0.7744, 0.7374, 0.7441"""
 import numpy as np
 from sklearn.datasets import load_digits
 

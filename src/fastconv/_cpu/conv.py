@@ -20,28 +20,31 @@ def choose_algorithm(geom, op):
     if Cg * R * S < 16 or Kg < 8:
         return _core.ALGO_DIRECT
     strided = sh > 1 or sw > 1
-    # few output pixels in all (N P Q: a small batch of 7x7 / 14x14 maps) for many weights per group:
-    # each weight is used a few dozen times, and direct's tiles (vectorised along the pixels) run
-    # mostly empty where the GEMM's packed panels stay full.  Measured (b1, 2 threads, direct /
-    # im2col): 3x3 512 ch @7 8.7 / 2.1 ms (b2 5.9 / 4.1, b4 8.3 / 7.3, b8 a tie); 1x1 512 -> 2048 @7
-    # 4.9 / 0.85; 1024 -> 256 @14 1.8 / 1.0; while 3x3 128 ch @28 (784 pixels) 2.2 / 2.8
-    few_pixels = N * P * Q <= 256 and Kg * Cg * R * S >= 65536
+    weights, pixels, one_d = Kg * Cg * R * S, N * P * Q, H == 1 and R == 1
+    # A single image (batch 1): direct's tiles share out one image's rows between the threads and
+    # reuse each weight over few pixels, where the GEMM's packed panels stay full; im2col wins for
+    # all but the smallest layers.  Measured (2 threads, direct / im2col, forward): 2-D N = 1 with
+    # C = K = 256 / 512 at 7 to 28 px: 1.1-4.2; 128 @7 3x3 0.67 (the one loss kept); 1-D N = 1,
+    # 512 ch L 4000 k3/2: 2.1, 64 ch L 4000: 1.6; but at N = 4, 256 ch @7: 0.63-0.77, 3x3 128 @28:
+    # 0.79 (a table of 60 shapes in bench/RESULTS.md, "How auto chooses").
+    single = N == 1 and (one_d or pixels <= 784)
+    # many weights over few pixels in all (a small batch of 7x7 maps, 512 channels): the same
+    # (N = 4: 1.12-1.14 forward); 1-D layers of 512 channels at batch 2-4 (1.25-1.31)
+    few_pixels = pixels <= 256 and weights >= 262144 or one_d and weights >= 524288 and pixels <= 8000
     if op == "forward":
         # 1x1 stride 2, 64 -> 128 channels, 56x56: 0.70 (im2col) vs 0.91 ms; 28x28: a tie
         pointwise_big = R * S == 1 and P * Q > 256 and Kg >= 16
-        return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels else _core.ALGO_DIRECT
+        return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or \
+            single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
-        # 1-D (H = R = 1): direct, measured (100, 25, 19) k3 s2: 161 vs 216 us.  Few pixels: only
-        # the pointwise layers gain (1x1 1024 -> 256 @14, b1: 1.55 / 0.78 ms; 3x3 512 ch @7, b2:
-        # direct 3.5 / 4.3 ms)
-        return _core.ALGO_IM2COL if strided and (H > 1 or R > 1) or few_pixels and R * S == 1 \
+        # 1-D (H = R = 1): direct, measured (100, 25, 19) k3 s2: 161 vs 216 us; batch 1: 1.2-2.2
+        return _core.ALGO_IM2COL if strided and (H > 1 or R > 1) or single and weights >= (4096 if one_d else 16384) \
             else _core.ALGO_DIRECT
     # direct adds into a per-thread partial weight gradient once per image
     # band: when that partial outgrows L2 and the maps are small (few pixels
-    # to reduce over between visits), the GEMM's blocking wins; so it does over
-    # few pixels in all (3x3 96 ch @14, b1: 0.47 / 0.32 ms; 1x1 128 -> 512 @28,
-    # b1: 2.2 / 0.8 ms) but not 3x3 256 ch @14 at b4 (5.1 / 5.8 ms)
+    # to reduce over between visits), the GEMM's blocking wins; at batch 1 it
+    # wins from 4096 weights (1.1-10.6 over the table's shapes)
     partial_bytes = K * Cg * R * S * 4
     small_map = R * S == 1 and P * Q <= 256 or P * Q < 64
-    few = Kg * Cg * R * S >= 16384 and (N * P * Q <= 256 or R * S == 1 and N * P * Q <= 1024)
-    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few else _core.ALGO_DIRECT
+    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or single and weights >= 4096 \
+        else _core.ALGO_DIRECT
