@@ -26,7 +26,7 @@ def choose_algorithm(geom, op):
     # all but the smallest layers.  Measured (2 threads, direct / im2col, forward): 2-D N = 1 with
     # C = K = 256 / 512 at 7 to 28 px: 1.1-4.2; 128 @7 3x3 0.67 (the one loss kept); 1-D N = 1,
     # 512 ch L 4000 k3/2: 2.1, 64 ch L 4000: 1.6; but at N = 4, 256 ch @7: 0.63-0.77, 3x3 128 @28:
-    # 0.79 (a table of 60 shapes in bench/RESULTS.md, "How auto chooses").
+    # 0.79 (the table of shapes in bench/RESULTS.md, "How auto chooses").
     single = N == 1 and (one_d or pixels <= 784)
     # many weights over few pixels in all (a small batch of 7x7 maps, 512 channels): the same
     # (N = 4: 1.12-1.14 forward); 1-D layers of 512 channels at batch 2-4 (1.25-1.31)
