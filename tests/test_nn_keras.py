@@ -295,3 +295,13 @@ def test_sample_and_class_weights_scale_each_examples_loss(data):
     assert np.isfinite(h["loss"][0])
     with pytest.raises(ValueError, match="one weight per example"):
         model.fit(x, y, epochs=1, verbose=0, sample_weight=np.ones(3))
+
+
+def test_a_layer_built_in_another_dtype_is_refused_not_misread():
+    """A trained float64 layer put into a float32 Sequential was read as float32 (garbage); now a
+    ValueError names the layer and the dtype to give."""
+    dense = nn.Dense(3)
+    nn.Sequential([dense], dtype="float64").build((4,))
+    with pytest.raises(ValueError, match="holds float64 weights"):
+        nn.Sequential([dense]).build((4,))
+    nn.Sequential([dense], dtype="float64").build((4,))  # the same dtype reuses it

@@ -124,6 +124,10 @@ class ModelBase:
             if _shape_key(layer.input_shape) != _shape_key(shape):
                 raise ValueError(f"layer {layer.name or type(layer).__name__} was built for inputs of shape "
                                  f"(N,) + {tuple(layer.input_shape)}; here it would receive (N,) + {tuple(shape)}")
+            held = layer.__dict__.get("dtype")
+            if held is not None and np.dtype(held) != self.dtype:
+                raise ValueError(f"layer {layer.name or type(layer).__name__} holds {np.dtype(held).name} weights; "
+                                 f"this model computes in {self.dtype.name} (give it dtype={np.dtype(held).name!r})")
             return
         layer.build(shape, self._rng, self.dtype)
 
