@@ -28,6 +28,8 @@
 #define FC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FC_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define FC_CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+/* floor(a / b) for any sign of a, b > 0 */
+#define FC_FLOOR_DIV(a, b) ((a) >= 0 ? (a) / (b) : -((-(a) + (b) - 1) / (b)))
 #define FC_ROUND_UP(a, b) (FC_CEIL_DIV(a, b) * (b))
 
 /* ---- scratch memory ----------------------------------------------------
