@@ -106,10 +106,74 @@ static void FCN(direct_pack_weights_t)(T *wt, const T *w, const FCN(direct_plan)
     }
 }
 
+/* Depthwise, stride 2 in both directions, dilation 1: the forward's phase planes
+ * (conv_direct_forward.c) in reverse.  The plane's output gradient is laid out at the phase
+ * planes' row pitch (zeros past each row), each tap adds w times all of it into one phase
+ * plane, shifted (one contiguous multiply-add), and the four phase planes are interleaved
+ * back into the input gradient (zero where no output reads the input). */
+static void FCN(depthwise_backward_input_planes)(T *dx, const T *dy, const T *w, const fc_conv_geom *g,
+                                                 FCN(dw_phases) ph, int *err)
+{
+    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, R = g->R, S = g->S, C = g->C;
+    const int64_t Pp = ph.Pp, Qp = ph.Qp;
+    fc_fpstate fp = fc_fp_enter();
+    T *buf = fc_scratch(FC_SCRATCH_WORK, (size_t)(4 * ph.plane + P * Qp) * sizeof(T));
+    if (!buf) {
+#pragma omp atomic write
+        *err = FC_ERR_NOMEM;
+    } else {
+        T *dyp = buf + 4 * ph.plane;
+        memset(dyp, 0, (size_t)(P * Qp) * sizeof(T)); /* the columns past Q stay zero */
+        const int64_t kc = FC_MIN(W / 2, Qp + ph.jlo), ke = FC_MIN((W + 1) / 2, Qp + ph.jlo);
+#pragma omp for schedule(static)
+        for (int64_t plane = 0; plane < g->N * C; plane++) {
+            const int64_t c = plane % C;
+            const T *wc = w + c * R * S, *dyc = dy + plane * P * Q;
+            for (int64_t p = 0; p < P; p++) memcpy(dyp + p * Qp, dyc + p * Q, (size_t)Q * sizeof(T));
+            memset(buf, 0, (size_t)(4 * ph.plane) * sizeof(T));
+            for (int64_t r = 0; r < R; r++) {
+                const int64_t a = r - g->pad_h, fa = FC_FLOOR_DIV(a, 2), pa = a - 2 * fa;
+                for (int64_t s = 0; s < S; s++) {
+                    const int64_t bb = s - g->pad_w, fb = FC_FLOOR_DIV(bb, 2), pb = bb - 2 * fb;
+                    T *dst = buf + (2 * pa + pb) * ph.plane + (fa - ph.ilo) * Qp + (fb - ph.jlo);
+                    const T wv = wc[r * S + s];
+#pragma omp simd
+                    for (int64_t k = 0; k < P * Qp; k++) dst[k] += wv * dyp[k];
+                }
+            }
+            T *dxc = dx + plane * H * W;
+            for (int64_t ih = 0; ih < H; ih++) {
+                const int64_t pa = ih & 1, i = (ih >> 1) - ph.ilo;
+                T *restrict xr = dxc + ih * W;
+                int64_t done = 0;
+                if (i < Pp) {
+                    const T *restrict ev = buf + 2 * pa * ph.plane + i * Qp - ph.jlo;
+                    const T *restrict od = ev + ph.plane;
+                    for (int64_t k = 0; k < kc; k++) {
+                        xr[2 * k] = ev[k];
+                        xr[2 * k + 1] = od[k];
+                    }
+                    done = 2 * kc;
+                    if (ke > kc) xr[done++] = ev[kc];
+                }
+                for (int64_t iw = done; iw < W; iw++) xr[iw] = 0; /* read by no output */
+            }
+        }
+    }
+    fc_fp_leave(fp);
+}
+
 static int FCN(conv_direct_backward_input)(T *dx, const T *dy, const T *w, const fc_conv_geom *g,
                                            int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
+    if (g->G == g->C && g->G == g->K && g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 && g->dil_w == 1) {
+        const int64_t planes = g->N * g->C;
+        int err = 0;
+        FC_TEAM(planes < nt ? (int)planes : nt,
+                FCN(depthwise_backward_input_planes)(dx, dy, w, g, FCN(dw_phases_of)(g), &err));
+        return err;
+    }
     if (g->stride_h == 1 && g->stride_w == 1 && g->pad_h <= g->dil_h * (g->R - 1) &&
         g->pad_w <= g->dil_w * (g->S - 1))
         return FCN(direct_backward_input_as_forward)(dx, dy, w, g, nt);

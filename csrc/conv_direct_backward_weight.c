@@ -235,10 +235,71 @@ static int FCN(direct_cv_wgrad_wins)(const fc_conv_geom *g)
            (Cg * g->R * g->S >= 32 || g->P * g->Q <= 64);
 }
 
+/* Depthwise, stride 2 in both directions, dilation 1: each channel's weight gradient over the
+ * batch, a thread taking whole channels.  Per image, the input plane is split into the
+ * forward's phase planes (conv_direct_forward.c) and the output gradient laid out at their row
+ * pitch (zeros past each row); a tap's gradient is then one dot product of the two over all
+ * P Qp positions. */
+static void FCN(depthwise_backward_weight_channels)(T *dw, const T *dy, const T *x, const fc_conv_geom *g,
+                                                    FCN(dw_phases) ph, int *err)
+{
+    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, R = g->R, S = g->S, C = g->C;
+    const int64_t Pp = ph.Pp, Qp = ph.Qp;
+    fc_fpstate fp = fc_fp_enter();
+    T *buf = fc_scratch(FC_SCRATCH_WORK, (size_t)(4 * ph.plane + P * Qp + R * S) * sizeof(T));
+    if (!buf) {
+#pragma omp atomic write
+        *err = FC_ERR_NOMEM;
+    } else {
+        T *dyp = buf + 4 * ph.plane, *sum = dyp + P * Qp;
+        memset(buf, 0, (size_t)(4 * ph.plane + P * Qp) * sizeof(T)); /* padding, and dy's columns past Q */
+        const int64_t ne = FC_MIN((W + 1) / 2, Qp + ph.jlo), no = FC_MIN(W / 2, Qp + ph.jlo);
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < C; c++) {
+            for (int64_t t = 0; t < R * S; t++) sum[t] = 0;
+            for (int64_t n = 0; n < g->N; n++) {
+                const T *xc = x + (n * C + c) * H * W, *dyc = dy + (n * C + c) * P * Q;
+                for (int64_t ih = 0; ih < H; ih++) {
+                    const int64_t pa = ih & 1, i = (ih >> 1) - ph.ilo;
+                    if (i >= Pp) break;
+                    const T *restrict xr = xc + ih * W;
+                    T *restrict ev = buf + 2 * pa * ph.plane + i * Qp - ph.jlo;
+                    T *restrict od = ev + ph.plane;
+                    for (int64_t k = 0; k < no; k++) {
+                        ev[k] = xr[2 * k];
+                        od[k] = xr[2 * k + 1];
+                    }
+                    if (ne > no) ev[no] = xr[2 * no];
+                }
+                for (int64_t p = 0; p < P; p++) memcpy(dyp + p * Qp, dyc + p * Q, (size_t)Q * sizeof(T));
+                for (int64_t r = 0; r < R; r++) {
+                    const int64_t a = r - g->pad_h, fa = FC_FLOOR_DIV(a, 2), pa = a - 2 * fa;
+                    for (int64_t s = 0; s < S; s++) {
+                        const int64_t bb = s - g->pad_w, fb = FC_FLOOR_DIV(bb, 2), pb = bb - 2 * fb;
+                        const T *src = buf + (2 * pa + pb) * ph.plane + (fa - ph.ilo) * Qp + (fb - ph.jlo);
+                        T acc = 0;
+#pragma omp simd reduction(+ : acc)
+                        for (int64_t k = 0; k < P * Qp; k++) acc += dyp[k] * src[k];
+                        sum[r * S + s] += acc;
+                    }
+                }
+            }
+            for (int64_t t = 0; t < R * S; t++) dw[c * R * S + t] = sum[t];
+        }
+    }
+    fc_fp_leave(fp);
+}
+
 static int FCN(conv_direct_backward_weight)(T *dw, const T *dy, const T *x, const fc_conv_geom *g,
                                             int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
+    if (g->G == g->C && g->G == g->K && g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 && g->dil_w == 1) {
+        int err = 0;
+        FC_TEAM(g->C < nt ? (int)g->C : nt,
+                FCN(depthwise_backward_weight_channels)(dw, dy, x, g, FCN(dw_phases_of)(g), &err));
+        return err;
+    }
     if (FCN(direct_cv_wgrad_wins)(g)) return FCN(conv_cv_backward_weight)(dw, dy, x, g, nt);
     FCN(wgrad_layout) lay;
     lay.cl = g->C / g->G >= VL / 2; /* enough input channels to fill vectors */

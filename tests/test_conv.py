@@ -376,3 +376,35 @@ def test_auto_matches_explicit_algorithms(rng):
         y = conv_fn(case.nd)(x, w, **case.args())
         np.testing.assert_allclose(y, conv_fn(case.nd)(x, w, algorithm="im2col", **case.args()),
                                    rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, ksize, pads", [
+    ((2, 5, 9, 11), (3, 3), ((1, 1), (1, 1))),
+    ((1, 3, 8, 7), (3, 3), ((0, 0), (0, 0))),
+    ((2, 4, 13, 12), (5, 3), ((2, 2), (1, 1))),
+    ((1, 2, 10, 10), (4, 4), ((1, 1), (2, 2))),
+    ((1, 4, 1, 1), (3, 3), ((1, 1), (1, 1))),          # a 1x1 input: every tap but the centre is padding
+    ((2, 3, 11, 9), (1, 3), ((0, 0), (1, 1))),
+    ((1, 2, 12, 13), (3, 3), ((3, 3), (3, 3))),          # padding past the kernel's reach
+])
+def test_depthwise_stride_two_phase_planes(shape, ksize, pads, dtype):
+    """Depthwise stride-2 layers run on phase planes (forward, input and weight gradients): odd and
+    even sizes, asymmetric kernels, padding up to beyond the kernel, against float64 references."""
+    rng = np.random.default_rng(31)
+    N, C, H, W = shape
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((C, 1) + ksize).astype(dtype)
+    b = rng.standard_normal(C).astype(dtype)
+    kw = dict(stride=2, padding=(pads[0][0], pads[1][0]), groups=C, algorithm="direct")
+    y = fastconv.conv2d(x, w, b, **kw)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    expected = ref.conv_forward(x64, w64, b.astype(np.float64), (2, 2), pads, (1, 1), C)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, expected, **tol)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(fastconv.conv2d_grad_input(x.shape, w, gy, **kw),
+                               ref.conv_grad_input(shape, w64, gy.astype(np.float64), (2, 2), pads, (1, 1), C), **tol)
+    np.testing.assert_allclose(fastconv.conv2d_grad_weight(x, w.shape, gy, **kw),
+                               ref.conv_grad_weight(x64, w.shape, gy.astype(np.float64), (2, 2), pads, (1, 1), C),
+                               **tol)
