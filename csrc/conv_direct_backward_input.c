@@ -131,15 +131,11 @@ static void FCN(depthwise_backward_input_planes)(T *dx, const T *dy, const T *w,
             const T *wc = w + c * R * S, *dyc = dy + plane * P * Q;
             for (int64_t p = 0; p < P; p++) memcpy(dyp + p * Qp, dyc + p * Q, (size_t)Q * sizeof(T));
             memset(buf, 0, (size_t)(4 * ph.plane) * sizeof(T));
-            for (int64_t r = 0; r < R; r++) {
-                const int64_t a = r - g->pad_h, fa = FC_FLOOR_DIV(a, 2), pa = a - 2 * fa;
-                for (int64_t s = 0; s < S; s++) {
-                    const int64_t bb = s - g->pad_w, fb = FC_FLOOR_DIV(bb, 2), pb = bb - 2 * fb;
-                    T *dst = buf + (2 * pa + pb) * ph.plane + (fa - ph.ilo) * Qp + (fb - ph.jlo);
-                    const T wv = wc[r * S + s];
+            for (int64_t t = 0; t < R * S; t++) {
+                T *dst = buf + FCN(dw_tap_offset)(g, ph, t / S, t % S);
+                const T wv = wc[t];
 #pragma omp simd
-                    for (int64_t k = 0; k < P * Qp; k++) dst[k] += wv * dyp[k];
-                }
+                for (int64_t k = 0; k < P * Qp; k++) dst[k] += wv * dyp[k];
             }
             T *dxc = dx + plane * H * W;
             for (int64_t ih = 0; ih < H; ih++) {

@@ -243,8 +243,7 @@ static int FCN(direct_cv_wgrad_wins)(const fc_conv_geom *g)
 static void FCN(depthwise_backward_weight_channels)(T *dw, const T *dy, const T *x, const fc_conv_geom *g,
                                                     FCN(dw_phases) ph, int *err)
 {
-    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, R = g->R, S = g->S, C = g->C;
-    const int64_t Pp = ph.Pp, Qp = ph.Qp;
+    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, R = g->R, S = g->S, C = g->C, Qp = ph.Qp;
     fc_fpstate fp = fc_fp_enter();
     T *buf = fc_scratch(FC_SCRATCH_WORK, (size_t)(4 * ph.plane + P * Qp + R * S) * sizeof(T));
     if (!buf) {
@@ -253,35 +252,19 @@ static void FCN(depthwise_backward_weight_channels)(T *dw, const T *dy, const T 
     } else {
         T *dyp = buf + 4 * ph.plane, *sum = dyp + P * Qp;
         memset(buf, 0, (size_t)(4 * ph.plane + P * Qp) * sizeof(T)); /* padding, and dy's columns past Q */
-        const int64_t ne = FC_MIN((W + 1) / 2, Qp + ph.jlo), no = FC_MIN(W / 2, Qp + ph.jlo);
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) {
             for (int64_t t = 0; t < R * S; t++) sum[t] = 0;
             for (int64_t n = 0; n < g->N; n++) {
-                const T *xc = x + (n * C + c) * H * W, *dyc = dy + (n * C + c) * P * Q;
-                for (int64_t ih = 0; ih < H; ih++) {
-                    const int64_t pa = ih & 1, i = (ih >> 1) - ph.ilo;
-                    if (i >= Pp) break;
-                    const T *restrict xr = xc + ih * W;
-                    T *restrict ev = buf + 2 * pa * ph.plane + i * Qp - ph.jlo;
-                    T *restrict od = ev + ph.plane;
-                    for (int64_t k = 0; k < no; k++) {
-                        ev[k] = xr[2 * k];
-                        od[k] = xr[2 * k + 1];
-                    }
-                    if (ne > no) ev[no] = xr[2 * no];
-                }
+                const T *dyc = dy + (n * C + c) * P * Q;
+                FCN(dw_split_plane)(buf, x + (n * C + c) * H * W, g, ph);
                 for (int64_t p = 0; p < P; p++) memcpy(dyp + p * Qp, dyc + p * Q, (size_t)Q * sizeof(T));
-                for (int64_t r = 0; r < R; r++) {
-                    const int64_t a = r - g->pad_h, fa = FC_FLOOR_DIV(a, 2), pa = a - 2 * fa;
-                    for (int64_t s = 0; s < S; s++) {
-                        const int64_t bb = s - g->pad_w, fb = FC_FLOOR_DIV(bb, 2), pb = bb - 2 * fb;
-                        const T *src = buf + (2 * pa + pb) * ph.plane + (fa - ph.ilo) * Qp + (fb - ph.jlo);
-                        T acc = 0;
+                for (int64_t t = 0; t < R * S; t++) {
+                    const T *src = buf + FCN(dw_tap_offset)(g, ph, t / S, t % S);
+                    T acc = 0;
 #pragma omp simd reduction(+ : acc)
-                        for (int64_t k = 0; k < P * Qp; k++) acc += dyp[k] * src[k];
-                        sum[r * S + s] += acc;
-                    }
+                    for (int64_t k = 0; k < P * Qp; k++) acc += dyp[k] * src[k];
+                    sum[t] += acc;
                 }
             }
             for (int64_t t = 0; t < R * S; t++) dw[c * R * S + t] = sum[t];

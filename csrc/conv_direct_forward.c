@@ -337,11 +337,41 @@ static FCN(dw_phases) FCN(dw_phases_of)(const fc_conv_geom *g)
     return ph;
 }
 
+/* The input plane xc split into the phase planes at buf (whose padding positions the caller
+ * zeroed once: they are the same for every plane).  Input row ih is phase row (ih >> 1) - ilo
+ * of the phases (ih & 1, *); its columns 2 k and 2 k + 1 are phase columns k - jlo (jlo <= 0),
+ * those within the Qp kept. */
+static void FCN(dw_split_plane)(T *buf, const T *xc, const fc_conv_geom *g, FCN(dw_phases) ph)
+{
+    const int64_t W = g->W, Qp = ph.Qp;
+    const int64_t ne = FC_MIN((W + 1) / 2, Qp + ph.jlo), no = FC_MIN(W / 2, Qp + ph.jlo);
+    for (int64_t ih = 0; ih < g->H; ih++) {
+        const int64_t pa = ih & 1, i = (ih >> 1) - ph.ilo;
+        if (i >= ph.Pp) break;
+        const T *restrict xr = xc + ih * W;
+        T *restrict ev = buf + 2 * pa * ph.plane + i * Qp - ph.jlo;
+        T *restrict od = ev + ph.plane;
+        for (int64_t k = 0; k < no; k++) {
+            ev[k] = xr[2 * k];
+            od[k] = xr[2 * k + 1];
+        }
+        if (ne > no) ev[no] = xr[2 * no];
+    }
+}
+
+/* Where tap (r, s) reads (or, for the input gradient, writes) in the phase planes at buf: output
+ * (p, q) at offset p Qp + q from there. */
+static inline int64_t FCN(dw_tap_offset)(const fc_conv_geom *g, FCN(dw_phases) ph, int64_t r, int64_t s)
+{
+    const int64_t a = r - g->pad_h, fa = FC_FLOOR_DIV(a, 2), pa = a - 2 * fa;
+    const int64_t b = s - g->pad_w, fb = FC_FLOOR_DIV(b, 2), pb = b - 2 * fb;
+    return (2 * pa + pb) * ph.plane + (fa - ph.ilo) * ph.Qp + (fb - ph.jlo);
+}
+
 static void FCN(depthwise_phase_planes)(T *y, const T *x, const T *w, const T *bias, const fc_conv_geom *g,
                                         FCN(dw_phases) ph, int *err)
 {
-    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, R = g->R, S = g->S, C = g->C;
-    const int64_t Pp = ph.Pp, Qp = ph.Qp;
+    const int64_t H = g->H, W = g->W, P = g->P, Q = g->Q, R = g->R, S = g->S, C = g->C, Qp = ph.Qp;
     fc_fpstate fp = fc_fp_enter();
     T *buf = fc_scratch(FC_SCRATCH_WORK, (size_t)(4 * ph.plane + P * Qp) * sizeof(T));
     if (!buf) {
@@ -352,37 +382,20 @@ static void FCN(depthwise_phase_planes)(T *y, const T *x, const T *w, const T *b
         /* the padding (and slack) positions are the same for every plane: zero once, then each
          * plane writes only the positions its input fills */
         memset(buf, 0, (size_t)(4 * ph.plane) * sizeof(T));
-        /* input row ih is phase row (ih >> 1) - ilo of the phases (ih & 1, *); its columns 2 k and
-         * 2 k + 1 are phase columns k - jlo (jlo <= 0), those within the Qp kept */
-        const int64_t ne = FC_MIN((W + 1) / 2, Qp + ph.jlo), no = FC_MIN(W / 2, Qp + ph.jlo);
 #pragma omp for schedule(static)
         for (int64_t plane = 0; plane < g->N * C; plane++) {
             const int64_t c = plane % C;
-            const T *xc = x + plane * H * W, *wc = w + c * R * S;
-            for (int64_t ih = 0; ih < H; ih++) {
-                const int64_t pa = ih & 1, i = (ih >> 1) - ph.ilo;
-                if (i >= Pp) break;
-                const T *restrict xr = xc + ih * W;
-                T *restrict ev = buf + 2 * pa * ph.plane + i * Qp - ph.jlo;
-                T *restrict od = ev + ph.plane;
-                for (int64_t k = 0; k < no; k++) {
-                    ev[k] = xr[2 * k];
-                    od[k] = xr[2 * k + 1];
-                }
-                if (ne > no) ev[no] = xr[2 * no];
-            }
+            const T *wc = w + c * R * S;
+            FCN(dw_split_plane)(buf, x + plane * H * W, g, ph);
             const T b = bias ? bias[c] : (T)0;
             for (int64_t k = 0; k < P * Qp; k++) acc[k] = b;
-            for (int64_t r = 0; r < R; r++) {
-                const int64_t a = r - g->pad_h, fa = FC_FLOOR_DIV(a, 2), pa = a - 2 * fa;
+            for (int64_t r = 0; r < R; r++)
                 for (int64_t s = 0; s < S; s++) {
-                    const int64_t bb = s - g->pad_w, fb = FC_FLOOR_DIV(bb, 2), pb = bb - 2 * fb;
-                    const T *src = buf + (2 * pa + pb) * ph.plane + (fa - ph.ilo) * Qp + (fb - ph.jlo);
+                    const T *src = buf + FCN(dw_tap_offset)(g, ph, r, s);
                     const T wv = wc[r * S + s];
 #pragma omp simd
                     for (int64_t k = 0; k < P * Qp; k++) acc[k] += wv * src[k];
                 }
-            }
             T *yc = y + plane * P * Q;
             for (int64_t p = 0; p < P; p++) memcpy(yc + p * Q, acc + p * Qp, (size_t)Q * sizeof(T));
         }
