@@ -1098,7 +1098,7 @@ def misc_case(draw):
 def nn_case(draw):
     b = Builder(draw, "nn.Sequential", "nn")
     b.hostile()  # the layers' sizes are not made to fit each other: only the exception types are checked
-    kind = b.one(["conv2d", "conv1d", "rnn", "dense", "transpose", "embedding", "sequence", "image"])
+    kind = b.one(["conv2d", "conv1d", "rnn", "dense", "transpose", "embedding", "sequence", "image", "functional"])
     N = b.int(1, 3)
 
     def ia(valid):
@@ -1151,6 +1151,15 @@ def nn_case(draw):
                          f"nn.Cropping2D({ia(0)}, {df})", f"nn.SpatialDropout2D(0.5, {df})"]),
                   b.one([f"nn.GlobalMaxPooling2D({df})", "nn.Flatten()"]),
                   f"nn.Dense({ia(b.int(1, 3))}, activation='gelu')"]
+    elif kind == "functional":  # a graph: two branches of one input, merged (their widths drawn apart)
+        shape = (b.int(1, 6),)
+        merge = b.one(["Add()", "Subtract()", "Multiply()", "Average()", "Concatenate()", "Concatenate(axis=1)"])
+        graph = (f"inp = nn.Input(({ia(shape[0])},))\n"
+                 f"left = nn.Dense({ia(b.int(1, 4))}, activation='relu')(inp)\n"
+                 f"right = nn.Dense({ia(b.int(1, 4))})(nn.LayerNormalization()(inp))\n"
+                 f"merged = nn.{merge}([left, right])\n"
+                 f"out = nn.Dense({ia(b.int(1, 3))})(merged)")
+        layers = None
     elif kind == "embedding":  # (the drawn values are rarely whole indices: mostly the ValueError)
         shape = (b.int(1, 5),)
         layers = [f"nn.Embedding({ia(b.int(1, 6))}, {ia(b.int(1, 3))})", "nn.Flatten()", f"nn.Dense({ia(b.int(1, 3))})"]
@@ -1164,9 +1173,14 @@ def nn_case(draw):
     b.array("x", (N,) + shape, dtype, allow_list=False)
     b.line("import fastconv.nn as nn")
     model_dtype = b.one(["float32", "float64"])
-    b.line(f"model = nn.Sequential([{', '.join(layers)}], seed=0, dtype={model_dtype!r})")
+    if layers is None:
+        for line in graph.splitlines():
+            b.line(line)
+        b.line(f"model = nn.Model(inp, out, seed=0, dtype={model_dtype!r})")
+    else:
+        b.line(f"model = nn.Sequential([{', '.join(layers)}], seed=0, dtype={model_dtype!r})")
     b.meta["dtypes"].add(model_dtype)
-    b.meta["pooling"] = any("Pool" in layer for layer in layers)
+    b.meta["pooling"] = any("Pool" in layer for layer in layers or [])
     if b.rare(50):
         call = "result = model.predict(x)"
     else:
