@@ -1,7 +1,9 @@
 """GPU: C1 and C3 conv2d forward (and forward + both gradients), P1 max
 pooling forward and forward + backward, R1 LSTM forward and forward +
 backward, fastconv on CuPy arrays against PyTorch CUDA (cuDNN), fp32 with
-TF32 off on both sides.  Each timed call ends with a device synchronise, so
+TF32 off on both sides; N1-N3 ``fastconv.ndimage.gaussian_filter`` on CuPy
+arrays against ``cupyx.scipy.ndimage.gaussian_filter`` (same workloads as
+bench/test_bench_ndimage.py).  Each timed call ends with a device synchronise, so
 the time is the work's, not its launch's.  Skipped without CuPy and a CUDA
 device (fastconv side) or without a CUDA build of torch (torch side).
 
@@ -151,3 +153,24 @@ def test_gpu(benchmark, run, wl, make_call, flops, mode, side):
                                 torch_device=torch.cuda.get_device_name() if TORCH_CUDA else None,
                                 gflop=flops * (1 if mode == "fwd" else 3) / 1e9 if flops else None)
     run(fn, ROUNDS)
+
+
+NDIMAGE_GPU = [("N1", (4096, 4096), 2.0), ("N2", (4096, 4096), 8.0), ("N3", (256, 256, 256), 1.5)]
+
+
+@pytest.mark.parametrize("side", ["fastconv", "cupyx_ndimage"])
+@pytest.mark.parametrize("name, shape, sigma", NDIMAGE_GPU, ids=[n for n, _, _ in NDIMAGE_GPU])
+def test_gpu_ndimage(benchmark, run, name, shape, sigma, side):
+    cupy = _cupy()
+    import cupyx.scipy.ndimage as cnd
+
+    import fastconv.ndimage as fnd
+
+    x = cupy.asarray(np.random.default_rng(0).standard_normal(shape, np.float32))
+    f = fnd.gaussian_filter if side == "fastconv" else cnd.gaussian_filter
+    if side == "fastconv":  # the same filter as CuPy's, to float32 rounding
+        ref = cnd.gaussian_filter(x, sigma)
+        assert float(cupy.abs(f(x, sigma) - ref).max()) <= 1e-5 * float(cupy.abs(ref).max())
+    benchmark.group = f"GPU {name} gaussian_filter"
+    benchmark.extra_info.update(side=side, workload=name, device=GPU["device"])
+    run(synchronised(lambda: f(x, sigma), cupy.cuda.runtime.deviceSynchronize), ROUNDS)

@@ -355,3 +355,44 @@ def test_ndimage_volumes_integers_and_errors():
     lazy = da.zeros((64, 64), chunks=16).map_blocks(lambda b: (_ for _ in ()).throw(AssertionError("computed")),
                                                    dtype=float)
     assert _dask.is_dask_array(ndi.gaussian_gradient_magnitude(lazy, 2.0))
+
+
+def test_dask_arrays_of_cupy_chunks():
+    """Dask arrays whose chunks are CuPy arrays run on the GPU backend chunk
+    by chunk and stay CuPy (the "run by either" of the design): the filters,
+    ndimage, overlap-add fftconvolve, conv2d and pooling over spatial chunks,
+    and predict, each against the unchunked NumPy call."""
+    gpu = fastconv.info()["gpu"]
+    if not gpu["available"]:
+        pytest.skip(f"no GPU backend here: {gpu['reason']}")
+    import cupy
+
+    from fastconv import ndimage as fnd
+    from fastconv import nn
+
+    rng = np.random.default_rng(5)
+    img = rng.standard_normal((70, 90)).astype(np.float32)
+    k = rng.standard_normal((5, 4)).astype(np.float32)
+    d = da.from_array(cupy.asarray(img), chunks=(30, 40))
+    x = rng.standard_normal((4, 3, 20, 22)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    dx = da.from_array(cupy.asarray(x), chunks=(2, 3, 9, 11))
+    model = nn.Sequential([nn.Conv2D(4, 3, activation="relu", data_format="channels_first"), nn.Flatten(),
+                           nn.Dense(2)], seed=0)
+    model.build((3, 20, 22))
+    expected = model.predict(x)
+    cases = [
+        (fastconv.correlate2d(d, k, "same", "wrap"), fastconv.correlate2d(img, k, "same", "wrap")),
+        (fastconv.convolve2d(d, k, "full", "symm"), fastconv.convolve2d(img, k, "full", "symm")),
+        (fnd.gaussian_filter(d, 2.5, mode="mirror"), fnd.gaussian_filter(img, 2.5, mode="mirror")),
+        (fnd.uniform_filter(d, 7), fnd.uniform_filter(img, 7)),
+        (fastconv.fftconvolve(d, k, "same"), fastconv.fftconvolve(img, k, "same")),
+        (fastconv.conv2d(dx, w, stride=2, padding=1), fastconv.conv2d(x, w, stride=2, padding=1)),
+        (fastconv.max_pool2d(dx, 3, 2, 1), fastconv.max_pool2d(x, 3, 2, 1)),
+        (model.predict(dx), expected),
+    ]
+    for lazy, want in cases:
+        assert isinstance(lazy, da.Array) and isinstance(lazy._meta, cupy.ndarray)
+        got = lazy.compute()
+        assert isinstance(got, cupy.ndarray) and got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))

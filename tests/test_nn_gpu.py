@@ -125,3 +125,59 @@ def test_device_moves():
         assert isinstance(model.predict(np.ones((2, 3), np.float32)), cupy.ndarray)
         model.to("cpu")
         assert isinstance(model.predict(np.ones((2, 3), np.float32)), np.ndarray)
+
+
+def _functional():
+    """A functional graph: a shared layer, Add and Concatenate merges, and the
+    vocabulary layers (PReLU, LayerNormalization, padding / cropping /
+    upsampling, global pools, Softmax, regularizers), trained with AdamW."""
+    inp = nn.Input((2, 8, 8), dtype="float64")
+    a = nn.Conv2D(4, 3, padding="same", kernel_regularizer=nn.regularizers.l2(1e-3))(inp)
+    a = nn.PReLU()(a)
+    shared = nn.Conv2D(4, 3, padding="same", activation="tanh")
+    b = shared(a)
+    c = shared(nn.Cropping2D(1)(nn.ZeroPadding2D(1)(a)))
+    s = nn.Add()([b, c])
+    s = nn.UpSampling2D(2)(nn.MaxPool2D(2)(s))
+    g1 = nn.GlobalMaxPooling2D()(s)
+    g2 = nn.GlobalAveragePooling2D()(nn.SpatialDropout2D(0.2)(s))
+    h = nn.Concatenate()([g1, g2])
+    h = nn.LayerNormalization()(nn.Dense(6, activation="gelu")(h))
+    out = nn.Softmax()(nn.Dense(3)(h))
+    model = nn.Model(inp, out, dtype="float64")
+    model.compile(nn.AdamW(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
+    return model, (8, 2, 8, 8), lambda rng: rng.integers(0, 3, 8)
+
+
+def _wrapped_recurrent():
+    """TimeDistributed and Bidirectional around recurrent layers, Nadam."""
+    model = nn.Sequential([
+        nn.TimeDistributed(nn.Dense(5, activation="relu")),
+        nn.Bidirectional(nn.LSTM(4, return_sequences=True)),
+        nn.Bidirectional(nn.GRU(3), merge_mode="sum"),
+        nn.Dense(2),
+    ], seed=6, dtype="float64")
+    model.compile(nn.Nadam(1e-2), nn.losses.Huber(), ["mae"])
+    return model, (8, 6, 3), lambda rng: rng.standard_normal((8, 2))
+
+
+@pytest.mark.parametrize("make", [_functional, _wrapped_recurrent], ids=["functional", "wrappers"])
+def test_graphs_and_wrappers_match_the_cpu(gpu, make):
+    """The functional API and the wrapper layers on the GPU backend (their
+    CuPy code paths: the emulator evaluates them with NumPy), as on the CPU."""
+    rng = np.random.default_rng(3)
+    _, shape, labels = make()
+    x, y = rng.standard_normal(shape), labels(rng)
+
+    def train(x, y):
+        nn.utils.set_random_seed(11)
+        model = make()[0]
+        history = model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+        return tuple(model.get_weights()), model.predict(x), model.evaluate(x, y), history.history["loss"]
+
+    w_cpu, p_cpu, e_cpu, h_cpu = train(x, y)
+    w_gpu, p_gpu, e_gpu, h_gpu = gpu(train, x, y)
+    same(w_gpu, w_cpu, 1e-9)
+    same(p_gpu, p_cpu, 1e-9)
+    np.testing.assert_allclose(e_gpu, e_cpu, rtol=1e-9)
+    np.testing.assert_allclose(h_gpu, h_cpu, rtol=1e-9)

@@ -328,6 +328,21 @@ def not_dask(a, name):
                         f"kernels and weights are read whole by every task")
 
 
+def on_chunks_device(a, name, x):
+    """Kernel or weights a (not a Dask array) as an array of the module of
+    x's chunks: a NumPy kernel goes to the device once, into the graph, when
+    the chunks are CuPy arrays (and a CuPy one to the host for NumPy
+    chunks), as the tasks' calls take no mix of the two.  None and Python
+    scalars and sequences are left as they are."""
+    from ._arrays import get_array_module, is_cupy_array, to_host
+
+    not_dask(a, name)
+    if not isinstance(a, np.ndarray) and not is_cupy_array(a):
+        return a
+    module = get_array_module(x._meta)
+    return to_host(a) if module is np else module.asarray(a)
+
+
 def _before(mode, k):
     """Inputs before output 0 that output 0 reads, for a convolution (or
     scipy.signal.correlate) of kernel length k: scipy's centring."""
@@ -345,7 +360,7 @@ def conv_nd(call, in1, in2, mode, axes):
     from ._arrays import get_array_module
     from ._validation import signal_operand
 
-    not_dask(in2, "in2")
+    in2 = on_chunks_device(in2, "in2", in1)
     k = signal_operand(in2, "in2", get_array_module(in2))
     module = get_array_module(in1._meta)
     s1, s2 = in1.shape, k.shape

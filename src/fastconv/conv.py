@@ -96,8 +96,7 @@ def _dask_forward(nd, x, w, bias, stride, padding, dilation, groups, algorithm, 
     the whole-array call would choose."""
     if out is not None:
         raise TypeError("out= is not supported for Dask arrays (the result is a lazy Dask array)")
-    _dask.not_dask(w, "w")
-    _dask.not_dask(bias, "bias")
+    w, bias = _dask.on_chunks_device(w, "w", x), _dask.on_chunks_device(bias, "bias", x)
     xp = get_array_module(x._meta)  # the blocks' module
     check_ndim(x, "x", (nd + 1, nd + 2), f"{_LAYOUT[nd]} or unbatched {_LAYOUT[nd].replace('N, ', '')}")
     plan = ConvPlan(x.shape, w.shape, x.dtype, stride, padding, dilation, groups, algorithm)
@@ -155,6 +154,8 @@ def _dask_grad_input(nd, input_shape, w, grad_out, stride, padding, dilation, gr
     per block of examples (each spatial plane whole)."""
     if out is not None:
         raise TypeError("out= is not supported for Dask arrays (the result is a lazy Dask array)")
+    if _dask.is_dask_array(grad_out):
+        w = _dask.on_chunks_device(w, "w", grad_out)
     _dask.not_dask(w, "w")
     input_shape = shape_tuple(input_shape, nd + 2, "input_shape")
     dy = _dask_batches(grad_out, "grad_out", nd)

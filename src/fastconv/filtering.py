@@ -206,9 +206,9 @@ def sepfilter2d(image, kernel_y, kernel_x, mode="same", boundary="fill", fillval
     vectorised passes: kernel_y down the columns, kernel_x along the rows.
     A Dask array image gives a lazy Dask array."""
     if _dask.any_dask(image, kernel_y, kernel_x):
-        _dask.not_dask(kernel_y, "kernel_y")
-        _dask.not_dask(kernel_x, "kernel_x")
-        ky, kx = signal_operand(kernel_y, "kernel_y", np), signal_operand(kernel_x, "kernel_x", np)
+        kernel_y = _dask.on_chunks_device(kernel_y, "kernel_y", image)
+        kernel_x = _dask.on_chunks_device(kernel_x, "kernel_x", image)
+        ky, kx = (signal_operand(k, n, get_array_module(k)) for k, n in ((kernel_y, "kernel_y"), (kernel_x, "kernel_x")))
         return _dask_filter(lambda a, k, mode, boundary, fillvalue, method: sepfilter2d(
             a, kernel_y, kernel_x, mode, boundary, fillvalue), image, np.ones((ky.size, kx.size)), mode, boundary,
             fillvalue, "separable", False)
@@ -232,7 +232,7 @@ def _dask_filter(fn, in1, in2, mode, boundary, fillvalue, method, flipped):
     in1: each output block from the window of in1 its outputs read, extended
     by the boundary rule, in 'valid' mode with the method the whole-array
     call would choose (integers: the exact direct sums)."""
-    _dask.not_dask(in2, "in2")
+    in2 = _dask.on_chunks_device(in2, "in2", in1)
     k = signal_operand(in2, "in2", get_array_module(in2))
     module = get_array_module(in1._meta)
     # the arguments checked, and the result dtype learnt, on a sample of in1's dtype

@@ -65,7 +65,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import _backend, _threads
-from ._arrays import get_array_module, to_host
+from ._arrays import get_array_module, is_cupy_array, to_host
 from ._cpu.ndfilter import line_index as _line_index
 from ._ext import _fastconv as _core
 from ._validation import contiguous
@@ -108,9 +108,10 @@ def _array(a):
 
 
 def _host_weights(input, weights):
-    """The weights as a NumPy array (they are read on the host); a CuPy array only with a CuPy input
-    (TypeError for NumPy and CuPy arrays mixed)."""
-    get_array_module(input, weights)
+    """The weights as a NumPy array (they are read on the host): NumPy weights (or a sequence) with
+    either input, CuPy weights with a CuPy input only (TypeError with a NumPy one)."""
+    if is_cupy_array(weights):
+        get_array_module(input, weights)  # a CuPy weights array with a NumPy input: TypeError
     return np.asarray(to_host(weights))
 
 
@@ -215,12 +216,17 @@ def _check_array_type(a):
 
 
 def _to_output_dtype(values, dtype):
-    """float64 values as SciPy's C casts store them in an integer or bool array."""
+    """float64 values as SciPy's C casts store them in an integer or bool array.  On x86-64 the
+    compiler converts a double to a narrower integer through int32 (to uint32 through int64) and
+    keeps the low bytes, so out-of-range values wrap; the conversion is written out that way, since
+    a GPU's double-to-uint8 conversion saturates instead."""
     with np.errstate(invalid="ignore", over="ignore"):
-        if dtype == np.uint32:  # the compiler converts through int64
+        if dtype == np.uint32:
             return values.astype(np.int64).astype(np.uint32)
         if dtype == np.bool_:  # the uint8 conversion's byte, stored as it is
-            return values.astype(np.uint8).view(np.bool_)
+            return values.astype(np.int32).astype(np.uint8).view(np.bool_)
+        if dtype.itemsize < 4:
+            return values.astype(np.int32).astype(dtype)
         return values.astype(dtype)
 
 
@@ -870,14 +876,13 @@ def _dask_aware(func):
         if output is not None and not isinstance(output, (type, np.dtype, str)):
             raise TypeError("output must be None or a dtype for a Dask array input (the result is a lazy Dask "
                             "array)")
-        for k in ("weights",):
-            if _dask.is_dask_array(a.get(k)):
-                _dask.not_dask(a[k], k)
+        if "weights" in a:
+            a["weights"] = _dask.on_chunks_device(a["weights"], "weights", x)
         rest = {k: v for k, v in a.items() if k not in ("input", "kwargs")}
         rest.update(a.get("kwargs", {}))
         call = functools.partial(func, **rest)
         # the arguments checked, and the result dtype learnt, on a one-element input of x's dtype and rank
-        sample = call(np.zeros((1,) * x.ndim, x.dtype))
+        sample = call(get_array_module(x._meta).zeros((1,) * x.ndim, x.dtype))
         depths, modes = _reach(func.__name__, x.ndim, a)
         wraps = [m in ("wrap", "grid-wrap") for m in modes]
         return _dask.halo_filter(call, x, depths, wraps, sample.dtype)
