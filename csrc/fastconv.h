@@ -36,6 +36,7 @@ typedef enum fc_status {
 typedef enum fc_conv_algo {
     FC_ALGO_DIRECT = 0,
     FC_ALGO_IM2COL = 1,
+    FC_ALGO_WINOGRAD = 2, /* F(4x4, 3x3): 3x3, stride 1, forward and input gradient */
 } fc_conv_algo;
 
 /* Geometry of one convolution.  pad_h / pad_w are the top / left padding;

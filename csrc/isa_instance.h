@@ -9,6 +9,7 @@
 #include "conv_direct_forward.c"
 #include "conv_direct_backward_input.c"
 #include "conv_direct_backward_weight.c"
+#include "conv_winograd.c"
 #include "pool.c"
 #include "vmath.h"
 #include "rnn.c"
@@ -26,7 +27,8 @@ static int FCN(conv2d_forward)(int algo, T *y, const T *x, const T *w, const T *
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
-    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_forward)(y, x, w, bias, &g, nthreads);
+    if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) return FCN(conv_winograd_forward)(y, x, w, bias, &g, nthreads);
+    if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_forward)(y, x, w, bias, &g, nthreads);
     return FCN(conv_im2col_forward)(y, x, w, bias, &g, nthreads);
 }
 
@@ -35,7 +37,8 @@ static int FCN(conv2d_backward_input)(int algo, T *dx, const T *dy, const T *w, 
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
-    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_input)(dx, dy, w, &g, nthreads);
+    if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) return FCN(conv_winograd_backward_input)(dx, dy, w, &g, nthreads);
+    if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_backward_input)(dx, dy, w, &g, nthreads);
     return FCN(conv_im2col_backward_input)(dx, dy, w, &g, nthreads);
 }
 
@@ -44,7 +47,7 @@ static int FCN(conv2d_backward_weight)(int algo, T *dw, const T *dy, const T *x,
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
-    if (algo == FC_ALGO_DIRECT) return FCN(conv_direct_backward_weight)(dw, dy, x, &g, nthreads);
+    if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_backward_weight)(dw, dy, x, &g, nthreads);
     return FCN(conv_im2col_backward_weight)(dw, dy, x, &g, nthreads);
 }
 

@@ -36,11 +36,11 @@ from ._validation import (
 )
 
 OPS = ("forward", "grad_input", "grad_weight")
-ALGORITHMS = ("direct", "im2col", "fft")
+ALGORITHMS = ("direct", "im2col", "fft", "winograd")
 _CHOICES = ("auto", "measure") + ALGORITHMS
-_CHOICES_TEXT = "'auto', 'measure', 'direct', 'im2col' or 'fft'"
-_CODE = {"direct": _core.ALGO_DIRECT, "im2col": _core.ALGO_IM2COL}
-_NAME = {_core.ALGO_DIRECT: "direct", _core.ALGO_IM2COL: "im2col"}
+_CHOICES_TEXT = "'auto', 'measure', 'direct', 'im2col', 'fft' or 'winograd'"
+_CODE = {"direct": _core.ALGO_DIRECT, "im2col": _core.ALGO_IM2COL, "winograd": _core.ALGO_WINOGRAD}
+_NAME = {_core.ALGO_DIRECT: "direct", _core.ALGO_IM2COL: "im2col", _core.ALGO_WINOGRAD: "winograd"}
 _TINY_MACS = 1 << 15  # multiply-adds under which one thread runs an operation (tiny layers, single images)
 _CHOOSER_OP = {"forward": "forward", "grad_input": "backward_input", "grad_weight": "backward_weight"}
 
@@ -148,6 +148,15 @@ def sparse(geom):
             or sw * (Q + (S - 1) * dw // sw + 80) > 4 * (W + S) + 4096)
 
 
+def winograd_fits(geom):
+    """Whether Winograd F(4x4, 3x3) computes this convolution: a 3x3 kernel,
+    stride 1, dilation 1, one group, padding at most 2 on the top and left
+    (the input gradient runs as a 3x3 convolution with padding 2 - pad);
+    csrc/conv_winograd.c, fc_winograd_fits, the same test."""
+    N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
+    return R == S == 3 and sh == sw == dh == dw == G == 1 and ph <= 2 and pw <= 2
+
+
 def _use_fft(code, geom, *arrays):
     return code == "fft" and not sparse(geom) and _conv_fft.finite(*arrays)
 
@@ -202,9 +211,11 @@ class ConvPlan:
     weight_shape: (K, C/groups, R, S) or (K, C/groups, S).  padding: an int,
     one per spatial axis, a (before, after) pair per spatial axis (as
     Keras's 'same' needs for even kernels), "same" or "valid".  algorithm:
-    "auto" (the cost rules of each backend), "direct", "im2col", "fft", or
-    "measure" (time the candidates on these shapes once; the choice is kept
-    with fastconv.export_wisdom).
+    "auto" (the cost rules of each backend), "direct", "im2col", "fft",
+    "winograd" (F(4x4, 3x3): 3x3 kernels at stride 1, forward and input
+    gradient; the weight gradient then takes auto's choice), or "measure"
+    (time the candidates on these shapes once; the choice is kept with
+    fastconv.export_wisdom).
 
     The methods ``forward(x, w, bias=None, out=None)``,
     ``grad_input(w, grad_out, out=None)`` and
@@ -232,6 +243,11 @@ class ConvPlan:
         check_shape_size(weight_shape, dtype.itemsize, "weight_shape")
         geom, yshape = geometry(nd, batched, weight_shape, stride, padding, dilation, groups)
         check_shape_size(yshape, dtype.itemsize, "the output")
+        if algorithm == "winograd" and not winograd_fits(geom):
+            raise ValueError(f"algorithm='winograd' needs a 3x3 kernel with stride 1, dilation 1, groups 1 and "
+                             f"padding at most 2 (conv2d); received weight shape {weight_shape}, stride "
+                             f"{(geom.sh, geom.sw)}, dilation {(geom.dh, geom.dw)}, groups {geom.G}, padding "
+                             f"{(geom.ph, geom.pw)}")
         self.input_shape, self.weight_shape, self.dtype, self.geometry = input_shape, weight_shape, dtype, geom
         self.output_shape = yshape if len(input_shape) == nd + 2 else yshape[1:]
         self.requested = algorithm
@@ -372,6 +388,8 @@ def choose(kern, algorithm, geom, op, dtype):
         return kern.choose_algorithm(geom, _CHOOSER_OP[op])
     if algorithm == "measure":
         return _measured_choice(geom, op, dtype)
+    if algorithm == "winograd" and op == "grad_weight":  # no Winograd weight gradient
+        return kern.choose_algorithm(geom, _CHOOSER_OP[op])
     return "fft" if algorithm == "fft" else _CODE[algorithm]
 
 
@@ -394,6 +412,8 @@ def _measure(geom, op, dtype):
     dy = rng.standard_normal((N, K, P, Q)).astype(dtype)
     times = {}
     for name in ALGORITHMS:
+        if name == "winograd" and (op == "grad_weight" or not winograd_fits(geom)):
+            continue
         code = "fft" if name == "fft" else _CODE[name]
         if op == "forward":
             out = np.empty((N, K, P, Q), dtype)

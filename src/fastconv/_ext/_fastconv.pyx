@@ -40,6 +40,7 @@ include "_ops.pxi"
 
 ALGO_DIRECT = 0
 ALGO_IM2COL = 1
+ALGO_WINOGRAD = 2  # F(4x4, 3x3) (csrc/conv_winograd.c): 3x3, stride 1, forward and input gradient
 
 
 cdef int _raise(int status) except -1:

@@ -13,7 +13,7 @@ of stride 1 and dilation 1 in one group, forward and input gradient
 (winograd.cu's transforms around 16 GEMMs in one strided-batched cuBLAS
 call): 2.25x fewer multiplies than the im2col product."""
 from .._arrays import get_array_module
-from .._ext._fastconv import ALGO_DIRECT, ALGO_IM2COL
+from .._ext._fastconv import ALGO_DIRECT, ALGO_IM2COL, ALGO_WINOGRAD
 import os
 
 from ._blas import gemm_batched, gemm_images
@@ -24,7 +24,7 @@ from ._launch import fits_int32, launch
 _COL_BYTES = 128 << 20
 _KT = 8  # output channels per thread of conv_direct_forward (CONV_KT)
 _IM2COL_CT = 8  # input channels per thread of conv_im2col (IM2COL_CT)
-ALGO_WINOGRAD = max(ALGO_DIRECT, ALGO_IM2COL) + 1  # no CPU kernel has this code
+
 # auto takes Winograd where both channel counts reach this (the GEMMs' inner
 # and outer sizes: below it the products are too thin to gain)
 _WINOGRAD_MIN_CHANNELS = int(os.environ.get("FASTCONV_GPU_WINOGRAD_MIN_CHANNELS", "32"))
