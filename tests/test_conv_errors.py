@@ -20,8 +20,8 @@ GY = np.zeros((2, 6, 6, 6), np.float32)
     (lambda: fastconv.conv2d(X.astype(np.complex64), W), TypeError, r"x must have dtype"),
     (lambda: fastconv.conv2d(X, W.astype(np.float64)), TypeError, r"w must have the dtype of x \(float32\); received dtype float64"),
     (lambda: fastconv.conv2d(X, W, bias=np.zeros(6)), TypeError, r"bias must have the dtype of x"),
-    (lambda: fastconv.conv2d(X, W, algorithm="winograd"), ValueError,
-     r"algorithm must be 'auto', 'measure', 'direct', 'im2col' or 'fft'; received 'winograd'"),
+    (lambda: fastconv.conv2d(X, W, algorithm="toom-cook"), ValueError,
+     r"algorithm must be 'auto', 'measure', 'direct', 'im2col', 'fft' or 'winograd'; received 'toom-cook'"),
     (lambda: fastconv.conv2d(X, W, algorithm=None), ValueError, r"algorithm must be"),
     # ranks and channels
     (lambda: fastconv.conv2d(X[0, 0], W), ValueError, r"x must be 3 or 4-D .*received shape \(8, 8\)"),

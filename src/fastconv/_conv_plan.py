@@ -157,6 +157,15 @@ def winograd_fits(geom):
     return R == S == 3 and sh == sw == dh == dw == G == 1 and ph <= 2 and pw <= 2
 
 
+def check_winograd(geom, weight_shape):
+    """ValueError unless algorithm='winograd' can compute this convolution."""
+    if not winograd_fits(geom):
+        raise ValueError(f"algorithm='winograd' needs a 3x3 kernel with stride 1, dilation 1, groups 1 and padding "
+                         f"at most 2 (conv2d); received weight shape {tuple(weight_shape)}, stride "
+                         f"{(geom.sh, geom.sw)}, dilation {(geom.dh, geom.dw)}, groups {geom.G}, padding "
+                         f"{(geom.ph, geom.pw)}")
+
+
 def _use_fft(code, geom, *arrays):
     return code == "fft" and not sparse(geom) and _conv_fft.finite(*arrays)
 
@@ -243,11 +252,8 @@ class ConvPlan:
         check_shape_size(weight_shape, dtype.itemsize, "weight_shape")
         geom, yshape = geometry(nd, batched, weight_shape, stride, padding, dilation, groups)
         check_shape_size(yshape, dtype.itemsize, "the output")
-        if algorithm == "winograd" and not winograd_fits(geom):
-            raise ValueError(f"algorithm='winograd' needs a 3x3 kernel with stride 1, dilation 1, groups 1 and "
-                             f"padding at most 2 (conv2d); received weight shape {weight_shape}, stride "
-                             f"{(geom.sh, geom.sw)}, dilation {(geom.dh, geom.dw)}, groups {geom.G}, padding "
-                             f"{(geom.ph, geom.pw)}")
+        if algorithm == "winograd":
+            check_winograd(geom, weight_shape)
         self.input_shape, self.weight_shape, self.dtype, self.geometry = input_shape, weight_shape, dtype, geom
         self.output_shape = yshape if len(input_shape) == nd + 2 else yshape[1:]
         self.requested = algorithm
@@ -385,11 +391,11 @@ def choose(kern, algorithm, geom, op, dtype):
     if not isinstance(algorithm, str) or algorithm not in _CHOICES:
         raise ValueError(f"algorithm must be {_CHOICES_TEXT}; received {algorithm!r}")
     if algorithm == "auto" or (algorithm == "measure" and not kern.can_measure):
-        return kern.choose_algorithm(geom, _CHOOSER_OP[op])
+        return kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     if algorithm == "measure":
         return _measured_choice(geom, op, dtype)
     if algorithm == "winograd" and op == "grad_weight":  # no Winograd weight gradient
-        return kern.choose_algorithm(geom, _CHOOSER_OP[op])
+        return kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     return "fft" if algorithm == "fft" else _CODE[algorithm]
 
 
@@ -430,6 +436,8 @@ def _measure(geom, op, dtype):
 
 def run_grad_input(algorithm, dy, w, geom, dx, xp):
     """dx = the adjoint of the convolution geom applied to dy (conv_transpose2d's path)."""
+    if algorithm == "winograd":
+        check_winograd(geom, w.shape)
     kern = _backend.kernels(xp)
     _run_grad_input(choose(kern, algorithm, geom, "grad_input", dy.dtype), dy, w, geom, dx, kern)
 

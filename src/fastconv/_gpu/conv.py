@@ -33,10 +33,11 @@ _WINOGRAD_MIN_CHANNELS = int(os.environ.get("FASTCONV_GPU_WINOGRAD_MIN_CHANNELS"
 _FORWARD_GEMM = os.environ.get("FASTCONV_GPU_FORWARD_GEMM", "images")
 
 
-def choose_algorithm(geom, op):
+def choose_algorithm(geom, op, dtype=None):
     """"auto": the cuBLAS path unless the products would be thin (few input
     taps per output or few output channels per group), where the direct
-    kernels waste less; the weight gradient always reduces through cuBLAS."""
+    kernels waste less; the weight gradient always reduces through cuBLAS.
+    (Winograd F(2x2, 3x3) for both dtypes: dtype is not consulted.)"""
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     if op != "backward_weight" and _winograd_fits(geom) and min(C, K) >= _WINOGRAD_MIN_CHANNELS:
         return ALGO_WINOGRAD
