@@ -52,54 +52,62 @@ typedef struct fc_wg_geo {
 } fc_wg_geo;
 #endif
 
-/* G applied to (g0, g1, g2), in double, giving 6 values at stride s (by
- * reciprocals: a division per value made the transform of a 512 x 512
- * layer's weights cost 30 ms) */
-static inline void FCN(wg_g)(double g0, double g1, double g2, double *t, int s)
-{
-    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
-    t[0] = g0;
-    t[s] = (g0 + g1 + g2) * third;
-    t[2 * s] = (g1 - g0 - g2) * third;
-    t[3 * s] = -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth;
-    t[4 * s] = (g0 - 2 * g1 + 4 * g2) * fifteenth;
-    t[5 * s] = g2;
-}
-
 /* Elements between U's matrices U_xi: a cache line more than one holds.
  * At a multiple of 4 KiB (CI a multiple of 16) the 36 streams of stores of
  * the weight transform all map to one set of the L1 cache: 74% of a
  * 512 x 512 layer's time.  V and M below are spaced the same way. */
 static inline int64_t FCN(wg_ux)(int64_t KP, int64_t CI) { return KP * CI * GEMM_MR + 64 / (int64_t)sizeof(T); }
 
-/* U[xi][kp][ci][i] = (G g G^T)[xi] of output channel kp * MR + i (zero past
- * KO), g = w[ko][ci] or, flipped, w[ci][ko] rotated by 180 degrees. */
+/* Pairs (output channel ko, input channels ci .. ci + n - 1), n <= WG_LANES,
+ * of U[xi][kp][ci][i] (matrices U_xi ux apart, ko = (kp0 + kp) MR + i):
+ * (G g G^T)[xi] in double, zero for ko past KO; g = w[ko][ci] or, flipped,
+ * w[ci][ko] rotated by 180 degrees.  The lanes run in the innermost loops,
+ * which the compiler vectorises: one pair at a time, a 512 x 512 layer's
+ * weights took 3 ms a thread. */
+#define WG_LANES 8
+static void FCN(wg_weight_pairs)(T *U, int64_t ux, const T *w, const fc_wg_geo *q, int64_t ko, int64_t ci, int n,
+                                 int64_t kp, int flip)
+{
+    const int64_t CI = q->CI, KO = q->KO, i = ko % GEMM_MR;
+    double g[9][WG_LANES], t[18][WG_LANES], u[WG_XI][WG_LANES];
+    for (int e = 0; e < 9; e++)
+        for (int l = 0; l < WG_LANES; l++) g[e][l] = 0;
+    if (ko < KO)
+        for (int l = 0; l < n; l++)
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++)
+                    g[r * 3 + c][l] = flip ? (double)w[((ci + l) * KO + ko) * 9 + (2 - r) * 3 + (2 - c)]
+                                           : (double)w[(ko * CI + ci + l) * 9 + r * 3 + c];
+    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
+    /* t = G g (6 x 3), then u = t G^T (6 x 6): G's rows as in wg_g */
+#define WG_G(out, os, a0, a1, a2)                                                                      \
+    for (int l = 0; l < WG_LANES; l++) {                                                               \
+        const double g0 = (a0)[l], g1 = (a1)[l], g2 = (a2)[l];                                         \
+        (out)[0][l] = g0;                                                                              \
+        (out)[os][l] = (g0 + g1 + g2) * third;                                                         \
+        (out)[2 * (os)][l] = (g1 - g0 - g2) * third;                                                   \
+        (out)[3 * (os)][l] = -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth;                                 \
+        (out)[4 * (os)][l] = (g0 - 2 * g1 + 4 * g2) * fifteenth;                                       \
+        (out)[5 * (os)][l] = g2;                                                                       \
+    }
+    for (int c = 0; c < 3; c++) WG_G(t + c, 3, g[c], g[3 + c], g[6 + c]);
+    for (int a = 0; a < 6; a++) WG_G(u + a * 6, 1, t[a * 3], t[a * 3 + 1], t[a * 3 + 2]);
+#undef WG_G
+    for (int xi = 0; xi < WG_XI; xi++) {
+        T *dst = U + xi * ux + (kp * CI + ci) * GEMM_MR + i;
+        for (int l = 0; l < n; l++) dst[l * GEMM_MR] = (T)u[xi][l];
+    }
+}
+
+/* All of U (KP panels), the team sharing the pairs. */
 static void FCN(wg_weights)(T *U, const T *w, const fc_wg_geo *q, int64_t KP, int flip)
 {
-    const int64_t CI = q->CI, KO = q->KO;
+    const int64_t CI = q->CI, ux = FCN(wg_ux)(KP, CI);
+    const int64_t per_ko = FC_CEIL_DIV(CI, WG_LANES);
 #pragma omp for schedule(static)
-    for (int64_t pair = 0; pair < KP * GEMM_MR * CI; pair++) {
-        const int64_t ko = pair / CI, ci = pair % CI;
-        const int64_t kp = ko / GEMM_MR, i = ko % GEMM_MR;
-        double u[WG_XI];
-        if (ko >= KO) {
-            for (int xi = 0; xi < WG_XI; xi++) u[xi] = 0;
-        } else {
-            double g[9], t[18];
-            for (int r = 0; r < 3; r++)
-                for (int s = 0; s < 3; s++)
-                    g[r * 3 + s] = flip ? (double)w[(ci * KO + ko) * 9 + (2 - r) * 3 + (2 - s)]
-                                        : (double)w[(ko * CI + ci) * 9 + r * 3 + s];
-            for (int s = 0; s < 3; s++) { /* t = G g (6 x 3) */
-                const double g0 = g[s], g1 = g[3 + s], g2 = g[6 + s];
-                FCN(wg_g)(g0, g1, g2, t + s, 3);
-            }
-            for (int a = 0; a < 6; a++) { /* u = t G^T (6 x 6) */
-                const double g0 = t[a * 3], g1 = t[a * 3 + 1], g2 = t[a * 3 + 2];
-                FCN(wg_g)(g0, g1, g2, u + a * 6, 1);
-            }
-        }
-        for (int xi = 0; xi < WG_XI; xi++) U[xi * FCN(wg_ux)(KP, CI) + (kp * CI + ci) * GEMM_MR + i] = (T)u[xi];
+    for (int64_t job = 0; job < KP * GEMM_MR * per_ko; job++) {
+        const int64_t ko = job / per_ko, ci = (job % per_ko) * WG_LANES;
+        FCN(wg_weight_pairs)(U, ux, w, q, ko, ci, (int)FC_MIN(WG_LANES, CI - ci), ko / GEMM_MR, flip);
     }
 }
 
@@ -166,7 +174,7 @@ static void FCN(wg_pad)(T *restrict xp, const T *x, const fc_wg_geo *q, int64_t 
  * same.  Channels outer: the block's tiles lie close together, so one
  * plane's rows serve every lane group before the next plane. */
 static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const FCN(wg_tile) *tl, int64_t TB,
-                          int64_t PH, int64_t PW, int64_t vx)
+                          int64_t PH, int64_t PW, int64_t vx, int64_t ci0, int64_t ci1)
 {
     const int64_t CI = q->CI, plane = PH * PW;
     int64_t off[4 * GEMM_NR]; /* TB <= 4 NR (wg_run) */
@@ -174,7 +182,7 @@ static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const
     for (; tiles < TB && tl[tiles].n >= 0; tiles++)
         off[tiles] = tl[tiles].n * CI * plane + tl[tiles].p0 * PW + tl[tiles].c0;
     T d[WG_XI * VL] __attribute__((aligned(64)));
-    for (int64_t ci = 0; ci < CI; ci++) {
+    for (int64_t ci = ci0; ci < ci1; ci++) {
         const T *base = xp + ci * plane;
         for (int64_t t0 = 0; t0 < TB; t0 += VL) {
             const int64_t tp = t0 / GEMM_NR, lo = t0 % GEMM_NR;
@@ -196,23 +204,24 @@ static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const
     }
 }
 
-/* The block's products M_xi = U_xi V_xi: Mb[xi][KP * MR][TB]. */
-static void FCN(wg_products)(T *restrict Mb, const T *U, const T *Vb, const fc_wg_geo *q, int64_t KP, int64_t TB,
-                             int64_t vx, int64_t mx)
+/* The block's products M_xi = U_xi V_xi (KP panels of U): Mb[xi][KP * MR][TB]. */
+static void FCN(wg_products)(T *restrict Mb, const T *U, int64_t ux, const T *Vb, const fc_wg_geo *q, int64_t KP,
+                             int64_t TB, int64_t vx, int64_t mx)
 {
     const int64_t CI = q->CI, npanels = TB / GEMM_NR;
     for (int xi = 0; xi < WG_XI; xi++)
         for (int64_t tp = 0; tp < npanels; tp++) {
             const T *b = Vb + xi * vx + tp * CI * GEMM_NR;
             for (int64_t kp = 0; kp < KP; kp++)
-                FCN(gemm_ukr)(CI, U + xi * FCN(wg_ux)(KP, CI) + kp * CI * GEMM_MR, b,
+                FCN(gemm_ukr)(CI, U + xi * ux + kp * CI * GEMM_MR, b,
                               Mb + xi * mx + kp * GEMM_MR * TB + tp * GEMM_NR, TB, NULL, 0);
         }
 }
 
-/* The block's outputs from M: y (=, plus bias, or +=) the 4x4 block of each tile. */
+/* Output channels [ko0, ko1) of the block's tiles from M: y (=, plus bias, or +=) the 4x4 block of
+ * each tile. */
 static void FCN(wg_output)(T *y, const T *Mb, const T *bias, const fc_wg_geo *q, const FCN(wg_tile) *tl,
-                           int64_t KP, int64_t TB, int64_t mx, int accumulate)
+                           int64_t TB, int64_t mx, int64_t ko0, int64_t ko1, int accumulate)
 {
     const int64_t KO = q->KO, OH = q->OH, OW = q->OW;
     T o[16 * VL] __attribute__((aligned(64)));
@@ -221,9 +230,9 @@ static void FCN(wg_output)(T *y, const T *Mb, const T *bias, const fc_wg_geo *q,
         int lanes = 0;
         while (lanes < VL && lt[lanes].n >= 0) lanes++;
         if (!lanes) break; /* the tiles past the last are at the block's end */
-        for (int64_t ko = 0; ko < KO; ko++) {
+        for (int64_t ko = ko0; ko < ko1; ko++) { /* M's rows from ko0 */
             V m[WG_XI], s[24], r[16];
-            for (int xi = 0; xi < WG_XI; xi++) m[xi] = *(const V *)(Mb + xi * mx + ko * TB + t0);
+            for (int xi = 0; xi < WG_XI; xi++) m[xi] = *(const V *)(Mb + xi * mx + (ko - ko0) * TB + t0);
             for (int j = 0; j < 6; j++) FCN(wg_at)(m + j, 6, s + j, 6);  /* A^T M: 4 x 6 */
             for (int i = 0; i < 4; i++) FCN(wg_at)(s + i * 6, 1, r + i * 4, 1); /* (A^T M) A */
             if (bias && !accumulate) {
@@ -291,9 +300,48 @@ static void FCN(wg_units)(T *y, const T *x, const T *w, const T *bias, const fc_
     for (int64_t b = 0; b < blocks; b++) {
         if (!Vb || !Mb) continue;
         FCN(wg_tiles)(tl, q, b * TB, TB);
-        FCN(wg_input)(Vb, xp, q, tl, TB, PH, PW, vx);
-        FCN(wg_products)(Mb, U, Vb, q, KP, TB, vx, mx);
-        FCN(wg_output)(y, Mb, bias, q, tl, KP, TB, mx, accumulate);
+        FCN(wg_input)(Vb, xp, q, tl, TB, PH, PW, vx, 0, q->CI);
+        FCN(wg_products)(Mb, U, FCN(wg_ux)(KP, q->CI), Vb, q, KP, TB, vx, mx);
+        FCN(wg_output)(y, Mb, bias, q, tl, TB, mx, 0, q->KO, accumulate);
+    }
+    fc_fp_leave(fp);
+}
+
+/* The run over few tiles (K-split): every tile's inputs transformed once,
+ * the input channels shared out (Vall, shared), then the output channels
+ * in chunks of kcp panels shared out: a chunk's U (in the thread's cache),
+ * its products with Vall, its outputs.  With few tiles, blocks of tiles
+ * leave threads idle, and a large layer's U (36 x its weights: 38 MB at
+ * 512 x 512) would stream from memory for every block. */
+static void FCN(wg_ksplit_units)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, T *xp, T *Vall,
+                                 int64_t KP, int64_t TB, int64_t kcp, int flip, int accumulate, int *err)
+{
+    fc_fpstate fp = fc_fp_enter();
+    const int64_t PH = 4 * q->TH + 2, PW = 4 * q->TW + 2, CI = q->CI;
+    const int64_t vx = CI * TB + 64 / (int64_t)sizeof(T), ux = FCN(wg_ux)(kcp, CI);
+    const int64_t mx = kcp * GEMM_MR * TB + 64 / (int64_t)sizeof(T);
+    T *Uc = fc_scratch(FC_SCRATCH_WORK, (size_t)WG_XI * ux * sizeof(T));
+    T *Mc = fc_scratch(FC_SCRATCH_WORK2, (size_t)WG_XI * mx * sizeof(T) + (size_t)TB * sizeof(FCN(wg_tile)));
+    if (!Uc || !Mc) {
+#pragma omp atomic write
+        *err = FC_ERR_NOMEM;
+    }
+    FCN(wg_tile) *tl = Mc ? (FCN(wg_tile) *)(Mc + (size_t)WG_XI * mx) : NULL;
+    if (tl) FCN(wg_tiles)(tl, q, 0, TB);
+    FCN(wg_pad)(xp, x, q, PH, PW);
+#pragma omp for schedule(static)
+    for (int64_t ci = 0; ci < CI; ci++)
+        if (tl) FCN(wg_input)(Vall, xp, q, tl, TB, PH, PW, vx, ci, ci + 1);
+    const int64_t chunks = FC_CEIL_DIV(KP, kcp);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        if (!Uc || !Mc) continue;
+        const int64_t kp0 = c * kcp, np = FC_MIN(kcp, KP - kp0);
+        for (int64_t ko = kp0 * GEMM_MR; ko < (kp0 + np) * GEMM_MR; ko++)
+            for (int64_t ci = 0; ci < CI; ci += WG_LANES)
+                FCN(wg_weight_pairs)(Uc, ux, w, q, ko, ci, (int)FC_MIN(WG_LANES, CI - ci), ko / GEMM_MR - kp0, flip);
+        FCN(wg_products)(Mc, Uc, ux, Vall, q, np, TB, vx, mx);
+        FCN(wg_output)(y, Mc, bias, q, tl, TB, mx, kp0 * GEMM_MR, FC_MIN(q->KO, (kp0 + np) * GEMM_MR), accumulate);
     }
     fc_fp_leave(fp);
 }
@@ -305,19 +353,31 @@ static int FCN(wg_run)(T *y, const T *x, const T *w, const T *bias, fc_wg_geo q,
     q.TW = FC_CEIL_DIV(q.OW, 4);
     q.tiles = q.N * q.TH * q.TW;
     const int64_t KP = FC_CEIL_DIV(q.KO, GEMM_MR);
+    const int nt = fc_resolve_threads(nthreads);
+    /* the padded input (+ slack, and rounded to whole cache lines: Vall follows it) */
+    const size_t xe = FC_ROUND_UP((size_t)q.N * q.CI * (4 * q.TH + 2) * (4 * q.TW + 2) + 16, 64 / sizeof(T));
+    const size_t ue = (size_t)WG_XI * FCN(wg_ux)(KP, q.CI);
     /* TB: a multiple of NR (and so of VL) whose V and M fit the block's cache budget */
     const int64_t per_tile = (int64_t)WG_XI * (q.CI + KP * GEMM_MR) * (int64_t)sizeof(T);
     int64_t TB = FC_MAX(1, FC_WG_BLOCK_BYTES / per_tile / GEMM_NR) * GEMM_NR;
     TB = FC_MIN(TB, 4 * GEMM_NR);
     TB = FC_MIN(TB, FC_ROUND_UP(q.tiles, GEMM_NR));
+    const int64_t blocks = FC_CEIL_DIV(q.tiles, TB), all = FC_ROUND_UP(q.tiles, GEMM_NR);
+    int err = 0;
+    /* few tiles (fewer blocks than two per thread), or a U past the caches: the K-split */
+    if (all <= 4 * GEMM_NR && KP >= 2 && (blocks < 2 * nt || ue * sizeof(T) > ((size_t)8 << 20))) {
+        /* chunks of output channels whose U stays within ~1.5 MB, two or more per thread */
+        int64_t kcp = FC_MAX(1, ((int64_t)3 << 19) / ((int64_t)WG_XI * q.CI * GEMM_MR * (int64_t)sizeof(T)));
+        kcp = FC_MIN(kcp, FC_MAX(1, KP / (2 * nt)));
+        const size_t ve = (size_t)WG_XI * (q.CI * all + 64 / sizeof(T));
+        T *xp = fc_scratch(FC_SCRATCH_SHARED, (xe + ve) * sizeof(T));
+        if (!xp) return FC_ERR_NOMEM;
+        FC_TEAM(nt, FCN(wg_ksplit_units)(y, x, w, bias, &q, xp, xp + xe, KP, all, kcp, flip, accumulate, &err));
+        return err;
+    }
     /* shared: the transformed weights, then the padded input */
-    const size_t ue = (size_t)WG_XI * FCN(wg_ux)(KP, q.CI),
-                 xe = (size_t)q.N * q.CI * (4 * q.TH + 2) * (4 * q.TW + 2) + 16; /* + slack: rows read whole */
     T *U = fc_scratch(FC_SCRATCH_SHARED, (ue + xe) * sizeof(T));
     if (!U) return FC_ERR_NOMEM;
-    const int nt = fc_resolve_threads(nthreads);
-    const int64_t blocks = FC_CEIL_DIV(q.tiles, TB);
-    int err = 0;
     FC_TEAM(blocks < nt ? (int)blocks : nt, FCN(wg_units)(y, x, w, bias, &q, U, U + ue, KP, TB, flip, accumulate, &err));
     return err;
 }
