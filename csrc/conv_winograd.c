@@ -141,6 +141,26 @@ typedef struct FCN(wg_tile) {
     int64_t n, p0, c0; /* n < 0: no tile (past the last) */
 } FCN(wg_tile);
 
+/* The tile panel width: the micro-kernel's NR, or one vector for a run of
+ * at most VL tiles (TB = VL: ResNet-18's 256 @14 at batch 1 has 16 tiles,
+ * and a 32-wide panel would multiply 16 columns of zeros). */
+static inline int64_t FCN(wg_pw)(int64_t TB) { return TB < GEMM_NR ? VL : GEMM_NR; }
+
+/* c[MR x VL] = sum_k a[k][:] (x) b[k][:]: the micro-kernel one vector wide */
+static void FCN(wg_ukr1)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c, int64_t ldc)
+{
+    V acc[GEMM_MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < GEMM_MR; i++) acc[i] = (V){0};
+    for (int64_t k = 0; k < kc; k++) {
+        const V bv = *(const V *)(b + k * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < GEMM_MR; i++) acc[i] += FCN(splat)(a[k * GEMM_MR + i]) * bv;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < GEMM_MR; i++) FCN(storeu)(c + i * ldc, acc[i]);
+}
+
 /* xp = the input with the padding of the tile grid: (N, CI, PH, PW), zero
  * outside, PH = 4 TH + 2 and PW = 4 TW + 2, so that every tile reads 6x6
  * elements inside it (one pass over the input instead of a bounds test
@@ -176,7 +196,7 @@ static void FCN(wg_pad)(T *restrict xp, const T *x, const fc_wg_geo *q, int64_t 
 static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const FCN(wg_tile) *tl, int64_t TB,
                           int64_t PH, int64_t PW, int64_t vx, int64_t ci0, int64_t ci1)
 {
-    const int64_t CI = q->CI, plane = PH * PW;
+    const int64_t CI = q->CI, plane = PH * PW, pw = FCN(wg_pw)(TB);
     int64_t off[4 * GEMM_NR]; /* TB <= 4 NR (wg_run) */
     int64_t tiles = 0;        /* tiles in the block (the last block may have fewer) */
     for (; tiles < TB && tl[tiles].n >= 0; tiles++)
@@ -185,7 +205,7 @@ static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const
     for (int64_t ci = ci0; ci < ci1; ci++) {
         const T *base = xp + ci * plane;
         for (int64_t t0 = 0; t0 < TB; t0 += VL) {
-            const int64_t tp = t0 / GEMM_NR, lo = t0 % GEMM_NR;
+            const int64_t tp = t0 / pw, lo = t0 % pw;
             const int lanes = (int)FC_MAX(0, FC_MIN(VL, tiles - t0));
             for (int l = 0; l < lanes; l++) {
                 const T *src = base + off[t0 + l];
@@ -199,7 +219,7 @@ static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const
             V *v = (V *)d; /* transformed in place */
             for (int j = 0; j < 6; j++) FCN(wg_bt)(v + j, 6); /* columns: B^T d */
             for (int i = 0; i < 6; i++) FCN(wg_bt)(v + i * 6, 1); /* rows: (B^T d) B */
-            for (int xi = 0; xi < WG_XI; xi++) *(V *)(Vb + xi * vx + (tp * CI + ci) * GEMM_NR + lo) = v[xi];
+            for (int xi = 0; xi < WG_XI; xi++) *(V *)(Vb + xi * vx + (tp * CI + ci) * pw + lo) = v[xi];
         }
     }
 }
@@ -208,13 +228,18 @@ static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const
 static void FCN(wg_products)(T *restrict Mb, const T *U, int64_t ux, const T *Vb, const fc_wg_geo *q, int64_t KP,
                              int64_t TB, int64_t vx, int64_t mx)
 {
-    const int64_t CI = q->CI, npanels = TB / GEMM_NR;
+    const int64_t CI = q->CI, pw = FCN(wg_pw)(TB), npanels = TB / pw;
     for (int xi = 0; xi < WG_XI; xi++)
         for (int64_t tp = 0; tp < npanels; tp++) {
-            const T *b = Vb + xi * vx + tp * CI * GEMM_NR;
-            for (int64_t kp = 0; kp < KP; kp++)
-                FCN(gemm_ukr)(CI, U + xi * ux + kp * CI * GEMM_MR, b,
-                              Mb + xi * mx + kp * GEMM_MR * TB + tp * GEMM_NR, TB, NULL, 0);
+            const T *b = Vb + xi * vx + tp * CI * pw;
+            for (int64_t kp = 0; kp < KP; kp++) {
+                const T *a = U + xi * ux + kp * CI * GEMM_MR;
+                T *c = Mb + xi * mx + kp * GEMM_MR * TB + tp * pw;
+                if (pw == GEMM_NR)
+                    FCN(gemm_ukr)(CI, a, b, c, TB, NULL, 0);
+                else
+                    FCN(wg_ukr1)(CI, a, b, c, TB);
+            }
         }
 }
 
@@ -362,7 +387,8 @@ static int FCN(wg_run)(T *y, const T *x, const T *w, const T *bias, fc_wg_geo q,
     int64_t TB = FC_MAX(1, FC_WG_BLOCK_BYTES / per_tile / GEMM_NR) * GEMM_NR;
     TB = FC_MIN(TB, 4 * GEMM_NR);
     TB = FC_MIN(TB, FC_ROUND_UP(q.tiles, GEMM_NR));
-    const int64_t blocks = FC_CEIL_DIV(q.tiles, TB), all = FC_ROUND_UP(q.tiles, GEMM_NR);
+    const int64_t blocks = FC_CEIL_DIV(q.tiles, TB);
+    const int64_t all = q.tiles <= VL ? VL : FC_ROUND_UP(q.tiles, GEMM_NR); /* (FCN(wg_pw)) */
     int err = 0;
     /* few tiles (fewer blocks than two per thread), or a U past the caches: the K-split */
     if (all <= 4 * GEMM_NR && KP >= 2 && (blocks < 2 * nt || ue * sizeof(T) > ((size_t)8 << 20))) {

@@ -7,17 +7,17 @@ from .._ext import _fastconv as _core
 
 # Winograd F(4x4, 3x3) for float32 3x3 stride-1 layers with enough tiles
 # (bench/RESULTS.md, "Winograd"); FASTCONV_WINOGRAD=0 keeps auto off it
-_WINOGRAD_MIN_TILES = 32
+_WINOGRAD_MIN_TILES = 16
 _WINOGRAD_MIN_CHANNELS = 16
 
 
 def _winograd_wins(geom, op, dtype):
     """auto's Winograd rule: float32 only (its error is 2-3.6x direct's there, bench/RESULTS.md), the
-    forward or input gradient of a 3x3 stride-1 layer of 16 or more channels each way over 32 or
-    more 4x4 output tiles (one micro-kernel panel; at 16 tiles half its lanes idle and Winograd
-    ties im2col: ResNet-18's 256 @14 at batch 1, 1.74 against 1.92 ms forward, 1.79 against 1.53
-    input gradient; at 4 tiles, 512 @7 batch 1, 3x slower).  Few channels: direct's error is small
-    there (few terms) and Winograd's 4.3x it (bench/RESULTS.md)."""
+    forward or input gradient of a 3x3 stride-1 layer of 16 or more channels each way over 16 or
+    more 4x4 output tiles (one vector of tiles: ResNet-18's 256 @14 at batch 1, 1.13 against
+    im2col's 1.93 ms forward; at 4 tiles, 512 @7 batch 1, the weight transform makes it 2x slower
+    than im2col).  Few channels: direct's error is small there (few terms) and Winograd's 4.3x it
+    (bench/RESULTS.md)."""
     if dtype is None or np.dtype(dtype) != np.float32 or op == "backward_weight":
         return False
     if os.environ.get("FASTCONV_WINOGRAD", "1") == "0":
