@@ -282,33 +282,42 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
 {
     const int64_t T_ = g->steps, B = g->batch, I = g->input, H = g->hidden, G = fc_rnn_gates(g->cell), GH = G * H;
     int nt = fc_resolve_threads(nthreads);
-    /* 1. input projection of every step: rows (t, b), time-major */
-    FCN(rows2d) xa = {x, B, g->xt, g->xb};
-    FCN(strided) wt = {w_ih, I, 1};
-    FCN(gemm_op) proj = {
-        .M = T_ * B, .N = GH, .K = I,
-        .pack_a = FCN(rnn_pack_a_rows2d), .a_ctx = &xa,
-        .pack_b = FCN(pack_b_strided), .b_ctx = &wt,
-        .c = gates, .ldc = GH, .seg_len = GH, .seg_stride = 0, .bias = NULL, .accumulate = 0,
-    };
-    int st = FCN(gemm_run)(&proj, nt);
-    if (st) return st;
-    /* 2. the recurrence.  Batch rows are independent, so with enough rows
-     * each thread runs its own rows through every step with no barrier,
-     * reading one shared packing of W_hh^T; with few rows, threads split the
-     * hidden units instead and meet at a barrier after every step. */
+    /* The recurrence.  Batch rows are independent, so with enough rows each
+     * thread runs its own rows through every step with no barrier, reading
+     * one shared packing of W_hh^T; with few rows, threads split the hidden
+     * units instead and meet at a barrier after every step. */
     FCN(rnn_split) sp;
     FCN(rnn_split_init)(&sp, B, H, nt);
+    /* The input projection x_t W_ih^T: split by rows, each thread projects its own rows step by step
+     * (with a shared packing of W_ih^T), so a step's gate rows are in its cache when the recurrence
+     * adds to them; R1 (T 100, B 64, 128 -> 256) wrote and re-read 26 MB of gates through memory
+     * when every step was projected first.  Split by units: one GEMM over every step first. */
+    if (!sp.by_rows) {
+        FCN(rows2d) xa = {x, B, g->xt, g->xb};
+        FCN(strided) wt = {w_ih, I, 1};
+        FCN(gemm_op) proj = {
+            .M = T_ * B, .N = GH, .K = I,
+            .pack_a = FCN(rnn_pack_a_rows2d), .a_ctx = &xa,
+            .pack_b = FCN(pack_b_strided), .b_ctx = &wt,
+            .c = gates, .ldc = GH, .seg_len = GH, .seg_stride = 0, .bias = NULL, .accumulate = 0,
+        };
+        int st = FCN(gemm_run)(&proj, nt);
+        if (st) return st;
+    }
     T *rec_all = NULL, *bp_all = NULL;
     if (g->cell == FC_GRU) {
         rec_all = fc_scratch(FC_SCRATCH_WORK2, (size_t)(B * GH) * sizeof(T));
         if (!rec_all) return FC_ERR_NOMEM;
     }
-    if (sp.by_rows) { /* W_hh^T, all columns, shared */
-        bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(FC_ROUND_UP(GH, GEMM_NR) * H) * sizeof(T));
+    T *bpi = NULL;
+    if (sp.by_rows) { /* W_hh^T and W_ih^T, all columns, shared */
+        const int64_t cols = FC_ROUND_UP(GH, GEMM_NR);
+        bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(cols * (H + I)) * sizeof(T));
         if (!bp_all) return FC_ERR_NOMEM;
-        FCN(rnn_cols) wm = {w_hh, H, 1, GH, 0};
+        bpi = bp_all + cols * H;
+        FCN(rnn_cols) wm = {w_hh, H, 1, GH, 0}, wi = {w_ih, I, 1, GH, 0};
         FCN(rnn_pack_b)(bp_all, &wm, GH, H);
+        FCN(rnn_pack_b)(bpi, &wi, GH, I);
     }
     int err = 0;
 #pragma omp parallel num_threads(sp.team)
@@ -318,7 +327,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
         FCN(rnn_split_mine)(&sp, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1, &j0, &j1);
         const int64_t nj = j1 - j0, ncol = G * nj;
         T *bp = bp_all;
-        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + GEMM_MR * H) * sizeof(T));
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + GEMM_MR * FC_MAX(H, I)) * sizeof(T));
         if (!sp.by_rows) { /* this thread's columns of W_hh^T, gate after gate */
             bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_ROUND_UP(FC_MAX(ncol, 1), GEMM_NR) * H) * sizeof(T));
             if (bp && nj > 0) {
@@ -335,6 +344,16 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
             T *gt = gates + t * B * GH;
             const T *hprev = t > 0 ? y + (t - 1) * g->yt : h0;
             const int64_t hrs = t > 0 ? g->yb : H; /* row stride of hprev */
+            if (ok && sp.by_rows) { /* this step's input projection of this thread's rows */
+                FCN(strided) xs = {x + t * g->xt + b0 * g->xb, g->xb, 1};
+                FCN(gemm_op) xstep = {
+                    .M = b1 - b0, .N = GH, .K = I,
+                    .pack_a = FCN(pack_a_strided), .a_ctx = &xs,
+                    .pack_b = NULL, .b_ctx = NULL,
+                    .c = gt + b0 * GH, .ldc = GH, .seg_len = GH, .seg_stride = 0, .bias = NULL, .accumulate = 0,
+                };
+                FCN(rnn_gemm_prepacked)(&xstep, abuf, bpi);
+            }
             if (ok && hprev) {
                 FCN(strided) ha = {hprev + b0 * hrs, hrs, 1};
                 FCN(gemm_op) step = {
