@@ -1,7 +1,8 @@
-"""Times both convolution algorithms for every operation on a spread of layer
-shapes, to derive and check the rules of ``algorithm="auto"``.
+"""Times the convolution algorithms (direct, im2col, and Winograd where it
+applies) for every operation on a spread of layer shapes, float32, to derive
+and check the rules of ``algorithm="auto"`` (fastconv._cpu.conv).
 
-    python bench/algorithms.py [--markdown]
+    python bench/algorithms.py [--markdown] [--only NAME,...]
 """
 import argparse
 import time
@@ -25,6 +26,19 @@ SHAPES = [
     ("depthwise 3x3 64 @56", (32, 64, 56, 56), (64, 1, 3, 3), 1, 1, 64),
     ("groups 8, 128 @28", (16, 128, 28, 28), (128, 16, 3, 3), 1, 1, 8),
     ("conv1d 64->64 k9 L1000", (32, 64, 1000), (64, 64, 9), 1, 4, 1),
+    # the 3x3 stride-1 layers of the real-network sweep (Winograd's candidates), small batches
+    ("ResNet-18 3x3 64 @56 b1", (1, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1),
+    ("ResNet-18 3x3 64 @56 b8", (8, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1),
+    ("ResNet-18 3x3 256 @14 b1", (1, 256, 14, 14), (256, 256, 3, 3), 1, 1, 1),
+    ("ResNet-18 3x3 256 @14 b8", (8, 256, 14, 14), (256, 256, 3, 3), 1, 1, 1),
+    ("ResNet-18 3x3 512 @7 b1", (1, 512, 7, 7), (512, 512, 3, 3), 1, 1, 1),
+    ("ResNet-18 3x3 512 @7 b8", (8, 512, 7, 7), (512, 512, 3, 3), 1, 1, 1),
+    ("VGG-16 3x3 64 @224 b1", (1, 64, 224, 224), (64, 64, 3, 3), 1, 1, 1),
+    ("VGG-16 3x3 256 @56 b1", (1, 256, 56, 56), (256, 256, 3, 3), 1, 1, 1),
+    ("VGG-16 3x3 512 @14 b1", (1, 512, 14, 14), (512, 512, 3, 3), 1, 1, 1),
+    ("VGG-16 3x3 512 @14 b4", (4, 512, 14, 14), (512, 512, 3, 3), 1, 1, 1),
+    ("CIFAR 3x3 32 @32 b128", (128, 32, 32, 32), (32, 32, 3, 3), 1, 1, 1),
+    ("3x3 16 @32 b16", (16, 16, 32, 32), (16, 16, 3, 3), 1, 1, 1),
 ]
 
 
@@ -41,14 +55,19 @@ def median_ms(fn, reps):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--only", default="", help="shape names, comma separated")
     args = ap.parse_args()
-    head = ["shape", "fwd direct", "fwd im2col", "grad x direct", "grad x im2col", "grad w direct",
-            "grad w im2col", "auto picks"]
+    only = {n.strip() for n in args.only.split(",") if n.strip()}
+    head = ["shape", "fwd direct", "fwd im2col", "fwd winograd", "grad x direct", "grad x im2col",
+            "grad x winograd", "grad w direct", "grad w im2col", "auto picks"]
     print("| " + " | ".join(head) + " |" if args.markdown else "  ".join(head))
     if args.markdown:
         print("|" + "---|" * len(head))
     rng = np.random.default_rng(0)
+    short = {"direct": "d", "im2col": "i", "winograd": "w", "fft": "f"}
     for name, xs, ws, s, p, g in SHAPES:
+        if only and name not in only:
+            continue
         x = rng.standard_normal(xs).astype(np.float32)
         w = rng.standard_normal(ws).astype(np.float32)
         nd = len(xs) - 2
@@ -58,15 +77,15 @@ def main():
         y = conv(x, w, stride=s, padding=p, groups=g)
         gy = rng.standard_normal(y.shape).astype(np.float32)
         reps = max(3, min(50, int(2e9 / (2 * y.size * np.prod(ws[1:])))))
-        ops = [lambda a: conv(x, w, stride=s, padding=p, groups=g, algorithm=a),
-               lambda a: gin(x.shape, w, gy, s, p, 1, g, algorithm=a),
-               lambda a: gwt(x, w.shape, gy, s, p, 1, g, algorithm=a)]
-        row = [f"{median_ms(lambda: op(a), reps):.3f}" for op in ops for a in ("direct", "im2col")]
-        from fastconv.conv import _choose, _geometry
-
-        geom, _ = _geometry(nd, xs, ws, s, p, 1, g)
-        names = {0: "d", 1: "i"}
-        picks = "/".join(names[_choose(geom, op)] for op in ("forward", "backward_input", "backward_weight"))
+        plan = fastconv.ConvPlan(xs, ws, np.float32, s, p, 1, g)
+        wino = nd == 2 and ws[2:] == (3, 3) and s == 1 and g == 1 and p <= 2
+        row = []
+        for op, algos in ((lambda a: conv(x, w, stride=s, padding=p, groups=g, algorithm=a),
+                           ("direct", "im2col", "winograd")),
+                          (lambda a: gin(x.shape, w, gy, s, p, 1, g, algorithm=a), ("direct", "im2col", "winograd")),
+                          (lambda a: gwt(x, w.shape, gy, s, p, 1, g, algorithm=a), ("direct", "im2col"))):
+            row += [f"{median_ms(lambda: op(a), reps):.3f}" if a != "winograd" or wino else "-" for a in algos]
+        picks = "/".join(short[plan.algorithm[op]] for op in ("forward", "grad_input", "grad_weight"))
         cells = [name] + row + [picks]
         print("| " + " | ".join(cells) + " |" if args.markdown else "  ".join(cells), flush=True)
 
