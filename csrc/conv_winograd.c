@@ -25,6 +25,7 @@
  * The input gradient of such a layer is the same correlation of dy with
  * the kernel rotated by 180 degrees and its channel axes swapped, with
  * padding 2 - pad (needs pad <= 2): the same code, weights read flipped.
+ * The weight gradient: at the end of this file.
  * bench/RESULTS.md ("Winograd") has the error table.
  */
 
@@ -420,4 +421,170 @@ static int FCN(conv_winograd_backward_input)(T *dx, const T *dy, const T *w, con
 {
     fc_wg_geo q = {g->N, g->K, g->P, g->Q, g->C, g->H, g->W, 2 - g->pad_h, 2 - g->pad_w, 0, 0, 0};
     return FCN(wg_run)(dx, dy, w, NULL, q, 1, 1, nthreads);
+}
+
+/* ---- weight gradient --------------------------------------------------------
+ * y = A^T [(G g G^T) .* V] A is linear in g, so over a layer's tiles
+ *     dW[k][c] = G^T [ sum_t (A dY_t A^T) .* V_t ] G:
+ * the output gradient's 4x4 tiles transformed to 6x6 (Z = A dY A^T), the
+ * inputs' 6x6 tiles as in the forward (V = B^T d B), then per position xi a
+ * product summed over tiles, dU_xi[k][c] = sum_t Z_xi[k][t] V_xi[c][t], and
+ * G^T dU G for each pair.  Tiles go in blocks: the team transforms a block
+ * (rows of Z and V shared out), then multiplies it (the 36 positions shared
+ * out, each thread adding into its positions of dU). */
+
+/* A applied to 4 values (stride s) giving 6 (stride o): the transpose of A^T */
+static inline void FCN(wg_a)(const V *d, int s, V *z, int o)
+{
+    const V d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
+    const V p02 = d0 + d2, p13 = d1 + d3;
+    z[0] = d0;
+    z[o] = p02 + p13;
+    z[2 * o] = p02 - p13;
+    z[3 * o] = d0 + FCN(splat)((T)0.5) * d1 + FCN(splat)((T)0.25) * d2 + FCN(splat)((T)0.125) * d3;
+    z[4 * o] = d0 - FCN(splat)(2) * d1 + FCN(splat)(4) * d2 - FCN(splat)(8) * d3;
+    z[5 * o] = d3;
+}
+
+/* Rows [r0, r1) of the block's transforms, row-major over the block's tiles:
+ * rows < CI are V's (input channel r), the rest Z's (output channel r - CI).
+ * V: Vb[xi][ci][TB] from the padded input xp; Z: Zb[xi][ko][TB] from the
+ * padded output gradient dp (N, KO, 4 TH, 4 TW). */
+static void FCN(wg_wgrad_rows)(T *Vb, T *Zb, int64_t vx, int64_t zx, const T *xp, const T *dp, const fc_wg_geo *q,
+                               const FCN(wg_tile) *tl, int64_t tiles, int64_t TB, int64_t r0, int64_t r1)
+{
+    const int64_t CI = q->CI, KO = q->KO, PH = 4 * q->TH + 2, PW = 4 * q->TW + 2;
+    const int64_t DH = 4 * q->TH, DW = 4 * q->TW;
+    T d[WG_XI * VL] __attribute__((aligned(64)));
+    for (int64_t r = r0; r < r1; r++) {
+        const int is_v = r < CI;
+        for (int64_t t0 = 0; t0 < TB; t0 += VL) {
+            const int lanes = (int)FC_MAX(0, FC_MIN(VL, tiles - t0));
+            if (is_v) {
+                const T *base = xp + r * PH * PW;
+                for (int l = 0; l < lanes; l++) {
+                    const FCN(wg_tile) *tile = tl + t0 + l;
+                    const T *src = base + tile->n * CI * PH * PW + tile->p0 * PW + tile->c0;
+                    for (int i = 0; i < 6; i++)
+                        for (int j = 0; j < 6; j++) d[(i * 6 + j) * VL + l] = src[i * PW + j];
+                }
+                for (int l = lanes; l < VL; l++)
+                    for (int xi = 0; xi < WG_XI; xi++) d[xi * VL + l] = 0;
+                V *v = (V *)d;
+                for (int j = 0; j < 6; j++) FCN(wg_bt)(v + j, 6);
+                for (int i = 0; i < 6; i++) FCN(wg_bt)(v + i * 6, 1);
+                for (int xi = 0; xi < WG_XI; xi++) *(V *)(Vb + xi * vx + r * TB + t0) = v[xi];
+            } else {
+                const int64_t ko = r - CI;
+                const T *base = dp + ko * DH * DW;
+                for (int l = 0; l < lanes; l++) {
+                    const FCN(wg_tile) *tile = tl + t0 + l;
+                    const T *src = base + tile->n * KO * DH * DW + tile->p0 * DW + tile->c0;
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) d[(i * 4 + j) * VL + l] = src[i * DW + j];
+                }
+                for (int l = lanes; l < VL; l++)
+                    for (int e = 0; e < 16; e++) d[e * VL + l] = 0;
+                const V *dv = (const V *)d;
+                V t6[24], z[WG_XI];
+                for (int j = 0; j < 4; j++) FCN(wg_a)(dv + j, 4, t6 + j, 4);      /* A dY: 6 x 4 */
+                for (int a = 0; a < 6; a++) FCN(wg_a)(t6 + a * 4, 1, z + a * 6, 1); /* (A dY) A^T */
+                for (int xi = 0; xi < WG_XI; xi++) *(V *)(Zb + xi * zx + ko * TB + t0) = z[xi];
+            }
+        }
+    }
+}
+
+static void FCN(wg_wgrad_units)(T *dw, const T *dy, const T *x, const fc_wg_geo *q, T *xp, T *dp, T *Vb, T *Zb,
+                                T *dU, int64_t TB, int *err)
+{
+    fc_fpstate fp = fc_fp_enter();
+    const int64_t CI = q->CI, KO = q->KO, PH = 4 * q->TH + 2, PW = 4 * q->TW + 2;
+    const int64_t vx = CI * TB + 64 / (int64_t)sizeof(T), zx = KO * TB + 64 / (int64_t)sizeof(T);
+    const int64_t ux = KO * CI + 64 / (int64_t)sizeof(T);
+    FCN(wg_tile) *tl = fc_scratch(FC_SCRATCH_WORK, (size_t)TB * sizeof(FCN(wg_tile)));
+    if (!tl) {
+#pragma omp atomic write
+        *err = FC_ERR_NOMEM;
+    }
+    FCN(wg_pad)(xp, x, q, PH, PW);
+    /* the output gradient with the tile grid's padding: (N, KO, 4 TH, 4 TW), zero past P, Q */
+    fc_wg_geo qd = *q;
+    qd.CI = KO;
+    qd.IH = q->OH;
+    qd.IW = q->OW;
+    qd.pt = qd.pl = 0;
+    FCN(wg_pad)(dp, dy, &qd, 4 * q->TH, 4 * q->TW);
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < (int64_t)WG_XI * ux; e++) dU[e] = 0;
+    const int64_t blocks = FC_CEIL_DIV(q->tiles, TB);
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t tiles = FC_MIN(TB, q->tiles - b * TB);
+        if (tl) FCN(wg_tiles)(tl, q, b * TB, TB);
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t r = 0; r < CI + KO; r++)
+            if (tl) FCN(wg_wgrad_rows)(Vb, Zb, vx, zx, xp, dp, q, tl, tiles, TB, r, r + 1);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t xi = 0; xi < WG_XI; xi++) {
+            /* dU_xi (KO x CI) += Z_xi (KO x TB) V_xi^T (TB x CI) */
+            FCN(strided) am = {Zb + xi * zx, TB, 1}, bm = {Vb + xi * vx, TB, 1};
+            FCN(gemm_op) op = {
+                .M = KO, .N = CI, .K = TB,
+                .pack_a = FCN(pack_a_strided), .a_ctx = &am,
+                .pack_b = FCN(pack_b_strided), .b_ctx = &bm,
+                .c = dU + xi * ux, .ldc = CI, .seg_len = CI, .seg_stride = 0, .bias = NULL, .accumulate = 1,
+            };
+            if (FCN(gemm_serial)(&op) != FC_OK) {
+#pragma omp atomic write
+                *err = FC_ERR_NOMEM;
+            }
+        }
+    }
+    /* dW[k][c] += G^T dU[k][c] G, in double */
+    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
+#pragma omp for schedule(static)
+    for (int64_t pair = 0; pair < KO * CI; pair++) {
+        double u[WG_XI], t[18];
+        for (int xi = 0; xi < WG_XI; xi++) u[xi] = (double)dU[xi * ux + pair];
+        /* G^T along the rows (a), then along the columns (b): G^T u for 6 values u_a */
+#define WG_GT(o, os, u0, u1, u2, u3, u4, u5)                                                      \
+        do {                                                                                      \
+            (o)[0] = (u0) + ((u1) - (u2)) * third - 16 * (u3) * fifteenth + (u4) * fifteenth;      \
+            (o)[os] = ((u1) + (u2)) * third - 8 * (u3) * fifteenth - 2 * (u4) * fifteenth;         \
+            (o)[2 * (os)] = ((u1) - (u2)) * third - 4 * (u3) * fifteenth + 4 * (u4) * fifteenth + (u5); \
+        } while (0)
+        for (int b = 0; b < 6; b++) /* t[r][b] = sum_a G[a][r] u[a][b] */
+            WG_GT(t + b, 6, u[b], u[6 + b], u[12 + b], u[18 + b], u[24 + b], u[30 + b]);
+        double o[9];
+        for (int r = 0; r < 3; r++) /* o[r][s] = sum_b t[r][b] G[b][s] */
+            WG_GT(o + r * 3, 1, t[r * 6], t[r * 6 + 1], t[r * 6 + 2], t[r * 6 + 3], t[r * 6 + 4], t[r * 6 + 5]);
+#undef WG_GT
+        T *dst = dw + pair * 9;
+        for (int e = 0; e < 9; e++) dst[e] += (T)o[e];
+    }
+    fc_fp_leave(fp);
+}
+
+/* dw += the weight gradient of a Winograd-shaped layer */
+static int FCN(conv_winograd_backward_weight)(T *dw, const T *dy, const T *x, const fc_conv_geom *g, int nthreads)
+{
+    fc_wg_geo q = {g->N, g->C, g->H, g->W, g->K, g->P, g->Q, g->pad_h, g->pad_w, 0, 0, 0};
+    q.TH = FC_CEIL_DIV(q.OH, 4);
+    q.TW = FC_CEIL_DIV(q.OW, 4);
+    q.tiles = q.N * q.TH * q.TW;
+    /* tiles per block: V and Z of a block within about 6 MB, a whole number of vectors */
+    int64_t TB = ((int64_t)6 << 20) / ((int64_t)WG_XI * (q.CI + q.KO) * (int64_t)sizeof(T)) / VL * VL;
+    TB = FC_MAX(VL, FC_MIN(TB, 1024));
+    TB = FC_MIN(TB, FC_ROUND_UP(q.tiles, VL));
+    const int64_t line = 64 / (int64_t)sizeof(T);
+    const size_t xe = FC_ROUND_UP((size_t)q.N * q.CI * (4 * q.TH + 2) * (4 * q.TW + 2), (size_t)line);
+    const size_t de = FC_ROUND_UP((size_t)q.N * q.KO * (4 * q.TH) * (4 * q.TW), (size_t)line);
+    const size_t ve = (size_t)WG_XI * (q.CI * TB + line), ze = (size_t)WG_XI * (q.KO * TB + line);
+    const size_t ue = (size_t)WG_XI * (q.KO * q.CI + line);
+    T *xp = fc_scratch(FC_SCRATCH_SHARED, (xe + de + ve + ze + ue) * sizeof(T));
+    if (!xp) return FC_ERR_NOMEM;
+    T *dp = xp + xe, *Vb = dp + de, *Zb = Vb + ve, *dU = Zb + ze;
+    int err = 0;
+    FC_TEAM(fc_resolve_threads(nthreads), FCN(wg_wgrad_units)(dw, dy, x, &q, xp, dp, Vb, Zb, dU, TB, &err));
+    return err;
 }

@@ -47,6 +47,7 @@ static int FCN(conv2d_backward_weight)(int algo, T *dw, const T *dy, const T *x,
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
+    if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) return FCN(conv_winograd_backward_weight)(dw, dy, x, &g, nthreads);
     if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_backward_weight)(dw, dy, x, &g, nthreads);
     return FCN(conv_im2col_backward_weight)(dw, dy, x, &g, nthreads);
 }

@@ -21,14 +21,22 @@ from fastconv import nn
 from fastconv.nn import zoo
 
 
-def errors(x, w, padding=1):
-    """{algorithm: (max error / max |y|, rms error / rms y)} of float32 conv2d."""
+OPS = {
+    "forward": lambda a, x, w, gy: fastconv.conv2d(x, w, padding=1, algorithm=a),
+    "input gradient": lambda a, x, w, gy: fastconv.conv2d_grad_input(x.shape, w, gy, padding=1, algorithm=a),
+    "weight gradient": lambda a, x, w, gy: fastconv.conv2d_grad_weight(x, w.shape, gy, padding=1, algorithm=a),
+}
+
+
+def errors(x, w, gy=None, op="forward"):
+    """{algorithm: (max error / max |result|, rms error / rms result)} of a float32 operation."""
+    f = OPS[op]
     x32, w32 = x.astype(np.float32), w.astype(np.float32)
-    exact = fastconv.conv2d(x32.astype(np.float64), w32.astype(np.float64), padding=padding, algorithm="direct")
+    g32 = None if gy is None else gy.astype(np.float32)
+    exact = f("direct", x32.astype(np.float64), w32.astype(np.float64), None if gy is None else g32.astype(np.float64))
     out = {}
     for algo in ("direct", "winograd"):
-        y = fastconv.conv2d(x32, w32, padding=padding, algorithm=algo).astype(np.float64)
-        d = y - exact
+        d = f(algo, x32, w32, g32).astype(np.float64) - exact
         out[algo] = (np.abs(d).max() / np.abs(exact).max(), np.sqrt(np.mean(d ** 2) / np.mean(exact ** 2)))
     return out
 
@@ -40,8 +48,11 @@ def random_rows(rng):
     for name, shape, k in layers:
         x = rng.standard_normal(shape)
         w = rng.standard_normal((k, shape[1], 3, 3)) * np.sqrt(2 / (9 * shape[1]))
+        gy = rng.standard_normal((shape[0], k) + shape[2:])
         yield name, "N(0, 1)", errors(x, w)
         yield name, "N(0, 1) after ReLU", errors(np.maximum(x, 0), w)
+        for op in ("input gradient", "weight gradient"):
+            yield name, f"{op}, N(0, 1) data and output gradient", errors(x, w, gy, op)
 
 
 def trained_rows(epochs):

@@ -221,8 +221,8 @@ class ConvPlan:
     one per spatial axis, a (before, after) pair per spatial axis (as
     Keras's 'same' needs for even kernels), "same" or "valid".  algorithm:
     "auto" (the cost rules of each backend), "direct", "im2col", "fft",
-    "winograd" (F(4x4, 3x3): 3x3 kernels at stride 1, forward and input
-    gradient; the weight gradient then takes auto's choice), or "measure"
+    "winograd" (F(4x4, 3x3): 3x3 kernels at stride 1; on the GPU the weight
+    gradient takes auto's choice), or "measure"
     (time the candidates on these shapes once; the choice is kept with
     fastconv.export_wisdom).
 
@@ -394,7 +394,7 @@ def choose(kern, algorithm, geom, op, dtype):
         return kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     if algorithm == "measure":
         return _measured_choice(geom, op, dtype)
-    if algorithm == "winograd" and op == "grad_weight":  # no Winograd weight gradient
+    if algorithm == "winograd" and op == "grad_weight" and kern is not _cpu:  # the GPU has no Winograd one
         return kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     return "fft" if algorithm == "fft" else _CODE[algorithm]
 
@@ -418,7 +418,7 @@ def _measure(geom, op, dtype):
     dy = rng.standard_normal((N, K, P, Q)).astype(dtype)
     times = {}
     for name in ALGORITHMS:
-        if name == "winograd" and (op == "grad_weight" or not winograd_fits(geom)):
+        if name == "winograd" and not winograd_fits(geom):
             continue
         code = "fft" if name == "fft" else _CODE[name]
         if op == "forward":

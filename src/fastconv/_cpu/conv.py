@@ -18,15 +18,22 @@ def _winograd_wins(geom, op, dtype):
     im2col's 1.93 ms forward; at 4 tiles, 512 @7 batch 1, the weight transform makes it 2x slower
     than im2col).  Few channels: direct's error is small there (few terms) and Winograd's 4.3x it
     (bench/RESULTS.md)."""
-    if dtype is None or np.dtype(dtype) != np.float32 or op == "backward_weight":
+    if dtype is None or np.dtype(dtype) != np.float32:
         return False
     if os.environ.get("FASTCONV_WINOGRAD", "1") == "0":
         return False
     N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
     if not (R == S == 3 and sh == sw == dh == dw == G == 1 and ph <= 2 and pw <= 2):
         return False
-    rows, cols = (P, Q) if op == "forward" else (H, W)  # the input gradient's outputs are x's positions
+    rows, cols = (H, W) if op == "backward_input" else (P, Q)  # the input gradient's outputs are x's positions
     tiles = N * -(-rows // 4) * -(-cols // 4)
+    if op == "backward_weight":
+        # its sums over tiles into 36 K x C matrices: 64 to 128 channels each way over 32 or more
+        # tiles (C3 17.8 against direct's 34.8 ms, C1 28.0 against 35.7; CIFAR's 32 channels
+        # 0.86x).  Its float32 error against direct's grows with the channels (tools/winograd_error.py:
+        # 1.8x at 64, 3.7x at 128, 4.2x at 256, 5.0x at 512), so from 256 channels, though faster
+        # there (VGG 256 @56 batch 1: 9.6 against 20.6 ms), auto leaves it to direct / im2col
+        return 64 <= min(C, K) and C * K <= 128 * 128 and tiles >= 32
     # and enough work for the transforms to pay (16 channels over 32 tiles, 0.02 ms: 0.75x direct)
     return min(C, K) >= _WINOGRAD_MIN_CHANNELS and tiles >= _WINOGRAD_MIN_TILES and C * K * tiles >= (1 << 15)
 
@@ -37,7 +44,8 @@ def choose_algorithm(geom, op, dtype=None):
     ResNet / VGG / MNIST / 1-D layers on AVX-512 (bench/RESULTS.md, "auto").
 
     Winograd (float32 3x3 stride-1 layers with enough tiles, _winograd_wins)
-    first: 1.2-2.5x faster than direct on those layers.
+    first: 1.2-3x faster than direct or im2col on those layers (the weight
+    gradient for 64 to 128 channels).
 
     Direct (register-tiled, no packing) wins almost everywhere, by up to 15x
     when the GEMM would be thin (depthwise, few channels per group).  The

@@ -13,6 +13,7 @@ _Opt = _Array | None  # the recurrent bindings take None for any array a cell ty
 
 ALGO_DIRECT: int
 ALGO_IM2COL: int
+ALGO_WINOGRAD: int
 ACT_SIGMOID: int
 ACT_TANH: int
 ACT_RELU: int
