@@ -305,6 +305,38 @@ def test_ndimage_chains_equal_the_unchunked_calls(image, first, second, sigma):
     same(edge(edge(gy, 1), 0), edge(edge(edge(blur(x), 0), 1), 0))  # longer chains
 
 
+@settings(**SETTINGS)
+@given(images(lead=0, spatial=2, max_side=30), st.sampled_from(NDIMAGE_MODES), st.sampled_from(NDIMAGE_MODES),
+       st.floats(0.5, 2.5), st.booleans())
+def test_gradient_magnitude_of_a_filter_runs_in_one_task_per_chunk(image, first, second, sigma, prewitt):
+    """generic_gradient_magnitude of another filter's lazy result: both filters in one task per chunk
+    of the source when their wrap axes agree (the intermediate never stored), bit for bit the
+    unchunked calls either way."""
+    from fastconv import ndimage as ndi
+
+    x, chunks = image
+    d = ndi.prewitt if prewitt else ndi.sobel
+    blurred = ndi.gaussian_filter(chunked(x, chunks), sigma, mode=first, cval=0.5)
+    got = ndi.generic_gradient_magnitude(blurred, d, mode=second)
+    same(got, ndi.generic_gradient_magnitude(ndi.gaussian_filter(x, sigma, mode=first, cval=0.5), d, mode=second))
+    fused = ("wrap" in first) == ("wrap" in second)
+    needed = got.__dask_graph__().cull(set(got.__dask_keys__()[0] if got.ndim == 1 else
+                                           dask.core.flatten(got.__dask_keys__())))
+    assert (blurred.name in {k[0] if isinstance(k, tuple) else k for k in needed.keys()}) != fused
+
+
+def test_gradient_magnitude_on_dask_needs_a_known_derivative():
+    import scipy.ndimage as snd
+
+    from fastconv import ndimage as ndi
+
+    d = chunked(np.ones((8, 8)), 4)
+    with pytest.raises(TypeError, match="derivative must be fastconv.ndimage.sobel"):
+        ndi.generic_gradient_magnitude(d, snd.sobel)
+    with pytest.raises(TypeError, match="derivative must be fastconv.ndimage.sobel"):
+        ndi.generic_gradient_magnitude(d, ndi.sobel, extra_arguments=(1,))
+
+
 @pytest.mark.parametrize("mode", ["reflect", "wrap", "constant", "nearest", "mirror"])
 def test_ndimage_blocks_run_on_their_chunk_and_redo_the_frame(mode):
     """Chunks at least 6 halos deep take the frame path (the chunk itself through the filter, the

@@ -35,7 +35,16 @@ def sample(rng, shape, dtype):
     return (rng.standard_normal(shape) * 10).astype(dtype)
 
 
+class Own:
+    """An argument naming a function of the module under test (generic_gradient_magnitude's
+    derivative: scipy.ndimage.sobel for SciPy, fastconv.ndimage.sobel for fastconv)."""
+
+    def __init__(self, name):
+        self.name = name
+
+
 def call(module, name, *args, **kwargs):
+    args = [getattr(module, a.name) if isinstance(a, Own) else a for a in args]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (np.exceptions.ComplexWarning, UserWarning, RuntimeWarning))
         return getattr(module, name)(*args, **kwargs)
@@ -91,6 +100,8 @@ SEPARABLE_CASES = [
     ("laplace", lambda x: (), {"cval": 1.7}),
     ("gaussian_laplace", lambda x: (1.1,), {}),
     ("gaussian_gradient_magnitude", lambda x: (1.1,), {"cval": 0.5}),
+    ("generic_gradient_magnitude", lambda x: (Own("sobel"),), {"cval": 0.5}),
+    ("generic_gradient_magnitude", lambda x: (Own("prewitt"),), lambda x: {"axes": [0, x.ndim - 1][:x.ndim]}),
 ]
 
 
@@ -403,6 +414,9 @@ ERROR_CASES = [
     ("gaussian_laplace", (_X, 1.0), {"foo": 1}),
     ("gaussian_laplace", (_X, [1.0, 2.0, 3.0]), {}),
     ("gaussian_gradient_magnitude", (_X, [1.0]), {"axes": (0,)}),
+    ("generic_gradient_magnitude", (_X, None), {}),
+    ("generic_gradient_magnitude", (_X, Own("sobel")), {"mode": ["reflect"]}),
+    ("generic_gradient_magnitude", (_X, Own("sobel")), {"axes": (0, 0)}),
 ]
 
 
@@ -449,3 +463,17 @@ def test_random_shapes_axes_modes(data, ndim, dtype, name):
     else:
         w = rng.standard_normal(tuple(data.draw(st.lists(st.integers(1, 5), min_size=ndim, max_size=ndim))))
         against_scipy(name, x, w, mode=mode, cval=0.5)
+
+
+def test_generic_gradient_magnitude_with_a_user_derivative(rng):
+    """A derivative of the user's, with extra_arguments and extra_keywords, as SciPy calls it."""
+    def derivative(module):
+        def d(input, axis, output, mode, cval, weights, origin=0):
+            return module.correlate1d(input, weights, axis, output, mode, cval, origin)
+        return d
+
+    for dtype in (np.float32, np.float64, np.int16):
+        x = sample(rng, (7, 9, 5), dtype)
+        kw = dict(extra_arguments=([1.0, -3.0, 2.0],), extra_keywords={"origin": 1}, mode="nearest", axes=(0, 2))
+        check_same(snd.generic_gradient_magnitude(x, derivative(snd), **kw),
+                   fnd.generic_gradient_magnitude(x, derivative(fnd), **kw), scale=float(np.abs(x).max()))

@@ -394,7 +394,7 @@ def choose(kern, algorithm, geom, op, dtype):
         return kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     if algorithm == "measure":
         return _measured_choice(geom, op, dtype)
-    if algorithm == "winograd" and op == "grad_weight" and kern is not _cpu:  # the GPU has no Winograd one
+    if algorithm == "winograd" and op == "grad_weight" and not kern.winograd_weight_gradient:
         return kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     return "fft" if algorithm == "fft" else _CODE[algorithm]
 

@@ -57,6 +57,7 @@ reaches; the result does not depend on the chunking).  Weights may be a
 CuPy array with a CuPy input (they are read on the host); NumPy and CuPy
 arrays mixed in one call are a TypeError.
 """
+import collections
 import numbers
 import operator
 import warnings
@@ -84,6 +85,7 @@ __all__ = [
     "gaussian_filter1d",
     "gaussian_gradient_magnitude",
     "gaussian_laplace",
+    "generic_gradient_magnitude",
     "laplace",
     "prewitt",
     "sobel",
@@ -655,16 +657,9 @@ def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axe
     return _generic_laplace(input, derivative2, output, mode, cval, axes, sigma)
 
 
-def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
-    """Gradient magnitude from Gaussian first derivatives; matches
-    scipy.ndimage.gaussian_gradient_magnitude (keyword arguments go to gaussian_filter)."""
-    input = _array(input)
-
-    def derivative(input, axis, output, mode, cval):
-        order = [0] * input.ndim
-        order[axis] = 1
-        return gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
-
+def _gradient_magnitude(input, derivative, output, mode, cval, axes):
+    """sqrt(sum over axes of derivative(input, axis, ...)^2) in output's dtype, in SciPy's order of
+    operations (scipy.ndimage.generic_gradient_magnitude)."""
     output = _get_output(output, input)
     axes = _check_axes(axes, input.ndim)
     if len(axes) > 0:
@@ -683,6 +678,39 @@ def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=
     else:
         output[...] = input[...]
     return output
+
+
+def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=0.0, *, axes=None, **kwargs):
+    """Gradient magnitude from Gaussian first derivatives; matches
+    scipy.ndimage.gaussian_gradient_magnitude (keyword arguments go to gaussian_filter)."""
+    input = _array(input)
+
+    def derivative(input, axis, output, mode, cval):
+        order = [0] * input.ndim
+        order[axis] = 1
+        return gaussian_filter(input, sigma, order, output, mode, cval, **kwargs)
+
+    return _gradient_magnitude(input, derivative, output, mode, cval, axes)
+
+
+def generic_gradient_magnitude(input, derivative, output=None, mode="reflect", cval=0.0, extra_arguments=(),
+                               extra_keywords=None, *, axes=None):
+    """Gradient magnitude from a first-derivative filter, sqrt(sum over axes of
+    derivative(input, axis, output, mode, cval, *extra_arguments, **extra_keywords)^2);
+    matches scipy.ndimage.generic_gradient_magnitude (the Sobel magnitude is
+    ``generic_gradient_magnitude(x, fastconv.ndimage.sobel)``).  On a Dask array the
+    derivative must be fastconv.ndimage.sobel or prewitt (a callable's reach is unknown); the
+    derivatives and the magnitude of a chunk run in one task, and on the output of another
+    fastconv.ndimage filter both run in one task per chunk (the intermediate is never stored)."""
+    input = _array(input)
+    if not callable(derivative):
+        raise TypeError(f"derivative must be callable; received {type(derivative).__name__}")
+    extra_keywords = {} if extra_keywords is None else extra_keywords
+
+    def deriv(input, axis, output, mode, cval):
+        return derivative(input, axis, output, mode, cval, *extra_arguments, **extra_keywords)
+
+    return _gradient_magnitude(input, deriv, output, mode, cval, axes)
 
 
 # ---- N-D correlation ------------------------------------------------------------------------
@@ -835,6 +863,14 @@ def _reach(name, ndim, a):
             depths[axis] = n // 2 + abs(int(a["origin"])) + 1
         modes[axis] = a["mode"]
         return depths, modes
+    if name == "generic_gradient_magnitude":
+        d = a["derivative"]
+        if d not in (sobel, prewitt, _RAW.get("sobel"), _RAW.get("prewitt")) or a["extra_arguments"] or \
+                a["extra_keywords"]:
+            raise TypeError("on a Dask array, generic_gradient_magnitude's derivative must be "
+                            "fastconv.ndimage.sobel or fastconv.ndimage.prewitt, without extra arguments (the "
+                            "halo a chunk needs is known for those only); received "
+                            f"{getattr(d, '__name__', type(d).__name__)}")
     axes = list(range(ndim)) if name in ("sobel", "prewitt") else _axes_of(ndim, a.get("axes"))
     mode = _per_axis(a["mode"], len(axes))
     if name in ("gaussian_filter", "gaussian_laplace", "gaussian_gradient_magnitude"):
@@ -881,15 +917,37 @@ def _dask_aware(func):
         rest = {k: v for k, v in a.items() if k not in ("input", "kwargs")}
         rest.update(a.get("kwargs", {}))
         call = functools.partial(func, **rest)
+        depths, modes = _reach(func.__name__, x.ndim, a)
         # the arguments checked, and the result dtype learnt, on a one-element input of x's dtype and rank
         sample = call(get_array_module(x._meta).zeros((1,) * x.ndim, x.dtype))
-        depths, modes = _reach(func.__name__, x.ndim, a)
         wraps = [m in ("wrap", "grid-wrap") for m in modes]
-        return _dask.halo_filter(call, x, depths, wraps, sample.dtype)
+        made = _PRODUCED.get(x.name) if func.__name__ == "generic_gradient_magnitude" else None
+        if made is not None and made[5] == wraps:
+            # x is another fastconv.ndimage filter's output: both in one task per chunk of x's source,
+            # with both halos (the intermediate is exact wherever the second filter reads it)
+            first, src_name, src_chunks, src_meta, src_depths = made[:5]
+            import dask.array as da
+
+            src = da.Array(x.dask, src_name, src_chunks, meta=src_meta)
+            return _dask.halo_filter(lambda w: call(first(w)), src, [d + e for d, e in zip(depths, src_depths)],
+                                     wraps, sample.dtype)
+        out = _dask.halo_filter(call, x, depths, wraps, sample.dtype)
+        _PRODUCED[out.name] = (call, x.name, x.chunks, x._meta, depths, wraps)
+        while len(_PRODUCED) > 256:
+            _PRODUCED.popitem(last=False)
+        return out
 
     return wrapper
 
 
+# The halo filters made, by their output's name: (call, input's name, chunks, meta, depths, wraps), so
+# that generic_gradient_magnitude can fuse with the filter that made its input; the last 256
+# (names and small tuples: no arrays held)
+_PRODUCED: "collections.OrderedDict[str, tuple]" = collections.OrderedDict()
+_RAW = {}
+
+
 for _name in __all__:
+    _RAW[_name] = globals()[_name]
     globals()[_name] = _dask_aware(globals()[_name])
 del _name

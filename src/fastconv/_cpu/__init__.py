@@ -7,7 +7,9 @@ through fastconv._backend.kernels: the compiled core's kernels
 choice "auto" makes for convolution (conv) and filtering (filter_model,
 timed on this machine), the FFT transforms (fft, on pyFFTW), and
 fastconv.nn's elementwise and GEMM steps (train).  can_measure: this
-backend can time candidate algorithms (algorithm="measure").
+backend can time candidate algorithms (algorithm="measure");
+winograd_weight_gradient: its conv2d_backward_weight runs Winograd
+(ALGO_WINOGRAD).
 """
 from .._ext._fastconv import (  # noqa: F401 (the backend's interface)
     avg_pool2d_backward, avg_pool2d_forward, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
@@ -21,3 +23,4 @@ from .filter_model import choose_method as choose_filter_method  # noqa: F401
 from .ndfilter import uniform1d_running  # noqa: F401
 
 can_measure = True
+winograd_weight_gradient = True
