@@ -659,6 +659,27 @@ def gaussian_laplace(input, sigma, output=None, mode="reflect", cval=0.0, *, axe
     return _generic_laplace(input, derivative2, output, mode, cval, axes, sigma)
 
 
+_POOL = threading.local()
+
+
+def _scratch(xp, shape, dtype, use):
+    """A scratch array of the calling thread, kept for its next call with the same shape: a fresh
+    16 MB array per Dask chunk costs page faults (the kernel zeroing every page: a fifth of a Dask
+    pipeline's time, its workers returning freed memory to the system at once), where the
+    temporaries of these functions never leave them.  A few per use (chunk and frame-slab
+    shapes)."""
+    pool = getattr(_POOL, "arrays", None)
+    if pool is None:
+        pool = _POOL.arrays = {}
+    key = (use, xp.__name__, tuple(shape), np.dtype(dtype).str)
+    a = pool.get(key)
+    if a is None:
+        if len(pool) >= 16:
+            pool.clear()
+        a = pool[key] = xp.empty(shape, dtype)
+    return a
+
+
 def _gradient_magnitude(input, derivative, output, mode, cval, axes):
     """sqrt(sum over axes of derivative(input, axis, ...)^2) in output's dtype, in SciPy's order of
     operations (scipy.ndimage.generic_gradient_magnitude)."""
@@ -670,7 +691,8 @@ def _gradient_magnitude(input, derivative, output, mode, cval, axes):
         derivative(input, axes[0], output, modes[0], cval)
         xp.multiply(output, output, output)
         for ii in range(1, len(axes)):
-            tmp = derivative(input, axes[ii], output.dtype, modes[ii], cval)
+            # (scipy passes output.dtype; an array of it is within derivative's contract)
+            tmp = derivative(input, axes[ii], _scratch(xp, output.shape, output.dtype, "magnitude"), modes[ii], cval)
             xp.multiply(tmp, tmp, tmp)
             output += tmp
         if xp is np:
@@ -944,23 +966,9 @@ def _dask_aware(func):
 
 
 def _fused(first, second, dtype, window):
-    """second(first(window)), first's output in a buffer of the task's thread kept for the next
-    task: a fresh 16 MB array per chunk costs its page faults (the kernel zeroing every page, a
-    fifth of a Dask pipeline's time), and the intermediate never leaves the task."""
-    xp = get_array_module(window)
-    key = (xp.__name__, window.shape, np.dtype(dtype).str)
-    pool = getattr(_POOL, "buffers", None)
-    if pool is None:
-        pool = _POOL.buffers = {}
-    buf = pool.get(key)
-    if buf is None:
-        if len(pool) >= 8:  # chunk and frame-slab shapes of one or two chunkings
-            pool.clear()
-        buf = pool[key] = xp.empty(window.shape, dtype)
-    return second(first(window, output=buf))
-
-
-_POOL = threading.local()
+    """second(first(window)), first's output in a scratch array (the intermediate never leaves the
+    task)."""
+    return second(first(window, output=_scratch(get_array_module(window), window.shape, dtype, "fused")))
 
 
 # The halo filters made, by their output's name: (call, input's name, chunks, meta, depths, wraps), so
