@@ -288,11 +288,14 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
      * units instead and meet at a barrier after every step. */
     FCN(rnn_split) sp;
     FCN(rnn_split_init)(&sp, B, H, nt);
-    /* The input projection x_t W_ih^T: split by rows, each thread projects its own rows step by step
-     * (with a shared packing of W_ih^T), so a step's gate rows are in its cache when the recurrence
-     * adds to them; R1 (T 100, B 64, 128 -> 256) wrote and re-read 26 MB of gates through memory
-     * when every step was projected first.  Split by units: one GEMM over every step first. */
-    if (!sp.by_rows) {
+    /* The input projection x_t W_ih^T: split by rows with a small W_ih (its packing within 1 MiB, so
+     * it stays in cache from step to step), each thread projects its own rows step by step, so a
+     * step's gate rows are in its cache when the recurrence adds to them; R1 (T 100, B 64,
+     * 128 -> 256) wrote and re-read 26 MB of gates through memory when every step was projected
+     * first.  Otherwise one GEMM over every step first (PTB's 1500 -> 1500 LSTM ran 188 -> 250 ms
+     * streaming its 36 MB W_ih^T packing once per step). */
+    const int step_proj = sp.by_rows && (int64_t)sizeof(T) * FC_ROUND_UP(GH, GEMM_NR) * I <= ((int64_t)1 << 20);
+    if (!step_proj) {
         FCN(rows2d) xa = {x, B, g->xt, g->xb};
         FCN(strided) wt = {w_ih, I, 1};
         FCN(gemm_op) proj = {
@@ -310,14 +313,16 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
         if (!rec_all) return FC_ERR_NOMEM;
     }
     T *bpi = NULL;
-    if (sp.by_rows) { /* W_hh^T and W_ih^T, all columns, shared */
+    if (sp.by_rows) { /* W_hh^T (and W_ih^T when projecting step by step), all columns, shared */
         const int64_t cols = FC_ROUND_UP(GH, GEMM_NR);
-        bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(cols * (H + I)) * sizeof(T));
+        bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(cols * (H + (step_proj ? I : 0))) * sizeof(T));
         if (!bp_all) return FC_ERR_NOMEM;
-        bpi = bp_all + cols * H;
         FCN(rnn_cols) wm = {w_hh, H, 1, GH, 0}, wi = {w_ih, I, 1, GH, 0};
         FCN(rnn_pack_b)(bp_all, &wm, GH, H);
-        FCN(rnn_pack_b)(bpi, &wi, GH, I);
+        if (step_proj) {
+            bpi = bp_all + cols * H;
+            FCN(rnn_pack_b)(bpi, &wi, GH, I);
+        }
     }
     int err = 0;
 #pragma omp parallel num_threads(sp.team)
@@ -344,7 +349,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
             T *gt = gates + t * B * GH;
             const T *hprev = t > 0 ? y + (t - 1) * g->yt : h0;
             const int64_t hrs = t > 0 ? g->yb : H; /* row stride of hprev */
-            if (ok && sp.by_rows) { /* this step's input projection of this thread's rows */
+            if (ok && step_proj) { /* this step's input projection of this thread's rows */
                 FCN(strided) xs = {x + t * g->xt + b0 * g->xb, g->xb, 1};
                 FCN(gemm_op) xstep = {
                     .M = b1 - b0, .N = GH, .K = I,
