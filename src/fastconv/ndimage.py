@@ -719,8 +719,8 @@ def gaussian_gradient_magnitude(input, sigma, output=None, mode="reflect", cval=
 
 def generic_gradient_magnitude(input, derivative, output=None, mode="reflect", cval=0.0, extra_arguments=(),
                                extra_keywords=None, *, axes=None):
-    """Gradient magnitude from a first-derivative filter, sqrt(sum over axes of
-    derivative(input, axis, output, mode, cval, *extra_arguments, **extra_keywords)^2);
+    """Gradient magnitude from a first-derivative filter, the square root of the sum over the axes of
+    ``derivative(input, axis, output, mode, cval, *extra_arguments, **extra_keywords) ** 2``;
     matches scipy.ndimage.generic_gradient_magnitude (the Sobel magnitude is
     ``generic_gradient_magnitude(x, fastconv.ndimage.sobel)``).  On a Dask array the
     derivative must be fastconv.ndimage.sobel or prewitt (a callable's reach is unknown); the
