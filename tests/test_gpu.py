@@ -556,6 +556,7 @@ def test_ndimage_separable_filters(gpu, mode, dtype):
         (nd.laplace, (x,), {}),
         (nd.gaussian_laplace, (x, 1.1), {}),
         (nd.gaussian_gradient_magnitude, (x, 0.9), {}),
+        (nd.generic_gradient_magnitude, (x, nd.sobel), {}),
     ]
     for fn, args, extra in cases:
         same(gpu(fn, *args, **kw, **extra), fn(*args, **kw, **extra), tol=1e-4 if dtype == np.float32 else None)
