@@ -133,6 +133,7 @@ CONV2D = [  # x shape, w shape, keyword arguments
     ((1, 3, 12, 11), (4, 3, 5, 4), dict(stride=3, padding=(2, 0), dilation=2)),
     ((2, 3, 6, 6), (10, 3, 3, 3), dict(padding=(0, 1))),                        # 8 + 2 output channels
     ((4, 10, 10), (5, 4, 3, 3), dict(padding="valid")),                         # unbatched
+    ((1, 32, 13, 14), (32, 32, 3, 3), dict(padding=2, dilation=2)),             # auto: Winograd on phases
 ]
 
 

@@ -182,3 +182,32 @@ def test_conv_transpose2d_runs_it(rng):
     w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
     np.testing.assert_allclose(fastconv.conv_transpose2d(x, w, padding=1, algorithm="winograd"),
                                fastconv.conv_transpose2d(x, w, padding=1, algorithm="direct"), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("N, C, H, W, K, d, p", [
+    (1, 32, 28, 28, 32, 2, 2),     # DeepLab-like: four 14x14 phases
+    (2, 24, 33, 31, 20, 4, 4),     # sizes not multiples of the dilation: phases zero-extended
+    (3, 20, 13, 14, 18, 3, 3),
+    (1, 32, 19, 22, 32, 2, 4),     # padding 2 d
+])
+def test_dilated_layers_run_winograd_on_their_phases(N, C, H, W, K, d, p, rng):
+    """A dilated 3x3 layer is d x d undilated layers on the phase sub-images of its input: auto
+    runs those with Winograd (float32), the outputs interleaved back; all three operations against
+    the float64 reference."""
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+    plan = fastconv.ConvPlan(x.shape, w.shape, np.float32, padding=p, dilation=d)
+    assert plan.algorithm["forward"] == "winograd" and plan.algorithm["grad_input"] == "winograd"
+    assert "winograd" not in fastconv.ConvPlan(x.shape, w.shape, np.float64, padding=p, dilation=d).algorithm.values()
+    ra = dict(stride=(1, 1), pads=((p, p), (p, p)), dilation=(d, d), groups=1)
+    y = plan.forward(x, w)
+    _bound_check(y, ref.conv_forward(x, w, None, **ra), ref.conv_forward(np.abs(x), np.abs(w), None, **ra),
+                 9 * C, np.float32)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    _bound_check(plan.grad_input(w, gy), ref.conv_grad_input(x.shape, w, gy, **ra),
+                 ref.conv_grad_input(x.shape, np.abs(w), np.abs(gy), **ra), 9 * K, np.float32)
+    _bound_check(plan.grad_weight(x, gy), ref.conv_grad_weight(x, w.shape, gy, **ra),
+                 ref.conv_grad_weight(np.abs(x), w.shape, np.abs(gy), **ra), N * y.shape[2] * y.shape[3],
+                 np.float32)
+    # the public functions take the same plan
+    np.testing.assert_array_equal(fastconv.conv2d(x, w, padding=p, dilation=d), y)

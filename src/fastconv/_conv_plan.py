@@ -166,6 +166,52 @@ def check_winograd(geom, weight_shape):
                          f"{(geom.ph, geom.pw)}")
 
 
+def _phase_geometry(geom):
+    """A 3x3 layer of dilation d (both axes), stride 1, one group, padding a multiple of d (1 or 2
+    times it): the stride-1, undilated layer each of its d x d phase sub-images runs through (the
+    input's rows i = a + d i' for phase a; padding p / d), or None.  Output row a + d i' of the
+    layer is output row i' of phase a's layer."""
+    N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
+    d = dh
+    if not (R == S == 3 and dh == dw > 1 and sh == sw == G == 1 and ph == pw and ph % d == 0 and 1 <= ph // d <= 2):
+        return None
+    p = ph // d
+    Hd, Wd = -(-H // d), -(-W // d)
+    return d, ConvGeometry(d * d * N, C, Hd, Wd, K, 3, 3, Hd + 2 * p - 2, Wd + 2 * p - 2, 1, 1, 1, p, p, 1, 1)
+
+
+def _dilation_phases(kern, geom, op, dtype):
+    """auto's choice for a dilated 3x3 layer: ("phases", d, phase geometry, code) when its phase
+    sub-images' layer takes Winograd (which has no dilated form), else None.  DeepLab's 3x3 of
+    dilation 2, 512 channels @28, batch 1: four 14x14 phases as a batch of 4."""
+    pg = _phase_geometry(geom)
+    if pg is None:
+        return None
+    code = kern.choose_algorithm(pg[1], _CHOOSER_OP[op], dtype)
+    return ("phases", pg[0], pg[1], code) if code == _core.ALGO_WINOGRAD else None
+
+
+def _phase_split(a, d, Hd, Wd, xp):
+    """(N, C, H, W) -> (d d N, C, Hd, Wd): phase (i, j) = a[:, :, i::d, j::d], zero-extended."""
+    N, C = a.shape[:2]
+    out = xp.zeros((d, d, N, C, Hd, Wd), a.dtype)
+    for i in range(d):
+        for j in range(d):
+            sub = a[:, :, i::d, j::d]
+            out[i, j, :, :, :sub.shape[2], :sub.shape[3]] = sub
+    return out.reshape(d * d * N, C, Hd, Wd)
+
+
+def _phase_merge(ph, d, out):
+    """out (N, C, H, W)[:, :, i::d, j::d] = phase (i, j) of ph (d d N, C, Hd, Wd), cropped."""
+    N, C = out.shape[:2]
+    ph = ph.reshape((d, d, N, C) + ph.shape[2:])
+    for i in range(d):
+        for j in range(d):
+            dst = out[:, :, i::d, j::d]
+            dst[...] = ph[i, j, :, :, :dst.shape[2], :dst.shape[3]]
+
+
 def _use_fft(code, geom, *arrays):
     return code == "fft" and not sparse(geom) and _conv_fft.finite(*arrays)
 
@@ -294,7 +340,7 @@ class ConvPlan:
     @property
     def algorithm(self):
         """{operation: algorithm} on the CPU."""
-        return {op: code if code == "fft" else _NAME[code] for op, code in zip(OPS, self._codes_for(_cpu))}
+        return {op: _code_name(code) for op, code in zip(OPS, self._codes_for(_cpu))}
 
     def __repr__(self):
         return (f"ConvPlan(input_shape={self.input_shape}, weight_shape={self.weight_shape}, dtype={self.dtype}, "
@@ -385,13 +431,21 @@ class ConvPlan:
         return contiguous(a)
 
 
+def _code_name(code):
+    """An algorithm code's name; dilation phases by their algorithm's ("winograd")."""
+    if isinstance(code, tuple):
+        return _NAME[code[3]]
+    return code if code == "fft" else _NAME[code]
+
+
 def choose(kern, algorithm, geom, op, dtype):
     """The algorithm code (or "fft") that `algorithm` means for operation op
     on backend kern."""
     if not isinstance(algorithm, str) or algorithm not in _CHOICES:
         raise ValueError(f"algorithm must be {_CHOICES_TEXT}; received {algorithm!r}")
     if algorithm == "auto" or (algorithm == "measure" and not kern.can_measure):
-        return kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
+        phases = _dilation_phases(kern, geom, op, dtype)
+        return phases if phases is not None else kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     if algorithm == "measure":
         return _measured_choice(geom, op, dtype)
     if algorithm == "winograd" and op == "grad_weight" and not kern.winograd_weight_gradient:
@@ -459,6 +513,13 @@ def _sizes(shape, name, lengths):
 
 
 def _run_forward(code, x, w, bias, geom, y, kern, nthreads=None):
+    if isinstance(code, tuple):  # dilation phases (_dilation_phases)
+        _, d, pg, sub = code
+        xp = get_array_module(x)
+        yp = xp.empty((pg.N, pg.K, pg.P, pg.Q), y.dtype)
+        _run_forward(sub, _phase_split(x, d, pg.H, pg.W, xp), w, bias, pg, yp, kern, nthreads)
+        _phase_merge(yp, d, y)
+        return
     if _use_fft(code, geom, x, w):
         y[...] = _conv_fft.forward(x, w, bias, geom, kern).reshape(y.shape)
     else:
@@ -467,6 +528,13 @@ def _run_forward(code, x, w, bias, geom, y, kern, nthreads=None):
 
 
 def _run_grad_input(code, dy, w, geom, dx, kern, nthreads=None):
+    if isinstance(code, tuple):
+        _, d, pg, sub = code
+        xp = get_array_module(dy)
+        dxp = xp.empty((pg.N, pg.C, pg.H, pg.W), dx.dtype)
+        _run_grad_input(sub, _phase_split(dy, d, pg.P, pg.Q, xp), w, pg, dxp, kern, nthreads)
+        _phase_merge(dxp, d, dx)
+        return
     if _use_fft(code, geom, dy, w):
         dx[...] = _conv_fft.grad_input(dy, w, geom, kern).reshape(dx.shape)
         return
@@ -476,6 +544,12 @@ def _run_grad_input(code, dy, w, geom, dx, kern, nthreads=None):
 
 
 def _run_grad_weight(code, dy, x, geom, dw, kern, nthreads=None):
+    if isinstance(code, tuple):  # the phases are the batch: their weight gradients sum
+        _, d, pg, sub = code
+        xp = get_array_module(x)
+        _run_grad_weight(sub, _phase_split(dy, d, pg.P, pg.Q, xp), _phase_split(x, d, pg.H, pg.W, xp), pg, dw,
+                         kern, nthreads)
+        return
     if _use_fft(code, geom, dy, x):
         dw[...] = _conv_fft.grad_weight(dy, x, geom, kern).reshape(dw.shape)
         return
