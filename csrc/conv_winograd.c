@@ -187,6 +187,35 @@ static void FCN(wg_pad)(T *restrict xp, const T *x, const fc_wg_geo *q, int64_t 
     }
 }
 
+/* off[t] = where tile t of a block starts in a padded tensor of images `image` elements apart and
+ * rows `pitch` apart; returns the block's number of tiles (the last block may have fewer). */
+static int64_t FCN(wg_offsets)(int64_t *off, const FCN(wg_tile) *tl, int64_t TB, int64_t image, int64_t pitch)
+{
+    int64_t tiles = 0;
+    for (; tiles < TB && tl[tiles].n >= 0; tiles++) off[tiles] = tl[tiles].n * image + tl[tiles].p0 * pitch + tl[tiles].c0;
+    return tiles;
+}
+
+/* One channel's 6x6 input tiles of `lanes` tiles (lane l at base + off[l], rows PW apart; the
+ * other lanes zero) copied into lanes d[xi][l] and transformed in place (B^T d B); returns the
+ * 36 vectors. */
+static inline V *FCN(wg_tile_inputs)(T *d, const T *base, const int64_t *off, int lanes, int64_t PW)
+{
+    for (int l = 0; l < lanes; l++) {
+        const T *src = base + off[l];
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++)
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) d[(i * 6 + j) * VL + l] = src[i * PW + j];
+    }
+    for (int l = lanes; l < VL; l++)
+        for (int xi = 0; xi < WG_XI; xi++) d[xi * VL + l] = 0;
+    V *v = (V *)d;
+    for (int j = 0; j < 6; j++) FCN(wg_bt)(v + j, 6); /* columns: B^T d */
+    for (int i = 0; i < 6; i++) FCN(wg_bt)(v + i * 6, 1); /* rows: (B^T d) B */
+    return v;
+}
+
 /* The block's inputs transformed: Vb[xi][tile panel][ci][NR] (the xi at
  * stride vx).  Each tile's 6x6 inputs are copied into lanes d[xi][l], then
  * transformed along VL tiles at once.  Measured on Zen 4 (C3, one thread):
@@ -199,27 +228,13 @@ static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const
 {
     const int64_t CI = q->CI, plane = PH * PW, pw = FCN(wg_pw)(TB);
     int64_t off[4 * GEMM_NR]; /* TB <= 4 NR (wg_run) */
-    int64_t tiles = 0;        /* tiles in the block (the last block may have fewer) */
-    for (; tiles < TB && tl[tiles].n >= 0; tiles++)
-        off[tiles] = tl[tiles].n * CI * plane + tl[tiles].p0 * PW + tl[tiles].c0;
+    const int64_t tiles = FCN(wg_offsets)(off, tl, TB, CI * plane, PW);
     T d[WG_XI * VL] __attribute__((aligned(64)));
     for (int64_t ci = ci0; ci < ci1; ci++) {
         const T *base = xp + ci * plane;
         for (int64_t t0 = 0; t0 < TB; t0 += VL) {
             const int64_t tp = t0 / pw, lo = t0 % pw;
-            const int lanes = (int)FC_MAX(0, FC_MIN(VL, tiles - t0));
-            for (int l = 0; l < lanes; l++) {
-                const T *src = base + off[t0 + l];
-#pragma GCC unroll 6
-                for (int i = 0; i < 6; i++)
-#pragma GCC unroll 6
-                    for (int j = 0; j < 6; j++) d[(i * 6 + j) * VL + l] = src[i * PW + j];
-            }
-            for (int l = lanes; l < VL; l++)
-                for (int xi = 0; xi < WG_XI; xi++) d[xi * VL + l] = 0;
-            V *v = (V *)d; /* transformed in place */
-            for (int j = 0; j < 6; j++) FCN(wg_bt)(v + j, 6); /* columns: B^T d */
-            for (int i = 0; i < 6; i++) FCN(wg_bt)(v + i * 6, 1); /* rows: (B^T d) B */
+            const V *v = FCN(wg_tile_inputs)(d, base, off + t0, (int)FC_MAX(0, FC_MIN(VL, tiles - t0)), PW);
             for (int xi = 0; xi < WG_XI; xi++) *(V *)(Vb + xi * vx + (tp * CI + ci) * pw + lo) = v[xi];
         }
     }
@@ -448,38 +463,26 @@ static inline void FCN(wg_a)(const V *d, int s, V *z, int o)
 
 /* Rows [r0, r1) of the block's transforms, row-major over the block's tiles:
  * rows < CI are V's (input channel r), the rest Z's (output channel r - CI).
- * V: Vb[xi][ci][TB] from the padded input xp; Z: Zb[xi][ko][TB] from the
- * padded output gradient dp (N, KO, 4 TH, 4 TW). */
+ * V: Vb[xi][ci][TB] from the padded input xp (tiles at offx); Z: Zb[xi][ko][TB] from the
+ * padded output gradient dp (N, KO, 4 TH, 4 TW; tiles at offd). */
 static void FCN(wg_wgrad_rows)(T *Vb, T *Zb, int64_t vx, int64_t zx, const T *xp, const T *dp, const fc_wg_geo *q,
-                               const FCN(wg_tile) *tl, int64_t tiles, int64_t TB, int64_t r0, int64_t r1)
+                               const int64_t *offx, const int64_t *offd, int64_t tiles, int64_t TB, int64_t r0,
+                               int64_t r1)
 {
-    const int64_t CI = q->CI, KO = q->KO, PH = 4 * q->TH + 2, PW = 4 * q->TW + 2;
-    const int64_t DH = 4 * q->TH, DW = 4 * q->TW;
+    const int64_t CI = q->CI, PW = 4 * q->TW + 2, DW = 4 * q->TW;
+    const int64_t xplane = (4 * q->TH + 2) * PW, dplane = 4 * q->TH * DW;
     T d[WG_XI * VL] __attribute__((aligned(64)));
     for (int64_t r = r0; r < r1; r++) {
-        const int is_v = r < CI;
         for (int64_t t0 = 0; t0 < TB; t0 += VL) {
             const int lanes = (int)FC_MAX(0, FC_MIN(VL, tiles - t0));
-            if (is_v) {
-                const T *base = xp + r * PH * PW;
-                for (int l = 0; l < lanes; l++) {
-                    const FCN(wg_tile) *tile = tl + t0 + l;
-                    const T *src = base + tile->n * CI * PH * PW + tile->p0 * PW + tile->c0;
-                    for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) d[(i * 6 + j) * VL + l] = src[i * PW + j];
-                }
-                for (int l = lanes; l < VL; l++)
-                    for (int xi = 0; xi < WG_XI; xi++) d[xi * VL + l] = 0;
-                V *v = (V *)d;
-                for (int j = 0; j < 6; j++) FCN(wg_bt)(v + j, 6);
-                for (int i = 0; i < 6; i++) FCN(wg_bt)(v + i * 6, 1);
+            if (r < CI) {
+                const V *v = FCN(wg_tile_inputs)(d, xp + r * xplane, offx + t0, lanes, PW);
                 for (int xi = 0; xi < WG_XI; xi++) *(V *)(Vb + xi * vx + r * TB + t0) = v[xi];
             } else {
                 const int64_t ko = r - CI;
-                const T *base = dp + ko * DH * DW;
+                const T *base = dp + ko * dplane;
                 for (int l = 0; l < lanes; l++) {
-                    const FCN(wg_tile) *tile = tl + t0 + l;
-                    const T *src = base + tile->n * KO * DH * DW + tile->p0 * DW + tile->c0;
+                    const T *src = base + offd[t0 + l];
                     for (int i = 0; i < 4; i++)
                         for (int j = 0; j < 4; j++) d[(i * 4 + j) * VL + l] = src[i * DW + j];
                 }
@@ -502,11 +505,13 @@ static void FCN(wg_wgrad_units)(T *dw, const T *dy, const T *x, const fc_wg_geo 
     const int64_t CI = q->CI, KO = q->KO, PH = 4 * q->TH + 2, PW = 4 * q->TW + 2;
     const int64_t vx = CI * TB + 64 / (int64_t)sizeof(T), zx = KO * TB + 64 / (int64_t)sizeof(T);
     const int64_t ux = KO * CI + 64 / (int64_t)sizeof(T);
-    FCN(wg_tile) *tl = fc_scratch(FC_SCRATCH_WORK, (size_t)TB * sizeof(FCN(wg_tile)));
+    /* the block's tiles, and where they start in the padded input and output gradient */
+    FCN(wg_tile) *tl = fc_scratch(FC_SCRATCH_WORK, (size_t)TB * (sizeof(FCN(wg_tile)) + 2 * sizeof(int64_t)));
     if (!tl) {
 #pragma omp atomic write
         *err = FC_ERR_NOMEM;
     }
+    int64_t *offx = tl ? (int64_t *)(tl + TB) : NULL, *offd = tl ? offx + TB : NULL;
     FCN(wg_pad)(xp, x, q, PH, PW);
     /* the output gradient with the tile grid's padding: (N, KO, 4 TH, 4 TW), zero past P, Q */
     fc_wg_geo qd = *q;
@@ -519,11 +524,15 @@ static void FCN(wg_wgrad_units)(T *dw, const T *dy, const T *x, const fc_wg_geo 
     for (int64_t e = 0; e < (int64_t)WG_XI * ux; e++) dU[e] = 0;
     const int64_t blocks = FC_CEIL_DIV(q->tiles, TB);
     for (int64_t b = 0; b < blocks; b++) {
-        const int64_t tiles = FC_MIN(TB, q->tiles - b * TB);
-        if (tl) FCN(wg_tiles)(tl, q, b * TB, TB);
+        int64_t tiles = 0;
+        if (tl) {
+            FCN(wg_tiles)(tl, q, b * TB, TB);
+            tiles = FCN(wg_offsets)(offx, tl, TB, CI * PH * PW, PW);
+            FCN(wg_offsets)(offd, tl, TB, KO * 16 * q->TH * q->TW, 4 * q->TW);
+        }
 #pragma omp for schedule(dynamic, 4)
         for (int64_t r = 0; r < CI + KO; r++)
-            if (tl) FCN(wg_wgrad_rows)(Vb, Zb, vx, zx, xp, dp, q, tl, tiles, TB, r, r + 1);
+            if (tl) FCN(wg_wgrad_rows)(Vb, Zb, vx, zx, xp, dp, q, offx, offd, tiles, TB, r, r + 1);
 #pragma omp for schedule(dynamic, 1)
         for (int64_t xi = 0; xi < WG_XI; xi++) {
             /* dU_xi (KO x CI) += Z_xi (KO x TB) V_xi^T (TB x CI) */

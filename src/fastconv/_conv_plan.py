@@ -23,7 +23,7 @@ import numpy as np
 from . import _backend, _conv_fft, _cpu, _threads
 from ._arrays import get_array_module
 from ._ext import _fastconv as _core
-from ._geometry import ConvGeometry
+from ._geometry import ConvGeometry, winograd_fits
 from ._validation import (
     FLOAT_DTYPES,
     MAX_EXTENT,
@@ -146,15 +146,6 @@ def sparse(geom):
     Hn, Wn = (P - 1) * sh + (R - 1) * dh + 1, (Q - 1) * sw + (S - 1) * dw + 1
     return (ph >= Hn or pw >= Wn or Hn > 2 * (H + R) + 64 or Wn > 2 * (W + S) + 64
             or sw * (Q + (S - 1) * dw // sw + 80) > 4 * (W + S) + 4096)
-
-
-def winograd_fits(geom):
-    """Whether Winograd F(4x4, 3x3) computes this convolution: a 3x3 kernel,
-    stride 1, dilation 1, one group, padding at most 2 on the top and left
-    (the input gradient runs as a 3x3 convolution with padding 2 - pad);
-    csrc/conv_winograd.c, fc_winograd_fits, the same test."""
-    N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
-    return R == S == 3 and sh == sw == dh == dw == G == 1 and ph <= 2 and pw <= 2
 
 
 def check_winograd(geom, weight_shape):

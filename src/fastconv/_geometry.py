@@ -30,6 +30,15 @@ class ConvGeometry(NamedTuple):
     dw: int
 
 
+def winograd_fits(geom):
+    """Whether Winograd F(4x4, 3x3) computes the convolution geom: a 3x3
+    kernel, stride 1, dilation 1, one group, padding at most 2 on the top and
+    left (the input gradient runs as a 3x3 convolution with padding 2 - pad);
+    csrc/conv_winograd.c, fc_winograd_fits, the same test."""
+    return (geom.R == geom.S == 3 and geom.sh == geom.sw == geom.dh == geom.dw == geom.G == 1 and geom.ph <= 2
+            and geom.pw <= 2)
+
+
 class PoolGeometry(NamedTuple):
     """A pooling over NC planes of H x W into P x Q with R x S windows;
     strides sh sw, top / left padding ph pw, dilations dh dw.  A 1-D pooling

@@ -4,6 +4,7 @@ import os
 import numpy as np
 
 from .._ext import _fastconv as _core
+from .._geometry import winograd_fits
 
 # Winograd F(4x4, 3x3) for float32 3x3 stride-1 layers with enough tiles
 # (bench/RESULTS.md, "Winograd"); FASTCONV_WINOGRAD=0 keeps auto off it
@@ -22,9 +23,9 @@ def _winograd_wins(geom, op, dtype):
         return False
     if os.environ.get("FASTCONV_WINOGRAD", "1") == "0":
         return False
-    N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
-    if not (R == S == 3 and sh == sw == dh == dw == G == 1 and ph <= 2 and pw <= 2):
+    if not winograd_fits(geom):
         return False
+    N, C, H, W, K, R, S, P, Q = geom[:9]
     rows, cols = (H, W) if op == "backward_input" else (P, Q)  # the input gradient's outputs are x's positions
     tiles = N * -(-rows // 4) * -(-cols // 4)
     if op == "backward_weight":
