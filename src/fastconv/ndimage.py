@@ -690,9 +690,12 @@ def _gradient_magnitude(input, derivative, output, mode, cval, axes):
         xp = get_array_module(output)
         derivative(input, axes[0], output, modes[0], cval)
         xp.multiply(output, output, output)
+        # (scipy passes output.dtype; an array of it is within derivative's contract.  Real floats only:
+        # a complex derivative into an array loses the sign of its zeros, which sqrt would show)
+        real = output.dtype.kind == "f"
         for ii in range(1, len(axes)):
-            # (scipy passes output.dtype; an array of it is within derivative's contract)
-            tmp = derivative(input, axes[ii], _scratch(xp, output.shape, output.dtype, "magnitude"), modes[ii], cval)
+            tmp = derivative(input, axes[ii], _scratch(xp, output.shape, output.dtype, "magnitude") if real else
+                             output.dtype, modes[ii], cval)
             xp.multiply(tmp, tmp, tmp)
             output += tmp
         if xp is np:
