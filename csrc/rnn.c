@@ -50,17 +50,112 @@ static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K
     }
 }
 
-/* C (+)= A Bp: A packed here through g->pack_a, Bp prepacked (rnn_pack_b,
- * full K); runs on the calling thread. */
-static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp)
+/* tmp[i][p * GEMM_NR + c] = sum_k a[i * lda + k] bp[p][k][c] for R rows
+ * (1-4) of A (contiguous along the reduction) and P prepacked panels: the
+ * micro-kernel's MR rows for the rows there are.  One accumulator per
+ * (row, panel vector), summed in k order as the micro-kernel sums, so a
+ * row's result does not depend on how many rows share its tile; R * P * NV
+ * of them (8 for R P = 4) hide the FMA latency that one row's NV chains
+ * would expose. */
+static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, int P, int64_t K, const T *restrict a,
+                                                                       int64_t lda, const T *restrict bp,
+                                                                       T *restrict tmp)
 {
+    V acc[4][4][GEMM_NV];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < GEMM_NV; v++) acc[i][p][v] = (V){0};
+    const int64_t ps = (int64_t)GEMM_NR * K;
+    for (int64_t k = 0; k < K; k++) {
+        V ai[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) ai[i] = FCN(splat)(a[i * lda + k]);
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < GEMM_NV; v++) {
+                const V bv = *(const V *)(bp + p * ps + k * GEMM_NR + v * VL);
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) acc[i][p][v] += ai[i] * bv;
+            }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+            for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + i * 4 * GEMM_NR + p * GEMM_NR + v * VL, acc[i][p][v]);
+}
+
+/* C rows [m0, M) (+)= A Bp over panels [p0, p1), for fewer than GEMM_MR
+ * rows, A's row i at a + i * lda: groups of up to 4 rows, a single group
+ * over 4 / rows panels at a time */
+static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const T *a, int64_t lda, const T *bp, int64_t p0,
+                               int64_t p1)
+{
+    T tmp[4 * 4 * GEMM_NR] __attribute__((aligned(64)));
+    T t1[4 * GEMM_NR] __attribute__((aligned(64)));
     const int64_t K = g->K;
+    const int rem = (int)(g->M - m0), P = rem == 1 ? 4 : rem == 2 ? 2 : 1;
+    for (int64_t q0 = p0; q0 < p1;) {
+        const int np_ = (int)FC_MIN((int64_t)P, p1 - q0);
+        const T *b = bp + q0 * GEMM_NR * K;
+        for (int64_t i0 = m0; i0 < g->M; i0 += 4) {
+            const int R = (int)FC_MIN((int64_t)4, g->M - i0);
+            const T *ai = a + (i0 - m0) * lda;
+            switch (R * 4 + np_) { /* R rows over np_ panels, each shape its own unrolled loop */
+            case 4 + 4: FCN(rnn_rows_panels)(1, 4, K, ai, lda, b, tmp); break;
+            case 4 + 3: FCN(rnn_rows_panels)(1, 3, K, ai, lda, b, tmp); break;
+            case 4 + 2: FCN(rnn_rows_panels)(1, 2, K, ai, lda, b, tmp); break;
+            case 4 + 1: FCN(rnn_rows_panels)(1, 1, K, ai, lda, b, tmp); break;
+            case 8 + 2: FCN(rnn_rows_panels)(2, 2, K, ai, lda, b, tmp); break;
+            case 8 + 1: FCN(rnn_rows_panels)(2, 1, K, ai, lda, b, tmp); break;
+            case 12 + 1: FCN(rnn_rows_panels)(3, 1, K, ai, lda, b, tmp); break;
+            default: FCN(rnn_rows_panels)(4, 1, K, ai, lda, b, tmp); break;
+            }
+            for (int p = 0; p < np_; p++) { /* gemm_store_tile reads rows GEMM_NR apart: a panel at a time */
+                for (int i = 0; i < R; i++)
+                    memcpy(t1 + i * GEMM_NR, tmp + i * 4 * GEMM_NR + p * GEMM_NR, GEMM_NR * sizeof(T));
+                const int64_t j = (q0 + p) * GEMM_NR;
+                FCN(gemm_store_tile)(g, t1, i0, j, R, FC_MIN((int64_t)GEMM_NR, g->N - j), !g->accumulate);
+            }
+        }
+        q0 += np_;
+    }
+}
+
+/* C (+)= A Bp: A packed here through g->pack_a, Bp prepacked (rnn_pack_b,
+ * full K); runs on the calling thread.  With `rows` (A's rows, contiguous
+ * along the reduction), the rows past the last full micro-tile run on
+ * rnn_rows_gemm instead of a tile of mostly empty rows, panel group by
+ * panel group after the full tiles' (so each panel is read from memory
+ * once, then from L2) where those fit one packing of A. */
+static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp, const FCN(strided) *rows)
+{
+    const int64_t K = g->K, npan = FC_CEIL_DIV(g->N, GEMM_NR);
+    const int64_t full = rows && rows->rs_red == 1 ? g->M / GEMM_MR * GEMM_MR : g->M;
     const int64_t mc_max = FC_MAX(GEMM_MR, FC_GEMM_A_CHUNK_BYTES / (K * (int64_t)sizeof(T)) / GEMM_MR * GEMM_MR);
-    for (int64_t m0 = 0; m0 < g->M; m0 += mc_max) {
-        const int64_t mc = FC_MIN(mc_max, g->M - m0);
+    if (full < g->M && full <= mc_max) {
+        const T *a = rows->p + full * rows->rs_lane;
+        if (full) g->pack_a(g->a_ctx, abuf, 0, full, 0, K);
+        for (int64_t q0 = 0; q0 < npan; q0 += 4) {
+            const int64_t q1 = FC_MIN(npan, q0 + 4);
+            if (full)
+                FCN(gemm_macro)(g, abuf, bp + q0 * GEMM_NR * K, 0, full, q0 * GEMM_NR, FC_MIN(g->N, q1 * GEMM_NR),
+                                K, !g->accumulate);
+            FCN(rnn_rows_gemm)(g, full, a, rows->rs_lane, bp, q0, q1);
+        }
+        return;
+    }
+    for (int64_t m0 = 0; m0 < full; m0 += mc_max) {
+        const int64_t mc = FC_MIN(mc_max, full - m0);
         g->pack_a(g->a_ctx, abuf, m0, mc, 0, K);
         FCN(gemm_macro)(g, abuf, bp, m0, mc, 0, g->N, K, !g->accumulate);
     }
+    if (full < g->M) FCN(rnn_rows_gemm)(g, full, rows->p + full * rows->rs_lane, rows->rs_lane, bp, 0, npan);
 }
 
 /* A operand whose row r is at p + (r / n1) * s1 + (r % n1) * s2, elements
@@ -259,12 +354,9 @@ static void FCN(rnn_split_mine)(const FCN(rnn_split) *sp, int tid, int nteam, in
                                 int64_t *j0, int64_t *j1)
 {
     if (sp->by_rows) {
-        /* whole micro-tiles of rows per thread where possible */
-        const int64_t tiles = FC_CEIL_DIV(sp->B, GEMM_MR);
-        int64_t t0, t1;
-        fc_split_range(tiles, nteam, tid, &t0, &t1);
-        *b0 = FC_MIN(sp->B, t0 * GEMM_MR);
-        *b1 = FC_MIN(sp->B, t1 * GEMM_MR);
+        /* equal shares of rows (the rows past a share's full micro-tiles run on rnn_rows_gemm, at
+         * the tiles' cost per row: whole tiles per thread gave PTB's batch of 20 16 and 4 rows) */
+        fc_split_range(sp->B, nteam, tid, b0, b1);
         *j0 = 0;
         *j1 = sp->H;
     } else {
@@ -294,7 +386,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
      * 128 -> 256) wrote and re-read 26 MB of gates through memory when every step was projected
      * first.  Otherwise one GEMM over every step first (PTB's 1500 -> 1500 LSTM ran 188 -> 250 ms
      * streaming its 36 MB W_ih^T packing once per step). */
-    const int step_proj = sp.by_rows && (int64_t)sizeof(T) * FC_ROUND_UP(GH, GEMM_NR) * I <= ((int64_t)1 << 20);
+    const int step_proj = sp.by_rows && (int64_t)sizeof(T) * FC_ROUND_UP(GH, GEMM_NR) * (I + H) <= ((int64_t)16 << 20);
     if (!step_proj) {
         FCN(rows2d) xa = {x, B, g->xt, g->xb};
         FCN(strided) wt = {w_ih, I, 1};
@@ -357,7 +449,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
                     .pack_b = NULL, .b_ctx = NULL,
                     .c = gt + b0 * GH, .ldc = GH, .seg_len = GH, .seg_stride = 0, .bias = NULL, .accumulate = 0,
                 };
-                FCN(rnn_gemm_prepacked)(&xstep, abuf, bpi);
+                FCN(rnn_gemm_prepacked)(&xstep, abuf, bpi, &xs);
             }
             if (ok && hprev) {
                 FCN(strided) ha = {hprev + b0 * hrs, hrs, 1};
@@ -368,7 +460,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
                     .c = (g->cell == FC_GRU ? rec_all : gt) + b0 * GH + j0, .ldc = GH, .seg_len = nj,
                     .seg_stride = H, .bias = NULL, .accumulate = g->cell != FC_GRU,
                 };
-                FCN(rnn_gemm_prepacked)(&step, abuf, bp);
+                FCN(rnn_gemm_prepacked)(&step, abuf, bp, &ha);
             }
             if (ok) {
                 const T *cprev = t > 0 ? (cell ? cell + (t - 1) * B * H : NULL) : c0;
@@ -527,7 +619,7 @@ static int FCN(rnn_backward)(T *dx, T *dh0, T *dc0, T *dw_ih, T *dw_hh, T *db_ih
                     .c = dh + b0 * H + j0, .ldc = H, .seg_len = nj, .seg_stride = 0,
                     .bias = NULL, .accumulate = gru, /* GRU: dh already holds dh_t z */
                 };
-                FCN(rnn_gemm_prepacked)(&step, abuf, bp);
+                FCN(rnn_gemm_prepacked)(&step, abuf, bp, gru ? NULL : &da);
             }
         }
         for (int64_t b = b0; ok && b < b1; b++)

@@ -292,12 +292,17 @@ def best_time(fn, rounds, warmup=2, budget=None):
 
 
 def _blas_limit(n):
-    """NumPy's BLAS on n threads while the peers run (a context manager)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        import contextlib
+    """NumPy's BLAS on at most n threads while the peers run (a context manager): lowered where it
+    has more, never raised.  Raising it (OPENBLAS_NUM_THREADS=1 set by the user, then n) starts
+    OpenBLAS's threads mid-run, and they spin: fastconv's one-sequence LSTM forward ran 2.9 ->
+    7.4 ms beside them (50 steps, a barrier each), and whatever else was timed after them."""
+    import contextlib
 
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return contextlib.nullcontext()
+    if all(lib["num_threads"] <= n for lib in threadpool_info() if lib["user_api"] == "blas"):
         return contextlib.nullcontext()
     return threadpool_limits(limits=n, user_api="blas")
 
