@@ -69,6 +69,29 @@ static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int
     const fc_conv_geom *g = cx->g;
     const int64_t RS = g->R * g->S, HW = g->H * g->W, CHW = g->C * HW;
     fc_run runs[GEMM_NR + 2];
+    if (RS == 1 && g->P == g->H && g->Q == g->W && g->pad_h == 0 && g->pad_w == 0 &&
+        (g->stride_h == 1 || g->P == 1) && (g->stride_w == 1 || g->Q == 1)) {
+        /* 1x1, stride 1, no padding: column j is pixel j % HW of image j / HW, so a panel is at most
+         * a few contiguous pieces of each channel's plane (row runs of Q pixels, the generic path
+         * below, cost a call per run and tap: 36 % of ResNet-50's 1x1 1024 -> 256 @14 at batch 1) */
+        for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
+            const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
+            for (int64_t lane = 0; lane < w;) {
+                const int64_t j = j0 + jp + lane, img = j / HW, pix = j % HW, len = FC_MIN(w - lane, HW - pix);
+                const T *src = cx->x + img * CHW + k0 * HW + pix;
+                T *d = dst + lane;
+                if (len == GEMM_NR)
+                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * GEMM_NR, src + kk * HW, GEMM_NR * sizeof(T));
+                else
+                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * GEMM_NR, src + kk * HW, (size_t)len * sizeof(T));
+                lane += len;
+            }
+            if (w < GEMM_NR)
+                for (int64_t kk = 0; kk < kc; kk++)
+                    for (int64_t t = w; t < GEMM_NR; t++) dst[kk * GEMM_NR + t] = 0;
+        }
+        return;
+    }
     for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
         const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
         const int64_t nrun = fc_split_runs(runs, j0 + jp, w, g->P, g->Q);

@@ -71,6 +71,7 @@ CASES = [
     Case(2, 2, 3, (9, 10), 4, (2, 3), padding="same", dilation=(3, 2)),
     Case(2, 2, 3, (7, 8), 4, (3, 3), padding="valid"),
     Case(2, 3, 6, (5, 6), 7, (1, 1)),                                     # pointwise
+    Case(2, 3, 400, (5, 7), 34, (1, 1), groups=2),                        # pointwise: panels cross images and K slices
     Case(2, 2, 3, (4, 5), 6, (4, 5)),                                     # kernel covers the input
     Case(2, 2, 3, (9, 1), 4, (3, 1), padding=(1, 0)),                     # one column
     Case(2, 1, 2, (3, 100), 9, (3, 3), padding=1),                        # wide rows
