@@ -23,6 +23,10 @@ typedef struct FCN(im2col_ctx) {
     const fc_conv_geom *g;
     int64_t Cg;           /* channels per group */
     fc_tap_range cols;    /* valid output columns per tap s */
+    /* the pixel-rows forward (conv_im2col_forward): x zero-padded, plane by plane, and the offsets of
+     * (channel, tap) kappa and of output pixel j's window origin in it */
+    const T *xs;
+    const int64_t *ct, *pixoff;
 } FCN(im2col_ctx);
 
 /* Copies input row `row` (or zeros when ih is outside the input) read at the
@@ -62,8 +66,11 @@ static inline void FCN(im2col_row)(const FCN(im2col_ctx) *cx, T *d, int64_t ds, 
     for (; t < len; t++) d[t * ds] = 0;
 }
 
-/* B of the forward: col(x)[kappa, j], packed in panels of GEMM_NR columns. */
-static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
+/* col(x)[kappa, j] for columns [j0, j0 + n), packed in panels of L (L: the forward's B;
+ * GEMM_MR: its A in the pixel-rows form, conv_im2col_forward) */
+static inline __attribute__((always_inline)) void FCN(pack_im2col_lanes)(const void *ctx, T *dst, int64_t j0,
+                                                                        int64_t n, int64_t k0, int64_t kc,
+                                                                        const int64_t L)
 {
     const FCN(im2col_ctx) *cx = ctx;
     const fc_conv_geom *g = cx->g;
@@ -74,37 +81,37 @@ static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int
         /* 1x1, stride 1, no padding: column j is pixel j % HW of image j / HW, so a panel is at most
          * a few contiguous pieces of each channel's plane (row runs of Q pixels, the generic path
          * below, cost a call per run and tap: 36 % of ResNet-50's 1x1 1024 -> 256 @14 at batch 1) */
-        for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
-            const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
+        for (int64_t jp = 0; jp < n; jp += L, dst += (int64_t)L * kc) {
+            const int64_t w = FC_MIN((int64_t)L, n - jp);
             for (int64_t lane = 0; lane < w;) {
                 const int64_t j = j0 + jp + lane, img = j / HW, pix = j % HW, len = FC_MIN(w - lane, HW - pix);
                 const T *src = cx->x + img * CHW + k0 * HW + pix;
                 T *d = dst + lane;
-                if (len == GEMM_NR)
-                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * GEMM_NR, src + kk * HW, GEMM_NR * sizeof(T));
+                if (len == L)
+                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * L, src + kk * HW, (size_t)L * sizeof(T));
                 else
-                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * GEMM_NR, src + kk * HW, (size_t)len * sizeof(T));
+                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * L, src + kk * HW, (size_t)len * sizeof(T));
                 lane += len;
             }
-            if (w < GEMM_NR)
+            if (w < L)
                 for (int64_t kk = 0; kk < kc; kk++)
-                    for (int64_t t = w; t < GEMM_NR; t++) dst[kk * GEMM_NR + t] = 0;
+                    for (int64_t t = w; t < L; t++) dst[kk * L + t] = 0;
         }
         return;
     }
-    for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
-        const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
+    for (int64_t jp = 0; jp < n; jp += L, dst += (int64_t)L * kc) {
+        const int64_t w = FC_MIN((int64_t)L, n - jp);
         const int64_t nrun = fc_split_runs(runs, j0 + jp, w, g->P, g->Q);
         int64_t c = k0 / RS, r = (k0 % RS) / g->S, s = k0 % g->S;
         for (int64_t kk = 0; kk < kc; kk++) {
-            T *d = dst + kk * GEMM_NR;
+            T *d = dst + kk * L;
             for (int64_t u = 0; u < nrun; u++) {
                 const fc_run *ru = &runs[u];
                 const T *plane = cx->x + ru->img * CHW + c * HW;
                 const int64_t ih = ru->p * g->stride_h - g->pad_h + r * g->dil_h;
                 FCN(im2col_row)(cx, d + ru->lane, 1, plane, ih, s, ru->q, ru->len);
             }
-            for (int64_t t = w; t < GEMM_NR; t++) d[t] = 0;
+            for (int64_t t = w; t < L; t++) d[t] = 0;
             if (++s == g->S) {
                 s = 0;
                 if (++r == g->R) {
@@ -112,6 +119,29 @@ static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int
                     c++;
                 }
             }
+        }
+    }
+}
+
+static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
+{
+    FCN(pack_im2col_lanes)(ctx, dst, j0, n, k0, kc, GEMM_NR);
+}
+
+/* A of the pixel-rows forward: col(x)^T[j, kappa] in panels of GEMM_MR pixels, gathered from the
+ * padded copy by offset (no bounds to test) */
+static void FCN(pack_im2col_rows)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
+{
+    const FCN(im2col_ctx) *cx = ctx;
+    for (int64_t jp = 0; jp < n; jp += GEMM_MR, dst += (int64_t)GEMM_MR * kc) {
+        const int64_t w = FC_MIN((int64_t)GEMM_MR, n - jp);
+        const T *px[GEMM_MR];
+        for (int64_t t = 0; t < GEMM_MR; t++) px[t] = cx->xs + cx->pixoff[j0 + jp + FC_MIN(t, w - 1)];
+        const int64_t *ct = cx->ct + k0;
+        for (int64_t kk = 0; kk < kc; kk++) {
+            const int64_t o = ct[kk];
+#pragma GCC unroll 8
+            for (int t = 0; t < GEMM_MR; t++) dst[kk * GEMM_MR + t] = px[t][o];
         }
     }
 }
@@ -177,6 +207,16 @@ static void FCN(pack_im2col_t)(const void *ctx, T *dst, int64_t i0, int64_t n, i
     }
 }
 
+/* Few output pixels (a small map at batch 1): pixels as the GEMM's rows and output channels as its
+ * columns, Y^T = col(x)^T W^T into a pixel-major buffer, then transposed into y.  Columns of
+ * GEMM_NR pixels left most of a panel empty (ResNet-18's 512 @7 at batch 1: 49 pixels in 64
+ * columns, the edge panel a third of the time); rows of GEMM_MR waste at most GEMM_MR - 1. */
+static int FCN(im2col_pixel_rows)(int64_t npix, int64_t Kg)
+{
+    const int64_t cols_waste = FC_ROUND_UP(npix, GEMM_NR) - npix, rows_waste = FC_ROUND_UP(npix, GEMM_MR) - npix;
+    return npix <= 4 * GEMM_NR && Kg >= 2 * GEMM_NR && 4 * cols_waste > npix && rows_waste < cols_waste;
+}
+
 static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
                                     const fc_conv_geom *g, int nthreads)
 {
@@ -185,9 +225,39 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     FCN(im2col_ctx) cx = {.g = g, .Cg = Cg};
     if (fc_tap_range_init(&cx.cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
         return FC_ERR_NOMEM;
-    int st = FC_OK;
+    const int rows = FCN(im2col_pixel_rows)(g->N * PQ, Kg);
+    /* pixel rows: the output (pixel-major), x zero-padded to the Hn x Wn the windows read, offsets */
+    const int64_t Hn = (g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
+    const int64_t Wn = (g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1, plane = Hn * Wn;
+    T *yt = NULL, *xs = NULL;
+    int64_t *ct = NULL;
+    if (rows) {
+        yt = malloc((size_t)(g->N * PQ * Kg) * sizeof(T));
+        xs = calloc((size_t)(g->N * g->C * plane), sizeof(T));
+        ct = malloc((size_t)(CgRS + g->N * PQ) * sizeof(int64_t));
+    }
+    int st = rows && (!yt || !xs || !ct) ? FC_ERR_NOMEM : FC_OK;
+    if (rows && st == FC_OK) {
+        const int64_t r0 = FC_MAX(0, g->pad_h), r1 = FC_MIN(Hn, g->pad_h + g->H);
+        const int64_t c0 = FC_MAX(0, g->pad_w), c1 = FC_MIN(Wn, g->pad_w + g->W);
+        for (int64_t pl = 0; pl < g->N * g->C; pl++)
+            for (int64_t i = r0; i < r1; i++)
+                if (c1 > c0)
+                    memcpy(xs + pl * plane + i * Wn + c0, x + (pl * g->H + i - g->pad_h) * g->W + c0 - g->pad_w,
+                           (size_t)(c1 - c0) * sizeof(T));
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t r = 0; r < g->R; r++)
+                for (int64_t t = 0; t < g->S; t++)
+                    ct[(c * g->R + r) * g->S + t] = c * plane + r * g->dil_h * Wn + t * g->dil_w;
+        int64_t *pixoff = ct + CgRS;
+        for (int64_t j = 0; j < g->N * PQ; j++)
+            pixoff[j] = j / PQ * g->C * plane + (j % PQ) / g->Q * g->stride_h * Wn + j % g->Q * g->stride_w;
+        cx.ct = ct;
+        cx.pixoff = pixoff;
+    }
     for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
         cx.x = x + gi * Cg * g->H * g->W;
+        cx.xs = xs ? xs + gi * Cg * plane : NULL;
         FCN(strided) wa = {w + gi * Kg * CgRS, CgRS, 1};
         FCN(gemm_op) op = {
             .M = Kg, .N = g->N * PQ, .K = CgRS,
@@ -196,8 +266,28 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
             .c = y + gi * Kg * PQ, .ldc = PQ, .seg_len = PQ, .seg_stride = g->K * PQ,
             .bias = bias ? bias + gi * Kg : NULL, .accumulate = 0,
         };
+        if (rows) {
+            op = (FCN(gemm_op)){
+                .M = g->N * PQ, .N = Kg, .K = CgRS,
+                .pack_a = FCN(pack_im2col_rows), .a_ctx = &cx,
+                .pack_b = FCN(pack_b_strided), .b_ctx = &wa,
+                .c = yt, .ldc = Kg, .seg_len = Kg, .seg_stride = 0, .bias = NULL, .accumulate = 0,
+            };
+        }
         st = FCN(gemm_run)(&op, nthreads);
+        if (rows && st == FC_OK) { /* (pixel, channel) -> y[n][gi * Kg + k][pixel] + bias */
+            for (int64_t n = 0; n < g->N; n++)
+                for (int64_t k = 0; k < Kg; k++) {
+                    T *yk = y + (n * g->K + gi * Kg + k) * PQ;
+                    const T *src = yt + n * PQ * Kg + k;
+                    const T b = bias ? bias[gi * Kg + k] : (T)0;
+                    for (int64_t i = 0; i < PQ; i++) yk[i] = src[i * Kg] + b;
+                }
+        }
     }
+    free(yt);
+    free(xs);
+    free(ct);
     fc_tap_range_free(&cx.cols);
     return st;
 }

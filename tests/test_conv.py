@@ -72,6 +72,12 @@ CASES = [
     Case(2, 2, 3, (7, 8), 4, (3, 3), padding="valid"),
     Case(2, 3, 6, (5, 6), 7, (1, 1)),                                     # pointwise
     Case(2, 3, 400, (5, 7), 34, (1, 1), groups=2),                        # pointwise: panels cross images and K slices
+    # few output pixels, many channels: pixels as the GEMM's rows (im2col's pixel-rows form)
+    Case(2, 1, 20, (6, 6), 70, (3, 3), padding=1),
+    Case(2, 2, 6, (11, 11), 128, (3, 3), stride=2, padding=1, groups=2),
+    Case(2, 1, 5, (9, 8), 64, (3, 3), padding=2, dilation=2),
+    Case(2, 1, 7, (5, 4), 96, (2, 3), padding=(3, 0)),                    # windows wholly in the padding
+    Case(1, 3, 9, (10,), 80, (3,), stride=2, padding=1),
     Case(2, 2, 3, (4, 5), 6, (4, 5)),                                     # kernel covers the input
     Case(2, 2, 3, (9, 1), 4, (3, 1), padding=(1, 0)),                     # one column
     Case(2, 1, 2, (3, 100), 9, (3, 3), padding=1),                        # wide rows
