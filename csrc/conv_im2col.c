@@ -217,6 +217,86 @@ static int FCN(im2col_pixel_rows)(int64_t npix, int64_t Kg)
     return npix <= 4 * GEMM_NR && Kg >= 2 * GEMM_NR && 4 * cols_waste > npix && rows_waste < cols_waste;
 }
 
+/* x zero-padded to the Hn x Wn its windows read and split by the stride into sh x sw phase planes
+ * of Hp x Wp, xs[n][c][a][b][i][j] = xpad[n][c][a + sh i][b + sw j], so that tap (r, s) of output
+ * (p, q) is phase ((r dh) % sh, (s dw) % sw) at (p + r dh / sh, q + s dw / sw): contiguous along
+ * q whatever the stride.  ct[kappa]: the offset of (channel, tap) kappa of the group; pixoff[j] of
+ * output pixel j's origin.  Returns the elements per channel (the phase planes), 0 if out of
+ * memory. */
+static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const T *x, T **xs_out, int64_t **ct_out, int nthreads)
+{
+    const int64_t sh = g->stride_h, sw = g->stride_w, Cg = g->C / g->G, RS = g->R * g->S;
+    const int64_t PQ = g->P * g->Q, Hn = (g->P - 1) * sh + (g->R - 1) * g->dil_h + 1;
+    const int64_t Wn = (g->Q - 1) * sw + (g->S - 1) * g->dil_w + 1;
+    const int64_t Hp = FC_CEIL_DIV(Hn, sh), Wp = FC_CEIL_DIV(Wn, sw), hw = Hp * Wp, chan = sh * sw * hw;
+    T *xs = malloc((size_t)(g->N * g->C * chan) * sizeof(T));
+    int64_t *ct = malloc((size_t)(Cg * RS + g->N * PQ) * sizeof(int64_t));
+    if (!xs || !ct) {
+        free(xs);
+        free(ct);
+        return 0;
+    }
+    const int64_t planes = g->N * g->C;
+    /* (the team for a copy of at least 64K elements; every element written once) */
+#pragma omp parallel for schedule(static) num_threads(planes * chan >= 65536 ? nthreads : 1)
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t a = 0; a < sh; a++)
+            for (int64_t b = 0; b < sw; b++) {
+                T *d = xs + pl * chan + (a * sw + b) * hw;
+                const T *src = x + pl * g->H * g->W;
+                /* columns j whose iw = b + sw j - pad_w lies in [0, W) */
+                const int64_t jlo = FC_MIN(Wp, FC_MAX(0, FC_CEIL_DIV(g->pad_w - b, sw)));
+                const int64_t jhi = FC_MAX(jlo, FC_MIN(Wp, g->W + g->pad_w - b > 0 ? FC_CEIL_DIV(g->W + g->pad_w - b, sw) : 0));
+                for (int64_t i = 0; i < Hp; i++) {
+                    const int64_t ih = a + sh * i - g->pad_h;
+                    T *di = d + i * Wp;
+                    if (ih < 0 || ih >= g->H) {
+                        memset(di, 0, (size_t)Wp * sizeof(T));
+                        continue;
+                    }
+                    const T *row = src + ih * g->W + b - g->pad_w;
+                    for (int64_t j = 0; j < jlo; j++) di[j] = 0;
+                    if (sw == 1)
+                        memcpy(di + jlo, row + jlo, (size_t)(jhi - jlo) * sizeof(T));
+                    else
+                        for (int64_t j = jlo; j < jhi; j++) di[j] = row[sw * j];
+                    for (int64_t j = jhi; j < Wp; j++) di[j] = 0;
+                }
+            }
+    for (int64_t c = 0; c < Cg; c++)
+        for (int64_t r = 0; r < g->R; r++)
+            for (int64_t t = 0; t < g->S; t++) {
+                const int64_t vr = r * g->dil_h, vs = t * g->dil_w;
+                ct[(c * g->R + r) * g->S + t] = c * chan + ((vr % sh) * sw + vs % sw) * hw + vr / sh * Wp + vs / sw;
+            }
+    int64_t *pixoff = ct + Cg * RS;
+    for (int64_t j = 0; j < g->N * PQ; j++) pixoff[j] = j / PQ * g->C * chan + (j % PQ) / g->Q * Wp + j % g->Q;
+    *xs_out = xs;
+    *ct_out = ct;
+    return chan;
+}
+
+/* B of the forward from the phase planes: each panel's runs along output rows are contiguous
+ * pieces (a strided layer's columns, gathered one by one from x, were a fifth of its time) */
+static void FCN(pack_im2col_phased)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
+{
+    const FCN(im2col_ctx) *cx = ctx;
+    const fc_conv_geom *g = cx->g;
+    fc_run runs[GEMM_NR + 2];
+    const T *src[GEMM_NR + 2];
+    for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
+        const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
+        const int64_t nrun = fc_split_runs(runs, j0 + jp, w, g->P, g->Q);
+        for (int64_t u = 0; u < nrun; u++) src[u] = cx->xs + cx->pixoff[j0 + jp + runs[u].lane];
+        for (int64_t kk = 0; kk < kc; kk++) {
+            T *d = dst + kk * GEMM_NR;
+            const int64_t o = cx->ct[k0 + kk];
+            for (int64_t u = 0; u < nrun; u++) memcpy(d + runs[u].lane, src[u] + o, (size_t)runs[u].len * sizeof(T));
+            for (int64_t t = w; t < GEMM_NR; t++) d[t] = 0;
+        }
+    }
+}
+
 static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
                                     const fc_conv_geom *g, int nthreads)
 {
@@ -225,44 +305,28 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     FCN(im2col_ctx) cx = {.g = g, .Cg = Cg};
     if (fc_tap_range_init(&cx.cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
         return FC_ERR_NOMEM;
-    const int rows = FCN(im2col_pixel_rows)(g->N * PQ, Kg);
-    /* pixel rows: the output (pixel-major), x zero-padded to the Hn x Wn the windows read, offsets */
-    const int64_t Hn = (g->P - 1) * g->stride_h + (g->R - 1) * g->dil_h + 1;
-    const int64_t Wn = (g->Q - 1) * g->stride_w + (g->S - 1) * g->dil_w + 1, plane = Hn * Wn;
-    T *yt = NULL, *xs = NULL;
-    int64_t *ct = NULL;
-    if (rows) {
-        yt = malloc((size_t)(g->N * PQ * Kg) * sizeof(T));
-        xs = calloc((size_t)(g->N * g->C * plane), sizeof(T));
-        ct = malloc((size_t)(CgRS + g->N * PQ) * sizeof(int64_t));
-    }
-    int st = rows && (!yt || !xs || !ct) ? FC_ERR_NOMEM : FC_OK;
-    if (rows && st == FC_OK) {
-        const int64_t r0 = FC_MAX(0, g->pad_h), r1 = FC_MIN(Hn, g->pad_h + g->H);
-        const int64_t c0 = FC_MAX(0, g->pad_w), c1 = FC_MIN(Wn, g->pad_w + g->W);
-        for (int64_t pl = 0; pl < g->N * g->C; pl++)
-            for (int64_t i = r0; i < r1; i++)
-                if (c1 > c0)
-                    memcpy(xs + pl * plane + i * Wn + c0, x + (pl * g->H + i - g->pad_h) * g->W + c0 - g->pad_w,
-                           (size_t)(c1 - c0) * sizeof(T));
-        for (int64_t c = 0; c < Cg; c++)
-            for (int64_t r = 0; r < g->R; r++)
-                for (int64_t t = 0; t < g->S; t++)
-                    ct[(c * g->R + r) * g->S + t] = c * plane + r * g->dil_h * Wn + t * g->dil_w;
-        int64_t *pixoff = ct + CgRS;
-        for (int64_t j = 0; j < g->N * PQ; j++)
-            pixoff[j] = j / PQ * g->C * plane + (j % PQ) / g->Q * g->stride_h * Wn + j % g->Q * g->stride_w;
-        cx.ct = ct;
-        cx.pixoff = pixoff;
-    }
+    /* pixel rows (few output pixels) gather from the phase planes; so do strided layers' panels;
+     * both only where the phase planes are about the input's size (not for hostile strides or
+     * paddings, whose planes would be mostly padding: sizes in double, no overflow) */
+    const double Hn = (double)(g->P - 1) * (double)g->stride_h + (double)(g->R - 1) * (double)g->dil_h + 1;
+    const double Wn = (double)(g->Q - 1) * (double)g->stride_w + (double)(g->S - 1) * (double)g->dil_w + 1;
+    const double planes_size = (double)g->stride_h * (double)g->stride_w * ceil(Hn / (double)g->stride_h) *
+                               ceil(Wn / (double)g->stride_w);
+    const int fits = g->stride_h <= 16 && g->stride_w <= 16 && planes_size <= 4.0 * (double)g->H * (double)g->W + 65536;
+    const int rows = fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
+    T *yt = rows ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
+    int64_t *ct = NULL, chan = phased ? FCN(im2col_phases)(g, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
+    int st = (rows && !yt) || (phased && !chan) ? FC_ERR_NOMEM : FC_OK;
+    cx.ct = ct;
+    cx.pixoff = ct ? ct + CgRS : NULL;
     for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
         cx.x = x + gi * Cg * g->H * g->W;
-        cx.xs = xs ? xs + gi * Cg * plane : NULL;
+        cx.xs = xs ? xs + gi * Cg * chan : NULL;
         FCN(strided) wa = {w + gi * Kg * CgRS, CgRS, 1};
         FCN(gemm_op) op = {
             .M = Kg, .N = g->N * PQ, .K = CgRS,
             .pack_a = FCN(pack_a_strided), .a_ctx = &wa,
-            .pack_b = FCN(pack_im2col), .b_ctx = &cx,
+            .pack_b = phased ? FCN(pack_im2col_phased) : FCN(pack_im2col), .b_ctx = &cx,
             .c = y + gi * Kg * PQ, .ldc = PQ, .seg_len = PQ, .seg_stride = g->K * PQ,
             .bias = bias ? bias + gi * Kg : NULL, .accumulate = 0,
         };
