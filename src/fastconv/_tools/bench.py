@@ -312,6 +312,7 @@ def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34,
     {"workload", "fastconv": seconds, "peers": {name: seconds}, "skipped": {name: reason}}.
     A peer's timed calls stop after peer_budget seconds (at least one call)."""
     rows = []
+    last = None  # the peer timed last
     with _blas_limit(_threads.get_num_threads()):
         for fam in families:
             workloads, sides, modes = FAMILIES[fam]
@@ -322,16 +323,30 @@ def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34,
                 for mode in modes:
                     name = wl.id if len(modes) == 1 else f"{wl.id} {mode}"
                     fc, peers = sides(wl, mode)
+                    _settle(last)
                     row = {"workload": name, "fastconv": best_time(fc, rounds), "peers": {}, "skipped": {}}
+                    last = "fastconv"
                     for peer, build in peers.items():
                         try:
+                            _settle(last)
                             row["peers"][peer] = best_time(build(), rounds, budget=peer_budget)
+                            last = peer
                         except Unavailable as e:
                             row["skipped"][peer] = str(e)
                     rows.append(row)
                     if log:
                         log(format_row(row))
     return rows
+
+
+def _settle(last):
+    """Lets the threads of the side timed last (None: none) go idle before the next side is timed:
+    OpenBLAS's workers (the NumPy peers) spin for about 0.1 s after their last call, OpenMP
+    workers (torch's, fastconv's) briefly, on the cores the next side needs (R4's forward read
+    1.38 ms timed alone, 2.6-2.75 ms right after the NumPy loop of the row before; its forward +
+    backward 3.8-7.4 ms after torch's).  Every side gets the same pause."""
+    if last is not None:
+        time.sleep(0.2 if last.startswith("numpy") else 0.1)
 
 
 def missing_peers(rows):
