@@ -71,6 +71,11 @@ def choose_algorithm(geom, op, dtype=None):
     # 512 ch L 4000 k3/2: 2.1, 64 ch L 4000: 1.6; but at N = 4, 256 ch @7: 0.63-0.77, 3x3 128 @28:
     # 0.79 (the table of shapes in bench/RESULTS.md, "How auto chooses").
     single = N == 1 and (one_d or pixels <= 784)
+    # float64 direct tiles hold half the lanes: at batch 1 im2col wins over larger maps too
+    # (ResNet-18's 64 @56 3x3: direct / im2col 1.45 in float64, 0.78 in float32; 256 @56 1.03;
+    # 32 @112, 12544 pixels: 0.67)
+    f64_single = dtype is not None and np.dtype(dtype) == np.float64 and N == 1 and pixels <= 4096 and \
+        weights >= 32768
     # many weights over few pixels in all (a small batch of 7x7 maps, 512 channels): the same
     # (N = 4: 1.12-1.14 forward); 1-D layers of 512 channels at batch 2-4 (1.25-1.31)
     few_pixels = pixels <= 256 and weights >= 262144 or one_d and weights >= 524288 and pixels <= 8000
@@ -83,7 +88,7 @@ def choose_algorithm(geom, op, dtype=None):
         # 0.87)
         plain_pointwise = R * S == 1 and not strided and P == H and Q == W and not (
             Cg >= 4 * Kg and pixels >= 1024 and P * Q <= 256)
-        return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or plain_pointwise or \
+        return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or plain_pointwise or f64_single or \
             single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
         # 1-D (H = R = 1): direct, measured (100, 25, 19) k3 s2: 161 vs 216 us; batch 1: 1.2-2.2
