@@ -100,5 +100,9 @@ def choose_algorithm(geom, op, dtype=None):
     # wins from 4096 weights (1.1-10.6 over the table's shapes)
     partial_bytes = K * Cg * R * S * 4
     small_map = R * S == 1 and P * Q <= 256 or P * Q < 64
-    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or single and weights >= 4096 \
-        else _core.ALGO_DIRECT
+    # a 1x1 layer widening 64+ channels, two images or more (direct's channel vectors then run
+    # over K): direct / im2col 1.40 (64 -> 256 @56, batch 4), 1.59 (128 -> 512 @28, batch 2);
+    # narrowing ones and few channels stay on direct (256 -> 64 @56 batch 4: 0.76; 24 -> 144: 0.39)
+    widening_pointwise = R * S == 1 and not strided and N >= 2 and Kg > Cg >= 64
+    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or widening_pointwise or \
+        single and weights >= 4096 else _core.ALGO_DIRECT
