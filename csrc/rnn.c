@@ -56,6 +56,13 @@ static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K
             }
             continue;
         }
+        if (m->lane == 1 && c0 + GEMM_NR <= n && c0 % m->seg_len + GEMM_NR <= m->seg_len) {
+            /* the panel's columns adjacent in memory (W_hh for dh = dgates W_hh): a row of the
+             * panel is a contiguous piece of each reduction step's row */
+            const T *src = m->base + (c0 / m->seg_len) * m->seg_stride + c0 % m->seg_len;
+            for (int64_t k = 0; k < K; k++) memcpy(dst + k * GEMM_NR, src + k * m->red, GEMM_NR * sizeof(T));
+            continue;
+        }
         for (int64_t t = 0; t < GEMM_NR; t++) {
             const int64_t c = c0 + t;
             if (c >= n) {
