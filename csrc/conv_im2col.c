@@ -217,6 +217,15 @@ static int FCN(im2col_pixel_rows)(int64_t npix, int64_t Kg)
     return npix <= 4 * GEMM_NR && Kg >= 2 * GEMM_NR && 4 * cols_waste > npix && rows_waste < cols_waste;
 }
 
+/* Whether a tap reads phase (a, b) of the stride (tap rows r dh with r dh % sh == a, columns alike) */
+static int FCN(im2col_phase_read)(const fc_conv_geom *g, int64_t a, int64_t b)
+{
+    int rows = 0, cols = 0;
+    for (int64_t r = 0; r < g->R && !rows; r++) rows = (r * g->dil_h) % g->stride_h == a;
+    for (int64_t t = 0; t < g->S && !cols; t++) cols = (t * g->dil_w) % g->stride_w == b;
+    return rows && cols;
+}
+
 /* x zero-padded to the Hn x Wn its windows read and split by the stride into sh x sw phase planes
  * of Hp x Wp, xs[n][c][a][b][i][j] = xpad[n][c][a + sh i][b + sw j], so that tap (r, s) of output
  * (p, q) is phase ((r dh) % sh, (s dw) % sw) at (p + r dh / sh, q + s dw / sw): contiguous along
@@ -242,6 +251,7 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const T *x, T **xs_out,
     for (int64_t pl = 0; pl < planes; pl++)
         for (int64_t a = 0; a < sh; a++)
             for (int64_t b = 0; b < sw; b++) {
+                if (!FCN(im2col_phase_read)(g, a, b)) continue; /* (a 1x1 layer of stride 2 reads one of 4) */
                 T *d = xs + pl * chan + (a * sw + b) * hw;
                 const T *src = x + pl * g->H * g->W;
                 /* columns j whose iw = b + sw j - pad_w lies in [0, W) */
