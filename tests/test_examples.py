@@ -96,6 +96,27 @@ def test_cli_bench_writes_table_and_chart(tmp_path, capsys):
     assert cli.main(["bench", "--only", "gemm"]) == 2
 
 
+def test_bench_lowers_blas_threads_never_raises(monkeypatch):
+    """fastconv bench limits NumPy's BLAS to fastconv's threads only where it has more: raising it
+    (OPENBLAS_NUM_THREADS=1, then 2) starts OpenBLAS's workers mid-run, and they spin beside
+    the timed calls."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import contextlib
+
+    from fastconv._tools import bench
+
+    calls = []
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda **kw: calls.append(kw) or contextlib.nullcontext())
+    for have, n, limited in [(1, 2, False), (2, 2, False), (4, 2, True)]:
+        calls.clear()
+        monkeypatch.setattr(threadpoolctl, "threadpool_info",
+                            lambda have=have: [{"user_api": "blas", "num_threads": have},
+                                               {"user_api": "openmp", "num_threads": 8}])
+        with bench._blas_limit(n):
+            pass
+        assert calls == ([{"limits": n, "user_api": "blas"}] if limited else []), (have, n)
+
+
 def test_python_m_fastconv():
     import subprocess
 
