@@ -23,8 +23,9 @@ typedef struct FCN(im2col_ctx) {
     const fc_conv_geom *g;
     int64_t Cg;           /* channels per group */
     fc_tap_range cols;    /* valid output columns per tap s */
-    /* the pixel-rows forward (conv_im2col_forward): x zero-padded, plane by plane, and the offsets of
-     * (channel, tap) kappa and of output pixel j's window origin in it */
+    /* the forward's phase planes (im2col_phases: strided layers, the pixel-rows form): x zero-padded
+     * and split by the stride, and the offsets of (channel, tap) kappa and of output pixel j's
+     * window origin in them */
     const T *xs;
     const int64_t *ct, *pixoff;
 } FCN(im2col_ctx);
@@ -66,11 +67,8 @@ static inline void FCN(im2col_row)(const FCN(im2col_ctx) *cx, T *d, int64_t ds, 
     for (; t < len; t++) d[t * ds] = 0;
 }
 
-/* col(x)[kappa, j] for columns [j0, j0 + n), packed in panels of L (L: the forward's B;
- * GEMM_MR: its A in the pixel-rows form, conv_im2col_forward) */
-static inline __attribute__((always_inline)) void FCN(pack_im2col_lanes)(const void *ctx, T *dst, int64_t j0,
-                                                                        int64_t n, int64_t k0, int64_t kc,
-                                                                        const int64_t L)
+/* B of the forward: col(x)[kappa, j], packed in panels of GEMM_NR columns. */
+static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
 {
     const FCN(im2col_ctx) *cx = ctx;
     const fc_conv_geom *g = cx->g;
@@ -81,37 +79,38 @@ static inline __attribute__((always_inline)) void FCN(pack_im2col_lanes)(const v
         /* 1x1, stride 1, no padding: column j is pixel j % HW of image j / HW, so a panel is at most
          * a few contiguous pieces of each channel's plane (row runs of Q pixels, the generic path
          * below, cost a call per run and tap: 36 % of ResNet-50's 1x1 1024 -> 256 @14 at batch 1) */
-        for (int64_t jp = 0; jp < n; jp += L, dst += (int64_t)L * kc) {
-            const int64_t w = FC_MIN((int64_t)L, n - jp);
+        for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
+            const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
             for (int64_t lane = 0; lane < w;) {
                 const int64_t j = j0 + jp + lane, img = j / HW, pix = j % HW, len = FC_MIN(w - lane, HW - pix);
                 const T *src = cx->x + img * CHW + k0 * HW + pix;
                 T *d = dst + lane;
-                if (len == L)
-                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * L, src + kk * HW, (size_t)L * sizeof(T));
+                if (len == GEMM_NR)
+                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * GEMM_NR, src + kk * HW, GEMM_NR * sizeof(T));
                 else
-                    for (int64_t kk = 0; kk < kc; kk++) memcpy(d + kk * L, src + kk * HW, (size_t)len * sizeof(T));
+                    for (int64_t kk = 0; kk < kc; kk++)
+                        memcpy(d + kk * GEMM_NR, src + kk * HW, (size_t)len * sizeof(T));
                 lane += len;
             }
-            if (w < L)
+            if (w < GEMM_NR)
                 for (int64_t kk = 0; kk < kc; kk++)
-                    for (int64_t t = w; t < L; t++) dst[kk * L + t] = 0;
+                    for (int64_t t = w; t < GEMM_NR; t++) dst[kk * GEMM_NR + t] = 0;
         }
         return;
     }
-    for (int64_t jp = 0; jp < n; jp += L, dst += (int64_t)L * kc) {
-        const int64_t w = FC_MIN((int64_t)L, n - jp);
+    for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
+        const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
         const int64_t nrun = fc_split_runs(runs, j0 + jp, w, g->P, g->Q);
         int64_t c = k0 / RS, r = (k0 % RS) / g->S, s = k0 % g->S;
         for (int64_t kk = 0; kk < kc; kk++) {
-            T *d = dst + kk * L;
+            T *d = dst + kk * GEMM_NR;
             for (int64_t u = 0; u < nrun; u++) {
                 const fc_run *ru = &runs[u];
                 const T *plane = cx->x + ru->img * CHW + c * HW;
                 const int64_t ih = ru->p * g->stride_h - g->pad_h + r * g->dil_h;
                 FCN(im2col_row)(cx, d + ru->lane, 1, plane, ih, s, ru->q, ru->len);
             }
-            for (int64_t t = w; t < L; t++) d[t] = 0;
+            for (int64_t t = w; t < GEMM_NR; t++) d[t] = 0;
             if (++s == g->S) {
                 s = 0;
                 if (++r == g->R) {
@@ -121,11 +120,6 @@ static inline __attribute__((always_inline)) void FCN(pack_im2col_lanes)(const v
             }
         }
     }
-}
-
-static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
-{
-    FCN(pack_im2col_lanes)(ctx, dst, j0, n, k0, kc, GEMM_NR);
 }
 
 /* A of the pixel-rows forward: col(x)^T[j, kappa] in panels of GEMM_MR pixels, gathered from the
@@ -256,7 +250,8 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const T *x, T **xs_out,
                 const T *src = x + pl * g->H * g->W;
                 /* columns j whose iw = b + sw j - pad_w lies in [0, W) */
                 const int64_t jlo = FC_MIN(Wp, FC_MAX(0, FC_CEIL_DIV(g->pad_w - b, sw)));
-                const int64_t jhi = FC_MAX(jlo, FC_MIN(Wp, g->W + g->pad_w - b > 0 ? FC_CEIL_DIV(g->W + g->pad_w - b, sw) : 0));
+                const int64_t wend = g->W + g->pad_w - b;
+                const int64_t jhi = FC_MAX(jlo, FC_MIN(Wp, wend > 0 ? FC_CEIL_DIV(wend, sw) : 0));
                 for (int64_t i = 0; i < Hp; i++) {
                     const int64_t ih = a + sh * i - g->pad_h;
                     T *di = d + i * Wp;

@@ -75,7 +75,7 @@ static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K
     }
 }
 
-/* tmp[i][p * GEMM_NR + c] = sum_k a[i * lda + k] bp[p][k][c] for R rows
+/* tmp[p][i][c] (4 rows per panel) = sum_k a[i * lda + k] bp[p][k][c] for R rows
  * (1-4) of A (contiguous along the reduction) and P prepacked panels: the
  * micro-kernel's MR rows for the rows there are.  One accumulator per
  * (row, panel vector), summed in k order as the micro-kernel sums, so a
@@ -112,7 +112,7 @@ static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, in
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
-            for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + i * 4 * GEMM_NR + p * GEMM_NR + v * VL, acc[i][p][v]);
+            for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + (p * 4 + i) * GEMM_NR + v * VL, acc[i][p][v]);
 }
 
 /* C rows [m0, M) (+)= A Bp over panels [p0, p1), for fewer than GEMM_MR
@@ -122,7 +122,6 @@ static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const T *a, in
                                int64_t p1)
 {
     T tmp[4 * 4 * GEMM_NR] __attribute__((aligned(64)));
-    T t1[4 * GEMM_NR] __attribute__((aligned(64)));
     const int64_t K = g->K;
     const int rem = (int)(g->M - m0), P = rem == 1 ? 4 : rem == 2 ? 2 : 1;
     for (int64_t q0 = p0; q0 < p1;) {
@@ -141,11 +140,10 @@ static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const T *a, in
             case 12 + 1: FCN(rnn_rows_panels)(3, 1, K, ai, lda, b, tmp); break;
             default: FCN(rnn_rows_panels)(4, 1, K, ai, lda, b, tmp); break;
             }
-            for (int p = 0; p < np_; p++) { /* gemm_store_tile reads rows GEMM_NR apart: a panel at a time */
-                for (int i = 0; i < R; i++)
-                    memcpy(t1 + i * GEMM_NR, tmp + i * 4 * GEMM_NR + p * GEMM_NR, GEMM_NR * sizeof(T));
+            for (int p = 0; p < np_; p++) { /* panel p's rows, GEMM_NR apart as gemm_store_tile reads them */
                 const int64_t j = (q0 + p) * GEMM_NR;
-                FCN(gemm_store_tile)(g, t1, i0, j, R, FC_MIN((int64_t)GEMM_NR, g->N - j), !g->accumulate);
+                FCN(gemm_store_tile)(g, tmp + p * 4 * GEMM_NR, i0, j, R, FC_MIN((int64_t)GEMM_NR, g->N - j),
+                                     !g->accumulate);
             }
         }
         q0 += np_;
@@ -405,8 +403,8 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
      * units instead and meet at a barrier after every step. */
     FCN(rnn_split) sp;
     FCN(rnn_split_init)(&sp, B, H, nt);
-    /* The input projection x_t W_ih^T: split by rows with a small W_ih (its packing within 1 MiB, so
-     * it stays in cache from step to step), each thread projects its own rows step by step, so a
+    /* The input projection x_t W_ih^T: split by rows with W_ih's and W_hh's packings within 16 MiB
+     * (so they stay in L3 from step to step), each thread projects its own rows step by step, so a
      * step's gate rows are in its cache when the recurrence adds to them; R1 (T 100, B 64,
      * 128 -> 256) wrote and re-read 26 MB of gates through memory when every step was projected
      * first.  Otherwise one GEMM over every step first (PTB's 1500 -> 1500 LSTM ran 188 -> 250 ms
