@@ -205,6 +205,25 @@ def test_global_avg_pool(rng):
     assert np.isclose(fd, np.sum(fastconv.global_avg_pool2d_backward(gy.astype(np.float64), x.shape) * u))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_global_avg_pool_every_simd_level(simd_level, dtype, rng):
+    """Planes are reduced a vector's lanes' worth at a time: every count of planes (partial
+    groups included) and plane sizes below, at and past a vector, against float64; a plane's
+    mean is the same bits wherever it sits in its group, and with a team or one thread."""
+    for planes in (1, 2, 3, 5, 8, 15, 16, 17, 33):
+        for hw in ((1, 1), (1, 3), (2, 4), (7, 7), (5, 13), (17, 17)):
+            x = rng.standard_normal((planes,) + hw).astype(dtype) + 3
+            y = fastconv.global_avg_pool2d(x)
+            np.testing.assert_allclose(y, x.astype(np.float64).mean(axis=(1, 2)), rtol=4 * np.finfo(dtype).eps)
+            if planes > 1:
+                np.testing.assert_array_equal(fastconv.global_avg_pool2d(x[1:]), y[1:])
+    x = rng.standard_normal((4, 1024, 17, 17)).astype(dtype)  # past the team's 4 MiB
+    with fastconv.threads(2):
+        y2 = fastconv.global_avg_pool2d(x)
+    with fastconv.threads(1):
+        np.testing.assert_array_equal(fastconv.global_avg_pool2d(x), y2)
+
+
 def test_gradients_by_finite_differences(rng):
     x = rng.standard_normal((2, 2, 9, 10))
     gy_shape = fastconv.avg_pool2d(x, 3, 2, 1, ceil_mode=True).shape
