@@ -179,7 +179,7 @@ def test_any_input_strides(layout, algorithm, rng):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_simd_level(simd_level, algorithm, rng):
-    for case in CASES[:6] + CASES[16:19] + [CASES[22]]:
+    for case in CASES[:6] + CASES[9:11] + CASES[16:19] + [CASES[22]]:  # 9-10: pointwise GEMMs
         for dtype in DTYPES:
             check_case(case, dtype, algorithm, rng)
 

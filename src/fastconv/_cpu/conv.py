@@ -92,17 +92,22 @@ def choose_algorithm(geom, op, dtype=None):
             single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
         # 1-D (H = R = 1): direct, measured (100, 25, 19) k3 s2: 161 vs 216 us; batch 1: 1.2-2.2
-        return _core.ALGO_IM2COL if strided and (H > 1 or R > 1) or single and weights >= (4096 if one_d else 16384) \
-            else _core.ALGO_DIRECT
+        # an unpadded stride-1 1x1 layer onto 64+ channels: one GEMM over every image's pixels
+        # written into dx (direct / im2col 1.08-2.39 over ResNet-50's and MobileNetV2's pointwise
+        # layers; onto 24 channels 0.72-0.94)
+        plain_pointwise = R * S == 1 and P == H and Q == W and Cg >= 64
+        return _core.ALGO_IM2COL if strided and (H > 1 or R > 1) or plain_pointwise or \
+            single and weights >= (4096 if one_d else 16384) else _core.ALGO_DIRECT
     # direct adds into a per-thread partial weight gradient once per image
     # band: when that partial outgrows L2 and the maps are small (few pixels
     # to reduce over between visits), the GEMM's blocking wins; at batch 1 it
     # wins from 4096 weights (1.1-10.6 over the table's shapes)
     partial_bytes = K * Cg * R * S * 4
     small_map = R * S == 1 and P * Q <= 256 or P * Q < 64
-    # a 1x1 layer widening 64+ channels, two images or more (direct's channel vectors then run
-    # over K): direct / im2col 1.40 (64 -> 256 @56, batch 4), 1.59 (128 -> 512 @28, batch 2);
-    # narrowing ones and few channels stay on direct (256 -> 64 @56 batch 4: 0.76; 24 -> 144: 0.39)
-    widening_pointwise = R * S == 1 and not strided and N >= 2 and Kg > Cg >= 64
-    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or widening_pointwise or \
+    # an unpadded stride-1 1x1 layer of 64+ channels each side: a plain GEMM over the pixels, dy's
+    # rows and x's planes packed by 8 x 8 register transposes: direct / im2col 1.00-6.9 over
+    # ResNet-50's pointwise layers at batch 1-8 (64 -> 256 @56 float64 batch 4: 0.98); MobileNetV2's
+    # 24 <-> 144 channels stay on direct (0.50-1.08)
+    plain_pointwise = R * S == 1 and P == H and Q == W and Cg >= 64 and Kg >= 64
+    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or plain_pointwise or \
         single and weights >= 4096 else _core.ALGO_DIRECT
