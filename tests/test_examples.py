@@ -96,6 +96,24 @@ def test_cli_bench_writes_table_and_chart(tmp_path, capsys):
     assert cli.main(["bench", "--only", "gemm"]) == 2
 
 
+def test_bench_passes_keep_each_sides_minimum(monkeypatch):
+    """--passes times every row once per pass and keeps each side's own minimum over the passes."""
+    from fastconv._tools import bench, cli
+
+    times = iter([(3.0, 4.0), (1.0, 5.0), (2.0, 2.0)])  # (fastconv, torch) per pass
+
+    def one_pass(*args):
+        fc, peer = next(times)
+        return [{"workload": "X1 fwd", "fastconv": fc, "peers": {"torch": peer}, "skipped": {}}]
+
+    monkeypatch.setattr(bench, "_run_pass", one_pass)
+    rows = bench.run(("conv",), passes=3, log=None)
+    assert rows == [{"workload": "X1 fwd", "fastconv": 1.0, "peers": {"torch": 2.0}, "skipped": {}}]
+    with pytest.raises(ValueError, match="passes"):
+        bench.run(("conv",), passes=0)
+    assert cli.main(["bench", "--passes", "0"]) == 2
+
+
 def test_bench_lowers_blas_threads_never_raises(monkeypatch):
     """fastconv bench limits NumPy's BLAS to fastconv's threads only where it has more: raising it
     (OPENBLAS_NUM_THREADS=1, then 2) starts OpenBLAS's workers mid-run, and they spin beside

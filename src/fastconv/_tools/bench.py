@@ -307,10 +307,34 @@ def _blas_limit(n):
     return threadpool_limits(limits=n, user_api="blas")
 
 
-def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34, log=print, peer_budget=2.0):
+def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34, log=print, peer_budget=2.0,
+        passes=1):
     """Times every workload of the chosen families: a list of rows
     {"workload", "fastconv": seconds, "peers": {name: seconds}, "skipped": {name: reason}}.
-    A peer's timed calls stop after peer_budget seconds (at least one call)."""
+    A peer's timed calls stop after peer_budget seconds (at least one call).
+
+    passes > 1 times every row that many times, pass after pass over all of them, and keeps each
+    side's minimum: on a shared host a core runs at about half speed for seconds at a time
+    (another tenant on it), and a side timed only then reads up to 2x slow; passes minutes apart
+    give each side of a row as many chances at a quiet spell."""
+    if passes < 1:
+        raise ValueError(f"passes must be at least 1; received {passes}")
+    best = None
+    for p in range(passes):
+        if log and passes > 1:
+            log(f"-- pass {p + 1} of {passes}")
+        rows = _run_pass(families, ids, rounds_scale, log, peer_budget)
+        if best is None:
+            best = rows
+            continue
+        for b, r in zip(best, rows):
+            b["fastconv"] = min(b["fastconv"], r["fastconv"])
+            for peer, t in r["peers"].items():
+                b["peers"][peer] = min(b["peers"].get(peer, t), t)
+    return best
+
+
+def _run_pass(families, ids, rounds_scale, log, peer_budget):
     rows = []
     last = None  # the peer timed last
     with _blas_limit(_threads.get_num_threads()):

@@ -95,10 +95,13 @@ def cmd_bench(args):
         print(f"fastconv bench: --only takes {', '.join(_bench.FAMILIES)}; received {', '.join(bad)}",
               file=sys.stderr)
         return 2
+    if args.passes < 1:
+        print(f"fastconv bench: --passes must be at least 1; received {args.passes}", file=sys.stderr)
+        return 2
     ids = args.workloads.split(",") if args.workloads else None
     print("fastconv bench: minimum of repeated calls, every library on the same threads; "
           "ratio = peer time / fastconv time (> 1: fastconv is faster)\n")
-    rows = _bench.run(families, ids, args.rounds_scale)
+    rows = _bench.run(families, ids, args.rounds_scale, passes=args.passes)
     if not rows:
         print("no workload matched", file=sys.stderr)
         return 2
@@ -144,6 +147,9 @@ def parser():
                    "(the layers of real networks against torch: minutes)")
     s.add_argument("--workloads", help="workload ids, comma separated (e.g. C1,P1,R1,F1)")
     s.add_argument("--rounds-scale", type=float, default=0.34, help="fraction of the canonical rounds")
+    s.add_argument("--passes", type=int, default=1,
+                   help="time every row this many times, pass after pass, keeping each side's minimum "
+                        "(a shared host: 2-3)")
     s.add_argument("--plot", default="fastconv-bench.png", help="PNG chart path ('' for none)")
     s.set_defaults(fn=cmd_bench)
     return p
