@@ -59,30 +59,28 @@ typedef struct fc_wg_geo {
  * 512 x 512 layer's time.  V and M below are spaced the same way. */
 static inline int64_t FCN(wg_ux)(int64_t KP, int64_t CI) { return KP * CI * GEMM_MR + 64 / (int64_t)sizeof(T); }
 
-/* Pairs (output channel ko, input channels ci .. ci + n - 1), n <= WG_LANES,
- * of U[xi][kp][ci][i] (matrices U_xi ux apart, ko = (kp0 + kp) MR + i):
- * (G g G^T)[xi] in double, zero for ko past KO; g = w[ko][ci] or, flipped,
- * w[ci][ko] rotated by 180 degrees.  The lanes run in the innermost loops,
- * which the compiler vectorises: one pair at a time, a 512 x 512 layer's
- * weights took 3 ms a thread. */
-#define WG_LANES 8
-static void FCN(wg_weight_pairs)(T *U, int64_t ux, const T *w, const fc_wg_geo *q, int64_t ko, int64_t ci, int n,
-                                 int64_t kp, int flip)
+/* Input channel ci of panel kp's MR output channels (ko = kp MR + i) into U[xi][kpu][ci][i]
+ * (matrices U_xi ux apart): (G g G^T)[xi] in double, zero for ko past KO; g = w[ko][ci] or,
+ * flipped, w[ci][ko] rotated by 180 degrees.  The output channels are the lanes of the innermost
+ * loops, which the compiler vectorises (one pair at a time, a 512 x 512 layer's weights took 3 ms
+ * a thread), and MR contiguous elements of each plane of U. */
+static void FCN(wg_weight_panel)(T *U, int64_t ux, const T *w, const fc_wg_geo *q, int64_t kp, int64_t ci,
+                                 int64_t kpu, int flip)
 {
-    const int64_t CI = q->CI, KO = q->KO, i = ko % GEMM_MR;
-    double g[9][WG_LANES], t[18][WG_LANES], u[WG_XI][WG_LANES];
-    for (int e = 0; e < 9; e++)
-        for (int l = 0; l < WG_LANES; l++) g[e][l] = 0;
-    if (ko < KO)
-        for (int l = 0; l < n; l++)
-            for (int r = 0; r < 3; r++)
-                for (int c = 0; c < 3; c++)
-                    g[r * 3 + c][l] = flip ? (double)w[((ci + l) * KO + ko) * 9 + (2 - r) * 3 + (2 - c)]
-                                           : (double)w[(ko * CI + ci + l) * 9 + r * 3 + c];
+    const int64_t CI = q->CI, KO = q->KO;
+    double g[9][GEMM_MR], t[18][GEMM_MR], u[WG_XI][GEMM_MR];
+    for (int l = 0; l < GEMM_MR; l++) {
+        const int64_t ko = kp * GEMM_MR + l;
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 3; c++)
+                g[r * 3 + c][l] = ko >= KO ? 0.0
+                                  : flip   ? (double)w[(ci * KO + ko) * 9 + (2 - r) * 3 + (2 - c)]
+                                           : (double)w[(ko * CI + ci) * 9 + r * 3 + c];
+    }
     const double third = 1.0 / 3, fifteenth = 1.0 / 15;
     /* t = G g (6 x 3), then u = t G^T (6 x 6): G's rows as in wg_g */
 #define WG_G(out, os, a0, a1, a2)                                                                      \
-    for (int l = 0; l < WG_LANES; l++) {                                                               \
+    for (int l = 0; l < GEMM_MR; l++) {                                                                \
         const double g0 = (a0)[l], g1 = (a1)[l], g2 = (a2)[l];                                         \
         (out)[0][l] = g0;                                                                              \
         (out)[os][l] = (g0 + g1 + g2) * third;                                                         \
@@ -95,21 +93,20 @@ static void FCN(wg_weight_pairs)(T *U, int64_t ux, const T *w, const fc_wg_geo *
     for (int a = 0; a < 6; a++) WG_G(u + a * 6, 1, t[a * 3], t[a * 3 + 1], t[a * 3 + 2]);
 #undef WG_G
     for (int xi = 0; xi < WG_XI; xi++) {
-        T *dst = U + xi * ux + (kp * CI + ci) * GEMM_MR + i;
-        for (int l = 0; l < n; l++) dst[l * GEMM_MR] = (T)u[xi][l];
+        T *dst = U + xi * ux + (kpu * CI + ci) * GEMM_MR;
+        for (int l = 0; l < GEMM_MR; l++) dst[l] = (T)u[xi][l];
     }
 }
 
-/* All of U (KP panels), the team sharing the pairs. */
+/* All of U (KP panels), the team sharing the panels' input channels.  A call transforms one input
+ * channel's weights for a panel's MR output channels, the lanes of its arithmetic: its 36 values
+ * per lane are MR contiguous elements in each of U's planes (one output channel per call wrote
+ * each element apart, in MR visits to each cache line: 39 % of VGG's conv5_2 at batch 1). */
 static void FCN(wg_weights)(T *U, const T *w, const fc_wg_geo *q, int64_t KP, int flip)
 {
     const int64_t CI = q->CI, ux = FCN(wg_ux)(KP, CI);
-    const int64_t per_ko = FC_CEIL_DIV(CI, WG_LANES);
 #pragma omp for schedule(static)
-    for (int64_t job = 0; job < KP * GEMM_MR * per_ko; job++) {
-        const int64_t ko = job / per_ko, ci = (job % per_ko) * WG_LANES;
-        FCN(wg_weight_pairs)(U, ux, w, q, ko, ci, (int)FC_MIN(WG_LANES, CI - ci), ko / GEMM_MR, flip);
-    }
+    for (int64_t job = 0; job < KP * CI; job++) FCN(wg_weight_panel)(U, ux, w, q, job / CI, job % CI, job / CI, flip);
 }
 
 /* B^T applied to 6 values (stride s) in place: the input transform's rows */
@@ -378,9 +375,8 @@ static void FCN(wg_ksplit_units)(T *y, const T *x, const T *w, const T *bias, co
     for (int64_t c = 0; c < chunks; c++) {
         if (!Uc || !Mc) continue;
         const int64_t kp0 = c * kcp, np = FC_MIN(kcp, KP - kp0);
-        for (int64_t ko = kp0 * GEMM_MR; ko < (kp0 + np) * GEMM_MR; ko++)
-            for (int64_t ci = 0; ci < CI; ci += WG_LANES)
-                FCN(wg_weight_pairs)(Uc, ux, w, q, ko, ci, (int)FC_MIN(WG_LANES, CI - ci), ko / GEMM_MR - kp0, flip);
+        for (int64_t kp = kp0; kp < kp0 + np; kp++)
+            for (int64_t ci = 0; ci < CI; ci++) FCN(wg_weight_panel)(Uc, ux, w, q, kp, ci, kp - kp0, flip);
         FCN(wg_products)(Mc, Uc, ux, Vall, q, np, TB, vx, mx);
         FCN(wg_output)(y, Mc, bias, q, tl, TB, mx, kp0 * GEMM_MR, FC_MIN(q->KO, (kp0 + np) * GEMM_MR), accumulate);
     }

@@ -247,27 +247,27 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
         return st;
     }
 
-    /* Work units: shrink row or column blocks until every thread has about
-     * two units (dynamic scheduling evens out the rest).  Each unit packs
-     * its own A rows and B columns, so splitting columns re-packs A (M x K)
-     * once more per unit and splitting rows re-packs B (K x N): split the
-     * longer side first. */
-    int64_t ncu = FC_MIN((int64_t)GEMM_NC, FC_ROUND_UP(g->N, GEMM_NR));
-    int64_t mcu = FC_ROUND_UP(g->M, GEMM_MR);
+    /* Work units: split the row or column panels into more blocks until every thread has about
+     * two units (dynamic scheduling evens out the rest), the panels shared out evenly (blocks of
+     * a fixed size left a remainder: ResNet's 1-D layer of 800 columns ran as 256, 256, 256 and
+     * 32, one thread doing 512 of them).  Each unit packs its own A rows and B columns, so
+     * splitting columns re-packs A (M x K) once more per unit and splitting rows re-packs B
+     * (K x N): split the longer side first. */
+    const int64_t pm = FC_CEIL_DIV(g->M, GEMM_MR), pn = FC_CEIL_DIV(g->N, GEMM_NR);
+    int64_t nmu = 1, nnu = FC_CEIL_DIV(g->N, GEMM_NC);
     for (;;) {
-        int64_t units = FC_CEIL_DIV(g->M, mcu) * FC_CEIL_DIV(g->N, ncu);
-        if (units >= 2 * nt) break;
-        const int can_m = mcu > 4 * GEMM_MR, can_n = ncu > GEMM_NR;
-        if (can_m && (g->M >= g->N || !can_n))
-            mcu = FC_ROUND_UP(mcu / 2, GEMM_MR);
+        if (nmu * nnu >= 2 * nt) break;
+        const int can_m = pm / nmu > 4, can_n = pn / nnu > 1;
+        if (can_m && (g->M * nnu >= g->N * nmu || !can_n))
+            nmu = FC_MIN(2 * nmu, pm);
         else if (can_n)
-            ncu = FC_ROUND_UP(ncu / 2, GEMM_NR);
+            nnu = FC_MIN(2 * nnu, pn);
         else
             break;
     }
-    const int64_t nmu = FC_CEIL_DIV(g->M, mcu), nnu = FC_CEIL_DIV(g->N, ncu);
     if (nmu * nnu < nt && g->K >= 8 * GEMM_KC && g->M * g->N * nt <= (1 << 22))
         return FCN(gemm_split_k)(g, nt);
+    const int64_t ncu = FC_CEIL_DIV(pn, nnu) * GEMM_NR; /* the widest unit's columns */
 
     int err = 0;
 #pragma omp parallel num_threads(nt)
@@ -282,10 +282,11 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < nmu * nnu; u++) {
             if (!abuf || !bbuf) continue;
-            int64_t mu = u / nnu, nu = u % nnu;
-            int64_t m0 = mu * mcu, n0 = nu * ncu;
-            FCN(gemm_unit)(g, m0, FC_MIN(g->M, m0 + mcu), n0, FC_MIN(g->N, n0 + ncu), 0, g->K,
-                           abuf, bbuf);
+            int64_t pm0, pm1, pn0, pn1;
+            fc_split_range(pm, nmu, u / nnu, &pm0, &pm1);
+            fc_split_range(pn, nnu, u % nnu, &pn0, &pn1);
+            FCN(gemm_unit)(g, pm0 * GEMM_MR, FC_MIN(g->M, pm1 * GEMM_MR), pn0 * GEMM_NR,
+                           FC_MIN(g->N, pn1 * GEMM_NR), 0, g->K, abuf, bbuf);
         }
         fc_fp_leave(fp);
     }
