@@ -186,7 +186,7 @@ def test_conv_transpose2d_runs_it(rng):
 
 @pytest.mark.parametrize("N, C, H, W, K, d, p", [
     (1, 32, 28, 28, 32, 2, 2),     # DeepLab-like: four 14x14 phases
-    (2, 24, 33, 31, 20, 4, 4),     # sizes not multiples of the dilation: phases zero-extended
+    (2, 24, 33, 31, 20, 4, 4),     # sizes not multiples of the dilation: phases of two sizes, two groups
     (3, 20, 13, 14, 18, 3, 3),
     (1, 32, 19, 22, 32, 2, 4),     # padding 2 d
 ])

@@ -157,50 +157,70 @@ def check_winograd(geom, weight_shape):
                          f"{(geom.ph, geom.pw)}")
 
 
-def _phase_geometry(geom):
+def _phase_groups(geom):
     """A 3x3 layer of dilation d (both axes), stride 1, one group, padding a multiple of d (1 or 2
-    times it): the stride-1, undilated layer each of its d x d phase sub-images runs through (the
-    input's rows i = a + d i' for phase a; padding p / d), or None.  Output row a + d i' of the
-    layer is output row i' of phase a's layer."""
+    times it), at least d output rows and columns: (d, groups), or None.  Output row a + d i' of
+    the layer is output row i' of phase a's stride-1 undilated layer (padding p / d) over the
+    input's rows a + d i'; the phases run as batches of one size: group (phases (a, b), geometry).
+    Where d does not divide the map, phase sizes differ by one (DeepLab's 33 at d 4: 9, 8, 8, 8):
+    the phases of the smaller size both ways form one group, the rest another at the larger size
+    (one batch of 9x9 phases ran Winograd's 4x4 tiles 56 % full; a group per size pair transformed
+    the weights four times and left four tile panels part empty)."""
     N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
     d = dh
-    if not (R == S == 3 and dh == dw > 1 and sh == sw == G == 1 and ph == pw and ph % d == 0 and 1 <= ph // d <= 2):
+    if not (R == S == 3 and dh == dw > 1 and sh == sw == G == 1 and ph == pw and ph % d == 0 and 1 <= ph // d <= 2
+            and P >= d and Q >= d):
         return None
     p = ph // d
-    Hd, Wd = -(-H // d), -(-W // d)
-    return d, ConvGeometry(d * d * N, C, Hd, Wd, K, 3, 3, Hd + 2 * p - 2, Wd + 2 * p - 2, 1, 1, 1, p, p, 1, 1)
+    rows = [-(-(P - a) // d) for a in range(d)]  # outputs per phase
+    cols = [-(-(Q - b) // d) for b in range(d)]
+    small = [(a, b) for a in range(d) for b in range(d) if rows[a] == min(rows) and cols[b] == min(cols)]
+    rest = [(a, b) for a in range(d) for b in range(d) if (a, b) not in small]
+    groups = []
+    for pairs, (Pg, Qg) in ((small, (min(rows), min(cols))), (rest, (max(rows), max(cols)))):
+        if pairs:
+            groups.append((tuple(pairs), ConvGeometry(len(pairs) * N, C, Pg + 2 - 2 * p, Qg + 2 - 2 * p, K, 3, 3,
+                                                      Pg, Qg, 1, 1, 1, p, p, 1, 1)))
+    return d, tuple(groups)
 
 
 def _dilation_phases(kern, geom, op, dtype):
-    """auto's choice for a dilated 3x3 layer: ("phases", d, phase geometry, code) when its phase
-    sub-images' layer takes Winograd (which has no dilated form), else None.  DeepLab's 3x3 of
-    dilation 2, 512 channels @28, batch 1: four 14x14 phases as a batch of 4."""
-    pg = _phase_geometry(geom)
-    if pg is None:
+    """auto's choice for a dilated 3x3 layer: ("phases", d, ((pairs, geometry, code), ...), code)
+    when its phases take Winograd (which has no dilated form), else None; each group runs the
+    algorithm auto picks for it.  DeepLab's 3x3 of dilation 2, 512
+    channels @28, batch 1: four 14x14 phases as a batch of 4."""
+    pgs = _phase_groups(geom)
+    if pgs is None:
         return None
-    code = kern.choose_algorithm(pg[1], _CHOOSER_OP[op], dtype)
-    return ("phases", pg[0], pg[1], code) if code == _core.ALGO_WINOGRAD else None
+    d, groups = pgs
+    # decided on the phases as one batch of the largest phase's size (the work as a whole), each
+    # group then running what auto picks for it (a group of few phases may take direct)
+    big = groups[-1][1]
+    code = kern.choose_algorithm(big._replace(N=d * d * geom.N), _CHOOSER_OP[op], dtype)
+    if code != _core.ALGO_WINOGRAD:
+        return None
+    return ("phases", d, tuple((pairs, pg, kern.choose_algorithm(pg, _CHOOSER_OP[op], dtype)) for pairs, pg in groups),
+            code)
 
 
-def _phase_split(a, d, Hd, Wd, xp):
-    """(N, C, H, W) -> (d d N, C, Hd, Wd): phase (i, j) = a[:, :, i::d, j::d], zero-extended."""
+def _phase_split(a, d, pairs, Hd, Wd, xp):
+    """(N, C, H, W) -> (len(pairs) N, C, Hd, Wd): phase (i, j) = a[:, :, i::d, j::d] for each
+    (i, j) of pairs, cropped or zero-extended to Hd x Wd."""
     N, C = a.shape[:2]
-    out = xp.zeros((d, d, N, C, Hd, Wd), a.dtype)
-    for i in range(d):
-        for j in range(d):
-            sub = a[:, :, i::d, j::d]
-            out[i, j, :, :, :sub.shape[2], :sub.shape[3]] = sub
-    return out.reshape(d * d * N, C, Hd, Wd)
+    out = xp.zeros((len(pairs), N, C, Hd, Wd), a.dtype)
+    for u, (i, j) in enumerate(pairs):
+        sub = a[:, :, i::d, j::d][:, :, :Hd, :Wd]
+        out[u, :, :, :sub.shape[2], :sub.shape[3]] = sub
+    return out.reshape(len(pairs) * N, C, Hd, Wd)
 
 
-def _phase_merge(ph, d, out):
-    """out (N, C, H, W)[:, :, i::d, j::d] = phase (i, j) of ph (d d N, C, Hd, Wd), cropped."""
+def _phase_merge(ph, d, pairs, out):
+    """out (N, C, H, W)[:, :, i::d, j::d] = phase (i, j) of ph (len(pairs) N, C, Hd, Wd), cropped."""
     N, C = out.shape[:2]
-    ph = ph.reshape((d, d, N, C) + ph.shape[2:])
-    for i in range(d):
-        for j in range(d):
-            dst = out[:, :, i::d, j::d]
-            dst[...] = ph[i, j, :, :, :dst.shape[2], :dst.shape[3]]
+    ph = ph.reshape((len(pairs), N, C) + ph.shape[2:])
+    for u, (i, j) in enumerate(pairs):
+        dst = out[:, :, i::d, j::d]
+        dst[...] = ph[u, :, :, :dst.shape[2], :dst.shape[3]]
 
 
 def _use_fft(code, geom, *arrays):
@@ -505,11 +525,12 @@ def _sizes(shape, name, lengths):
 
 def _run_forward(code, x, w, bias, geom, y, kern, nthreads=None):
     if isinstance(code, tuple):  # dilation phases (_dilation_phases)
-        _, d, pg, sub = code
+        _, d, groups, _ = code
         xp = get_array_module(x)
-        yp = xp.empty((pg.N, pg.K, pg.P, pg.Q), y.dtype)
-        _run_forward(sub, _phase_split(x, d, pg.H, pg.W, xp), w, bias, pg, yp, kern, nthreads)
-        _phase_merge(yp, d, y)
+        for pairs, pg, sub in groups:
+            yp = xp.empty((pg.N, pg.K, pg.P, pg.Q), y.dtype)
+            _run_forward(sub, _phase_split(x, d, pairs, pg.H, pg.W, xp), w, bias, pg, yp, kern, nthreads)
+            _phase_merge(yp, d, pairs, y)
         return
     if _use_fft(code, geom, x, w):
         y[...] = _conv_fft.forward(x, w, bias, geom, kern).reshape(y.shape)
@@ -520,11 +541,12 @@ def _run_forward(code, x, w, bias, geom, y, kern, nthreads=None):
 
 def _run_grad_input(code, dy, w, geom, dx, kern, nthreads=None):
     if isinstance(code, tuple):
-        _, d, pg, sub = code
+        _, d, groups, _ = code
         xp = get_array_module(dy)
-        dxp = xp.empty((pg.N, pg.C, pg.H, pg.W), dx.dtype)
-        _run_grad_input(sub, _phase_split(dy, d, pg.P, pg.Q, xp), w, pg, dxp, kern, nthreads)
-        _phase_merge(dxp, d, dx)
+        for pairs, pg, sub in groups:
+            dxp = xp.empty((pg.N, pg.C, pg.H, pg.W), dx.dtype)
+            _run_grad_input(sub, _phase_split(dy, d, pairs, pg.P, pg.Q, xp), w, pg, dxp, kern, nthreads)
+            _phase_merge(dxp, d, pairs, dx)
         return
     if _use_fft(code, geom, dy, w):
         dx[...] = _conv_fft.grad_input(dy, w, geom, kern).reshape(dx.shape)
@@ -535,11 +557,15 @@ def _run_grad_input(code, dy, w, geom, dx, kern, nthreads=None):
 
 
 def _run_grad_weight(code, dy, x, geom, dw, kern, nthreads=None):
-    if isinstance(code, tuple):  # the phases are the batch: their weight gradients sum
-        _, d, pg, sub = code
+    if isinstance(code, tuple):  # the phases are the batch: their weight gradients sum (over groups too)
+        _, d, groups, _ = code
         xp = get_array_module(x)
-        _run_grad_weight(sub, _phase_split(dy, d, pg.P, pg.Q, xp), _phase_split(x, d, pg.H, pg.W, xp), pg, dw,
-                         kern, nthreads)
+        part = xp.empty_like(dw) if len(groups) > 1 else dw
+        for g, (pairs, pg, sub) in enumerate(groups):
+            _run_grad_weight(sub, _phase_split(dy, d, pairs, pg.P, pg.Q, xp), _phase_split(x, d, pairs, pg.H, pg.W, xp),
+                             pg, dw if g == 0 else part, kern, nthreads)
+            if g:
+                dw += part
         return
     if _use_fft(code, geom, dy, x):
         dw[...] = _conv_fft.grad_weight(dy, x, geom, kern).reshape(dw.shape)
