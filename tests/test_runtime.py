@@ -36,6 +36,56 @@ def test_bad_thread_counts(bad, exc):
             pass
 
 
+def test_thread_count_leaves_cpus_other_processes_keep_busy(monkeypatch):
+    """With the count nobody chose, the kernels run on the CPUs other processes' ready tasks leave
+    (at least one), once two samples in a row saw them; back to every CPU at the first quiet sample;
+    a count the user sets, or a threads() context, is kept whatever the load."""
+    import types
+
+    from fastconv import _threads
+
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(_threads.time, "monotonic", lambda: clock.now)
+    monkeypatch.setattr(_threads, "_adaptive", True)
+    monkeypatch.setattr(_threads, "_auto_count", 4)
+    monkeypatch.setattr(_threads, "_core", types.SimpleNamespace(get_num_threads=lambda: 4, set_num_threads=_core.set_num_threads))
+    monkeypatch.setattr(_threads, "_state", {"t": -1e9, "n": 0, "low": 0})
+    load = {"counts": (1, 1)}  # (ready tasks system-wide, this process's)
+    monkeypatch.setattr(_threads, "_runnable", lambda: load["counts"])
+
+    def sample(counts):
+        load["counts"] = counts
+        clock.now += 0.2
+        return fastconv.get_num_threads()
+
+    assert sample((1, 1)) == 4
+    assert sample((3, 1)) == 4      # one sample of two other ready tasks: not yet
+    assert sample((3, 1)) == 2      # two in a row: the 2 CPUs they leave
+    clock.now += 0.01
+    load["counts"] = (1, 1)
+    assert fastconv.get_num_threads() == 2  # within 0.1 s of the last sample: no new sample
+    assert sample((9, 2)) == 1      # 7 others on 4 CPUs: one thread
+    assert sample((2, 2)) == 4      # this process's own ready threads are not others'
+    assert sample((5, 1)) == 4 and sample((5, 1)) == 1
+    with fastconv.threads(3):
+        assert sample((5, 1)) == 3
+    monkeypatch.setattr(_threads, "_runnable", lambda: None)  # no /proc: no adaptation
+    assert sample(None) == 4
+    monkeypatch.setattr(_threads, "_runnable", lambda: load["counts"])
+    monkeypatch.setattr(_threads, "_core", types.SimpleNamespace(get_num_threads=lambda: 3))
+    assert sample((5, 1)) == 3 and sample((5, 1)) == 3  # threadpoolctl's (or anyone's) count is kept
+
+
+def test_runnable_counts_read_proc():
+    from fastconv import _threads
+
+    counts = _threads._runnable()
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc is Linux's")
+    total, mine = counts
+    assert mine >= 1 and total >= 1  # this thread is running
+
+
 def test_threads_context_is_per_python_thread():
     seen = {}
     barrier = threading.Barrier(2)
