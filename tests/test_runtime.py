@@ -84,6 +84,9 @@ def test_runnable_counts_read_proc():
         pytest.skip("/proc is Linux's")
     total, mine = counts
     assert mine >= 1 and total >= 1  # this thread is running
+    assert fastconv.info()["threads_follow_load"] is _threads._adaptive
+    code = "import fastconv; print(fastconv.info()['threads_follow_load'])"
+    assert _in_subprocess(code, FASTCONV_NUM_THREADS="2")[0] == "False"
 
 
 def test_threads_context_is_per_python_thread():

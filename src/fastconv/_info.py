@@ -52,11 +52,13 @@ def _gpu():
 
 def info():
     """Build and runtime facts as a dict: version, SIMD level in use (and the
-    best the CPU supports), GEMM register tile, thread count, OpenMP (and how its
-    idle threads wait: "openmp_wait", see fastconv._openmp_env), FFTW
+    best the CPU supports), GEMM register tile, thread count (and whether it
+    follows other processes' load: "threads_follow_load", see fastconv._threads),
+    OpenMP (and how its idle threads wait: "openmp_wait", see fastconv._openmp_env), FFTW
     (through pyFFTW), and the GPU backend's state: "available", "device"
     (name), "cupy" (version, or None) and "reason" (why it is off, or None)."""
     from . import _openmp_env
+    from . import _threads
     from ._threads import get_num_threads
     from ._version import __version__
 
@@ -69,6 +71,7 @@ def info():
         "gemm": "fastconv packed GEMM (own micro-kernels)",
         "gemm_tile": {"float32": (mr32, nr32), "float64": (mr64, nr64)},
         "num_threads": get_num_threads(),
+        "threads_follow_load": _threads._adaptive,
         "openmp": True,
         "openmp_wait": _openmp_env.policy(),
         "pyfftw": _fftw_version(),

@@ -47,7 +47,8 @@ def cmd_info(args):
     print(f"  SIMD        {info['simd']} (CPU supports {info['simd_detected']}; FASTCONV_SIMD overrides)")
     print(f"  GEMM        {info['gemm']}, register tile float32 {info['gemm_tile']['float32']}, "
           f"float64 {info['gemm_tile']['float64']}")
-    print(f"  threads     {info['num_threads']} (OpenMP; fastconv.set_num_threads / OMP_NUM_THREADS)")
+    follows = ", fewer while other processes keep CPUs busy" if info["threads_follow_load"] else ""
+    print(f"  threads     {info['num_threads']} (OpenMP; fastconv.set_num_threads / OMP_NUM_THREADS{follows})")
     print(f"  FFT         pyFFTW {info['pyfftw'] or 'not installed'}")
     gpu = info["gpu"]
     print(f"  GPU         {gpu['device'] if gpu['available'] else 'off: ' + gpu['reason']}")
