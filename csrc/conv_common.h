@@ -100,6 +100,14 @@ typedef struct fc_wview {
     int64_t gs, os, is, rs, ss;
 } fc_wview;
 
+/* A 1x1 layer whose output pixels are its input pixels (no padding; stride 1, or one row / column
+ * where the stride reads nothing else): column j of its GEMMs is pixel j % HW of image j / HW, so
+ * a panel of x's or dy's columns is contiguous runs of each channel's plane. */
+static inline int fc_conv_plain_1x1(const fc_conv_geom *g)
+{
+    return g->R == 1 && g->S == 1 && g->P == g->H && g->Q == g->W && g->pad_h == 0 && g->pad_w == 0;
+}
+
 /* floor(a / b) for b > 0 and any sign of a */
 static inline int64_t fc_floor_div(int64_t a, int64_t b)
 {

@@ -74,8 +74,7 @@ static void FCN(pack_im2col)(const void *ctx, T *dst, int64_t j0, int64_t n, int
     const fc_conv_geom *g = cx->g;
     const int64_t RS = g->R * g->S, HW = g->H * g->W, CHW = g->C * HW;
     fc_run runs[GEMM_NR + 2];
-    if (RS == 1 && g->P == g->H && g->Q == g->W && g->pad_h == 0 && g->pad_w == 0 &&
-        (g->stride_h == 1 || g->P == 1) && (g->stride_w == 1 || g->Q == 1)) {
+    if (fc_conv_plain_1x1(g)) {
         /* 1x1, stride 1, no padding: column j is pixel j % HW of image j / HW, so a panel is at most
          * a few contiguous pieces of each channel's plane (row runs of Q pixels, the generic path
          * below, cost a call per run and tap: 36 % of ResNet-50's 1x1 1024 -> 256 @14 at batch 1) */
@@ -181,7 +180,7 @@ static void FCN(pack_im2col_t)(const void *ctx, T *dst, int64_t i0, int64_t n, i
     const FCN(im2col_ctx) *cx = ctx;
     const fc_conv_geom *g = cx->g;
     const int64_t RS = g->R * g->S, HW = g->H * g->W, CHW = g->C * HW;
-    if (RS == 1 && g->P == g->H && g->Q == g->W && g->pad_h == 0 && g->pad_w == 0) {
+    if (fc_conv_plain_1x1(g)) {
         /* 1x1, stride 1, no padding: pixels j of one image are contiguous in each channel's plane */
         for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
             const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
@@ -488,7 +487,7 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
     const int64_t Cg = g->C / g->G, Kg = g->K / g->G, RS = g->R * g->S;
     const int64_t CgRS = Cg * RS, PQ = g->P * g->Q, HW = g->H * g->W;
     const int nt = fc_resolve_threads(nthreads);
-    if (RS == 1 && g->P == g->H && g->Q == g->W && g->pad_h == 0 && g->pad_w == 0)
+    if (fc_conv_plain_1x1(g))
         return FCN(conv_im2col_backward_input_pointwise)(dx, dy, w, g, nthreads);
     fc_tap_range cols;
     if (fc_tap_range_init(&cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))

@@ -187,8 +187,8 @@ def _phase_groups(geom):
 def _dilation_phases(kern, geom, op, dtype):
     """auto's choice for a dilated 3x3 layer: ("phases", d, ((pairs, geometry, code), ...), code)
     when its phases take Winograd (which has no dilated form), else None; each group runs the
-    algorithm auto picks for it.  DeepLab's 3x3 of dilation 2, 512
-    channels @28, batch 1: four 14x14 phases as a batch of 4."""
+    algorithm auto picks for it.  DeepLab's 3x3 of dilation 2, 512 channels @28, batch 1: four
+    14x14 phases as a batch of 4."""
     pgs = _phase_groups(geom)
     if pgs is None:
         return None

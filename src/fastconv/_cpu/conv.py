@@ -79,6 +79,9 @@ def choose_algorithm(geom, op, dtype=None):
     # many weights over few pixels in all (a small batch of 7x7 maps, 512 channels): the same
     # (N = 4: 1.12-1.14 forward); 1-D layers of 512 channels at batch 2-4 (1.25-1.31)
     few_pixels = pixels <= 256 and weights >= 262144 or one_d and weights >= 524288 and pixels <= 8000
+    # a 1x1 layer whose output pixels are its input's (no padding, stride 1): its GEMMs read x's and
+    # dy's planes as they lie
+    plain_1x1 = R * S == 1 and P == H and Q == W
     if op == "forward":
         # 1x1 stride 2, 64 -> 128 channels, 56x56: 0.70 (im2col) vs 0.91 ms; 28x28: a tie
         pointwise_big = R * S == 1 and P * Q > 256 and Kg >= 16
@@ -86,8 +89,7 @@ def choose_algorithm(geom, op, dtype=None):
         # of them): direct / im2col 1.04-1.77 over ResNet-50's and MobileNetV2's pointwise layers
         # at batch 1-32, except many input channels over small maps (1024 -> 256 @14 at batch 8:
         # 0.87)
-        plain_pointwise = R * S == 1 and not strided and P == H and Q == W and not (
-            Cg >= 4 * Kg and pixels >= 1024 and P * Q <= 256)
+        plain_pointwise = plain_1x1 and not strided and not (Cg >= 4 * Kg and pixels >= 1024 and P * Q <= 256)
         return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or plain_pointwise or f64_single or \
             single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
@@ -95,8 +97,7 @@ def choose_algorithm(geom, op, dtype=None):
         # an unpadded stride-1 1x1 layer onto 64+ channels: one GEMM over every image's pixels
         # written into dx (direct / im2col 1.08-2.39 over ResNet-50's and MobileNetV2's pointwise
         # layers; onto 24 channels 0.72-0.94)
-        plain_pointwise = R * S == 1 and P == H and Q == W and Cg >= 64
-        return _core.ALGO_IM2COL if strided and (H > 1 or R > 1) or plain_pointwise or \
+        return _core.ALGO_IM2COL if strided and (H > 1 or R > 1) or plain_1x1 and Cg >= 64 or \
             single and weights >= (4096 if one_d else 16384) else _core.ALGO_DIRECT
     # direct adds into a per-thread partial weight gradient once per image
     # band: when that partial outgrows L2 and the maps are small (few pixels
@@ -108,6 +109,6 @@ def choose_algorithm(geom, op, dtype=None):
     # rows and x's planes packed by 8 x 8 register transposes: direct / im2col 1.00-6.9 over
     # ResNet-50's pointwise layers at batch 1-8 (64 -> 256 @56 float64 batch 4: 0.98); MobileNetV2's
     # 24 <-> 144 channels stay on direct (0.50-1.08)
-    plain_pointwise = R * S == 1 and P == H and Q == W and Cg >= 64 and Kg >= 64
-    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or plain_pointwise or \
+    return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or \
+        plain_1x1 and Cg >= 64 and Kg >= 64 or \
         single and weights >= 4096 else _core.ALGO_DIRECT
