@@ -281,6 +281,17 @@ static void FCN(gru_pack_dgh)(const void *ctx, T *dst, int64_t i0, int64_t m, in
 
 static inline V FCN(rnn_ld)(const T *p, int64_t j, int64_t n) { return p ? FCN(load_lanes)(p + j, n) : (V){0}; }
 
+/* p[j] = sigmoid or tanh (p[j] + bias[j]) for j < n, in place.  A loop of its own per gate: the
+ * functions are long dependency chains, and only short iterations let the core overlap several
+ * (the LSTM cell as one loop took about twice its instruction count's time). */
+static void FCN(rnn_act)(T *p, const T *bias, int64_t n, int tanh_)
+{
+    for (int64_t j = 0; j < n; j += VL) {
+        const V a = FCN(load_lanes)(p + j, n - j) + FCN(rnn_ld)(bias, j, n - j);
+        FCN(store_lanes)(p + j, tanh_ ? FCN(vtanh)(a) : FCN(vsigmoid)(a), n - j);
+    }
+}
+
 /* units [j0, j1) of batch row b at step t */
 static void FCN(rnn_fwd_row)(int cell, T *gt, T *ct, T *hnt, T *yt, const T *rec, const T *hprev,
                              const T *cprev, const T *bias, const T *bias_hn, int64_t H, int64_t j0, int64_t j1)
@@ -288,15 +299,12 @@ static void FCN(rnn_fwd_row)(int cell, T *gt, T *ct, T *hnt, T *yt, const T *rec
     for (int64_t j = j0; j < j1; j += VL) {
         const int64_t n = j1 - j;
         if (cell == FC_LSTM) {
-            const V i = FCN(vsigmoid)(FCN(load_lanes)(gt + j, n) + FCN(rnn_ld)(bias, j, n));
-            const V f = FCN(vsigmoid)(FCN(load_lanes)(gt + H + j, n) + FCN(rnn_ld)(bias, H + j, n));
-            const V gg = FCN(vtanh)(FCN(load_lanes)(gt + 2 * H + j, n) + FCN(rnn_ld)(bias, 2 * H + j, n));
-            const V o = FCN(vsigmoid)(FCN(load_lanes)(gt + 3 * H + j, n) + FCN(rnn_ld)(bias, 3 * H + j, n));
+            if (j == j0) /* the gate activations first, in place */
+                for (int q = 0; q < 4; q++)
+                    FCN(rnn_act)(gt + q * H + j0, bias ? bias + q * H + j0 : NULL, j1 - j0, q == 2);
+            const V i = FCN(load_lanes)(gt + j, n), f = FCN(load_lanes)(gt + H + j, n);
+            const V gg = FCN(load_lanes)(gt + 2 * H + j, n), o = FCN(load_lanes)(gt + 3 * H + j, n);
             const V c = f * FCN(rnn_ld)(cprev, j, n) + i * gg;
-            FCN(store_lanes)(gt + j, i, n);
-            FCN(store_lanes)(gt + H + j, f, n);
-            FCN(store_lanes)(gt + 2 * H + j, gg, n);
-            FCN(store_lanes)(gt + 3 * H + j, o, n);
             FCN(store_lanes)(ct + j, c, n);
             FCN(store_lanes)(yt + j, o * FCN(vtanh)(c), n);
         } else if (cell == FC_GRU) {

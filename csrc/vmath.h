@@ -6,13 +6,15 @@
  * saturates, so nothing overflows and no NaN comes out of a finite input.
  *
  * exp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in a high part exact in
- * a product with n and a low part), e^r by its Taylor polynomial (degree 7
- * in float32, 13 in float64: truncation below half an ulp), times 2^n built
- * in the exponent bits.
+ * a product with n and a low part), e^r by a polynomial (float64: Taylor's,
+ * degree 13, truncation below half an ulp; float32: a degree-6 minimax fit),
+ * times 2^n (AVX-512's scalef, else built in the exponent bits).
  * tanh: |x| < 0.625: x + x u q(u), u = x^2, with q a Chebyshev-interpolated
  * fit of (tanh(x) / x - 1) / u (so tanh is exact to rounding near 0);
  * otherwise 1 - 2 / (exp(2|x|) + 1) with the sign of x.
  * sigmoid: 1 / (1 + exp(-x)).
+ * The reciprocals: a divide, or in float32 with AVX-512 an estimate and a
+ * Newton step (vrecip).
  */
 
 #if FC_DOUBLE
@@ -33,11 +35,27 @@
 #define VM_BIAS 127
 #endif
 
-static inline V FCN(vexp)(V x)
+/* min(c, x) (hi = 1) or max(c, x) (hi = 0), a NaN x kept: one instruction where the ISA has it
+ * (x86's min and max return their second operand when either is NaN), else a compare and a
+ * select */
+static inline V FCN(vbound)(V c, V x, int hi)
 {
-    const V hi = FCN(splat)((T)VM_EXP_HI), lo = FCN(splat)((T)VM_EXP_LO);
-    x = FCN(select)((IV)(x > hi), hi, x);
-    x = FCN(select)((IV)(x < lo), lo, x);
+#if FC_VBYTES == 64 && FC_DOUBLE
+    return (V)(hi ? _mm512_min_pd((__m512d)c, (__m512d)x) : _mm512_max_pd((__m512d)c, (__m512d)x));
+#elif FC_VBYTES == 64
+    return (V)(hi ? _mm512_min_ps((__m512)c, (__m512)x) : _mm512_max_ps((__m512)c, (__m512)x));
+#elif FC_VBYTES == 32 && FC_DOUBLE
+    return (V)(hi ? _mm256_min_pd((__m256d)c, (__m256d)x) : _mm256_max_pd((__m256d)c, (__m256d)x));
+#elif FC_VBYTES == 32
+    return (V)(hi ? _mm256_min_ps((__m256)c, (__m256)x) : _mm256_max_ps((__m256)c, (__m256)x));
+#else
+    return FCN(select)(hi ? (IV)(x > c) : (IV)(x < c), c, x);
+#endif
+}
+
+/* e^x for x in [VM_EXP_LO, VM_EXP_HI] */
+static inline V FCN(vexp_in)(V x)
+{
     /* n = round(x / ln2) by adding and removing 1.5 * 2^MANT */
     const V magic = FCN(splat)((T)(1.5 * (double)(1LL << VM_MANT)));
     const V n = (x * (T)1.44269504088896340736 + magic) - magic;
@@ -47,23 +65,49 @@ static inline V FCN(vexp)(V x)
                                  1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800,
                                  1.0 / 479001600, 1.0 / 6227020800.0};
 #else
-    static const float c[8] = {1.0f, 1.0f, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
+    /* a minimax fit of relative error 1.9e-9 over |r| <= ln2 / 2 (Lawson's iteration on a
+     * fine grid), one term shorter than the Taylor polynomial of the same accuracy */
+    static const float c[7] = {1.0f, 1.0f, 0.49999991059303284f, 0.16666419804096222f, 0.041668228805065155f,
+                               0.008374855853617191f, 0.0013836775906383991f};
 #endif
     const int deg = (int)(sizeof(c) / sizeof(c[0])) - 1;
     V p = FCN(splat)((T)c[deg]);
     for (int k = deg - 1; k >= 0; k--) p = p * r + (T)c[k];
+#if FC_VBYTES == 64 /* p 2^n in one instruction */
+    return FC_DOUBLE ? (V)_mm512_scalef_pd((__m512d)p, (__m512d)n) : (V)_mm512_scalef_ps((__m512)p, (__m512)n);
+#else
     /* 2^n: n in the exponent field (n is in [-1022, 1023] / [-126, 127]) */
     const IV e = (__builtin_convertvector(n, IV) + VM_BIAS) << VM_MANT;
     return p * (V)e;
+#endif
 }
 
-static inline V FCN(vsigmoid)(V x) { return (T)1 / ((T)1 + FCN(vexp)(-x)); }
+static inline V FCN(vexp)(V x)
+{
+    return FCN(vexp_in)(FCN(vbound)(FCN(splat)((T)VM_EXP_LO), FCN(vbound)(FCN(splat)((T)VM_EXP_HI), x, 1), 0));
+}
+
+/* 1 / d for d >= 1 (finite): with AVX-512 in float32, the 14-bit reciprocal estimate and one
+ * Newton step, r + r (1 - d r), whose error is the estimate's squared (2^-28) plus the last
+ * rounding, so within an ulp of the quotient; a divide otherwise.  A 512-bit divide issues one
+ * per several cycles and the LSTM's cell takes five (they were a quarter of its gate time). */
+static inline V FCN(vrecip)(V d)
+{
+#if FC_VBYTES == 64 && !FC_DOUBLE
+    const V r = (V)_mm512_rcp14_ps((__m512)d);
+    return r + r * ((T)1 - d * r);
+#else
+    return (T)1 / d;
+#endif
+}
+
+static inline V FCN(vsigmoid)(V x) { return FCN(vrecip)((T)1 + FCN(vexp)(-x)); }
 
 static inline V FCN(vtanh)(V x)
 {
     const IV sign = (IV)x & (IV)FCN(splat)((T)-0.0);
     V a = (V)((IV)x & ~(IV)FCN(splat)((T)-0.0)); /* |x| */
-    a = FCN(select)((IV)(a > (T)VM_TANH_SAT), FCN(splat)((T)VM_TANH_SAT), a);
+    a = FCN(vbound)(FCN(splat)((T)VM_TANH_SAT), a, 1);
     const V u = a * a;
 #if FC_DOUBLE
     static const double q[10] = {-0.33333333333335935, 0.13333333333514572, -0.053968253965537116,
@@ -78,7 +122,7 @@ static inline V FCN(vtanh)(V x)
     V p = FCN(splat)((T)q[deg]);
     for (int k = deg - 1; k >= 0; k--) p = p * u + (T)q[k];
     const V small = a + a * u * p;
-    const V large = (T)1 - (T)2 / (FCN(vexp)(a + a) + (T)1);
+    const V large = (T)1 - (T)2 * FCN(vrecip)(FCN(vexp_in)(a + a) + (T)1); /* 2 |x| <= 2 VM_TANH_SAT */
     const V t = FCN(select)((IV)(a < (T)0.625), small, large);
     return (V)((IV)t | sign);
 }
