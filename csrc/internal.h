@@ -11,6 +11,7 @@
 #ifndef FASTCONV_INTERNAL_H
 #define FASTCONV_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -34,10 +34,11 @@ typedef struct FCN(rnn_cols) {
     int64_t lane, red, seg_len, seg_stride;
 } FCN(rnn_cols);
 
-/* B panels (GEMM_NR columns, full reduction K) for columns [0, n) */
-static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K)
+/* B panels (GEMM_NR columns, full reduction K) for columns [0, n), ps apart (GEMM_NR K for
+ * consecutive panels) */
+static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K, int64_t ps)
 {
-    for (int64_t c0 = 0; c0 < n; c0 += GEMM_NR, dst += (int64_t)GEMM_NR * K) {
+    for (int64_t c0 = 0; c0 < n; c0 += GEMM_NR, dst += ps) {
         if (m->red == 1 && GEMM_NR % 8 == 0 && c0 + GEMM_NR <= n) {
             /* columns contiguous along the reduction (the weights' rows): 8 columns of one gate
              * segment x 8 steps at a time through the register transpose (element by element
@@ -75,15 +76,25 @@ static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K
     }
 }
 
-/* tmp[p][i][c] (4 rows per panel) = sum_k a[i * lda + k] bp[p][k][c] for R rows
- * (1-4) of A (contiguous along the reduction) and P prepacked panels: the
- * micro-kernel's MR rows for the rows there are.  One accumulator per
- * (row, panel vector), summed in k order as the micro-kernel sums, so a
- * row's result does not depend on how many rows share its tile; R * P * NV
- * of them (8 for R P = 4) hide the FMA latency that one row's NV chains
- * would expose. */
-static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, int P, int64_t K, const T *restrict a,
-                                                                       int64_t lda, const T *restrict bp,
+/* A's rows as one or two segments along the reduction: row i is a[0] + i lda[0] for the first
+ * k[0] steps, then a[1] + i lda[1] for k[1] (x_t's rows, then h_{t-1}'s, in the fused step) */
+typedef struct FCN(rows_ab) {
+    const T *a[2];
+    int64_t lda[2], k[2];
+} FCN(rows_ab);
+
+static inline FCN(rows_ab) FCN(rows_one)(const T *a, int64_t lda, int64_t K)
+{
+    return (FCN(rows_ab)){{a, a}, {lda, lda}, {K, 0}};
+}
+
+/* tmp[p][i][c] (4 rows per panel) = sum_k A[i][k] bp[p ps][k][c] for R rows (1-4) of A and P
+ * prepacked panels, ps apart: the micro-kernel's MR rows for the rows there are.  One
+ * accumulator per (row, panel vector), summed in k order as the micro-kernel sums, so a row's
+ * result does not depend on how many rows share its tile; R * P * NV of them (8 for R P = 4)
+ * hide the FMA latency that one row's NV chains would expose. */
+static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, int P, const FCN(rows_ab) *A,
+                                                                       int64_t i0, const T *restrict bp, int64_t ps,
                                                                        T *restrict tmp)
 {
     V acc[4][4][GEMM_NV];
@@ -93,19 +104,23 @@ static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, in
         for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
             for (int v = 0; v < GEMM_NV; v++) acc[i][p][v] = (V){0};
-    const int64_t ps = (int64_t)GEMM_NR * K;
-    for (int64_t k = 0; k < K; k++) {
-        V ai[4];
+    const T *b = bp;
+    for (int seg = 0; seg < 2; seg++) {
+        const T *restrict a = A->a[seg] + i0 * A->lda[seg];
+        const int64_t lda = A->lda[seg];
+        for (int64_t k = 0; k < A->k[seg]; k++, b += GEMM_NR) {
+            V ai[4];
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) ai[i] = FCN(splat)(a[i * lda + k]);
+            for (int i = 0; i < R; i++) ai[i] = FCN(splat)(a[i * lda + k]);
 #pragma GCC unroll 4
-        for (int p = 0; p < P; p++)
+            for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
-            for (int v = 0; v < GEMM_NV; v++) {
-                const V bv = *(const V *)(bp + p * ps + k * GEMM_NR + v * VL);
+                for (int v = 0; v < GEMM_NV; v++) {
+                    const V bv = *(const V *)(b + p * ps + v * VL);
 #pragma GCC unroll 4
-                for (int i = 0; i < R; i++) acc[i][p][v] += ai[i] * bv;
-            }
+                    for (int i = 0; i < R; i++) acc[i][p][v] += ai[i] * bv;
+                }
+        }
     }
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
@@ -115,30 +130,27 @@ static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, in
             for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + (p * 4 + i) * GEMM_NR + v * VL, acc[i][p][v]);
 }
 
-/* C rows [m0, M) (+)= A Bp over panels [p0, p1), for fewer than GEMM_MR
- * rows, A's row i at a + i * lda: groups of up to 4 rows, a single group
- * over 4 / rows panels at a time */
-static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const T *a, int64_t lda, const T *bp, int64_t p0,
-                               int64_t p1)
+/* C rows [m0, M) (+)= A Bp over panels [p0, p1) (ps apart), for fewer than GEMM_MR rows: groups
+ * of up to 4 rows, a single group over 4 / rows panels at a time */
+static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const FCN(rows_ab) *A, const T *bp, int64_t ps,
+                               int64_t p0, int64_t p1)
 {
     T tmp[4 * 4 * GEMM_NR] __attribute__((aligned(64)));
-    const int64_t K = g->K;
     const int rem = (int)(g->M - m0), P = rem == 1 ? 4 : rem == 2 ? 2 : 1;
     for (int64_t q0 = p0; q0 < p1;) {
         const int np_ = (int)FC_MIN((int64_t)P, p1 - q0);
-        const T *b = bp + q0 * GEMM_NR * K;
+        const T *b = bp + q0 * ps;
         for (int64_t i0 = m0; i0 < g->M; i0 += 4) {
             const int R = (int)FC_MIN((int64_t)4, g->M - i0);
-            const T *ai = a + (i0 - m0) * lda;
             switch (R * 4 + np_) { /* R rows over np_ panels, each shape its own unrolled loop */
-            case 4 + 4: FCN(rnn_rows_panels)(1, 4, K, ai, lda, b, tmp); break;
-            case 4 + 3: FCN(rnn_rows_panels)(1, 3, K, ai, lda, b, tmp); break;
-            case 4 + 2: FCN(rnn_rows_panels)(1, 2, K, ai, lda, b, tmp); break;
-            case 4 + 1: FCN(rnn_rows_panels)(1, 1, K, ai, lda, b, tmp); break;
-            case 8 + 2: FCN(rnn_rows_panels)(2, 2, K, ai, lda, b, tmp); break;
-            case 8 + 1: FCN(rnn_rows_panels)(2, 1, K, ai, lda, b, tmp); break;
-            case 12 + 1: FCN(rnn_rows_panels)(3, 1, K, ai, lda, b, tmp); break;
-            default: FCN(rnn_rows_panels)(4, 1, K, ai, lda, b, tmp); break;
+            case 4 + 4: FCN(rnn_rows_panels)(1, 4, A, i0, b, ps, tmp); break;
+            case 4 + 3: FCN(rnn_rows_panels)(1, 3, A, i0, b, ps, tmp); break;
+            case 4 + 2: FCN(rnn_rows_panels)(1, 2, A, i0, b, ps, tmp); break;
+            case 4 + 1: FCN(rnn_rows_panels)(1, 1, A, i0, b, ps, tmp); break;
+            case 8 + 2: FCN(rnn_rows_panels)(2, 2, A, i0, b, ps, tmp); break;
+            case 8 + 1: FCN(rnn_rows_panels)(2, 1, A, i0, b, ps, tmp); break;
+            case 12 + 1: FCN(rnn_rows_panels)(3, 1, A, i0, b, ps, tmp); break;
+            default: FCN(rnn_rows_panels)(4, 1, A, i0, b, ps, tmp); break;
             }
             for (int p = 0; p < np_; p++) { /* panel p's rows, GEMM_NR apart as gemm_store_tile reads them */
                 const int64_t j = (q0 + p) * GEMM_NR;
@@ -162,14 +174,14 @@ static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp,
     const int64_t full = rows && rows->rs_red == 1 ? g->M / GEMM_MR * GEMM_MR : g->M;
     const int64_t mc_max = FC_MAX(GEMM_MR, FC_GEMM_A_CHUNK_BYTES / (K * (int64_t)sizeof(T)) / GEMM_MR * GEMM_MR);
     if (full < g->M && full <= mc_max) {
-        const T *a = rows->p + full * rows->rs_lane;
+        const FCN(rows_ab) A = FCN(rows_one)(rows->p, rows->rs_lane, K);
         if (full) g->pack_a(g->a_ctx, abuf, 0, full, 0, K);
         for (int64_t q0 = 0; q0 < npan; q0 += 4) {
             const int64_t q1 = FC_MIN(npan, q0 + 4);
             if (full)
                 FCN(gemm_macro)(g, abuf, bp + q0 * GEMM_NR * K, 0, full, q0 * GEMM_NR, FC_MIN(g->N, q1 * GEMM_NR),
                                 K, !g->accumulate);
-            FCN(rnn_rows_gemm)(g, full, a, rows->rs_lane, bp, q0, q1);
+            FCN(rnn_rows_gemm)(g, full, &A, bp, (int64_t)GEMM_NR * K, q0, q1);
         }
         return;
     }
@@ -178,7 +190,43 @@ static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp,
         g->pack_a(g->a_ctx, abuf, m0, mc, 0, K);
         FCN(gemm_macro)(g, abuf, bp, m0, mc, 0, g->N, K, !g->accumulate);
     }
-    if (full < g->M) FCN(rnn_rows_gemm)(g, full, rows->p + full * rows->rs_lane, rows->rs_lane, bp, 0, npan);
+    if (full < g->M) {
+        const FCN(rows_ab) A = FCN(rows_one)(rows->p, rows->rs_lane, K);
+        FCN(rnn_rows_gemm)(g, full, &A, bp, (int64_t)GEMM_NR * K, 0, npan);
+    }
+}
+
+/* The fused step of an LSTM or plain RNN split by rows: C = [x_t | h_{t-1}] [W_ih^T ; W_hh^T]
+ * in one product, bp's panels (ps apart) holding W_ih^T's columns over W_hh^T's.  One
+ * reduction of I + H per tile where the input projection and the recurrence were two (a tile of
+ * R1's 128-long projection spent 7 % of it starting and storing), and no second pass over the
+ * gates to add them.  A's full row tiles are packed (the micro-kernel reading the rows in place
+ * ran 2 % slower), the rows past them run on rnn_rows_gemm. */
+static void FCN(rnn_fused_step)(const FCN(gemm_op) *g, T *abuf, const T *bp, int64_t ps, const FCN(rows_ab) *A)
+{
+    T tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(64)));
+    const int64_t K = A->k[0] + A->k[1], full = g->M / GEMM_MR * GEMM_MR, npan = FC_CEIL_DIV(g->N, GEMM_NR);
+    for (int64_t i = 0; i < full; i += GEMM_MR)
+        for (int seg = 0; seg < 2; seg++) {
+            const FCN(strided) rows = {A->a[seg], A->lda[seg], 1};
+            if (A->k[seg]) FCN(pack_strided)(&rows, abuf + i * K + (seg ? GEMM_MR * A->k[0] : 0), i, GEMM_MR, 0,
+                                             A->k[seg], GEMM_MR);
+        }
+    for (int64_t q0 = 0; q0 < npan; q0 += 4) { /* 4 panels at a time: the rows past the tiles read them from L2 */
+        const int64_t q1 = FC_MIN(npan, q0 + 4);
+        for (int64_t q = q0; q < q1; q++) {
+            const int64_t j = q * GEMM_NR, nr = FC_MIN((int64_t)GEMM_NR, g->N - j);
+            for (int64_t i = 0; i < full; i += GEMM_MR) {
+                if (nr == GEMM_NR) {
+                    FCN(gemm_ukr)(K, abuf + i * K, bp + q * ps, g->c + i * g->ldc + j, g->ldc, NULL, 0);
+                } else {
+                    FCN(gemm_ukr)(K, abuf + i * K, bp + q * ps, tmp, GEMM_NR, NULL, 0);
+                    FCN(gemm_store_tile)(g, tmp, i, j, GEMM_MR, nr, 1);
+                }
+            }
+        }
+        if (full < g->M) FCN(rnn_rows_gemm)(g, full, A, bp, ps, q0, q1);
+    }
 }
 
 /* A operand whose row r is at p + (r / n1) * s1 + (r % n1) * s2, elements
@@ -418,6 +466,11 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
      * first.  Otherwise one GEMM over every step first (PTB's 1500 -> 1500 LSTM ran 188 -> 250 ms
      * streaming its 36 MB W_ih^T packing once per step). */
     const int step_proj = sp.by_rows && (int64_t)sizeof(T) * FC_ROUND_UP(GH, GEMM_NR) * (I + H) <= ((int64_t)16 << 20);
+    /* LSTM and RNN: both products of a step in one (rnn_fused_step) where a thread's packed rows
+     * fit 256 KiB (a GRU's n gate needs W_hn h apart from W_in x) */
+    const int64_t fps = (int64_t)GEMM_NR * (I + H);
+    const int fused = step_proj && g->cell != FC_GRU &&
+                      (int64_t)sizeof(T) * FC_ROUND_UP(FC_CEIL_DIV(B, nt), GEMM_MR) * (I + H) <= ((int64_t)256 << 10);
     if (!step_proj) {
         FCN(rows2d) xa = {x, B, g->xt, g->xb};
         FCN(strided) wt = {w_ih, I, 1};
@@ -436,15 +489,21 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
         if (!rec_all) return FC_ERR_NOMEM;
     }
     T *bpi = NULL;
-    if (sp.by_rows) { /* W_hh^T (and W_ih^T when projecting step by step), all columns, shared */
+    if (fused) { /* W_ih^T's columns over W_hh^T's, all columns, shared */
+        bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(FC_CEIL_DIV(GH, GEMM_NR) * fps) * sizeof(T));
+        if (!bp_all) return FC_ERR_NOMEM;
+        FCN(rnn_cols) wi = {w_ih, I, 1, GH, 0}, wh = {w_hh, H, 1, GH, 0};
+        FCN(rnn_pack_b)(bp_all, &wi, GH, I, fps);
+        FCN(rnn_pack_b)(bp_all + (int64_t)GEMM_NR * I, &wh, GH, H, fps);
+    } else if (sp.by_rows) { /* W_hh^T (and W_ih^T when projecting step by step), all columns, shared */
         const int64_t cols = FC_ROUND_UP(GH, GEMM_NR);
         bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(cols * (H + (step_proj ? I : 0))) * sizeof(T));
         if (!bp_all) return FC_ERR_NOMEM;
         FCN(rnn_cols) wm = {w_hh, H, 1, GH, 0}, wi = {w_ih, I, 1, GH, 0};
-        FCN(rnn_pack_b)(bp_all, &wm, GH, H);
+        FCN(rnn_pack_b)(bp_all, &wm, GH, H, (int64_t)GEMM_NR * H);
         if (step_proj) {
             bpi = bp_all + cols * H;
-            FCN(rnn_pack_b)(bpi, &wi, GH, I);
+            FCN(rnn_pack_b)(bpi, &wi, GH, I, (int64_t)GEMM_NR * I);
         }
     }
     int err = 0;
@@ -455,12 +514,12 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
         FCN(rnn_split_mine)(&sp, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1, &j0, &j1);
         const int64_t nj = j1 - j0, ncol = G * nj;
         T *bp = bp_all;
-        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + GEMM_MR * FC_MAX(H, I)) * sizeof(T));
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + GEMM_MR * (H + I)) * sizeof(T));
         if (!sp.by_rows) { /* this thread's columns of W_hh^T, gate after gate */
             bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_ROUND_UP(FC_MAX(ncol, 1), GEMM_NR) * H) * sizeof(T));
             if (bp && nj > 0) {
                 FCN(rnn_cols) wm = {w_hh + j0 * H, H, 1, nj, H};
-                FCN(rnn_pack_b)(bp, &wm, ncol, H);
+                FCN(rnn_pack_b)(bp, &wm, ncol, H, (int64_t)GEMM_NR * H);
             }
         }
         if (!bp || !abuf) {
@@ -472,7 +531,16 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
             T *gt = gates + t * B * GH;
             const T *hprev = t > 0 ? y + (t - 1) * g->yt : h0;
             const int64_t hrs = t > 0 ? g->yb : H; /* row stride of hprev */
-            if (ok && step_proj) { /* this step's input projection of this thread's rows */
+            if (ok && fused) {
+                FCN(rows_ab) A = {{x + t * g->xt + b0 * g->xb, hprev ? hprev + b0 * hrs : x},
+                                  {g->xb, hrs}, {I, hprev ? H : 0}};
+                FCN(gemm_op) step = {
+                    .M = b1 - b0, .N = GH, .K = I + H, .pack_a = NULL, .a_ctx = NULL, .pack_b = NULL, .b_ctx = NULL,
+                    .c = gt + b0 * GH, .ldc = GH, .seg_len = GH, .seg_stride = 0, .bias = NULL, .accumulate = 0,
+                };
+                FCN(rnn_fused_step)(&step, abuf, bp_all, fps, &A);
+            }
+            if (ok && step_proj && !fused) { /* this step's input projection of this thread's rows */
                 FCN(strided) xs = {x + t * g->xt + b0 * g->xb, g->xb, 1};
                 FCN(gemm_op) xstep = {
                     .M = b1 - b0, .N = GH, .K = I,
@@ -482,7 +550,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
                 };
                 FCN(rnn_gemm_prepacked)(&xstep, abuf, bpi, &xs);
             }
-            if (ok && hprev) {
+            if (ok && hprev && !fused) {
                 FCN(strided) ha = {hprev + b0 * hrs, hrs, 1};
                 FCN(gemm_op) step = {
                     .M = b1 - b0, .N = ncol, .K = H,
@@ -589,7 +657,7 @@ static int FCN(rnn_backward)(T *dx, T *dh0, T *dc0, T *dw_ih, T *dw_hh, T *db_ih
         bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(FC_ROUND_UP(H, GEMM_NR) * GH) * sizeof(T));
         if (!bp_all) return FC_ERR_NOMEM;
         FCN(rnn_cols) wm = {w_hh, 1, H, H, 0};
-        FCN(rnn_pack_b)(bp_all, &wm, H, GH);
+        FCN(rnn_pack_b)(bp_all, &wm, H, GH, (int64_t)GEMM_NR * GH);
     }
     int err = 0;
 #pragma omp parallel num_threads(sp.team)
@@ -604,7 +672,7 @@ static int FCN(rnn_backward)(T *dx, T *dh0, T *dc0, T *dw_ih, T *dw_hh, T *db_ih
             bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_ROUND_UP(FC_MAX(nj, 1), GEMM_NR) * GH) * sizeof(T));
             if (bp && nj > 0) {
                 FCN(rnn_cols) wm = {w_hh + j0, 1, H, nj, 0};
-                FCN(rnn_pack_b)(bp, &wm, nj, GH);
+                FCN(rnn_pack_b)(bp, &wm, nj, GH, (int64_t)GEMM_NR * GH);
             }
         }
         if (!bp || !abuf) {

@@ -173,15 +173,17 @@ def test_thread_count_and_split_do_not_change_results(kind, B, rng):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
 def test_every_batch_size_against_the_reference(kind, simd_level, rng):
-    """Batches of 1 to 35 rows: the rows past a thread's full micro-tiles run on the few-rows
+    """Batches of 1 to 40 rows: the rows past a thread's full micro-tiles run on the few-rows
     kernel (1-4 rows over 4 / rows packed panels), across panels cut by the gate segments (H = 37),
     in both splits (units below 2 tiles of rows per thread, rows above), with the input
-    projection per step (a small W_ih) and as one GEMM (I = 300); float64 against NumPy's
-    forward and backpropagation through time."""
+    projection per step (the rows split), in one product with the recurrence (LSTM, RNN) or
+    apart (GRU, and every cell once a thread's rows of [x_t | h_{t-1}] pass 256 KiB: I = 1400),
+    and as one GEMM first (the units split); float64 against NumPy's forward and
+    backpropagation through time."""
     from fastconv._tools import references
 
     for B, I, H in [(1, 7, 37), (2, 7, 37), (3, 5, 37), (4, 7, 40), (5, 6, 37), (7, 3, 37), (9, 7, 37),
-                    (17, 7, 37), (20, 9, 37), (23, 300, 37), (35, 7, 64)]:
+                    (17, 7, 37), (20, 9, 37), (23, 300, 37), (35, 7, 64), (40, 1400, 37)]:
         T = 3
         x = rng.standard_normal((T, B, I))
         w = params(kind, I, H, rng)
