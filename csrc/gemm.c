@@ -45,13 +45,13 @@ typedef struct FCN(gemm_op) {
     int accumulate;
 } FCN(gemm_op);
 
-/* c[MR x NR] = acc (+ bias[i]) or c += acc, acc = sum_k a[k][:] (x) b[k][:] */
-static void FCN(gemm_ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,
-                          int64_t ldc, const T *restrict bias, int accumulate)
+/* acc[i][:] = sum_k a[k R + i] b[k][:] for R rows (A packed R to a step): the micro-kernel's
+ * loop, R = GEMM_MR (a recurrent step's few rows use more, see rnn.c) */
+static inline __attribute__((always_inline)) void FCN(gemm_acc)(int R, int64_t kc, const T *restrict a,
+                                                                const T *restrict b, V acc[][GEMM_NV])
 {
-    V acc[GEMM_MR][GEMM_NV];
 #pragma GCC unroll 16
-    for (int i = 0; i < GEMM_MR; i++)
+    for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < GEMM_NV; v++) acc[i][v] = (V){0};
     for (int64_t k = 0; k < kc; k++) {
@@ -59,12 +59,20 @@ static void FCN(gemm_ukr)(int64_t kc, const T *restrict a, const T *restrict b, 
 #pragma GCC unroll 4
         for (int v = 0; v < GEMM_NV; v++) bv[v] = *(const V *)(b + k * GEMM_NR + v * VL);
 #pragma GCC unroll 16
-        for (int i = 0; i < GEMM_MR; i++) {
-            V ai = FCN(splat)(a[k * GEMM_MR + i]);
+        for (int i = 0; i < R; i++) {
+            V ai = FCN(splat)(a[k * R + i]);
 #pragma GCC unroll 4
             for (int v = 0; v < GEMM_NV; v++) acc[i][v] += ai * bv[v];
         }
     }
+}
+
+/* c[MR x NR] = acc (+ bias[i]) or c += acc, acc = sum_k a[k][:] (x) b[k][:] */
+static void FCN(gemm_ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,
+                          int64_t ldc, const T *restrict bias, int accumulate)
+{
+    V acc[GEMM_MR][GEMM_NV];
+    FCN(gemm_acc)(GEMM_MR, kc, a, b, acc);
 #pragma GCC unroll 16
     for (int i = 0; i < GEMM_MR; i++) {
         T *ci = c + i * ldc;
@@ -337,6 +345,24 @@ static inline void FCN(transpose8)(T *d, int64_t ld, const T *s, int64_t ls)
 static inline void FCN(pack_strided)(const FCN(strided) *m, T *dst, int64_t i0, int64_t n,
                                      int64_t k0, int64_t kc, int width)
 {
+    if (m->rs_lane == 1 && n >= width) {
+        /* lanes adjacent (a transposed A, a row-major B): step by step, every panel's piece of the
+         * step's run, so the source is read row after row (panel after panel, each step a new
+         * cache line far from the last, was memory latency: 14 % of an LSTM's weight gradient) */
+        const int64_t nfull = n / width * width;
+        for (int64_t kk = 0; kk < kc; kk++) {
+            const T *s = m->p + i0 + (k0 + kk) * m->rs_red;
+            T *d = dst + kk * width;
+            if (width == GEMM_MR)
+                for (int64_t p = 0; p < nfull; p += GEMM_MR) memcpy(d + p * kc, s + p, GEMM_MR * sizeof(T));
+            else
+                for (int64_t p = 0; p < nfull; p += GEMM_NR) memcpy(d + p * kc, s + p, GEMM_NR * sizeof(T));
+        }
+        if (nfull == n) return;
+        dst += nfull * kc;
+        i0 += nfull;
+        n -= nfull;
+    }
     for (int64_t p = 0; p < n; p += width, dst += (int64_t)width * kc) {
         const int64_t w = FC_MIN((int64_t)width, n - p);
         const T *src = m->p + (i0 + p) * m->rs_lane + k0 * m->rs_red;

@@ -34,11 +34,13 @@ typedef struct FCN(rnn_cols) {
     int64_t lane, red, seg_len, seg_stride;
 } FCN(rnn_cols);
 
-/* B panels (GEMM_NR columns, full reduction K) for columns [0, n), ps apart (GEMM_NR K for
- * consecutive panels) */
-static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K, int64_t ps)
+/* B panels (GEMM_NR columns, full reduction K) [p0, p1) of columns [0, n), panel p at dst + p ps
+ * (ps = GEMM_NR K for consecutive panels) */
+static void FCN(rnn_pack_b_panels)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K, int64_t ps, int64_t p0,
+                                   int64_t p1)
 {
-    for (int64_t c0 = 0; c0 < n; c0 += GEMM_NR, dst += ps) {
+    dst += p0 * ps;
+    for (int64_t c0 = p0 * GEMM_NR; c0 < FC_MIN(n, p1 * GEMM_NR); c0 += GEMM_NR, dst += ps) {
         if (m->red == 1 && GEMM_NR % 8 == 0 && c0 + GEMM_NR <= n) {
             /* columns contiguous along the reduction (the weights' rows): 8 columns of one gate
              * segment x 8 steps at a time through the register transpose (element by element
@@ -76,6 +78,20 @@ static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K
     }
 }
 
+/* every panel of columns [0, n) */
+static void FCN(rnn_pack_b)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K, int64_t ps)
+{
+    FCN(rnn_pack_b_panels)(dst, m, n, K, ps, 0, FC_CEIL_DIV(n, GEMM_NR));
+}
+
+/* this thread's share of the panels, the team's packing complete on return */
+static void FCN(rnn_pack_b_team)(T *dst, const FCN(rnn_cols) *m, int64_t n, int64_t K, int64_t ps)
+{
+    int64_t p0, p1;
+    fc_split_range(FC_CEIL_DIV(n, GEMM_NR), omp_get_num_threads(), omp_get_thread_num(), &p0, &p1);
+    FCN(rnn_pack_b_panels)(dst, m, n, K, ps, p0, p1);
+}
+
 /* A's rows as one or two segments along the reduction: row i is a[0] + i lda[0] for the first
  * k[0] steps, then a[1] + i lda[1] for k[1] (x_t's rows, then h_{t-1}'s, in the fused step) */
 typedef struct FCN(rows_ab) {
@@ -109,17 +125,19 @@ static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, in
         const T *restrict a = A->a[seg] + i0 * A->lda[seg];
         const int64_t lda = A->lda[seg];
         for (int64_t k = 0; k < A->k[seg]; k++, b += GEMM_NR) {
-            V ai[4];
-#pragma GCC unroll 4
-            for (int i = 0; i < R; i++) ai[i] = FCN(splat)(a[i * lda + k]);
+            V bv[4][GEMM_NV];
 #pragma GCC unroll 4
             for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
-                for (int v = 0; v < GEMM_NV; v++) {
-                    const V bv = *(const V *)(b + p * ps + v * VL);
+                for (int v = 0; v < GEMM_NV; v++) bv[p][v] = *(const V *)(b + p * ps + v * VL);
 #pragma GCC unroll 4
-                    for (int i = 0; i < R; i++) acc[i][p][v] += ai[i] * bv;
-                }
+            for (int i = 0; i < R; i++) {
+                const V ai = FCN(splat)(a[i * lda + k]);
+#pragma GCC unroll 4
+                for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+                    for (int v = 0; v < GEMM_NV; v++) acc[i][p][v] += ai * bv[p][v];
+            }
         }
     }
 #pragma GCC unroll 4
@@ -130,13 +148,60 @@ static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, in
             for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + (p * 4 + i) * GEMM_NR + v * VL, acc[i][p][v]);
 }
 
-/* C rows [m0, M) (+)= A Bp over panels [p0, p1) (ps apart), for fewer than GEMM_MR rows: groups
- * of up to 4 rows, a single group over 4 / rows panels at a time */
+/* With 32 vector registers (AVX-512), one tile of up to 12 rows over one panel (24 accumulators):
+ * the rows past a thread's full tiles ride with the last full tile (PTB's 10 rows a thread ran
+ * as 8 and 2, the 2 a quarter slower per flop), 5-7 rows as one tile */
+#define FC_RNN_TALL (GEMM_MR == 8 && GEMM_NV == 2 && FC_VBYTES == 64)
+
+/* Where the rows kernel starts, given `full` rows of full tiles out of M */
+static inline int64_t FCN(rnn_rows_start)(int64_t full, int64_t M)
+{
+    return FC_RNN_TALL && full >= GEMM_MR && M - full <= 4 && M > full ? full - GEMM_MR : full;
+}
+
+/* tmp[i][c] = sum_k ap[k R + i] bp[k][c] for R rows (5-12) packed R to a step: the micro-kernel
+ * for R rows (A packed: R rows' addresses in place took more registers than there are) */
+static inline __attribute__((always_inline)) void FCN(rnn_tall)(int R, int64_t K, const T *restrict ap,
+                                                                const T *restrict bp, T *restrict tmp)
+{
+    V acc[12][GEMM_NV];
+    FCN(gemm_acc)(R, K, ap, bp, acc);
+#pragma GCC unroll 12
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + i * GEMM_NR + v * VL, acc[i][v]);
+}
+
+/* C rows [m0, M) (+)= A Bp over panels [p0, p1) (ps apart), for fewer than GEMM_MR rows (or up to
+ * GEMM_MR + 4, see FC_RNN_TALL, packed into ap, room for K of them): groups of up to 4 rows, a
+ * single group over 4 / rows panels at a time */
 static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const FCN(rows_ab) *A, const T *bp, int64_t ps,
-                               int64_t p0, int64_t p1)
+                               int64_t p0, int64_t p1, T *ap)
 {
     T tmp[4 * 4 * GEMM_NR] __attribute__((aligned(64)));
     const int rem = (int)(g->M - m0), P = rem == 1 ? 4 : rem == 2 ? 2 : 1;
+    if (FC_RNN_TALL && rem > 4) {
+        const int64_t K = A->k[0] + A->k[1];
+        if (p0 == 0) /* the rows packed once, for the first panel group (ap: space after the tiles') */
+            for (int seg = 0, k0 = 0; seg < 2; k0 += (int)A->k[seg++])
+                for (int64_t k = 0; k < A->k[seg]; k++)
+                    for (int i = 0; i < rem; i++) ap[(k0 + k) * rem + i] = A->a[seg][(m0 + i) * A->lda[seg] + k];
+        for (int64_t q = p0; q < p1; q++) {
+            const T *b = bp + q * ps;
+            switch (rem) {
+            case 5: FCN(rnn_tall)(5, K, ap, b, tmp); break;
+            case 6: FCN(rnn_tall)(6, K, ap, b, tmp); break;
+            case 7: FCN(rnn_tall)(7, K, ap, b, tmp); break;
+            case 9: FCN(rnn_tall)(9, K, ap, b, tmp); break;
+            case 10: FCN(rnn_tall)(10, K, ap, b, tmp); break;
+            case 11: FCN(rnn_tall)(11, K, ap, b, tmp); break;
+            default: FCN(rnn_tall)(12, K, ap, b, tmp); break;
+            }
+            const int64_t j = q * GEMM_NR;
+            FCN(gemm_store_tile)(g, tmp, m0, j, rem, FC_MIN((int64_t)GEMM_NR, g->N - j), !g->accumulate);
+        }
+        return;
+    }
     for (int64_t q0 = p0; q0 < p1;) {
         const int np_ = (int)FC_MIN((int64_t)P, p1 - q0);
         const T *b = bp + q0 * ps;
@@ -162,26 +227,34 @@ static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const FCN(rows
     }
 }
 
+/* Panels per group for the few-rows kernel to find in L2 after the full tiles: up to 4, within
+ * 768 KiB (PTB's backward, 2600-long panels of 333 KB, re-read groups of 4 from L3) */
+static inline int64_t FCN(rnn_group)(int64_t K)
+{
+    return FC_MAX(1, FC_MIN(4, ((int64_t)768 << 10) / ((int64_t)GEMM_NR * K * (int64_t)sizeof(T))));
+}
+
 /* C (+)= A Bp: A packed here through g->pack_a, Bp prepacked (rnn_pack_b,
  * full K); runs on the calling thread.  With `rows` (A's rows, contiguous
  * along the reduction), the rows past the last full micro-tile run on
  * rnn_rows_gemm instead of a tile of mostly empty rows, panel group by
- * panel group after the full tiles' (so each panel is read from memory
- * once, then from L2) where those fit one packing of A. */
+ * panel group (rnn_group) after the full tiles' (so each panel is read
+ * from memory once, then from L2) where those fit one packing of A. */
 static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp, const FCN(strided) *rows)
 {
     const int64_t K = g->K, npan = FC_CEIL_DIV(g->N, GEMM_NR);
-    const int64_t full = rows && rows->rs_red == 1 ? g->M / GEMM_MR * GEMM_MR : g->M;
+    const int64_t full = rows && rows->rs_red == 1 ? FCN(rnn_rows_start)(g->M / GEMM_MR * GEMM_MR, g->M) : g->M;
     const int64_t mc_max = FC_MAX(GEMM_MR, FC_GEMM_A_CHUNK_BYTES / (K * (int64_t)sizeof(T)) / GEMM_MR * GEMM_MR);
     if (full < g->M && full <= mc_max) {
         const FCN(rows_ab) A = FCN(rows_one)(rows->p, rows->rs_lane, K);
         if (full) g->pack_a(g->a_ctx, abuf, 0, full, 0, K);
-        for (int64_t q0 = 0; q0 < npan; q0 += 4) {
-            const int64_t q1 = FC_MIN(npan, q0 + 4);
+        const int64_t grp = FCN(rnn_group)(K);
+        for (int64_t q0 = 0; q0 < npan; q0 += grp) {
+            const int64_t q1 = FC_MIN(npan, q0 + grp);
             if (full)
                 FCN(gemm_macro)(g, abuf, bp + q0 * GEMM_NR * K, 0, full, q0 * GEMM_NR, FC_MIN(g->N, q1 * GEMM_NR),
                                 K, !g->accumulate);
-            FCN(rnn_rows_gemm)(g, full, &A, bp, (int64_t)GEMM_NR * K, q0, q1);
+            FCN(rnn_rows_gemm)(g, full, &A, bp, (int64_t)GEMM_NR * K, q0, q1, abuf + full * K);
         }
         return;
     }
@@ -192,7 +265,7 @@ static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp,
     }
     if (full < g->M) {
         const FCN(rows_ab) A = FCN(rows_one)(rows->p, rows->rs_lane, K);
-        FCN(rnn_rows_gemm)(g, full, &A, bp, (int64_t)GEMM_NR * K, 0, npan);
+        FCN(rnn_rows_gemm)(g, full, &A, bp, (int64_t)GEMM_NR * K, 0, npan, abuf);
     }
 }
 
@@ -205,15 +278,17 @@ static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp,
 static void FCN(rnn_fused_step)(const FCN(gemm_op) *g, T *abuf, const T *bp, int64_t ps, const FCN(rows_ab) *A)
 {
     T tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(64)));
-    const int64_t K = A->k[0] + A->k[1], full = g->M / GEMM_MR * GEMM_MR, npan = FC_CEIL_DIV(g->N, GEMM_NR);
+    const int64_t K = A->k[0] + A->k[1], full = FCN(rnn_rows_start)(g->M / GEMM_MR * GEMM_MR, g->M);
+    const int64_t npan = FC_CEIL_DIV(g->N, GEMM_NR);
     for (int64_t i = 0; i < full; i += GEMM_MR)
         for (int seg = 0; seg < 2; seg++) {
             const FCN(strided) rows = {A->a[seg], A->lda[seg], 1};
             if (A->k[seg]) FCN(pack_strided)(&rows, abuf + i * K + (seg ? GEMM_MR * A->k[0] : 0), i, GEMM_MR, 0,
                                              A->k[seg], GEMM_MR);
         }
-    for (int64_t q0 = 0; q0 < npan; q0 += 4) { /* 4 panels at a time: the rows past the tiles read them from L2 */
-        const int64_t q1 = FC_MIN(npan, q0 + 4);
+    const int64_t grp = FCN(rnn_group)(K);
+    for (int64_t q0 = 0; q0 < npan; q0 += grp) { /* the rows past the tiles read a group's panels from L2 */
+        const int64_t q1 = FC_MIN(npan, q0 + grp);
         for (int64_t q = q0; q < q1; q++) {
             const int64_t j = q * GEMM_NR, nr = FC_MIN((int64_t)GEMM_NR, g->N - j);
             for (int64_t i = 0; i < full; i += GEMM_MR) {
@@ -225,7 +300,7 @@ static void FCN(rnn_fused_step)(const FCN(gemm_op) *g, T *abuf, const T *bp, int
                 }
             }
         }
-        if (full < g->M) FCN(rnn_rows_gemm)(g, full, A, bp, ps, q0, q1);
+        if (full < g->M) FCN(rnn_rows_gemm)(g, full, A, bp, ps, q0, q1, abuf + full * K);
     }
 }
 
@@ -278,7 +353,9 @@ static void FCN(rnn_pack_b_rows)(const void *ctx, T *dst, int64_t j0, int64_t n,
         }
         row += j0;
         T *d = dst + kk * GEMM_NR;
-        for (int64_t jp = 0; jp < n; jp += GEMM_NR, d += (int64_t)GEMM_NR * kc)
+        int64_t jp = 0;
+        for (; jp + GEMM_NR <= n; jp += GEMM_NR, d += (int64_t)GEMM_NR * kc) memcpy(d, row + jp, GEMM_NR * sizeof(T));
+        if (jp < n)
             for (int64_t t = 0; t < GEMM_NR; t++) d[t] = jp + t < n ? row[jp + t] : 0;
     }
 }
@@ -488,33 +565,35 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
         rec_all = fc_scratch(FC_SCRATCH_WORK2, (size_t)(B * GH) * sizeof(T));
         if (!rec_all) return FC_ERR_NOMEM;
     }
+    /* by rows: W_ih^T's columns over W_hh^T's (fused), or W_hh^T (and W_ih^T when projecting step
+     * by step), all columns, shared, packed by the team (PTB's 13.5 MB took 1 ms on one thread) */
     T *bpi = NULL;
-    if (fused) { /* W_ih^T's columns over W_hh^T's, all columns, shared */
-        bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(FC_CEIL_DIV(GH, GEMM_NR) * fps) * sizeof(T));
-        if (!bp_all) return FC_ERR_NOMEM;
-        FCN(rnn_cols) wi = {w_ih, I, 1, GH, 0}, wh = {w_hh, H, 1, GH, 0};
-        FCN(rnn_pack_b)(bp_all, &wi, GH, I, fps);
-        FCN(rnn_pack_b)(bp_all + (int64_t)GEMM_NR * I, &wh, GH, H, fps);
-    } else if (sp.by_rows) { /* W_hh^T (and W_ih^T when projecting step by step), all columns, shared */
-        const int64_t cols = FC_ROUND_UP(GH, GEMM_NR);
+    const int64_t cols = FC_ROUND_UP(GH, GEMM_NR);
+    if (sp.by_rows) {
         bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(cols * (H + (step_proj ? I : 0))) * sizeof(T));
         if (!bp_all) return FC_ERR_NOMEM;
-        FCN(rnn_cols) wm = {w_hh, H, 1, GH, 0}, wi = {w_ih, I, 1, GH, 0};
-        FCN(rnn_pack_b)(bp_all, &wm, GH, H, (int64_t)GEMM_NR * H);
-        if (step_proj) {
-            bpi = bp_all + cols * H;
-            FCN(rnn_pack_b)(bpi, &wi, GH, I, (int64_t)GEMM_NR * I);
-        }
+        if (step_proj && !fused) bpi = bp_all + cols * H;
     }
     int err = 0;
 #pragma omp parallel num_threads(sp.team)
     {
         fc_fpstate fp = fc_fp_enter();
+        if (sp.by_rows) {
+            FCN(rnn_cols) wh = {w_hh, H, 1, GH, 0}, wi = {w_ih, I, 1, GH, 0};
+            if (fused) {
+                FCN(rnn_pack_b_team)(bp_all, &wi, GH, I, fps);
+                FCN(rnn_pack_b_team)(bp_all + (int64_t)GEMM_NR * I, &wh, GH, H, fps);
+            } else {
+                FCN(rnn_pack_b_team)(bp_all, &wh, GH, H, (int64_t)GEMM_NR * H);
+                if (bpi) FCN(rnn_pack_b_team)(bpi, &wi, GH, I, (int64_t)GEMM_NR * I);
+            }
+#pragma omp barrier
+        }
         int64_t b0, b1, j0, j1;
         FCN(rnn_split_mine)(&sp, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1, &j0, &j1);
         const int64_t nj = j1 - j0, ncol = G * nj;
         T *bp = bp_all;
-        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + GEMM_MR * (H + I)) * sizeof(T));
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + (GEMM_MR + 4) * (H + I)) * sizeof(T));
         if (!sp.by_rows) { /* this thread's columns of W_hh^T, gate after gate */
             bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_ROUND_UP(FC_MAX(ncol, 1), GEMM_NR) * H) * sizeof(T));
             if (bp && nj > 0) {
@@ -653,21 +732,24 @@ static int FCN(rnn_backward)(T *dx, T *dh0, T *dc0, T *dw_ih, T *dw_hh, T *db_ih
     FCN(rnn_split) sp;
     FCN(rnn_split_init)(&sp, B, H, nt);
     T *bp_all = NULL;
-    if (sp.by_rows) { /* W_hh, all columns (rows: every gate column), shared */
+    if (sp.by_rows) { /* W_hh, all columns (rows: every gate column), shared, packed by the team */
         bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(FC_ROUND_UP(H, GEMM_NR) * GH) * sizeof(T));
         if (!bp_all) return FC_ERR_NOMEM;
-        FCN(rnn_cols) wm = {w_hh, 1, H, H, 0};
-        FCN(rnn_pack_b)(bp_all, &wm, H, GH, (int64_t)GEMM_NR * GH);
     }
     int err = 0;
 #pragma omp parallel num_threads(sp.team)
     {
         fc_fpstate fp = fc_fp_enter();
+        if (sp.by_rows) {
+            FCN(rnn_cols) wm = {w_hh, 1, H, H, 0};
+            FCN(rnn_pack_b_team)(bp_all, &wm, H, GH, (int64_t)GEMM_NR * GH);
+#pragma omp barrier
+        }
         int64_t b0, b1, j0, j1;
         FCN(rnn_split_mine)(&sp, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1, &j0, &j1);
         const int64_t nj = j1 - j0;
         T *bp = bp_all;
-        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + GEMM_MR * GH) * sizeof(T));
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + (GEMM_MR + 4) * GH) * sizeof(T));
         if (!sp.by_rows) { /* this thread's columns of W_hh */
             bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_ROUND_UP(FC_MAX(nj, 1), GEMM_NR) * GH) * sizeof(T));
             if (bp && nj > 0) {
