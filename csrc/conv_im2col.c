@@ -286,6 +286,8 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const T *x, T **xs_out,
                     for (int64_t j = 0; j < jlo; j++) di[j] = 0;
                     if (sw == 1)
                         memcpy(di + jlo, row + jlo, (size_t)(jhi - jlo) * sizeof(T));
+                    else if (sw == 2) /* (a constant stride: the compiler's even/odd shuffles) */
+                        for (int64_t j = jlo; j < jhi; j++) di[j] = row[2 * j];
                     else
                         for (int64_t j = jlo; j < jhi; j++) di[j] = row[sw * j];
                     for (int64_t j = jhi; j < Wp; j++) di[j] = 0;
@@ -316,6 +318,10 @@ static void FCN(pack_im2col_phased)(const void *ctx, T *dst, int64_t j0, int64_t
         const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
         const int64_t nrun = fc_split_runs(runs, j0 + jp, w, g->P, g->Q);
         for (int64_t u = 0; u < nrun; u++) src[u] = cx->xs + cx->pixoff[j0 + jp + runs[u].lane];
+        if (nrun == 1 && w == GEMM_NR) { /* one whole run (a 1-D layer's every panel): whole-vector copies */
+            for (int64_t kk = 0; kk < kc; kk++) memcpy(dst + kk * GEMM_NR, src[0] + cx->ct[k0 + kk], GEMM_NR * sizeof(T));
+            continue;
+        }
         for (int64_t kk = 0; kk < kc; kk++) {
             T *d = dst + kk * GEMM_NR;
             const int64_t o = cx->ct[k0 + kk];

@@ -275,6 +275,17 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
     }
     if (nmu * nnu < nt && g->K >= 8 * GEMM_KC && g->M * g->N * nt <= (1 << 22))
         return FCN(gemm_split_k)(g, nt);
+    /* whole rounds: units not a multiple of the threads leave all but one thread idle for the
+     * last (a 1-D layer's 2000 columns ran as 5 units on 2 threads, 3 + 2: 17 % lost) */
+    while ((nmu * nnu) % nt) {
+        const int can_m = nmu < pm, can_n = nnu < pn;
+        if (can_m && (g->M * nnu >= g->N * nmu || !can_n))
+            nmu++;
+        else if (can_n)
+            nnu++;
+        else
+            break;
+    }
     const int64_t ncu = FC_CEIL_DIV(pn, nnu) * GEMM_NR; /* the widest unit's columns */
 
     int err = 0;
