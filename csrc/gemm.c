@@ -45,13 +45,15 @@ typedef struct FCN(gemm_op) {
     int accumulate;
 } FCN(gemm_op);
 
-/* acc[i][:] = sum_k a[k R + i] b[k][:] for R rows (A packed R to a step): the micro-kernel's
- * loop, R = GEMM_MR (a recurrent step's few rows use more, see rnn.c) */
-static inline __attribute__((always_inline)) void FCN(gemm_acc)(int R, int64_t kc, const T *restrict a,
-                                                                const T *restrict b, V acc[][GEMM_NV])
+/* acc[i][:] = sum_k a[k R + i] b[k][:] for R rows (A packed R to a step), then R2 more rows
+ * from the next panel a2 (packed GEMM_MR to a step, its first R2 rows): the micro-kernel's loop,
+ * R = GEMM_MR (a recurrent step's few rows use more, see rnn.c) */
+static inline __attribute__((always_inline)) void FCN(gemm_acc)(int R, int R2, int64_t kc, const T *restrict a,
+                                                                const T *restrict a2, const T *restrict b,
+                                                                V acc[][GEMM_NV])
 {
 #pragma GCC unroll 16
-    for (int i = 0; i < R; i++)
+    for (int i = 0; i < R + R2; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < GEMM_NV; v++) acc[i][v] = (V){0};
     for (int64_t k = 0; k < kc; k++) {
@@ -59,22 +61,20 @@ static inline __attribute__((always_inline)) void FCN(gemm_acc)(int R, int64_t k
 #pragma GCC unroll 4
         for (int v = 0; v < GEMM_NV; v++) bv[v] = *(const V *)(b + k * GEMM_NR + v * VL);
 #pragma GCC unroll 16
-        for (int i = 0; i < R; i++) {
-            V ai = FCN(splat)(a[k * R + i]);
+        for (int i = 0; i < R + R2; i++) {
+            V ai = FCN(splat)(i < R ? a[k * R + i] : a2[k * GEMM_MR + i - R]);
 #pragma GCC unroll 4
             for (int v = 0; v < GEMM_NV; v++) acc[i][v] += ai * bv[v];
         }
     }
 }
 
-/* c[MR x NR] = acc (+ bias[i]) or c += acc, acc = sum_k a[k][:] (x) b[k][:] */
-static void FCN(gemm_ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,
-                          int64_t ldc, const T *restrict bias, int accumulate)
+/* c[R x NR] = acc (+ bias[i]) or c += acc */
+static inline __attribute__((always_inline)) void FCN(gemm_put)(int R, V acc[][GEMM_NV], T *restrict c, int64_t ldc,
+                                                                const T *restrict bias, int accumulate)
 {
-    V acc[GEMM_MR][GEMM_NV];
-    FCN(gemm_acc)(GEMM_MR, kc, a, b, acc);
 #pragma GCC unroll 16
-    for (int i = 0; i < GEMM_MR; i++) {
+    for (int i = 0; i < R; i++) {
         T *ci = c + i * ldc;
 #pragma GCC unroll 4
         for (int v = 0; v < GEMM_NV; v++) {
@@ -85,6 +85,35 @@ static void FCN(gemm_ukr)(int64_t kc, const T *restrict a, const T *restrict b, 
                 r += FCN(splat)(bias[i]);
             FCN(storeu)(ci + v * VL, r);
         }
+    }
+}
+
+/* c[MR x NR] = acc (+ bias[i]) or c += acc, acc = sum_k a[k][:] (x) b[k][:] */
+static void FCN(gemm_ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,
+                          int64_t ldc, const T *restrict bias, int accumulate)
+{
+    V acc[GEMM_MR][GEMM_NV];
+    FCN(gemm_acc)(GEMM_MR, 0, kc, a, a, b, acc);
+    FCN(gemm_put)(GEMM_MR, acc, c, ldc, bias, accumulate);
+}
+
+/* With 32 vector registers (AVX-512), a last row tile of up to 4 rows rides with the full tile
+ * before it, one tile of up to 12 rows (24 accumulators): a batch-1 layer's 49 output pixels
+ * ran as 7 tiles of 8, the last holding 1 row (an eighth of the work wasted, and a scalar
+ * store through a temporary) */
+#define FC_GEMM_TALL (GEMM_MR == 8 && GEMM_NV == 2 && FC_VBYTES == 64)
+
+/* the MR rows of panel a and the first r2 (1-4) of the next, a + MR kc */
+static void FCN(gemm_ukr_tall)(int r2, int64_t kc, const T *restrict a, const T *restrict b, T *restrict c,
+                               int64_t ldc, const T *restrict bias, int accumulate)
+{
+    V acc[GEMM_MR + 4][GEMM_NV];
+    const T *a2 = a + (int64_t)GEMM_MR * kc;
+    switch (r2) {
+    case 1: FCN(gemm_acc)(GEMM_MR, 1, kc, a, a2, b, acc); FCN(gemm_put)(GEMM_MR + 1, acc, c, ldc, bias, accumulate); break;
+    case 2: FCN(gemm_acc)(GEMM_MR, 2, kc, a, a2, b, acc); FCN(gemm_put)(GEMM_MR + 2, acc, c, ldc, bias, accumulate); break;
+    case 3: FCN(gemm_acc)(GEMM_MR, 3, kc, a, a2, b, acc); FCN(gemm_put)(GEMM_MR + 3, acc, c, ldc, bias, accumulate); break;
+    default: FCN(gemm_acc)(GEMM_MR, 4, kc, a, a2, b, acc); FCN(gemm_put)(GEMM_MR + 4, acc, c, ldc, bias, accumulate); break;
     }
 }
 
@@ -116,7 +145,7 @@ static void FCN(gemm_store_tile)(const FCN(gemm_op) *g, const T *tmp, int64_t i0
 static void FCN(gemm_macro)(const FCN(gemm_op) *g, const T *abuf, const T *bbuf, int64_t mc0, int64_t mc,
                             int64_t n0, int64_t n1, int64_t kc, int overwrite)
 {
-    T tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(64)));
+    T tmp[(GEMM_MR + 4) * GEMM_NR] __attribute__((aligned(64)));
     for (int64_t j = n0; j < n1; j += GEMM_NR) {
         const int64_t nr = FC_MIN(GEMM_NR, n1 - j);
         const T *bp = bbuf + ((j - n0) / GEMM_NR) * GEMM_NR * kc;
@@ -126,6 +155,17 @@ static void FCN(gemm_macro)(const FCN(gemm_op) *g, const T *abuf, const T *bbuf,
         for (int64_t i = mc0; i < mc0 + mc; i += GEMM_MR) {
             const int64_t mr = FC_MIN(GEMM_MR, mc0 + mc - i);
             const T *ap = abuf + ((i - mc0) / GEMM_MR) * GEMM_MR * kc;
+            const int64_t r2 = mc0 + mc - i - GEMM_MR;
+            if (FC_GEMM_TALL && r2 >= 1 && r2 <= 4) { /* this tile and the last few rows, see gemm_ukr_tall */
+                if (full_cols) {
+                    FCN(gemm_ukr_tall)((int)r2, kc, ap, bp, cj + i * g->ldc, g->ldc, g->bias ? g->bias + i : NULL,
+                                       !overwrite);
+                } else {
+                    FCN(gemm_ukr_tall)((int)r2, kc, ap, bp, tmp, GEMM_NR, NULL, 0);
+                    FCN(gemm_store_tile)(g, tmp, i, j, GEMM_MR + r2, nr, overwrite);
+                }
+                break;
+            }
             if (full_cols && mr == GEMM_MR) {
                 FCN(gemm_ukr)(kc, ap, bp, cj + i * g->ldc, g->ldc, g->bias ? g->bias + i : NULL, !overwrite);
             } else {
@@ -136,14 +176,16 @@ static void FCN(gemm_macro)(const FCN(gemm_op) *g, const T *abuf, const T *bbuf,
     }
 }
 
+/* The reduction's slices: even, none tiny */
+static inline int64_t FCN(gemm_kcs)(int64_t K) { return FC_CEIL_DIV(K, FC_CEIL_DIV(K, GEMM_KC)); }
+
 /* One work unit: rows [m0, m1) x columns [n0, n1) over reduction [kb, ke).
- * abuf holds MC x KC, bbuf KC x (n1 - n0) rounded up to NR. */
+ * abuf holds MC x KC, bbuf KC x (n1 - n0) rounded up to NR.  With `apk`,
+ * A is packed already (gemm_run: slice s at apk + s ma kcs, all rows). */
 static void FCN(gemm_unit)(const FCN(gemm_op) *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
-                           int64_t kb, int64_t ke, T *abuf, T *bbuf)
+                           int64_t kb, int64_t ke, T *abuf, T *bbuf, const T *apk, int64_t ma)
 {
-    const int64_t K = ke - kb;
-    const int64_t nkc = FC_CEIL_DIV(K, GEMM_KC);
-    const int64_t kcs = FC_CEIL_DIV(K, nkc); /* even slices, none tiny */
+    const int64_t kcs = FCN(gemm_kcs)(ke - kb);
     const int64_t mc_max = FC_MAX(GEMM_MR, FC_GEMM_A_CHUNK_BYTES / (kcs * (int64_t)sizeof(T)) /
                                                GEMM_MR * GEMM_MR);
     for (int64_t k0 = kb; k0 < ke; k0 += kcs) {
@@ -151,8 +193,12 @@ static void FCN(gemm_unit)(const FCN(gemm_op) *g, int64_t m0, int64_t m1, int64_
         g->pack_b(g->b_ctx, bbuf, n0, n1 - n0, k0, kc);
         for (int64_t mc0 = m0; mc0 < m1; mc0 += mc_max) {
             const int64_t mc = FC_MIN(mc_max, m1 - mc0);
-            g->pack_a(g->a_ctx, abuf, mc0, mc, k0, kc);
-            FCN(gemm_macro)(g, abuf, bbuf, mc0, mc, n0, n1, kc, (k0 == kb) && !g->accumulate);
+            const T *ap = abuf;
+            if (apk)
+                ap = apk + (k0 - kb) / kcs * ma * kcs + mc0 * kc;
+            else
+                g->pack_a(g->a_ctx, abuf, mc0, mc, k0, kc);
+            FCN(gemm_macro)(g, ap, bbuf, mc0, mc, n0, n1, kc, (k0 == kb) && !g->accumulate);
         }
     }
 }
@@ -171,7 +217,7 @@ static int FCN(gemm_serial)(const FCN(gemm_op) *g)
     T *bbuf = fc_scratch(FC_SCRATCH_PACK_B, (size_t)GEMM_KC * FC_ROUND_UP(ncols, GEMM_NR) * sizeof(T));
     if (!abuf || !bbuf) return FC_ERR_NOMEM;
     for (int64_t n0 = 0; n0 < g->N; n0 += GEMM_NC)
-        FCN(gemm_unit)(g, 0, g->M, n0, FC_MIN(g->N, n0 + GEMM_NC), 0, g->K, abuf, bbuf);
+        FCN(gemm_unit)(g, 0, g->M, n0, FC_MIN(g->N, n0 + GEMM_NC), 0, g->K, abuf, bbuf, NULL, 0);
     return FC_OK;
 }
 
@@ -214,7 +260,7 @@ static int FCN(gemm_split_k)(const FCN(gemm_op) *g, int nt)
             err = FC_ERR_NOMEM;
         } else if (ke > kb) {
             for (int64_t n0 = 0; n0 < g->N; n0 += GEMM_NC)
-                FCN(gemm_unit)(&sub, 0, g->M, n0, FC_MIN(g->N, n0 + GEMM_NC), kb, ke, abuf, bbuf);
+                FCN(gemm_unit)(&sub, 0, g->M, n0, FC_MIN(g->N, n0 + GEMM_NC), kb, ke, abuf, bbuf, NULL, 0);
         } else {
             memset(sub.c, 0, (size_t)MN * sizeof(T));
         }
@@ -287,6 +333,15 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
             break;
     }
     const int64_t ncu = FC_CEIL_DIV(pn, nnu) * GEMM_NR; /* the widest unit's columns */
+    /* Columns split: A packed once by the team for every unit, within 4 MiB (each unit packed its
+     * rows again: a batch-1 layer's 56 pixel rows 4 times, 9 % of the call) */
+    const int64_t kcs = FCN(gemm_kcs)(g->K), nkc = FC_CEIL_DIV(g->K, kcs), ma = pm * GEMM_MR;
+    T *apk = NULL;
+    if (nnu > 1 && (double)ma * (double)(nkc * kcs) * sizeof(T) <= (double)(4 << 20)) {
+        apk = fc_scratch(FC_SCRATCH_GEMM_A, (size_t)(ma * nkc * kcs) * sizeof(T));
+        if (!apk) return FC_ERR_NOMEM;
+    }
+    const int64_t nchunk = FC_CEIL_DIV(pm, 8); /* (packing items: a slice's 8 panels of rows) */
 
     int err = 0;
 #pragma omp parallel num_threads(nt)
@@ -298,6 +353,14 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
 #pragma omp atomic write
             err = FC_ERR_NOMEM;
         }
+        if (apk) {
+#pragma omp for schedule(static)
+            for (int64_t it = 0; it < nkc * nchunk; it++) {
+                const int64_t s = it / nchunk, i0 = it % nchunk * 8 * GEMM_MR, k0 = s * kcs;
+                const int64_t kc = FC_MIN(kcs, g->K - k0);
+                g->pack_a(g->a_ctx, apk + s * ma * kcs + i0 * kc, i0, FC_MIN(8 * GEMM_MR, g->M - i0), k0, kc);
+            }
+        }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < nmu * nnu; u++) {
             if (!abuf || !bbuf) continue;
@@ -305,7 +368,7 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
             fc_split_range(pm, nmu, u / nnu, &pm0, &pm1);
             fc_split_range(pn, nnu, u % nnu, &pn0, &pn1);
             FCN(gemm_unit)(g, pm0 * GEMM_MR, FC_MIN(g->M, pm1 * GEMM_MR), pn0 * GEMM_NR,
-                           FC_MIN(g->N, pn1 * GEMM_NR), 0, g->K, abuf, bbuf);
+                           FC_MIN(g->N, pn1 * GEMM_NR), 0, g->K, abuf, bbuf, apk, ma);
         }
         fc_fp_leave(fp);
     }

@@ -43,7 +43,8 @@ enum {
     FC_SCRATCH_WORK = 2,   /* a kernel's own work area                 */
     FC_SCRATCH_WORK2 = 3,  /* a second work area                       */
     FC_SCRATCH_SHARED = 4, /* filled by the calling thread, read by all */
-    FC_SCRATCH_SLOTS = 5
+    FC_SCRATCH_GEMM_A = 5, /* a GEMM's A packed once for its team      */
+    FC_SCRATCH_SLOTS = 6
 };
 void *fc_scratch(int slot, size_t bytes);
 

@@ -165,7 +165,7 @@ static inline __attribute__((always_inline)) void FCN(rnn_tall)(int R, int64_t K
                                                                 const T *restrict bp, T *restrict tmp)
 {
     V acc[12][GEMM_NV];
-    FCN(gemm_acc)(R, K, ap, bp, acc);
+    FCN(gemm_acc)(R, 0, K, ap, ap, bp, acc);
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
