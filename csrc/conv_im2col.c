@@ -503,10 +503,27 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
     int64_t cblocks = 1;
     if (g->N * g->G < 2 * nt) cblocks = FC_MIN(Cg, FC_CEIL_DIV(2 * nt, g->N * g->G));
     const int64_t units = g->N * g->G * cblocks;
+    /* W^T packed once per (group, channel block), the team's packing before the units (every
+     * unit and pixel tile packed it again: 10 % of ResNet-18's stride-2 layer at batch 8) */
+    const int64_t blk = FCN(gemm_apk_elems)(FC_CEIL_DIV(Cg, cblocks) * RS, Kg);
+    T *apk = fc_scratch(FC_SCRATCH_GEMM_A, (size_t)(g->G * cblocks * blk) * sizeof(T));
+    if (!apk) {
+        fc_tap_range_free(&cols);
+        return FC_ERR_NOMEM;
+    }
     int err = 0;
 #pragma omp parallel num_threads(units < nt ? (int)units : nt)
     {
         fc_fpstate fp = fc_fp_enter();
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < g->G * cblocks; b++) {
+            const int64_t gi = b / cblocks;
+            int64_t c0, c1;
+            fc_split_range(Cg, cblocks, b % cblocks, &c0, &c1);
+            FCN(strided) wa = {w + gi * Kg * CgRS + c0 * RS, 1, CgRS};
+            FCN(gemm_op) op = {.M = (c1 - c0) * RS, .K = Kg, .pack_a = FCN(pack_a_strided), .a_ctx = &wa};
+            FCN(gemm_pack_apk)(&op, apk + b * blk);
+        }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < units; u++) {
             int failed;
@@ -526,19 +543,18 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
                 err = FC_ERR_NOMEM;
                 continue;
             }
-            FCN(strided) wa = {w + gi * Kg * CgRS + c0 * RS, 1, CgRS};
             T *dx0 = dx + (img * g->C + gi * Cg + c0) * HW;
             for (int64_t t0 = 0; t0 < PQ; t0 += tile) {
                 const int64_t ntc = FC_MIN(tile, PQ - t0);
                 FCN(strided) dyb = {dy + (img * g->K + gi * Kg) * PQ + t0, 1, PQ};
                 FCN(gemm_op) op = {
                     .M = rows, .N = ntc, .K = Kg,
-                    .pack_a = FCN(pack_a_strided), .a_ctx = &wa,
+                    .pack_a = NULL, .a_ctx = NULL,
                     .pack_b = FCN(pack_b_strided), .b_ctx = &dyb,
                     .c = dcol, .ldc = ntc, .seg_len = ntc, .seg_stride = 0,
                     .bias = NULL, .accumulate = 0,
                 };
-                if (FCN(gemm_serial)(&op)) {
+                if (FCN(gemm_serial)(&op, apk + (gi * cblocks + cb) * blk)) {
 #pragma omp atomic write
                     err = FC_ERR_NOMEM;
                     break;

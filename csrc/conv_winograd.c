@@ -539,7 +539,7 @@ static void FCN(wg_wgrad_units)(T *dw, const T *dy, const T *x, const fc_wg_geo 
                 .pack_b = FCN(pack_b_strided), .b_ctx = &bm,
                 .c = dU + xi * ux, .ldc = CI, .seg_len = CI, .seg_stride = 0, .bias = NULL, .accumulate = 1,
             };
-            if (FCN(gemm_serial)(&op) != FC_OK) {
+            if (FCN(gemm_serial)(&op, NULL) != FC_OK) {
 #pragma omp atomic write
                 *err = FC_ERR_NOMEM;
             }

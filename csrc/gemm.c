@@ -211,16 +211,33 @@ static size_t FCN(gemm_abuf_elems)(void)
     return (size_t)FC_MAX(FC_GEMM_A_CHUNK_BYTES / (int)sizeof(T), GEMM_MR * GEMM_KC) + GEMM_MR * GEMM_KC;
 }
 
+/* A packed whole for gemm_unit's apk (every KC slice of rows [0, M)), for an A that several
+ * products share: its size in elements, and the packing */
+static int64_t FCN(gemm_apk_elems)(int64_t M, int64_t K)
+{
+    const int64_t kcs = FCN(gemm_kcs)(K);
+    return FC_ROUND_UP(M, GEMM_MR) * FC_CEIL_DIV(K, kcs) * kcs;
+}
+
+static void FCN(gemm_pack_apk)(const FCN(gemm_op) *g, T *apk)
+{
+    const int64_t kcs = FCN(gemm_kcs)(g->K), ma = FC_ROUND_UP(g->M, GEMM_MR);
+    for (int64_t k0 = 0; k0 < g->K; k0 += kcs, apk += ma * kcs)
+        g->pack_a(g->a_ctx, apk, 0, g->M, k0, FC_MIN(kcs, g->K - k0));
+}
+
 /* Runs the whole product on the calling thread (no OpenMP region, so it may
- * be called from inside one). */
-static int FCN(gemm_serial)(const FCN(gemm_op) *g)
+ * be called from inside one); A packed by the call, or already (apk, see
+ * gemm_pack_apk). */
+static int FCN(gemm_serial)(const FCN(gemm_op) *g, const T *apk)
 {
     const int64_t ncols = FC_MIN(g->N, (int64_t)GEMM_NC);
     T *abuf = fc_scratch(FC_SCRATCH_PACK_A, FCN(gemm_abuf_elems)() * sizeof(T));
     T *bbuf = fc_scratch(FC_SCRATCH_PACK_B, (size_t)GEMM_KC * FC_ROUND_UP(ncols, GEMM_NR) * sizeof(T));
     if (!abuf || !bbuf) return FC_ERR_NOMEM;
     for (int64_t n0 = 0; n0 < g->N; n0 += GEMM_NC)
-        FCN(gemm_unit)(g, 0, g->M, n0, FC_MIN(g->N, n0 + GEMM_NC), 0, g->K, abuf, bbuf, NULL, 0);
+        FCN(gemm_unit)(g, 0, g->M, n0, FC_MIN(g->N, n0 + GEMM_NC), 0, g->K, abuf, bbuf, apk,
+                       FC_ROUND_UP(g->M, GEMM_MR));
     return FC_OK;
 }
 
@@ -299,7 +316,7 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
     if (flops < 2e5) nt = 1; /* a fork/join costs more than the product */
     if (nt == 1) {
         fc_fpstate fp = fc_fp_enter();
-        int st = FCN(gemm_serial)(g);
+        int st = FCN(gemm_serial)(g, NULL);
         fc_fp_leave(fp);
         return st;
     }
