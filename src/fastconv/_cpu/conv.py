@@ -87,9 +87,10 @@ def choose_algorithm(geom, op, dtype=None):
         pointwise_big = R * S == 1 and P * Q > 256 and Kg >= 16
         # an unpadded stride-1 1x1 layer is a plain GEMM over x's planes (im2col's panels are copies
         # of them): direct / im2col 1.04-1.77 over ResNet-50's and MobileNetV2's pointwise layers
-        # at batch 1-32, except many input channels over small maps (1024 -> 256 @14 at batch 8:
-        # 0.87)
-        plain_pointwise = plain_1x1 and not strided and not (Cg >= 4 * Kg and pixels >= 1024 and P * Q <= 256)
+        # at batch 1-32; many input channels over small maps too since the GEMM's units come in
+        # whole rounds and share one packing of A (1024 -> 256 @14 at batch 8 and 16, 2048 -> 512
+        # @7 at 32, 576 -> 96 @14 at 8 and 32: 1.10-1.20, was 0.87)
+        plain_pointwise = plain_1x1 and not strided
         return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or plain_pointwise or f64_single or \
             single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
