@@ -97,10 +97,10 @@ static void FCN(gemm_ukr)(int64_t kc, const T *restrict a, const T *restrict b, 
     FCN(gemm_put)(GEMM_MR, acc, c, ldc, bias, accumulate);
 }
 
-/* With 32 vector registers (AVX-512), a last row tile of up to 4 rows rides with the full tile
- * before it, one tile of up to 12 rows (24 accumulators): a batch-1 layer's 49 output pixels
- * ran as 7 tiles of 8, the last holding 1 row (an eighth of the work wasted, and a scalar
- * store through a temporary) */
+/* With 32 vector registers (AVX-512), tiles of up to 12 rows (24 accumulators): a last row tile
+ * of up to 4 rows rides with the full tile before it (a batch-1 layer's 49 output pixels ran as
+ * 7 tiles of 8, the last holding 1 row: an eighth of the work wasted, and a scalar store through
+ * a temporary); the recurrent steps' few rows too (rnn.c) */
 #define FC_GEMM_TALL (GEMM_MR == 8 && GEMM_NV == 2 && FC_VBYTES == 64)
 
 /* the MR rows of panel a and the first r2 (1-4) of the next, a + MR kc */

@@ -148,15 +148,13 @@ static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, in
             for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + (p * 4 + i) * GEMM_NR + v * VL, acc[i][p][v]);
 }
 
-/* With 32 vector registers (AVX-512), one tile of up to 12 rows over one panel (24 accumulators):
- * the rows past a thread's full tiles ride with the last full tile (PTB's 10 rows a thread ran
- * as 8 and 2, the 2 a quarter slower per flop), 5-7 rows as one tile */
-#define FC_RNN_TALL (GEMM_MR == 8 && GEMM_NV == 2 && FC_VBYTES == 64)
-
-/* Where the rows kernel starts, given `full` rows of full tiles out of M */
+/* Where the rows kernel starts, given `full` rows of full tiles out of M.  With 32 vector
+ * registers (FC_GEMM_TALL) it takes tiles of up to 12 rows over one panel: the rows past a
+ * thread's full tiles ride with the last full tile (PTB's 10 rows a thread ran as 8 and 2, the 2
+ * a quarter slower per flop), 5-7 rows run as one tile */
 static inline int64_t FCN(rnn_rows_start)(int64_t full, int64_t M)
 {
-    return FC_RNN_TALL && full >= GEMM_MR && M - full <= 4 && M > full ? full - GEMM_MR : full;
+    return FC_GEMM_TALL && full >= GEMM_MR && M - full <= 4 && M > full ? full - GEMM_MR : full;
 }
 
 /* tmp[i][c] = sum_k ap[k R + i] bp[k][c] for R rows (5-12) packed R to a step: the micro-kernel
@@ -173,17 +171,17 @@ static inline __attribute__((always_inline)) void FCN(rnn_tall)(int R, int64_t K
 }
 
 /* C rows [m0, M) (+)= A Bp over panels [p0, p1) (ps apart), for fewer than GEMM_MR rows (or up to
- * GEMM_MR + 4, see FC_RNN_TALL, packed into ap, room for K of them): groups of up to 4 rows, a
+ * GEMM_MR + 4, see rnn_rows_start, packed into ap, room for K of them): groups of up to 4 rows, a
  * single group over 4 / rows panels at a time */
 static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const FCN(rows_ab) *A, const T *bp, int64_t ps,
                                int64_t p0, int64_t p1, T *ap)
 {
     T tmp[4 * 4 * GEMM_NR] __attribute__((aligned(64)));
     const int rem = (int)(g->M - m0), P = rem == 1 ? 4 : rem == 2 ? 2 : 1;
-    if (FC_RNN_TALL && rem > 4) {
+    if (FC_GEMM_TALL && rem > 4) {
         const int64_t K = A->k[0] + A->k[1];
         if (p0 == 0) /* the rows packed once, for the first panel group (ap: space after the tiles') */
-            for (int seg = 0, k0 = 0; seg < 2; k0 += (int)A->k[seg++])
+            for (int64_t seg = 0, k0 = 0; seg < 2; k0 += A->k[seg++])
                 for (int64_t k = 0; k < A->k[seg]; k++)
                     for (int i = 0; i < rem; i++) ap[(k0 + k) * rem + i] = A->a[seg][(m0 + i) * A->lda[seg] + k];
         for (int64_t q = p0; q < p1; q++) {
