@@ -143,15 +143,16 @@ static void FCN(gemm_store_tile)(const FCN(gemm_op) *g, const T *tmp, int64_t i0
 }
 
 /* The macro-kernel: C[mc0 .. mc0 + mc, n0 .. n1) (+)= packed A (mc x kc)
- * times packed B (kc x (n1 - n0)), full tiles straight into C, edge tiles
- * (partial, or columns crossing a segment) through a temporary. */
+ * times packed B (kc x (n1 - n0), its panels bps apart: GEMM_NR kc, or more
+ * where a panel holds a longer reduction), full tiles straight into C, edge
+ * tiles (partial, or columns crossing a segment) through a temporary. */
 static void FCN(gemm_macro)(const FCN(gemm_op) *g, const T *abuf, const T *bbuf, int64_t mc0, int64_t mc,
-                            int64_t n0, int64_t n1, int64_t kc, int overwrite)
+                            int64_t n0, int64_t n1, int64_t kc, int overwrite, int64_t bps)
 {
     T tmp[(GEMM_MR + 4) * GEMM_NR] __attribute__((aligned(64)));
     for (int64_t j = n0; j < n1; j += GEMM_NR) {
         const int64_t nr = FC_MIN(GEMM_NR, n1 - j);
-        const T *bp = bbuf + ((j - n0) / GEMM_NR) * GEMM_NR * kc;
+        const T *bp = bbuf + (j - n0) / GEMM_NR * bps;
         const int64_t off = j % g->seg_len;
         const int full_cols = nr == GEMM_NR && off + GEMM_NR <= g->seg_len;
         T *cj = g->c + (j / g->seg_len) * g->seg_stride + off;
@@ -201,7 +202,7 @@ static void FCN(gemm_unit)(const FCN(gemm_op) *g, int64_t m0, int64_t m1, int64_
                 ap = apk + (k0 - kb) / kcs * ma * kcs + mc0 * kc;
             else
                 g->pack_a(g->a_ctx, abuf, mc0, mc, k0, kc);
-            FCN(gemm_macro)(g, ap, bbuf, mc0, mc, n0, n1, kc, (k0 == kb) && !g->accumulate);
+            FCN(gemm_macro)(g, ap, bbuf, mc0, mc, n0, n1, kc, (k0 == kb) && !g->accumulate, (int64_t)GEMM_NR * kc);
         }
     }
 }
@@ -356,9 +357,10 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
     /* Columns split: A packed once by the team for every unit, within 4 MiB (each unit packed its
      * rows again: a batch-1 layer's 56 pixel rows 4 times, 9 % of the call) */
     const int64_t kcs = FCN(gemm_kcs)(g->K), nkc = FC_CEIL_DIV(g->K, kcs), ma = pm * GEMM_MR;
+    const int64_t apk_elems = FCN(gemm_apk_elems)(g->M, g->K);
     T *apk = NULL;
-    if (nnu > 1 && (double)ma * (double)(nkc * kcs) * sizeof(T) <= (double)(4 << 20)) {
-        apk = fc_scratch(FC_SCRATCH_GEMM_A, (size_t)(ma * nkc * kcs) * sizeof(T));
+    if (nnu > 1 && (double)apk_elems * sizeof(T) <= (double)(4 << 20)) {
+        apk = fc_scratch(FC_SCRATCH_GEMM_A, (size_t)apk_elems * sizeof(T));
         if (!apk) return FC_ERR_NOMEM;
     }
     const int64_t nchunk = FC_CEIL_DIV(pm, 8); /* (packing items: a slice's 8 panels of rows) */

@@ -148,31 +148,31 @@ static inline __attribute__((always_inline)) void FCN(rnn_rows_panels)(int R, in
             for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + (p * 4 + i) * GEMM_NR + v * VL, acc[i][p][v]);
 }
 
-/* Where the rows kernel starts, given `full` rows of full tiles out of M.  With 32 vector
- * registers (FC_GEMM_TALL) it takes tiles of up to 12 rows over one panel: the rows past a
- * thread's full tiles ride with the last full tile (PTB's 10 rows a thread ran as 8 and 2, the 2
- * a quarter slower per flop), 5-7 rows run as one tile */
-static inline int64_t FCN(rnn_rows_start)(int64_t full, int64_t M)
+/* The rows that run in micro-tiles, of M (the rest on rnn_rows_gemm): the full tiles, and with
+ * 32 vector registers (FC_GEMM_TALL) up to 4 rows past them too, which gemm_macro runs with the
+ * last full tile (PTB's 10 rows a thread ran as 8 and 2, the 2 a quarter slower per flop) */
+static inline int64_t FCN(rnn_tiled_rows)(int64_t M)
 {
-    return FC_GEMM_TALL && full >= GEMM_MR && M - full <= 4 && M > full ? full - GEMM_MR : full;
+    const int64_t full = M / GEMM_MR * GEMM_MR;
+    return FC_GEMM_TALL && full > 0 && M - full <= 4 ? M : full;
 }
 
-/* tmp[i][c] = sum_k ap[k R + i] bp[k][c] for R rows (5-12) packed R to a step: the micro-kernel
+/* tmp[i][c] = sum_k ap[k R + i] bp[k][c] for R rows (5-7) packed R to a step: the micro-kernel
  * for R rows (A packed: R rows' addresses in place took more registers than there are) */
 static inline __attribute__((always_inline)) void FCN(rnn_tall)(int R, int64_t K, const T *restrict ap,
                                                                 const T *restrict bp, T *restrict tmp)
 {
-    V acc[12][GEMM_NV];
+    V acc[7][GEMM_NV];
     FCN(gemm_acc)(R, 0, K, ap, ap, bp, acc);
-#pragma GCC unroll 12
+#pragma GCC unroll 7
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < GEMM_NV; v++) FCN(storeu)(tmp + i * GEMM_NR + v * VL, acc[i][v]);
 }
 
-/* C rows [m0, M) (+)= A Bp over panels [p0, p1) (ps apart), for fewer than GEMM_MR rows (or up to
- * GEMM_MR + 4, see rnn_rows_start, packed into ap, room for K of them): groups of up to 4 rows, a
- * single group over 4 / rows panels at a time */
+/* C rows [m0, M) (+)= A Bp over panels [p0, p1) (ps apart), for fewer than GEMM_MR rows: groups of
+ * up to 4 rows, a single group over 4 / rows panels at a time; with FC_GEMM_TALL, 5-7 rows as one
+ * tile (packed into ap, room for K of them) */
 static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const FCN(rows_ab) *A, const T *bp, int64_t ps,
                                int64_t p0, int64_t p1, T *ap)
 {
@@ -189,11 +189,7 @@ static void FCN(rnn_rows_gemm)(const FCN(gemm_op) *g, int64_t m0, const FCN(rows
             switch (rem) {
             case 5: FCN(rnn_tall)(5, K, ap, b, tmp); break;
             case 6: FCN(rnn_tall)(6, K, ap, b, tmp); break;
-            case 7: FCN(rnn_tall)(7, K, ap, b, tmp); break;
-            case 9: FCN(rnn_tall)(9, K, ap, b, tmp); break;
-            case 10: FCN(rnn_tall)(10, K, ap, b, tmp); break;
-            case 11: FCN(rnn_tall)(11, K, ap, b, tmp); break;
-            default: FCN(rnn_tall)(12, K, ap, b, tmp); break;
+            default: FCN(rnn_tall)(7, K, ap, b, tmp); break;
             }
             const int64_t j = q * GEMM_NR;
             FCN(gemm_store_tile)(g, tmp, m0, j, rem, FC_MIN((int64_t)GEMM_NR, g->N - j), !g->accumulate);
@@ -241,7 +237,7 @@ static inline int64_t FCN(rnn_group)(int64_t K)
 static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp, const FCN(strided) *rows)
 {
     const int64_t K = g->K, npan = FC_CEIL_DIV(g->N, GEMM_NR);
-    const int64_t full = rows && rows->rs_red == 1 ? FCN(rnn_rows_start)(g->M / GEMM_MR * GEMM_MR, g->M) : g->M;
+    const int64_t full = rows && rows->rs_red == 1 ? FCN(rnn_tiled_rows)(g->M) : g->M;
     const int64_t mc_max = FC_MAX(GEMM_MR, FC_GEMM_A_CHUNK_BYTES / (K * (int64_t)sizeof(T)) / GEMM_MR * GEMM_MR);
     if (full < g->M && full <= mc_max) {
         const FCN(rows_ab) A = FCN(rows_one)(rows->p, rows->rs_lane, K);
@@ -251,7 +247,7 @@ static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp,
             const int64_t q1 = FC_MIN(npan, q0 + grp);
             if (full)
                 FCN(gemm_macro)(g, abuf, bp + q0 * GEMM_NR * K, 0, full, q0 * GEMM_NR, FC_MIN(g->N, q1 * GEMM_NR),
-                                K, !g->accumulate);
+                                K, !g->accumulate, (int64_t)GEMM_NR * K);
             FCN(rnn_rows_gemm)(g, full, &A, bp, (int64_t)GEMM_NR * K, q0, q1, abuf + full * K);
         }
         return;
@@ -259,7 +255,7 @@ static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp,
     for (int64_t m0 = 0; m0 < full; m0 += mc_max) {
         const int64_t mc = FC_MIN(mc_max, full - m0);
         g->pack_a(g->a_ctx, abuf, m0, mc, 0, K);
-        FCN(gemm_macro)(g, abuf, bp, m0, mc, 0, g->N, K, !g->accumulate);
+        FCN(gemm_macro)(g, abuf, bp, m0, mc, 0, g->N, K, !g->accumulate, (int64_t)GEMM_NR * K);
     }
     if (full < g->M) {
         const FCN(rows_ab) A = FCN(rows_one)(rows->p, rows->rs_lane, K);
@@ -275,29 +271,18 @@ static void FCN(rnn_gemm_prepacked)(const FCN(gemm_op) *g, T *abuf, const T *bp,
  * ran 2 % slower), the rows past them run on rnn_rows_gemm. */
 static void FCN(rnn_fused_step)(const FCN(gemm_op) *g, T *abuf, const T *bp, int64_t ps, const FCN(rows_ab) *A)
 {
-    T tmp[GEMM_MR * GEMM_NR] __attribute__((aligned(64)));
-    const int64_t K = A->k[0] + A->k[1], full = FCN(rnn_rows_start)(g->M / GEMM_MR * GEMM_MR, g->M);
-    const int64_t npan = FC_CEIL_DIV(g->N, GEMM_NR);
+    const int64_t K = A->k[0] + A->k[1], full = FCN(rnn_tiled_rows)(g->M), npan = FC_CEIL_DIV(g->N, GEMM_NR);
     for (int64_t i = 0; i < full; i += GEMM_MR)
         for (int seg = 0; seg < 2; seg++) {
             const FCN(strided) rows = {A->a[seg], A->lda[seg], 1};
-            if (A->k[seg]) FCN(pack_strided)(&rows, abuf + i * K + (seg ? GEMM_MR * A->k[0] : 0), i, GEMM_MR, 0,
-                                             A->k[seg], GEMM_MR);
+            if (A->k[seg])
+                FCN(pack_strided)(&rows, abuf + i * K + (seg ? GEMM_MR * A->k[0] : 0), i,
+                                  FC_MIN((int64_t)GEMM_MR, full - i), 0, A->k[seg], GEMM_MR);
         }
     const int64_t grp = FCN(rnn_group)(K);
     for (int64_t q0 = 0; q0 < npan; q0 += grp) { /* the rows past the tiles read a group's panels from L2 */
         const int64_t q1 = FC_MIN(npan, q0 + grp);
-        for (int64_t q = q0; q < q1; q++) {
-            const int64_t j = q * GEMM_NR, nr = FC_MIN((int64_t)GEMM_NR, g->N - j);
-            for (int64_t i = 0; i < full; i += GEMM_MR) {
-                if (nr == GEMM_NR) {
-                    FCN(gemm_ukr)(K, abuf + i * K, bp + q * ps, g->c + i * g->ldc + j, g->ldc, NULL, 0);
-                } else {
-                    FCN(gemm_ukr)(K, abuf + i * K, bp + q * ps, tmp, GEMM_NR, NULL, 0);
-                    FCN(gemm_store_tile)(g, tmp, i, j, GEMM_MR, nr, 1);
-                }
-            }
-        }
+        if (full) FCN(gemm_macro)(g, abuf, bp + q0 * ps, 0, full, q0 * GEMM_NR, FC_MIN(g->N, q1 * GEMM_NR), K, 1, ps);
         if (full < g->M) FCN(rnn_rows_gemm)(g, full, A, bp, ps, q0, q1, abuf + full * K);
     }
 }
@@ -591,7 +576,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
         FCN(rnn_split_mine)(&sp, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1, &j0, &j1);
         const int64_t nj = j1 - j0, ncol = G * nj;
         T *bp = bp_all;
-        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + (GEMM_MR + 4) * (H + I)) * sizeof(T));
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + GEMM_MR * (H + I)) * sizeof(T));
         if (!sp.by_rows) { /* this thread's columns of W_hh^T, gate after gate */
             bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_ROUND_UP(FC_MAX(ncol, 1), GEMM_NR) * H) * sizeof(T));
             if (bp && nj > 0) {
@@ -747,7 +732,7 @@ static int FCN(rnn_backward)(T *dx, T *dh0, T *dc0, T *dw_ih, T *dw_hh, T *db_ih
         FCN(rnn_split_mine)(&sp, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1, &j0, &j1);
         const int64_t nj = j1 - j0;
         T *bp = bp_all;
-        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + (GEMM_MR + 4) * GH) * sizeof(T));
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(FCN(gemm_abuf_elems)() + GEMM_MR * GH) * sizeof(T));
         if (!sp.by_rows) { /* this thread's columns of W_hh */
             bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_ROUND_UP(FC_MAX(nj, 1), GEMM_NR) * GH) * sizeof(T));
             if (bp && nj > 0) {
