@@ -407,7 +407,7 @@ static int FCN(conv_im2col_backward_weight)(T *dw, const T *dy, const T *x, cons
             .pack_a = FCN(pack_dy_rows), .a_ctx = &cx,
             .pack_b = FCN(pack_im2col_t), .b_ctx = &cx,
             .c = dw + gi * Kg * CgRS, .ldc = CgRS, .seg_len = CgRS, .seg_stride = 0,
-            .bias = NULL, .accumulate = 1,
+            .bias = NULL, .accumulate = 0,
         };
         st = FCN(gemm_run)(&op, nthreads);
     }
@@ -415,15 +415,15 @@ static int FCN(conv_im2col_backward_weight)(T *dw, const T *dy, const T *x, cons
     return st;
 }
 
-/* dx[c, ih, iw] += dcol[kappa, t] for the output positions [t0, t0 + nt) of
+/* dx[c, ih, iw] += dcol[kappa, t] (rows ld apart) for the output positions [t0, t0 + nt) of
  * one image; rows kappa cover channels c0 .. of plane dx0 (channel c0). */
-static void FCN(col2im_add)(T *dx0, const T *dcol, int64_t rows, int64_t t0, int64_t nt,
+static void FCN(col2im_add)(T *dx0, const T *dcol, int64_t ld, int64_t rows, int64_t t0, int64_t nt,
                             const fc_conv_geom *g, const fc_tap_range *cols)
 {
     const int64_t HW = g->H * g->W;
     int64_t c = 0, r = 0, s = 0;
     for (int64_t kap = 0; kap < rows; kap++) {
-        const T *src = dcol + kap * nt;
+        const T *src = dcol + kap * ld;
         T *plane = dx0 + c * HW;
         for (int64_t t = 0; t < nt;) {
             int64_t pq = t0 + t, p = pq / g->Q, q = pq % g->Q;
@@ -487,6 +487,112 @@ static int FCN(conv_im2col_backward_input_pointwise)(T *dx, const T *dy, const T
     return st;
 }
 
+/* A of the pixel-rows input gradient: dy^T of group gi, rows j = all images' output pixels,
+ * panel pn (GEMM_MR pixels, Kg steps; rows past the last pixel zero) */
+static void FCN(pack_dy_pixels)(T *dst, const T *dy, const fc_conv_geom *g, int64_t gi, int64_t pn)
+{
+    const int64_t PQ = g->P * g->Q, Kg = g->K / g->G, j0 = pn * GEMM_MR;
+    const int64_t w = FC_MIN((int64_t)GEMM_MR, g->N * PQ - j0);
+    const T *px[GEMM_MR];
+    for (int64_t t = 0; t < GEMM_MR; t++) {
+        const int64_t j = j0 + FC_MIN(t, w - 1);
+        px[t] = dy + (j / PQ * g->K + gi * Kg) * PQ + j % PQ;
+    }
+    for (int64_t kk = 0; kk < Kg; kk++)
+#pragma GCC unroll 8
+        for (int t = 0; t < GEMM_MR; t++) dst[kk * GEMM_MR + t] = t < w ? px[t][kk * PQ] : (T)0;
+}
+
+/* Whether the input gradient takes pixels as rows: few of them (the forward's test), and dy^T
+ * small enough to stay in L2 while W streams past it */
+static int FCN(im2col_bwd_pixel_rows)(const fc_conv_geom *g)
+{
+    const int64_t npix = g->N * g->P * g->Q, Kg = g->K / g->G, CgRS = g->C / g->G * g->R * g->S;
+    return FCN(im2col_pixel_rows)(npix, CgRS) && FC_ROUND_UP(npix, GEMM_MR) * Kg * (int64_t)sizeof(T) <= 512 * 1024;
+}
+
+/* Few output pixels (a small map at batch 1): pixels as the GEMM's rows, dcol^T[j, kappa] =
+ * dy^T[j, k] W[k, kappa] with W read in place as B (its rows are the reduction's steps and kappa
+ * runs along them), each tile transposed into dcol[kappa, j] and added into dx by col2im.  With
+ * pixels as columns, W^T was packed as A (ResNet-18's 512 @7: 9.4 MB written and read back, a
+ * quarter of the call) and 49 pixels filled 64 lanes.  Units: blocks of channels whose columns are
+ * whole panels (32 channels of a 3x3 layer); each streams its columns of W once, the next panel
+ * prefetched while the current one runs (W's rows are 18 KB apart: no hardware stream). */
+static int FCN(conv_im2col_backward_input_rows)(T *dx, const T *dy, const T *w, const fc_conv_geom *g,
+                                                const fc_tap_range *cols, int nthreads)
+{
+    const int64_t Cg = g->C / g->G, Kg = g->K / g->G, RS = g->R * g->S, CgRS = Cg * RS;
+    const int64_t PQ = g->P * g->Q, HW = g->H * g->W, npix = g->N * PQ;
+    const int64_t mp = FC_CEIL_DIV(npix, GEMM_MR), apanel = (int64_t)GEMM_MR * Kg;
+    int64_t cu = 1;
+    while ((cu * RS) % GEMM_NR) cu++;
+    while (cu * RS < 4 * GEMM_NR) cu *= 2;
+    cu = FC_MIN(cu, Cg);
+    const int64_t ublk = FC_CEIL_DIV(Cg, cu), units = g->G * ublk;
+    const int nt = (int)FC_MIN((int64_t)fc_resolve_threads(nthreads), units);
+    T *apk = fc_scratch(FC_SCRATCH_GEMM_A, (size_t)(g->G * mp * apanel) * sizeof(T));
+    if (!apk) return FC_ERR_NOMEM;
+    int err = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < g->G * mp; it++) FCN(pack_dy_pixels)(apk + it * apanel, dy, g, it / mp, it % mp);
+        T *dcol = fc_scratch(FC_SCRATCH_WORK, (size_t)(cu * RS * npix) * sizeof(T));
+        T *bt = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(Kg * GEMM_NR) * sizeof(T));
+        T tmp[(GEMM_MR + 4) * GEMM_NR] __attribute__((aligned(64)));
+        if (!dcol || !bt) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        }
+#pragma omp for schedule(static)
+        for (int64_t u = 0; u < units; u++) {
+            if (!dcol || !bt) continue;
+            const int64_t gi = u / ublk, c0 = u % ublk * cu, c1 = FC_MIN(Cg, c0 + cu);
+            const int64_t ncol = (c1 - c0) * RS;
+            const T *wu = w + gi * Kg * CgRS + c0 * RS, *ag = apk + gi * mp * apanel;
+            for (int64_t jj = 0; jj < ncol; jj += GEMM_NR) {
+                const int64_t nr = FC_MIN((int64_t)GEMM_NR, ncol - jj);
+                /* (the next panel: this unit's, or the first of the next unit, usually this thread's) */
+                const T *bp = wu + jj, *pf = c0 * RS + jj + 2 * GEMM_NR <= CgRS ? wu + jj + GEMM_NR : NULL;
+                int64_t ldb = CgRS;
+                if (nr < GEMM_NR) { /* (a partial panel: read in place, it would run past W's end) */
+                    for (int64_t kk = 0; kk < Kg; kk++) {
+                        for (int64_t t = 0; t < nr; t++) bt[kk * GEMM_NR + t] = bp[kk * CgRS + t];
+                        for (int64_t t = nr; t < GEMM_NR; t++) bt[kk * GEMM_NR + t] = 0;
+                    }
+                    bp = bt;
+                    ldb = GEMM_NR;
+                }
+                for (int64_t i = 0, tile = 0; i < npix; tile++) {
+                    const int64_t r2 = FC_GEMM_TALL && npix - i - GEMM_MR >= 1 && npix - i - GEMM_MR <= 4
+                                           ? npix - i - GEMM_MR : 0;
+                    /* the next panel's first line of each of W's rows with the first tile, its last
+                     * with the second (both with the first where there is one tile) */
+                    const T *pft = !pf ? NULL : tile == 0 ? pf : tile == 1 ? pf + GEMM_NR - 1 : NULL;
+                    FCN(gemm_ukr_ldb)((int)r2, Kg, ag + i / GEMM_MR * apanel, bp, ldb, pft, tmp);
+                    if (pf && tile == 0 && npix <= GEMM_MR + 4)
+                        for (int64_t kk = 0; kk < Kg; kk++) __builtin_prefetch(pf + kk * ldb + GEMM_NR - 1, 0, 3);
+                    const int64_t mr = FC_MIN((int64_t)GEMM_MR + r2, npix - i);
+                    T *d = dcol + jj * npix + i;
+                    int64_t e = 0;
+                    if (mr >= 8)
+                        for (; e + 8 <= nr; e += 8) FCN(transpose8)(d + e * npix, npix, tmp + e, GEMM_NR);
+                    for (int64_t t = e ? 8 : 0; t < mr; t++) /* (rows past the 8 x 8 blocks, then columns) */
+                        for (int64_t ee = 0; ee < e; ee++) d[ee * npix + t] = tmp[t * GEMM_NR + ee];
+                    for (; e < nr; e++)
+                        for (int64_t t = 0; t < mr; t++) d[e * npix + t] = tmp[t * GEMM_NR + e];
+                    i += GEMM_MR + r2;
+                }
+            }
+            for (int64_t img = 0; img < g->N; img++)
+                FCN(col2im_add)(dx + (img * g->C + gi * Cg + c0) * HW, dcol + img * PQ, npix, ncol, 0, PQ, g, cols);
+        }
+        fc_fp_leave(fp);
+    }
+    return err;
+}
+
 static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const fc_conv_geom *g,
                                            int nthreads)
 {
@@ -498,6 +604,11 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
     fc_tap_range cols;
     if (fc_tap_range_init(&cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
         return FC_ERR_NOMEM;
+    if (FCN(im2col_bwd_pixel_rows)(g)) {
+        const int st = FCN(conv_im2col_backward_input_rows)(dx, dy, w, g, &cols, nthreads);
+        fc_tap_range_free(&cols);
+        return st;
+    }
     /* Units own disjoint slices of dx: (image, group, channel block).  Split
      * channels only when images and groups alone leave threads idle. */
     int64_t cblocks = 1;
@@ -559,7 +670,7 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
                     err = FC_ERR_NOMEM;
                     break;
                 }
-                FCN(col2im_add)(dx0, dcol, rows, t0, ntc, g, &cols);
+                FCN(col2im_add)(dx0, dcol, ntc, rows, t0, ntc, g, &cols);
             }
         }
         fc_fp_leave(fp);

@@ -45,12 +45,13 @@ typedef struct FCN(gemm_op) {
     int accumulate;
 } FCN(gemm_op);
 
-/* acc[i][:] = sum_k a[k R + i] b[k][:] for R rows (A packed R to a step), then R2 more rows
+/* acc[i][:] = sum_k a[k R + i] b[k ldb ..][:] for R rows (A packed R to a step), then R2 more rows
  * from the next panel a2 (packed GEMM_MR to a step, its first R2 rows): the micro-kernel's loop,
- * R = GEMM_MR (a recurrent step's few rows use more, see rnn.c) */
-static inline __attribute__((always_inline)) void FCN(gemm_acc)(int R, int R2, int64_t kc, const T *restrict a,
-                                                                const T *restrict a2, const T *restrict b,
-                                                                V acc[][GEMM_NV])
+ * R = GEMM_MR (a recurrent step's few rows use more, see rnn.c).  B's steps are ldb apart: GEMM_NR
+ * packed, or a row-major matrix read in place; pf, if not NULL, is prefetched along with b. */
+static inline __attribute__((always_inline)) void FCN(gemm_acc_ldb)(int R, int R2, int64_t kc, const T *restrict a,
+                                                                    const T *restrict a2, const T *restrict b,
+                                                                    int64_t ldb, const T *pf, V acc[][GEMM_NV])
 {
 #pragma GCC unroll 16
     for (int i = 0; i < R + R2; i++)
@@ -58,8 +59,9 @@ static inline __attribute__((always_inline)) void FCN(gemm_acc)(int R, int R2, i
         for (int v = 0; v < GEMM_NV; v++) acc[i][v] = (V){0};
     for (int64_t k = 0; k < kc; k++) {
         V bv[GEMM_NV];
+        if (pf) __builtin_prefetch(pf + k * ldb, 0, 3);
 #pragma GCC unroll 4
-        for (int v = 0; v < GEMM_NV; v++) bv[v] = *(const V *)(b + k * GEMM_NR + v * VL);
+        for (int v = 0; v < GEMM_NV; v++) bv[v] = FCN(loadu)(b + k * ldb + v * VL);
 #pragma GCC unroll 16
         for (int i = 0; i < R + R2; i++) {
             V ai = FCN(splat)(i < R ? a[k * R + i] : a2[k * GEMM_MR + i - R]);
@@ -67,6 +69,14 @@ static inline __attribute__((always_inline)) void FCN(gemm_acc)(int R, int R2, i
             for (int v = 0; v < GEMM_NV; v++) acc[i][v] += ai * bv[v];
         }
     }
+}
+
+/* B packed (panels of GEMM_NR) */
+static inline __attribute__((always_inline)) void FCN(gemm_acc)(int R, int R2, int64_t kc, const T *restrict a,
+                                                                const T *restrict a2, const T *restrict b,
+                                                                V acc[][GEMM_NV])
+{
+    FCN(gemm_acc_ldb)(R, R2, kc, a, a2, b, GEMM_NR, NULL, acc);
 }
 
 /* c[R x NR] = acc (+ bias[i]) or c += acc */
@@ -115,6 +125,32 @@ static void FCN(gemm_ukr_tall)(int r2, int64_t kc, const T *restrict a, const T 
     case 3: FCN(gemm_acc)(GEMM_MR, 3, kc, a, a2, b, acc); FCN(gemm_put)(GEMM_MR + 3, acc, c, ldc, bias, accumulate); break;
     default: FCN(gemm_acc)(GEMM_MR, 4, kc, a, a2, b, acc); FCN(gemm_put)(GEMM_MR + 4, acc, c, ldc, bias, accumulate); break;
     }
+}
+
+/* The tile of GEMM_MR + r2 rows (r2 <= 4 where FC_GEMM_TALL, else 0) of panels a and a + MR kc,
+ * with B a row-major matrix read in place (steps ldb apart), into tmp (GEMM_NR to a row); pf
+ * (NULL: none) prefetched step by step along (the next panel's columns of B's rows) */
+static void FCN(gemm_ukr_ldb)(int r2, int64_t kc, const T *restrict a, const T *restrict b, int64_t ldb,
+                              const T *pf, T *restrict tmp)
+{
+    V acc[GEMM_MR + 4][GEMM_NV];
+    const T *a2 = a + (int64_t)GEMM_MR * kc;
+#define FC_UKR_LDB(R2)                                                           \
+    do {                                                                         \
+        if (pf)                                                                  \
+            FCN(gemm_acc_ldb)(GEMM_MR, R2, kc, a, a2, b, ldb, pf, acc);          \
+        else                                                                     \
+            FCN(gemm_acc_ldb)(GEMM_MR, R2, kc, a, a2, b, ldb, NULL, acc);        \
+        FCN(gemm_put)(GEMM_MR + R2, acc, tmp, GEMM_NR, NULL, 0);                 \
+    } while (0)
+    switch (FC_GEMM_TALL ? r2 : 0) {
+    case 0: FC_UKR_LDB(0); break;
+    case 1: FC_UKR_LDB(1); break;
+    case 2: FC_UKR_LDB(2); break;
+    case 3: FC_UKR_LDB(3); break;
+    default: FC_UKR_LDB(4); break;
+    }
+#undef FC_UKR_LDB
 }
 
 /* Adds or stores the valid mr x nr corner of a tile computed into tmp. */
@@ -475,8 +511,15 @@ static inline void FCN(pack_strided)(const FCN(strided) *m, T *dst, int64_t i0, 
              * packing of a 512 x 4608 weight matrix took a fifth of a batch-1 layer) */
             for (int t0 = 0; t0 < width; t0 += 8) {
                 const T *r0 = src + t0 * m->rs_lane;
+                /* the next 8 rows prefetched along (the rows are far apart and their runs short: too
+                 * many, too short streams for the hardware's prefetchers) */
+                const T *pf = t0 + 8 < width ? r0 + 8 * m->rs_lane : p + width < n ? r0 + 8 * m->rs_lane : NULL;
                 int64_t kk = 0;
-                for (; kk + 8 <= kc; kk += 8) FCN(transpose8)(dst + kk * width + t0, width, r0 + kk, m->rs_lane);
+                for (; kk + 8 <= kc; kk += 8) {
+                    if (pf && kk % (64 / sizeof(T)) == 0)
+                        for (int t = 0; t < 8; t++) __builtin_prefetch(pf + t * m->rs_lane + kk, 0, 3);
+                    FCN(transpose8)(dst + kk * width + t0, width, r0 + kk, m->rs_lane);
+                }
                 for (; kk < kc; kk++)
                     for (int t = 0; t < 8; t++) dst[kk * width + t0 + t] = r0[t * m->rs_lane + kk];
             }

@@ -47,9 +47,11 @@ static int FCN(conv2d_backward_weight)(int algo, T *dw, const T *dy, const T *x,
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
+    if (algo != FC_ALGO_DIRECT && algo != FC_ALGO_WINOGRAD) return FCN(conv_im2col_backward_weight)(dw, dy, x, &g, nthreads);
+    /* (the other algorithms add into dw) */
+    memset(dw, 0, (size_t)(g.K * (g.C / g.G) * g.R * g.S) * sizeof(T));
     if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) return FCN(conv_winograd_backward_weight)(dw, dy, x, &g, nthreads);
-    if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_backward_weight)(dw, dy, x, &g, nthreads);
-    return FCN(conv_im2col_backward_weight)(dw, dy, x, &g, nthreads);
+    return FCN(conv_direct_backward_weight)(dw, dy, x, &g, nthreads);
 }
 
 /* The table's entries: each operation of ops.def with void element

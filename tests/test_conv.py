@@ -98,6 +98,11 @@ CASES = [
     Case(2, 2, 12, (6, 5), 40, (2, 3), stride=(2, 1), padding=(1, 1), dilation=(1, 2)),
     Case(2, 3, 8, (7, 7), 64, (3, 3), padding=1, groups=2),
     Case(2, 2, 40, (4, 4), 20, (3, 3), padding=2),                        # input gradient over 40 channels
+    # few pixels: the input gradient's pixel rows with W read in place (panels crossing images, a
+    # partial last panel, the tall last tile, groups, stride 2)
+    Case(2, 1, 37, (7, 7), 50, (3, 3), padding=1),
+    Case(2, 1, 24, (6, 6), 32, (3, 3), padding=1, groups=2),
+    Case(2, 2, 16, (13, 13), 24, (3, 3), stride=2, padding=1),
     Case(1, 7, 25, (20,), 25, (3,), stride=2, padding=1),                 # MNIST-1D CNN layer
     Case(2, 2, 5, (11, 12), 5, (3, 3), stride=2, padding=1, groups=5),    # depthwise, strided
     Case(2, 1, 3, (9, 13), 3, (3, 2), stride=(3, 2), padding=(0, 2), dilation=(2, 3), groups=3),

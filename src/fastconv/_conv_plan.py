@@ -570,6 +570,7 @@ def _run_grad_weight(code, dy, x, geom, dw, kern, nthreads=None):
     if _use_fft(code, geom, dy, x):
         dw[...] = _conv_fft.grad_weight(dy, x, geom, kern).reshape(dw.shape)
         return
-    dw.fill(0)
+    if not getattr(kern, "backward_weight_overwrites", False):
+        dw.fill(0)  # the GPU's kernels add into dw
     kern.conv2d_backward_weight(_core.ALGO_DIRECT if code == "fft" else code, dw, dy, x, geom,
                               _threads.current() if nthreads is None else nthreads)

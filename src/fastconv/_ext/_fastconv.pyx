@@ -248,7 +248,7 @@ def conv2d_backward_input(int algo, cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray 
 
 
 def conv2d_backward_weight(int algo, cnp.ndarray dw, cnp.ndarray dy, cnp.ndarray x, object geom, int nthreads):
-    """dw (OUT, added into) += correlation of dy with x."""
+    """dw (OUT, overwritten) = correlation of dy with x."""
     _conv_backward(fc_conv2d_backward_weight, algo, dw, dy, x, geom, nthreads, True)
 
 
