@@ -198,7 +198,7 @@ def test_kernels_are_reentrant_across_python_threads():
 @pytest.mark.parametrize("user", [None, {"GOMP_SPINCOUNT": "7"}, {"OMP_WAIT_POLICY": "active"}])
 def test_openmp_threads_spin_briefly_then_sleep_unless_the_user_chose(user):
     """Both OpenMP runtimes that `import fastconv` loads (its own and pyFFTW's) start with a spin
-    count of 1000 unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT; the variable is gone from
+    count of 10000 unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT; the variable is gone from
     the environment afterwards (other libraries, child processes)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env.update(user or {}, OMP_DISPLAY_ENV="verbose")
@@ -208,10 +208,10 @@ def test_openmp_threads_spin_briefly_then_sleep_unless_the_user_chose(user):
     assert len(shown) >= 1
     last = out.stdout.strip().splitlines()[-1]
     if user is None:
-        assert all(s == "GOMP_SPINCOUNT = '1000'" for s in shown), shown
-        assert last.startswith("None spin 1000")
+        assert all(s == "GOMP_SPINCOUNT = '10000'" for s in shown), shown
+        assert last.startswith("None spin 10000,")
     elif "GOMP_SPINCOUNT" in user:
         assert all(s == "GOMP_SPINCOUNT = '7'" for s in shown), shown
         assert "the environment's" in last
     else:
-        assert all(s != "GOMP_SPINCOUNT = '1000'" for s in shown), shown
+        assert all(s != "GOMP_SPINCOUNT = '10000'" for s in shown), shown
