@@ -449,7 +449,7 @@ typedef int64_t FCN(m8) __attribute__((vector_size(8 * sizeof(int64_t))));
 #else
 typedef int32_t FCN(m8) __attribute__((vector_size(8 * sizeof(int32_t))));
 #endif
-static inline void FCN(transpose8)(T *d, int64_t ld, const T *s, int64_t ls)
+static inline __attribute__((always_inline)) void FCN(transpose8)(T *d, int64_t ld, const T *s, int64_t ls)
 {
     typedef FCN(v8) W8;
     typedef FCN(m8) M8;
@@ -513,7 +513,7 @@ static inline void FCN(pack_strided)(const FCN(strided) *m, T *dst, int64_t i0, 
                 const T *r0 = src + t0 * m->rs_lane;
                 /* the next 8 rows prefetched along (the rows are far apart and their runs short: too
                  * many, too short streams for the hardware's prefetchers) */
-                const T *pf = t0 + 8 < width ? r0 + 8 * m->rs_lane : p + width < n ? r0 + 8 * m->rs_lane : NULL;
+                const T *pf = p + t0 + 8 < n ? r0 + 8 * m->rs_lane : NULL;
                 int64_t kk = 0;
                 for (; kk + 8 <= kc; kk += 8) {
                     if (pf && kk % (64 / sizeof(T)) == 0)
