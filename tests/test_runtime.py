@@ -1,5 +1,7 @@
 """Threads, SIMD dispatch, info(), the array-module seam and the GEMM interface."""
+import ast
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -215,3 +217,24 @@ def test_openmp_threads_spin_briefly_then_sleep_unless_the_user_chose(user):
         assert "the environment's" in last
     else:
         assert all(s != "GOMP_SPINCOUNT = '10000'" for s in shown), shown
+
+
+def test_bundled_openmp_runtime_is_not_shared_with_other_libraries():
+    """A build from source carries libgomp renamed (soname and the extension's DT_NEEDED): under
+    libgomp.so.1 the loader handed it to any library loaded later (PyTorch ran on fastconv's
+    runtime and spin count) or handed fastconv another's (its wait policy never applied)."""
+    ext_dir = pathlib.Path(_core.__file__).parent
+    bundled = sorted(p.name for p in ext_dir.glob("libgomp*"))
+    if not bundled:
+        pytest.skip("no runtime bundled next to the extension (a repaired wheel grafts one under a hashed name)")
+    assert bundled == ["libgomp-fastconv.so.1"]
+    # another libgomp.so.1 loaded first (the system's) stays a runtime of its own
+    code = ("import ctypes, ctypes.util, sys; name = ctypes.util.find_library('gomp')\n"
+            "if name is None: print('none'); sys.exit()\n"
+            "ctypes.CDLL(name); import fastconv\n"
+            "print(sorted({l.split()[-1].rsplit('/', 1)[-1] for l in open('/proc/self/maps') if 'libgomp' in l}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    if out == "none":
+        pytest.skip("no system libgomp to load first")
+    names = ast.literal_eval(out)
+    assert "libgomp-fastconv.so.1" in names and any(n.startswith("libgomp.so.1") for n in names), names

