@@ -125,11 +125,20 @@ static void FCN(depthwise_backward_input_planes)(T *dx, const T *dy, const T *w,
         T *dyp = buf + 4 * ph.plane;
         memset(dyp, 0, (size_t)(P * Qp) * sizeof(T)); /* the columns past Q stay zero */
         const int64_t kc = FC_MIN(W / 2, Qp + ph.jlo), ke = FC_MIN((W + 1) / 2, Qp + ph.jlo);
+        IV zlo, zhi; /* lanes (e0, o0, e1, o1, ...) of the first and second halves */
+        for (int t = 0; t < VL; t++) {
+            zlo[t] = t / 2 + (t % 2) * VL;
+            zhi[t] = VL / 2 + t / 2 + (t % 2) * VL;
+        }
 #pragma omp for schedule(static)
         for (int64_t plane = 0; plane < g->N * C; plane++) {
             const int64_t c = plane % C;
             const T *wc = w + c * R * S, *dyc = dy + plane * P * Q;
-            for (int64_t p = 0; p < P; p++) memcpy(dyp + p * Qp, dyc + p * Q, (size_t)Q * sizeof(T));
+            for (int64_t p = 0; p < P; p++)
+                for (int64_t q = 0; q < Q; q += VL) {
+                    const int64_t m = FC_MIN((int64_t)VL, Q - q);
+                    FCN(store_lanes)(dyp + p * Qp + q, FCN(load_lanes)(dyc + p * Q + q, m), m);
+                }
             memset(buf, 0, (size_t)(4 * ph.plane) * sizeof(T));
             for (int64_t t = 0; t < R * S; t++) {
                 T *dst = buf + FCN(dw_tap_offset)(g, ph, t / S, t % S);
@@ -145,9 +154,14 @@ static void FCN(depthwise_backward_input_planes)(T *dx, const T *dy, const T *w,
                 if (i < Pp) {
                     const T *restrict ev = buf + 2 * pa * ph.plane + i * Qp - ph.jlo;
                     const T *restrict od = ev + ph.plane;
-                    for (int64_t k = 0; k < kc; k++) {
-                        xr[2 * k] = ev[k];
-                        xr[2 * k + 1] = od[k];
+                    /* interleaved by two-source shuffles, the row's end by masked loads and stores
+                     * (as dw_split_plane) */
+                    for (int64_t k = 0; k < kc; k += VL) {
+                        const int64_t m = FC_MIN((int64_t)VL, kc - k);
+                        const V e = FCN(load_lanes)(ev + k, m), o = FCN(load_lanes)(od + k, m);
+                        const V lo = __builtin_shuffle(e, o, zlo), hi = __builtin_shuffle(e, o, zhi);
+                        FCN(store_lanes)(xr + 2 * k, lo, FC_MIN(2 * m, (int64_t)VL));
+                        if (2 * m > VL) FCN(store_lanes)(xr + 2 * k + VL, hi, 2 * m - VL);
                     }
                     done = 2 * kc;
                     if (ke > kc) xr[done++] = ev[kc];
@@ -159,11 +173,17 @@ static void FCN(depthwise_backward_input_planes)(T *dx, const T *dy, const T *w,
     fc_fp_leave(fp);
 }
 
+/* A depthwise layer of stride 2 (the phase planes' kernels; its input gradient stores every element) */
+static inline int FCN(direct_dw_stride2)(const fc_conv_geom *g)
+{
+    return g->G == g->C && g->G == g->K && g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 && g->dil_w == 1;
+}
+
 static int FCN(conv_direct_backward_input)(T *dx, const T *dy, const T *w, const fc_conv_geom *g,
                                            int nthreads)
 {
     const int nt = fc_resolve_threads(nthreads);
-    if (g->G == g->C && g->G == g->K && g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 && g->dil_w == 1) {
+    if (FCN(direct_dw_stride2)(g)) {
         const int64_t planes = g->N * g->C;
         int err = 0;
         FC_TEAM(planes < nt ? (int)planes : nt,

@@ -37,8 +37,18 @@ static int FCN(conv2d_backward_input)(int algo, T *dx, const T *dy, const T *w, 
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
-    if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) return FCN(conv_winograd_backward_input)(dx, dy, w, &g, nthreads);
-    if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_backward_input)(dx, dy, w, &g, nthreads);
+    /* dx overwritten: zeroed first for the kernels that add into it (the strided depthwise
+     * planes and the pointwise GEMM store every element) */
+    const size_t bytes = (size_t)(g.N * g.C * g.H * g.W) * sizeof(T);
+    if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) {
+        memset(dx, 0, bytes);
+        return FCN(conv_winograd_backward_input)(dx, dy, w, &g, nthreads);
+    }
+    if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) {
+        if (!FCN(direct_dw_stride2)(&g)) memset(dx, 0, bytes);
+        return FCN(conv_direct_backward_input)(dx, dy, w, &g, nthreads);
+    }
+    if (!fc_conv_plain_1x1(&g)) memset(dx, 0, bytes);
     return FCN(conv_im2col_backward_input)(dx, dy, w, &g, nthreads);
 }
 

@@ -184,7 +184,10 @@ def test_any_input_strides(layout, algorithm, rng):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_simd_level(simd_level, algorithm, rng):
-    for case in CASES[:6] + CASES[9:11] + CASES[16:19] + [CASES[22]]:  # 9-10: pointwise GEMMs
+    # 9-10: pointwise GEMMs; then the strided depthwise planes (their shuffles) and the input
+    # gradient's pixel rows (W read in place, the tall tile)
+    extra = [c for c in CASES if c.groups == c.C and c.stride == 2] + [c for c in CASES if c.C == 37]
+    for case in CASES[:6] + CASES[9:11] + CASES[16:19] + [CASES[22]] + extra:
         for dtype in DTYPES:
             check_case(case, dtype, algorithm, rng)
 

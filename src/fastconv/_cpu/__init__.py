@@ -9,8 +9,8 @@ timed on this machine), the FFT transforms (fft, on pyFFTW), and
 fastconv.nn's elementwise and GEMM steps (train).  can_measure: this
 backend can time candidate algorithms (algorithm="measure");
 winograd_weight_gradient: its conv2d_backward_weight runs Winograd
-(ALGO_WINOGRAD); backward_weight_overwrites: its conv2d_backward_weight
-overwrites dw (the GPU backend's adds into it).
+(ALGO_WINOGRAD); backward_overwrites: its conv2d_backward_input and
+conv2d_backward_weight overwrite dx and dw (the GPU backend's add into them).
 """
 from .._ext._fastconv import (  # noqa: F401 (the backend's interface)
     avg_pool2d_backward, avg_pool2d_forward, conv2d_backward_input, conv2d_backward_weight, conv2d_forward,
@@ -25,4 +25,4 @@ from .ndfilter import uniform1d_running  # noqa: F401
 
 can_measure = True
 winograd_weight_gradient = True
-backward_weight_overwrites = True
+backward_overwrites = True

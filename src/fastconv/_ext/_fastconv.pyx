@@ -243,7 +243,7 @@ cdef _conv_backward(conv_backward_fn fn, int algo, cnp.ndarray out, cnp.ndarray 
 
 
 def conv2d_backward_input(int algo, cnp.ndarray dx, cnp.ndarray dy, cnp.ndarray w, object geom, int nthreads):
-    """dx (OUT, added into) += conv^T(dy, w)."""
+    """dx (OUT, overwritten) = conv^T(dy, w)."""
     _conv_backward(fc_conv2d_backward_input, algo, dx, dy, w, geom, nthreads, False)
 
 
