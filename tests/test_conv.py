@@ -105,6 +105,10 @@ CASES = [
     Case(2, 2, 16, (13, 13), 24, (3, 3), stride=2, padding=1),
     Case(1, 7, 25, (20,), 25, (3,), stride=2, padding=1),                 # MNIST-1D CNN layer
     Case(2, 2, 5, (11, 12), 5, (3, 3), stride=2, padding=1, groups=5),    # depthwise, strided
+    # depthwise, stride 1: the padded plane (5x5, no padding, asymmetric "same")
+    Case(2, 2, 4, (9, 7), 4, (5, 5), padding=2, groups=4),
+    Case(2, 2, 3, (7, 6), 3, (3, 3), groups=3),
+    Case(2, 1, 3, (6, 8), 3, (2, 3), padding="same", groups=3),
     Case(2, 1, 3, (9, 13), 3, (3, 2), stride=(3, 2), padding=(0, 2), dilation=(2, 3), groups=3),
 ]
 
@@ -186,7 +190,7 @@ def test_any_input_strides(layout, algorithm, rng):
 def test_every_simd_level(simd_level, algorithm, rng):
     # 9-10: pointwise GEMMs; then the strided depthwise planes (their shuffles) and the input
     # gradient's pixel rows (W read in place, the tall tile)
-    extra = [c for c in CASES if c.groups == c.C and c.stride == 2] + [c for c in CASES if c.C == 37]
+    extra = [c for c in CASES if c.groups == c.C == c.K] + [c for c in CASES if c.C == 37]
     for case in CASES[:6] + CASES[9:11] + CASES[16:19] + [CASES[22]] + extra:
         for dtype in DTYPES:
             check_case(case, dtype, algorithm, rng)
