@@ -415,6 +415,8 @@ static inline int64_t FCN(dw_tap_offset)(const fc_conv_geom *g, FCN(dw_phases) p
 #define FC_DW_NV 4 /* vectors of outputs a block */
 #define FC_DW_BLK (FC_DW_NV * VL)
 #endif
+/* The depthwise forward over phase planes: ph from dw_phases_of (stride 2, four planes) or
+ * dw_padded_of (stride 1, one padded plane) */
 static void FCN(depthwise_phase_planes)(T *y, const T *x, const T *w, const T *bias, const fc_conv_geom *g,
                                         FCN(dw_phases) ph, int *err)
 {
@@ -485,14 +487,11 @@ static int FCN(depthwise_forward)(T *y, const T *x, const T *w, const T *bias, c
 {
     const int64_t planes = g->N * g->C;
     const int team = planes < nt ? (int)planes : nt;
-    if (g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 && g->dil_w == 1) {
+    const int stride2 = g->stride_h == 2 && g->stride_w == 2 && g->dil_h == 1 && g->dil_w == 1;
+    if (stride2 || FCN(dw_padded_plane_fits)(g)) {
+        const FCN(dw_phases) ph = stride2 ? FCN(dw_phases_of)(g) : FCN(dw_padded_of)(g);
         int err = 0;
-        FC_TEAM(team, FCN(depthwise_phase_planes)(y, x, w, bias, g, FCN(dw_phases_of)(g), &err));
-        return err;
-    }
-    if (FCN(dw_padded_plane_fits)(g)) {
-        int err = 0;
-        FC_TEAM(team, FCN(depthwise_phase_planes)(y, x, w, bias, g, FCN(dw_padded_of)(g), &err));
+        FC_TEAM(team, FCN(depthwise_phase_planes)(y, x, w, bias, g, ph, &err));
         return err;
     }
     FC_TEAM(team, FCN(depthwise_planes)(y, x, w, bias, g));

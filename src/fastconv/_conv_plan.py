@@ -551,7 +551,7 @@ def _run_grad_input(code, dy, w, geom, dx, kern, nthreads=None):
     if _use_fft(code, geom, dy, w):
         dx[...] = _conv_fft.grad_input(dy, w, geom, kern).reshape(dx.shape)
         return
-    if not getattr(kern, "backward_overwrites", False):
+    if not kern.backward_overwrites:
         dx.fill(0)  # the GPU's kernels add into dx
     kern.conv2d_backward_input(_core.ALGO_DIRECT if code == "fft" else code, dx, dy, w, geom,
                              _threads.current() if nthreads is None else nthreads)
@@ -571,7 +571,7 @@ def _run_grad_weight(code, dy, x, geom, dw, kern, nthreads=None):
     if _use_fft(code, geom, dy, x):
         dw[...] = _conv_fft.grad_weight(dy, x, geom, kern).reshape(dw.shape)
         return
-    if not getattr(kern, "backward_overwrites", False):
+    if not kern.backward_overwrites:
         dw.fill(0)  # the GPU's kernels add into dw
     kern.conv2d_backward_weight(_core.ALGO_DIRECT if code == "fft" else code, dw, dy, x, geom,
                               _threads.current() if nthreads is None else nthreads)

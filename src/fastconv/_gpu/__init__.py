@@ -26,3 +26,4 @@ from . import train  # noqa: F401 (fastconv.nn's steps: fastconv._backend.train)
 # (algorithm="measure" follows "auto"'s rules here: timing on the device would need its own timers)
 can_measure = False
 winograd_weight_gradient = False  # (its Winograd: forward and input gradient)
+backward_overwrites = False  # (its convolution gradients add into dx and dw, zeroed first)
