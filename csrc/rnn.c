@@ -474,18 +474,26 @@ static void FCN(rnn_bwd_row)(int cell, T *dgt, T *dhnt, T *dh, T *dc, const T *g
 }
 
 /* How the recurrence splits between threads: by batch rows when every
- * thread gets at least a full micro-tile of rows (no barriers), else by
- * hidden units (one barrier per step). */
+ * thread gets at least a full micro-tile of rows (no barriers) and W_hh
+ * stays in L3 from step to step (every thread reads all of it), else by
+ * hidden units (one barrier per step, each thread streams its own share of
+ * W_hh).  PTB's large LSTM (36 MB of W_hh in float32, 72 in float64) read
+ * all of it from memory on both threads at every step: by units, float32
+ * forward 167 -> 132 ms, float64 381 -> 332 ms, forward + backward 505 ->
+ * 451 ms (float32). */
+#ifndef FC_RNN_SHARED_BYTES
+#define FC_RNN_SHARED_BYTES ((int64_t)16 << 20)
+#endif
 typedef struct FCN(rnn_split) {
     int by_rows, team;
     int64_t B, H;
 } FCN(rnn_split);
 
-static void FCN(rnn_split_init)(FCN(rnn_split) *sp, int64_t B, int64_t H, int nt)
+static void FCN(rnn_split_init)(FCN(rnn_split) *sp, int64_t B, int64_t H, int64_t G, int nt)
 {
     sp->B = B;
     sp->H = H;
-    sp->by_rows = B >= (int64_t)nt * GEMM_MR;
+    sp->by_rows = B >= (int64_t)nt * GEMM_MR && (nt == 1 || (int64_t)sizeof(T) * G * H * H <= FC_RNN_SHARED_BYTES);
     sp->team = sp->by_rows ? nt : (int)FC_MAX(1, FC_MIN((int64_t)nt, H / VL));
 }
 
@@ -518,7 +526,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
      * one shared packing of W_hh^T; with few rows, threads split the hidden
      * units instead and meet at a barrier after every step. */
     FCN(rnn_split) sp;
-    FCN(rnn_split_init)(&sp, B, H, nt);
+    FCN(rnn_split_init)(&sp, B, H, G, nt);
     /* The input projection x_t W_ih^T: split by rows with W_ih's and W_hh's packings within 16 MiB
      * (so they stay in L3 from step to step), each thread projects its own rows step by step, so a
      * step's gate rows are in its cache when the recurrence adds to them; R1 (T 100, B 64,
@@ -713,7 +721,7 @@ static int FCN(rnn_backward)(T *dx, T *dh0, T *dc0, T *dw_ih, T *dw_hh, T *db_ih
     if (!run) return FC_ERR_NOMEM;
     T *dh = run, *dc = run + B * H;
     FCN(rnn_split) sp;
-    FCN(rnn_split_init)(&sp, B, H, nt);
+    FCN(rnn_split_init)(&sp, B, H, G, nt);
     T *bp_all = NULL;
     if (sp.by_rows) { /* W_hh, all columns (rows: every gate column), shared, packed by the team */
         bp_all = fc_scratch(FC_SCRATCH_SHARED, (size_t)(FC_ROUND_UP(H, GEMM_NR) * GH) * sizeof(T));
