@@ -48,27 +48,36 @@ typedef struct FCN(gemm_op) {
 /* acc[i][:] = sum_k a[k R + i] b[k ldb ..][:] for R rows (A packed R to a step), then R2 more rows
  * from the next panel a2 (packed GEMM_MR to a step, its first R2 rows): the micro-kernel's loop,
  * R = GEMM_MR (a recurrent step's few rows use more, see rnn.c).  B's steps are ldb apart: GEMM_NR
- * packed, or a row-major matrix read in place; pf, if not NULL, is prefetched along with b. */
-static inline __attribute__((always_inline)) void FCN(gemm_acc_ldb)(int R, int R2, int64_t kc, const T *restrict a,
-                                                                    const T *restrict a2, const T *restrict b,
-                                                                    int64_t ldb, const T *pf, V acc[][GEMM_NV])
+ * packed, or a row-major matrix read in place; pf, if not NULL, is prefetched along with b.  NVX
+ * (<= GEMM_NV): the vectors of each step's columns computed, the first NVX (a narrow last panel) */
+static inline __attribute__((always_inline)) void FCN(gemm_acc_nv)(int R, int R2, int NVX, int64_t kc,
+                                                                   const T *restrict a, const T *restrict a2,
+                                                                   const T *restrict b, int64_t ldb, const T *pf,
+                                                                   V acc[][GEMM_NV])
 {
 #pragma GCC unroll 16
     for (int i = 0; i < R + R2; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < GEMM_NV; v++) acc[i][v] = (V){0};
+        for (int v = 0; v < NVX; v++) acc[i][v] = (V){0};
     for (int64_t k = 0; k < kc; k++) {
         V bv[GEMM_NV];
         if (pf) __builtin_prefetch(pf + k * ldb, 0, 3);
 #pragma GCC unroll 4
-        for (int v = 0; v < GEMM_NV; v++) bv[v] = FCN(loadu)(b + k * ldb + v * VL);
+        for (int v = 0; v < NVX; v++) bv[v] = FCN(loadu)(b + k * ldb + v * VL);
 #pragma GCC unroll 16
         for (int i = 0; i < R + R2; i++) {
             V ai = FCN(splat)(i < R ? a[k * R + i] : a2[k * GEMM_MR + i - R]);
 #pragma GCC unroll 4
-            for (int v = 0; v < GEMM_NV; v++) acc[i][v] += ai * bv[v];
+            for (int v = 0; v < NVX; v++) acc[i][v] += ai * bv[v];
         }
     }
+}
+
+static inline __attribute__((always_inline)) void FCN(gemm_acc_ldb)(int R, int R2, int64_t kc, const T *restrict a,
+                                                                    const T *restrict a2, const T *restrict b,
+                                                                    int64_t ldb, const T *pf, V acc[][GEMM_NV])
+{
+    FCN(gemm_acc_nv)(R, R2, GEMM_NV, kc, a, a2, b, ldb, pf, acc);
 }
 
 /* B packed (panels of GEMM_NR) */
@@ -153,6 +162,29 @@ static void FCN(gemm_ukr_ldb)(int r2, int64_t kc, const T *restrict a, const T *
 #undef FC_UKR_LDB
 }
 
+/* The first vector of a panel's columns only, for the MR rows of a and the first r2 of a2 (as
+ * gemm_ukr_tall's), into tmp (GEMM_NR to a row): a last panel of at most VL columns (ResNet's
+ * 14 x 14 maps, 196 pixels, left 4 in the seventh panel: a full tile spent 1/8 of the product
+ * on columns that do not exist) */
+static void FCN(gemm_ukr_narrow)(int r2, int64_t kc, const T *restrict a, const T *restrict b, T *restrict tmp)
+{
+    V acc[GEMM_MR + 4][GEMM_NV];
+    const T *a2 = a + (int64_t)GEMM_MR * kc;
+#define FC_UKR_NARROW(R2)                                                                    \
+    do {                                                                                     \
+        FCN(gemm_acc_nv)(GEMM_MR, R2, 1, kc, a, a2, b, GEMM_NR, NULL, acc);                  \
+        for (int i = 0; i < GEMM_MR + R2; i++) FCN(storeu)(tmp + i * GEMM_NR, acc[i][0]);    \
+    } while (0)
+    switch (FC_GEMM_TALL ? r2 : 0) {
+    case 0: FC_UKR_NARROW(0); break;
+    case 1: FC_UKR_NARROW(1); break;
+    case 2: FC_UKR_NARROW(2); break;
+    case 3: FC_UKR_NARROW(3); break;
+    default: FC_UKR_NARROW(4); break;
+    }
+#undef FC_UKR_NARROW
+}
+
 /* Adds or stores the valid mr x nr corner of a tile computed into tmp. */
 static void FCN(gemm_store_tile)(const FCN(gemm_op) *g, const T *tmp, int64_t i0, int64_t j0,
                                  int64_t mr, int64_t nr, int overwrite)
@@ -196,7 +228,14 @@ static void FCN(gemm_macro)(const FCN(gemm_op) *g, const T *abuf, const T *bbuf,
             const int64_t mr = FC_MIN(GEMM_MR, mc0 + mc - i);
             const T *ap = abuf + ((i - mc0) / GEMM_MR) * GEMM_MR * kc;
             const int64_t r2 = mc0 + mc - i - GEMM_MR;
-            if (FC_GEMM_TALL && r2 >= 1 && r2 <= 4) { /* this tile and the last few rows, see gemm_ukr_tall */
+            const int tall = FC_GEMM_TALL && r2 >= 1 && r2 <= 4;
+            if (GEMM_NV > 1 && nr <= VL) { /* a last panel of one vector's columns or fewer */
+                FCN(gemm_ukr_narrow)(tall ? (int)r2 : 0, kc, ap, bp, tmp);
+                FCN(gemm_store_tile)(g, tmp, i, j, tall ? GEMM_MR + r2 : mr, nr, overwrite);
+                if (tall) break;
+                continue;
+            }
+            if (tall) { /* this tile and the last few rows, see gemm_ukr_tall */
                 if (full_cols) {
                     FCN(gemm_ukr_tall)((int)r2, kc, ap, bp, cj + i * g->ldc, g->ldc, g->bias ? g->bias + i : NULL,
                                        !overwrite);

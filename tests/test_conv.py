@@ -110,6 +110,10 @@ CASES = [
     Case(2, 2, 3, (7, 6), 3, (3, 3), groups=3),
     Case(2, 1, 3, (6, 8), 3, (2, 3), padding="same", groups=3),
     Case(2, 1, 3, (9, 13), 3, (3, 2), stride=(3, 2), padding=(0, 2), dilation=(2, 3), groups=3),
+    # a last GEMM panel of at most one vector's columns (196 pixels: 6 panels of 32 and 4), 20
+    # channels (a tile of 8 and a tall one of 12)
+    Case(2, 1, 24, (14, 14), 20, (1, 1)),
+    Case(2, 1, 10, (14, 14), 12, (3, 3), padding=1),
 ]
 
 
@@ -189,8 +193,9 @@ def test_any_input_strides(layout, algorithm, rng):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_simd_level(simd_level, algorithm, rng):
     # 9-10: pointwise GEMMs; then the strided depthwise planes (their shuffles) and the input
-    # gradient's pixel rows (W read in place, the tall tile)
-    extra = [c for c in CASES if c.groups == c.C == c.K] + [c for c in CASES if c.C == 37]
+    # gradient's pixel rows (W read in place, the tall tile), the narrow last panel
+    extra = ([c for c in CASES if c.groups == c.C == c.K] + [c for c in CASES if c.C == 37] +
+             [c for c in CASES if c.size == (14, 14)])
     for case in CASES[:6] + CASES[9:11] + CASES[16:19] + [CASES[22]] + extra:
         for dtype in DTYPES:
             check_case(case, dtype, algorithm, rng)
