@@ -83,7 +83,21 @@ FC_FWD_VARIANT(direct_fwd_tile_k, DIRECT_KB, DIRECT_NV)
 FC_FWD_VARIANT(direct_fwd_tile_k1, DIRECT_KB, 1)
 FC_FWD_VARIANT(direct_fwd_tile_1, 1, 4)
 FC_FWD_VARIANT(direct_fwd_tile_11, 1, 1)
+#if DIRECT_KB > 4
+FC_FWD_VARIANT(direct_fwd_tile_4, 4, 4)
+FC_FWD_VARIANT(direct_fwd_tile_41, 4, 1)
+#endif
+FC_FWD_VARIANT(direct_fwd_tile_2, 2, 4)
+FC_FWD_VARIANT(direct_fwd_tile_21, 2, 1)
 #undef FC_FWD_VARIANT
+
+/* The width of the channel block starting where `rem` channels are left: DIRECT_KB, then the
+ * rest in blocks of 4, 2 and 1 (one channel a tile loads 4 vectors for 4 FMAs a step, load-bound:
+ * LeNet's 6-channel input gradient ran on six of them at half the FMA rate) */
+static inline int64_t FCN(direct_bw)(int64_t rem)
+{
+    return rem >= DIRECT_KB ? DIRECT_KB : rem >= 4 ? 4 : rem >= 2 ? 2 : 1;
+}
 
 /* Tiles over lanes [0, n) of one channel block: the wide tile while more
  * than one vector's worth is left, then a one-vector tile. */
@@ -102,6 +116,16 @@ static void FCN(direct_fwd_lanes)(int64_t bw, const T *xp, int64_t cs, const FCN
             FCN(direct_fwd_tile_k)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
         else if (bw == DIRECT_KB)
             FCN(direct_fwd_tile_k1)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+#if DIRECT_KB > 4
+        else if (bw == 4 && step == 4 * VL)
+            FCN(direct_fwd_tile_4)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        else if (bw == 4)
+            FCN(direct_fwd_tile_41)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+#endif
+        else if (bw == 2 && step == 4 * VL)
+            FCN(direct_fwd_tile_2)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
+        else if (bw == 2)
+            FCN(direct_fwd_tile_21)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
         else if (step == 4 * VL)
             FCN(direct_fwd_tile_1)(xf, cs, pl->tapoff, wb, pl->Cg, pl->RS, o, j, q, bb, accumulate);
         else
@@ -156,7 +180,7 @@ static int FCN(direct_cv_wins)(const FCN(direct_plan) *pl)
 /* Packs the weights of the convolution the plan describes, element
  * (group gi, output channel o, input channel i, tap r, s) read at
  * wb[gi * gs + o * os + i * is + r * rs + s * ss], into blocks of DIRECT_KB
- * output channels, then single channels: the block starting at channel k0
+ * output channels, then of 4, 2 and 1 (direct_bw): the block starting at channel k0
  * with width bw holds (kappa, kk) at k0 * CgRS + kappa * bw + kk.  Strides
  * let the input gradient run this forward on flipped, transposed weights. */
 static void FCN(direct_pack_weights)(T *wp, const T *wb, fc_wview v, const FCN(direct_plan) *pl)
@@ -166,7 +190,7 @@ static void FCN(direct_pack_weights)(T *wp, const T *wb, fc_wview v, const FCN(d
     for (int64_t gi = 0; gi < g->G; gi++) {
         T *dg = wp + gi * pl->Kg * CgRS;
         for (int64_t k0 = 0; k0 < pl->Kg;) {
-            int64_t bw = pl->Kg - k0 >= DIRECT_KB ? DIRECT_KB : 1;
+            const int64_t bw = FCN(direct_bw)(pl->Kg - k0);
             for (int64_t kk = 0; kk < bw; kk++) {
                 const T *wo = wb + gi * v.gs + (k0 + kk) * v.os;
                 int64_t kap = 0;
@@ -232,7 +256,7 @@ static void FCN(direct_forward_units)(T *y, const T *x, const T *wp, const T *bi
             }
             for (int64_t f = 0; f < n; f += lb) {
                 for (int64_t k0 = 0; k0 < pl->Kg;) {
-                    const int64_t bw = pl->Kg - k0 >= DIRECT_KB ? DIRECT_KB : 1;
+                    const int64_t bw = FCN(direct_bw)(pl->Kg - k0);
                     FCN(out_view) ok = orow;
                     ok.y += k0 * o.kstride;
                     FCN(direct_fwd_lanes)(bw, xr, cs, pl, wp + (gi * pl->Kg + k0) * CgRS, &ok, f,
