@@ -109,7 +109,12 @@ def choose_algorithm(geom, op, dtype=None):
     # an unpadded stride-1 1x1 layer of 64+ channels each side: a plain GEMM over the pixels, dy's
     # rows and x's planes packed by 8 x 8 register transposes: direct / im2col 1.00-6.9 over
     # ResNet-50's pointwise layers at batch 1-8 (64 -> 256 @56 float64 batch 4: 0.98); MobileNetV2's
-    # 24 <-> 144 channels stay on direct (0.50-1.08)
+    # 24 -> 144 channels stay on direct (0.50-1.08).  Onto 16-63 channels from 128 or more: im2col
+    # in float64, and in float32 up to 12544 pixels (MobileNetV2's 144 -> 24 @56 and 192 -> 32 @28,
+    # batch 1-8: direct / im2col 1.00-1.47 in float64, 1.12-1.66 in float32; 144 -> 24 @56 at
+    # batch 8 in float32, 25088 pixels, 0.83, and 96 -> 16 @56, 0.71-0.94, stay on direct)
+    narrow_1x1 = plain_1x1 and Cg >= 128 and 16 <= Kg < 64 and \
+        (pixels <= 12544 or dtype is not None and np.dtype(dtype) == np.float64)
     return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or \
-        plain_1x1 and Cg >= 64 and Kg >= 64 or \
+        plain_1x1 and Cg >= 64 and Kg >= 64 or narrow_1x1 or \
         single and weights >= 4096 else _core.ALGO_DIRECT
