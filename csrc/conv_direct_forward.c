@@ -99,8 +99,6 @@ static inline int64_t FCN(direct_bw)(int64_t rem)
     return rem >= DIRECT_KB ? DIRECT_KB : rem >= 4 ? 4 : rem >= 2 ? 2 : 1;
 }
 
-/* Tiles over lanes [0, n) of one channel block: the wide tile while more
- * than one vector's worth is left, then a one-vector tile. */
 /* Tiles over lanes [f_begin, f_end) of one channel block: the wide tile
  * while more than one vector's worth is left, then a one-vector tile. */
 static void FCN(direct_fwd_lanes)(int64_t bw, const T *xp, int64_t cs, const FCN(direct_plan) *pl,

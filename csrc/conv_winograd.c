@@ -59,11 +59,6 @@ typedef struct fc_wg_geo {
  * 512 x 512 layer's time.  V and M below are spaced the same way. */
 static inline int64_t FCN(wg_ux)(int64_t KP, int64_t CI) { return KP * CI * GEMM_MR + 64 / (int64_t)sizeof(T); }
 
-/* Input channel ci of panel kp's MR output channels (ko = kp MR + i) into U[xi][kpu][ci][i]
- * (matrices U_xi ux apart): (G g G^T)[xi] in double, zero for ko past KO; g = w[ko][ci] or,
- * flipped, w[ci][ko] rotated by 180 degrees.  The output channels are the lanes of the innermost
- * loops, which the compiler vectorises (one pair at a time, a 512 x 512 layer's weights took 3 ms
- * a thread), and MR contiguous elements of each plane of U. */
 #if GEMM_MR == 8
 typedef double FCN(d8) __attribute__((vector_size(8 * sizeof(double))));
 
@@ -119,6 +114,11 @@ static void FCN(wg_weight_panel8)(T *U, int64_t ux, const T *w, const fc_wg_geo 
 }
 #endif
 
+/* Input channel ci of panel kp's MR output channels (ko = kp MR + i) into U[xi][kpu][ci][i]
+ * (matrices U_xi ux apart): (G g G^T)[xi] in double, zero for ko past KO; g = w[ko][ci] or,
+ * flipped, w[ci][ko] rotated by 180 degrees.  The output channels are the lanes of the innermost
+ * loops, which the compiler vectorises (one pair at a time, a 512 x 512 layer's weights took 3 ms
+ * a thread), and MR contiguous elements of each plane of U. */
 static void FCN(wg_weight_panel)(T *U, int64_t ux, const T *w, const fc_wg_geo *q, int64_t kp, int64_t ci,
                                  int64_t kpu, int flip)
 {

@@ -533,7 +533,7 @@ static int FCN(rnn_forward)(T *y, T *gates, T *cell, T *hn, const T *x, const T 
      * 128 -> 256) wrote and re-read 26 MB of gates through memory when every step was projected
      * first.  Otherwise one GEMM over every step first (PTB's 1500 -> 1500 LSTM ran 188 -> 250 ms
      * streaming its 36 MB W_ih^T packing once per step). */
-    const int step_proj = sp.by_rows && (int64_t)sizeof(T) * FC_ROUND_UP(GH, GEMM_NR) * (I + H) <= ((int64_t)16 << 20);
+    const int step_proj = sp.by_rows && (int64_t)sizeof(T) * FC_ROUND_UP(GH, GEMM_NR) * (I + H) <= FC_RNN_SHARED_BYTES;
     /* LSTM and RNN: both products of a step in one (rnn_fused_step) where a thread's packed rows
      * fit 256 KiB (a GRU's n gate needs W_hn h apart from W_in x) */
     const int64_t fps = (int64_t)GEMM_NR * (I + H);
