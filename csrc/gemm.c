@@ -428,7 +428,16 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
         else
             break;
     }
-    const int64_t ncu = FC_CEIL_DIV(pn, nnu) * GEMM_NR; /* the widest unit's columns */
+    /* Column panels not a multiple of the threads (25 on 2: units of 7, 6, 6 and 6 ran as 13 and 12):
+     * the grid takes the largest multiple, and the panels left over are split by rows, one unit a
+     * thread, each thread's share of them the same */
+    int64_t pn_grid = pn, nrest = 0;
+    if (nmu == 1 && nt > 1 && pn > nt && pn % nt && pm >= 2 * nt) {
+        pn_grid = pn - pn % nt;
+        nrest = nt;
+        nnu = FC_MIN(nnu, pn_grid);
+    }
+    const int64_t ncu = FC_CEIL_DIV(pn_grid, nnu) * GEMM_NR; /* the widest unit's columns */
     /* Columns split: A packed once by the team for every unit, within 4 MiB (each unit packed its
      * rows again: a batch-1 layer's 56 pixel rows 4 times, 9 % of the call) */
     const int64_t kcs = FCN(gemm_kcs)(g->K), nkc = FC_CEIL_DIV(g->K, kcs), ma = pm * GEMM_MR;
@@ -459,11 +468,17 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
             }
         }
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < nmu * nnu; u++) {
+        for (int64_t u = 0; u < nmu * nnu + nrest; u++) {
             if (!abuf || !bbuf) continue;
             int64_t pm0, pm1, pn0, pn1;
-            fc_split_range(pm, nmu, u / nnu, &pm0, &pm1);
-            fc_split_range(pn, nnu, u % nnu, &pn0, &pn1);
+            if (u < nmu * nnu) {
+                fc_split_range(pm, nmu, u / nnu, &pm0, &pm1);
+                fc_split_range(pn_grid, nnu, u % nnu, &pn0, &pn1);
+            } else {
+                fc_split_range(pm, nrest, u - nmu * nnu, &pm0, &pm1);
+                pn0 = pn_grid;
+                pn1 = pn;
+            }
             FCN(gemm_unit)(g, pm0 * GEMM_MR, FC_MIN(g->M, pm1 * GEMM_MR), pn0 * GEMM_NR,
                            FC_MIN(g->N, pn1 * GEMM_NR), 0, g->K, abuf, bbuf, apk, ma);
         }
