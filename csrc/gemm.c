@@ -505,7 +505,7 @@ typedef int32_t FCN(m8) __attribute__((vector_size(8 * sizeof(int32_t))));
 #endif
 static inline __attribute__((always_inline)) void FCN(transpose8)(T *d, int64_t ld, const T *s, int64_t ls)
 {
-#if !FC_DOUBLE && FC_VBYTES == 32
+#if FC_X86 && !FC_DOUBLE && FC_VBYTES == 32
     /* AVX2: rows i and i + 4 as the two 128-bit halves of one register (a load each), then 4 x 4
      * transposes within the halves, no lane-crossing shuffle (the three rounds of two-vector
      * shuffles compile to vpermt2ps only with AVX-512; here they took 53 cycles a block, this 25) */
