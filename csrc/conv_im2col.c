@@ -255,13 +255,15 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const T *x, T **xs_out,
     const int64_t PQ = g->P * g->Q, Hn = (g->P - 1) * sh + (g->R - 1) * g->dil_h + 1;
     const int64_t Wn = (g->Q - 1) * sw + (g->S - 1) * g->dil_w + 1;
     const int64_t Hp = FC_CEIL_DIV(Hn, sh), Wp = FC_CEIL_DIV(Wn, sw), hw = Hp * Wp, chan = sh * sw * hw;
-    T *xs = malloc((size_t)(g->N * g->C * chan) * sizeof(T));
+    /* (two vectors more, zeros: wip_pack reads two vectors from any window) */
+    T *xs = malloc((size_t)(g->N * g->C * chan + 2 * VL) * sizeof(T));
     int64_t *ct = malloc((size_t)(Cg * RS + g->N * PQ) * sizeof(int64_t));
     if (!xs || !ct) {
         free(xs);
         free(ct);
         return 0;
     }
+    memset(xs + g->N * g->C * chan, 0, 2 * VL * sizeof(T));
     const int64_t planes = g->N * g->C;
     /* (the team for a copy of at least 64K elements; every element written once) */
 #pragma omp parallel for schedule(static) num_threads(planes * chan >= 65536 ? nthreads : 1)
@@ -331,6 +333,243 @@ static void FCN(pack_im2col_phased)(const void *ctx, T *dst, int64_t j0, int64_t
     }
 }
 
+/* ---- few output pixels, the forward: the weights read in place ---------------------------------
+ * y_g[k, j] = sum_kappa w_g[k, kappa] col[kappa, j] with W's rows as the GEMM's A where they lie:
+ * each element broadcast, a tile's WIP_MR rows as many streams along kappa (no packing: the
+ * pixel-rows GEMM transposed all of W into panels every call, 0.2 ms of ResNet-18's batch-1
+ * 512 @7, 9.4 MB of weights used 49 times each).  col is the strided GEMM's B (panels of GEMM_NR
+ * pixels from the phase planes), the last panel as few vectors as it needs; where the pixels are
+ * one more than whole vectors (49 = 3 x 16 + 1) the last one is a column along kappa, its products
+ * with W's rows vectors along the reduction, summed across lanes at the end, so no lane idles.
+ * Reduction blocks keep a tile's rows of W in L1 across the panels and the block of col in L2. */
+#if FC_VBYTES == 64
+#define WIP_MR 8 /* 16 + 8 accumulators, 2 + 1 vector loads: of 32 registers */
+#else
+#define WIP_MR 4 /* 8 + 4 and 2 + 1: of 16 */
+#endif
+#define WIP_LD (GEMM_NR + 1) /* out: a tile's sums, a row per weight row, the column pixel last */
+
+static inline __attribute__((always_inline)) void FCN(wip_tile)(int nv, int dot, int64_t kb, const T *const *wr,
+                                                                const T *restrict b, const T *restrict xd,
+                                                                T *restrict out)
+{
+    V acc[WIP_MR][GEMM_NV], dacc[WIP_MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < WIP_MR; i++) {
+        dacc[i] = (V){0};
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) acc[i][v] = (V){0};
+    }
+    int64_t k = 0;
+    for (; k + VL <= kb; k += VL) {
+        if (dot) {
+            const V xv = FCN(loadu)(xd + k);
+#pragma GCC unroll 8
+            for (int i = 0; i < WIP_MR; i++) dacc[i] += FCN(loadu)(wr[i] + k) * xv;
+        }
+#pragma GCC unroll 16
+        for (int kk = 0; kk < VL; kk++) {
+            V bv[GEMM_NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) bv[v] = FCN(loadu)(b + (k + kk) * GEMM_NR + v * VL);
+#pragma GCC unroll 8
+            for (int i = 0; i < WIP_MR; i++) {
+                const V a = FCN(splat)(wr[i][k + kk]);
+#pragma GCC unroll 4
+                for (int v = 0; v < nv; v++) acc[i][v] += a * bv[v];
+            }
+        }
+    }
+    if (k < kb) {
+        if (dot) {
+            const V xv = FCN(load_lanes)(xd + k, kb - k);
+            for (int i = 0; i < WIP_MR; i++) dacc[i] += FCN(load_lanes)(wr[i] + k, kb - k) * xv;
+        }
+        for (; k < kb; k++)
+            for (int i = 0; i < WIP_MR; i++)
+                for (int v = 0; v < nv; v++) acc[i][v] += FCN(splat)(wr[i][k]) * FCN(loadu)(b + k * GEMM_NR + v * VL);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < WIP_MR; i++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) FCN(storeu)(out + i * WIP_LD + v * VL, acc[i][v]);
+        if (dot) out[i * WIP_LD + nv * VL] = FCN(hsum)(dacc[i]);
+    }
+}
+
+#define FC_WIP_VARIANT(nv, dot)                                                                               \
+    static void FCN(wip_tile_##nv##_##dot)(int64_t kb, const T *const *wr, const T *b, const T *xd, T *out) \
+    {                                                                                                         \
+        FCN(wip_tile)(nv, dot, kb, wr, b, xd, out);                                                           \
+    }
+FC_WIP_VARIANT(1, 0)
+FC_WIP_VARIANT(1, 1)
+FC_WIP_VARIANT(2, 0)
+FC_WIP_VARIANT(2, 1)
+#undef FC_WIP_VARIANT
+
+/* Whether the forward of npix pixels reads W in place (instead of the pixel-rows GEMM): few lanes
+ * idle, counting the column pixel's */
+static int FCN(im2col_wip)(int64_t npix)
+{
+    const int64_t body = npix % VL == 1 && npix > VL ? npix - 1 : npix;
+    return GEMM_NV == 2 && 8 * (FC_ROUND_UP(body, VL) - body) <= npix;
+}
+
+/* col's panel of the w <= GEMM_NR pixels from j0, rows [k0, k0 + kc), as the kernel reads it (the
+ * vectors it uses, no more).  A vector of pixels whose windows lie within two vectors of the phase
+ * planes (16 pixels of a 7-wide map, rows 9 apart padded) is those two vectors loaded and permuted
+ * at every row, the runs' copies (a call each, then a masked move each) having been most of the
+ * packing; others are packed as the strided GEMM packs them. */
+static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, int64_t w, int64_t k0, int64_t kc)
+{
+#if defined(__GNUC__) && !defined(__clang__) /* (__builtin_shuffle: GCC's) */
+    const int nv = (int)FC_CEIL_DIV(w, VL);
+    IV idx[GEMM_NV];
+    int64_t base[GEMM_NV];
+    int ok = 1;
+    for (int v = 0; v < nv && ok; v++) {
+        const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
+        base[v] = cx->pixoff[j0 + v * VL];
+        for (int64_t t = 0; t < VL; t++) {
+            const int64_t d = t < n ? cx->pixoff[j0 + v * VL + t] - base[v] : 0;
+            ok &= d >= 0 && d < 2 * VL;
+            idx[v][t] = (__typeof__(idx[v][t]))d;
+        }
+    }
+    if (ok) {
+        for (int64_t kk = 0; kk < kc; kk++) {
+            const T *s = cx->xs + cx->ct[k0 + kk];
+            for (int v = 0; v < nv; v++) {
+                const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
+                V r = __builtin_shuffle(FCN(loadu)(s + base[v]), FCN(loadu)(s + base[v] + VL), idx[v]);
+                FCN(storeu)(dst + kk * GEMM_NR + v * VL, n < VL ? FCN(keep_lanes)(r, (int)n) : r);
+            }
+        }
+        return;
+    }
+#endif
+    FCN(pack_im2col_phased)(cx, dst, j0, w, k0, kc);
+}
+
+/* The wip forward's shape: pixels j = nmain (+ the column pixel if dot) in np panels, W's rows in
+ * units tiles, reduction blocks of kcw rows, chunks of ncp panels; yoff[j]: pixel j's offset in y */
+typedef struct FCN(wip_plan) {
+    int64_t Kg, CgRS, PQ, nmain, np, units, kcw, ncp;
+    int dot;
+    const int64_t *yoff;
+} FCN(wip_plan);
+
+/* y for panels [q0, q1) x tiles [u0, u1), col packed into bp a chunk and a block at a time */
+static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) *cx, const FCN(wip_plan) *pl,
+                         int64_t q0, int64_t q1, int64_t u0, int64_t u1, T *bp)
+{
+    const int64_t Kg = pl->Kg, CgRS = pl->CgRS, PQ = pl->PQ, nmain = pl->nmain, np = pl->np;
+    const int64_t *yoff = pl->yoff;
+    T out[WIP_MR * WIP_LD];
+    for (int64_t c0 = q0; c0 < q1 && u0 < u1; c0 += pl->ncp) {
+        const int64_t c1 = FC_MIN(q1, c0 + pl->ncp);
+        const int pd_last = pl->dot && c1 == np; /* (the column pixel rides with the last panel) */
+        for (int64_t k0 = 0; k0 < CgRS; k0 += pl->kcw) {
+            const int64_t kc = FC_MIN(pl->kcw, CgRS - k0);
+            T *xd = bp + (c1 - c0) * GEMM_NR * kc; /* the block: panels c0.. of kc rows, the column */
+            for (int64_t p = c0; p < c1; p++)
+                FCN(wip_pack)(cx, bp + (p - c0) * kc * GEMM_NR, p * GEMM_NR, FC_MIN((int64_t)GEMM_NR, nmain - p * GEMM_NR),
+                              k0, kc);
+            if (pd_last)
+                for (int64_t r = 0; r < kc; r++) xd[r] = cx->xs[cx->pixoff[nmain] + cx->ct[k0 + r]];
+            for (int64_t u = u0; u < u1; u++) {
+                const int64_t row0 = u * WIP_MR, rk = FC_MIN((int64_t)WIP_MR, Kg - row0);
+                const T *wr[WIP_MR]; /* (rows past Kg repeat the last: computed, not stored) */
+                for (int i = 0; i < WIP_MR; i++) wr[i] = w + (row0 + FC_MIN((int64_t)i, rk - 1)) * CgRS + k0;
+                for (int64_t p = c0; p < c1; p++) {
+                    const int64_t j0 = p * GEMM_NR, wp = FC_MIN((int64_t)GEMM_NR, nmain - j0);
+                    const int nv = (int)FC_CEIL_DIV(wp, VL), pd = pd_last && p == np - 1;
+                    const T *b = bp + (p - c0) * kc * GEMM_NR;
+                    if (nv == 1)
+                        (pd ? FCN(wip_tile_1_1) : FCN(wip_tile_1_0))(kc, wr, b, xd, out);
+                    else
+                        (pd ? FCN(wip_tile_2_1) : FCN(wip_tile_2_0))(kc, wr, b, xd, out);
+                    /* (a panel within one image: whole vectors of y's row) */
+                    const int run = yoff[j0 + wp - 1] - yoff[j0] == wp - 1;
+                    for (int64_t i = 0; i < rk; i++) {
+                        T *yr = y + (row0 + i) * PQ;
+                        const T *o = out + i * WIP_LD;
+                        const T b0 = k0 ? (T)0 : bias ? bias[row0 + i] : (T)0;
+                        if (run) {
+                            T *yk = yr + yoff[j0];
+                            for (int64_t j = 0; j < wp; j += VL) {
+                                const int64_t n = FC_MIN((int64_t)VL, wp - j);
+                                const V prev = k0 ? FCN(load_lanes)(yk + j, n) : FCN(splat)(b0);
+                                FCN(store_lanes)(yk + j, prev + FCN(loadu)(o + j), n);
+                            }
+                        } else {
+                            for (int64_t j = 0; j < wp; j++) {
+                                T *yk = yr + yoff[j0 + j];
+                                *yk = (k0 ? *yk : b0) + o[j];
+                            }
+                        }
+                        if (pd) {
+                            T *yk = yr + yoff[nmain];
+                            *yk = (k0 ? *yk : b0) + o[nv * VL];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* y_g from the phase planes of cx (one group: y at its first channel, w its rows).  Few panels of
+ * pixels (by_pixels 0): the threads split W's rows and each packs all of col for itself (a block
+ * packed by one thread and read by the other crossed between the cores twice a call, its lines
+ * owned by the other core's cache when packed again: 0.11 ms of batch-1 512 @7, and 8 % slower
+ * products).  Many: the threads split the panels, every thread all of W's rows, then the panels
+ * left over (fewer than the threads) by rows (25 panels ran as 13 and 12); col in chunks of panels
+ * that stay in L2. */
+static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) *cx, int by_pixels,
+                               int nthreads)
+{
+    const fc_conv_geom *g = cx->g;
+    FCN(wip_plan) pl = {.Kg = g->K / g->G, .CgRS = cx->Cg * g->R * g->S, .PQ = g->P * g->Q};
+    const int64_t npix = g->N * pl.PQ;
+    pl.dot = npix % VL == 1 && npix > VL;
+    pl.nmain = npix - pl.dot;
+    pl.np = FC_CEIL_DIV(pl.nmain, GEMM_NR);
+    pl.units = FC_CEIL_DIV(pl.Kg, WIP_MR);
+    /* reduction blocks: a tile's rows of W in 32 KiB; chunks of panels: a block of col in 512 KiB */
+    const int64_t kmax = FC_MAX(VL, 32 * 1024 / (WIP_MR * (int64_t)sizeof(T)) / VL * VL);
+    pl.kcw = FC_ROUND_UP(FC_CEIL_DIV(pl.CgRS, FC_CEIL_DIV(pl.CgRS, kmax)), VL);
+    pl.ncp = FC_MAX(1, 512 * 1024 / (pl.kcw * GEMM_NR * (int64_t)sizeof(T)));
+    int64_t *yoff = malloc((size_t)npix * sizeof(int64_t));
+    if (!yoff) return FC_ERR_NOMEM;
+    for (int64_t j = 0; j < npix; j++) yoff[j] = j / pl.PQ * g->K * pl.PQ + j % pl.PQ;
+    pl.yoff = yoff;
+    const int nt = (int)FC_MAX(1, FC_MIN((int64_t)nthreads, by_pixels ? pl.np : pl.units));
+    int err = FC_OK;
+#pragma omp parallel num_threads(nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+        const int team = omp_get_num_threads(), id = omp_get_thread_num();
+        T *bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_MIN(pl.ncp, pl.np) * GEMM_NR + 1) * (size_t)pl.kcw * sizeof(T));
+        int64_t u0, u1;
+        fc_split_range(pl.units, team, id, &u0, &u1);
+        if (!bp) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        } else if (by_pixels) {
+            const int64_t each = pl.np / team;
+            FCN(wip_job)(y, w, bias, cx, &pl, id * each, (id + 1) * each, 0, pl.units, bp);
+            FCN(wip_job)(y, w, bias, cx, &pl, each * team, pl.np, u0, u1, bp);
+        } else {
+            FCN(wip_job)(y, w, bias, cx, &pl, 0, pl.np, u0, u1, bp);
+        }
+        fc_fp_leave(fp);
+    }
+    free(yoff);
+    return err;
+}
+
 static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
                                     const fc_conv_geom *g, int nthreads)
 {
@@ -348,14 +587,22 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
                                ceil(Wn / (double)g->stride_w);
     const int fits = g->stride_h <= 16 && g->stride_w <= 16 && planes_size <= 4.0 * (double)g->H * (double)g->W + 65536;
     const int rows = fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
-    T *yt = rows ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
+    /* W in place: few pixels where the lanes fill (else pixels as rows), and strided layers with
+     * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even) */
+    const int wip = rows ? FCN(im2col_wip)(g->N * PQ) : FC_VBYTES == 64 && phased;
+    T *yt = rows && !wip ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
     int64_t *ct = NULL, chan = phased ? FCN(im2col_phases)(g, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
-    int st = (rows && !yt) || (phased && !chan) ? FC_ERR_NOMEM : FC_OK;
+    int st = (rows && !wip && !yt) || (phased && !chan) ? FC_ERR_NOMEM : FC_OK;
     cx.ct = ct;
     cx.pixoff = ct ? ct + CgRS : NULL;
     for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
         cx.x = x + gi * Cg * g->H * g->W;
         cx.xs = xs ? xs + gi * Cg * chan : NULL;
+        if (wip) {
+            st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, !rows,
+                                     fc_resolve_threads(nthreads));
+            continue;
+        }
         FCN(strided) wa = {w + gi * Kg * CgRS, CgRS, 1};
         FCN(gemm_op) op = {
             .M = Kg, .N = g->N * PQ, .K = CgRS,

@@ -110,6 +110,16 @@ CASES = [
     Case(2, 2, 3, (7, 6), 3, (3, 3), groups=3),
     Case(2, 1, 3, (6, 8), 3, (2, 3), padding="same", groups=3),
     Case(2, 1, 3, (9, 13), 3, (3, 2), stride=(3, 2), padding=(0, 2), dilation=(2, 3), groups=3),
+    # few pixels, the forward with W read in place (conv_wip_group): 49 pixels (the last a column
+    # along the reduction), 70 rows (a partial last tile); two reduction blocks (1152 rows);
+    # 3 images of 11 pixels (the column pixel in the third); 98 strided pixels in groups (float64)
+    Case(2, 1, 20, (7, 7), 70, (3, 3), padding=1),
+    Case(2, 1, 128, (7, 7), 64, (3, 3), padding=1),
+    Case(2, 3, 16, (1, 11), 72, (3, 3), padding=1),
+    Case(2, 2, 32, (13, 13), 132, (3, 3), stride=2, padding=1, groups=2),
+    # strided: panels split between the threads, in chunks (two each), the one left over by rows
+    # with the column pixel (529 = 33 x 16 + 1), two reduction blocks
+    Case(2, 1, 128, (46, 46), 20, (3, 3), stride=2, padding=1),
     # a last GEMM panel of at most one vector's columns (196 pixels: 6 panels of 32 and 4), 20
     # channels (a tile of 8 and a tall one of 12)
     Case(2, 1, 24, (14, 14), 20, (1, 1)),
@@ -195,7 +205,7 @@ def test_every_simd_level(simd_level, algorithm, rng):
     # 9-10: pointwise GEMMs; then the strided depthwise planes (their shuffles) and the input
     # gradient's pixel rows (W read in place, the tall tile), the narrow last panel
     extra = ([c for c in CASES if c.groups == c.C == c.K] + [c for c in CASES if c.C == 37] +
-             [c for c in CASES if c.size == (14, 14)])
+             [c for c in CASES if c.size == (14, 14)] + [c for c in CASES if c.K in (70, 72, 132) or c.size == (46, 46)])
     for case in CASES[:6] + CASES[9:11] + CASES[16:19] + [CASES[22]] + extra:
         for dtype in DTYPES:
             check_case(case, dtype, algorithm, rng)
