@@ -29,6 +29,19 @@ def test_plan_matches_the_functions_bit_for_bit(algorithm, dtype):
     assert plan.algorithm == {op: algorithm for op in ("forward", "grad_input", "grad_weight")}
 
 
+@pytest.mark.parametrize("x_shape, w_shape, expected", [
+    ((8, 256, 14, 14), (512, 256, 3, 3), "im2col"),   # ResNet-18's layer4 downsampling, batch 8
+    ((4, 128, 1600), (256, 128, 11), "im2col"),       # a speech layer, batch 4
+    ((8, 64, 56, 56), (128, 64, 3, 3), "direct"),     # fewer weights: direct's tiles
+    ((16, 128, 1600), (256, 128, 11), "direct"),      # many pixels
+])
+def test_auto_strided_forward(x_shape, w_shape, expected):
+    # the measured rule (bench/RESULTS.md): strided layers of many weights over a few thousand
+    # pixels take the GEMM that reads W in place
+    plan = fastconv.ConvPlan(x_shape, w_shape, np.float32, stride=2, padding=1)
+    assert plan.algorithm["forward"] == expected
+
+
 @pytest.mark.parametrize("pads", [((0, 1), (1, 2)),    # Keras 'same', even kernels
                                   ((0, 4), (3, 0)),    # trailing padding beyond the kernels' own reach
                                   ((2, 0), (0, 5))])

@@ -91,8 +91,13 @@ def choose_algorithm(geom, op, dtype=None):
         # whole rounds and share one packing of A (1024 -> 256 @14 at batch 8 and 16, 2048 -> 512
         # @7 at 32, 576 -> 96 @14 at 8 and 32: 1.10-1.20, was 0.87)
         plain_pointwise = plain_1x1 and not strided
+        # a strided layer of many weights over a few thousand pixels: im2col's GEMM reads W in place
+        # (AVX-512), direct / im2col 1.19 at ResNet-18's 3x3/2 256 -> 512 @14 batch 8, 1.04 on the
+        # speech k11/2 128 -> 256 layer at batch 4; 0.98 at 128 -> 256 @28 batch 8 (a tie); fewer
+        # weights lose (64 -> 128 @56 batch 8 0.91, 16 -> 32 0.74-0.77)
+        strided_wide = strided and weights >= 262144 and pixels <= 4096
         return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or plain_pointwise or f64_single or \
-            single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
+            strided_wide or single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
         # 1-D (H = R = 1): direct, measured (100, 25, 19) k3 s2: 161 vs 216 us; batch 1: 1.2-2.2
         # an unpadded stride-1 1x1 layer onto 64+ channels: one GEMM over every image's pixels
