@@ -424,25 +424,42 @@ static int FCN(im2col_wip)(int64_t npix)
 static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, int64_t w, int64_t k0, int64_t kc)
 {
 #if defined(__GNUC__) && !defined(__clang__) /* (__builtin_shuffle: GCC's) */
+    /* each vector's lanes as at most two segments (the second from the next image, say), each
+     * within two vectors of the planes from its base; lanes in seg2 take the second's */
     const int nv = (int)FC_CEIL_DIV(w, VL);
-    IV idx[GEMM_NV];
-    int64_t base[GEMM_NV];
-    int ok = 1;
+    IV idx[GEMM_NV][2], seg2[GEMM_NV];
+    int64_t base[GEMM_NV][2];
+    int ok = 1, two = 0;
     for (int v = 0; v < nv && ok; v++) {
         const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
-        base[v] = cx->pixoff[j0 + v * VL];
+        const int64_t *po = cx->pixoff + j0 + v * VL;
+        int sg = 0;
+        base[v][0] = base[v][1] = po[0];
         for (int64_t t = 0; t < VL; t++) {
-            const int64_t d = t < n ? cx->pixoff[j0 + v * VL + t] - base[v] : 0;
+            int64_t d = t < n ? po[t] - base[v][sg] : 0;
+            if (t < n && (d < 0 || d >= 2 * VL) && sg == 0) { /* the second segment starts here */
+                sg = 1;
+                base[v][1] = po[t];
+                d = 0;
+            }
             ok &= d >= 0 && d < 2 * VL;
-            idx[v][t] = (__typeof__(idx[v][t]))d;
+            idx[v][0][t] = (__typeof__(idx[v][0][t]))(sg ? 0 : d);
+            idx[v][1][t] = (__typeof__(idx[v][1][t]))(sg ? d : 0);
+            seg2[v][t] = sg ? -1 : 0;
         }
+        two |= sg;
     }
     if (ok) {
         for (int64_t kk = 0; kk < kc; kk++) {
             const T *s = cx->xs + cx->ct[k0 + kk];
             for (int v = 0; v < nv; v++) {
                 const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
-                V r = __builtin_shuffle(FCN(loadu)(s + base[v]), FCN(loadu)(s + base[v] + VL), idx[v]);
+                V r = __builtin_shuffle(FCN(loadu)(s + base[v][0]), FCN(loadu)(s + base[v][0] + VL), idx[v][0]);
+                if (two && base[v][1] != base[v][0]) {
+                    const V r2 =
+                        __builtin_shuffle(FCN(loadu)(s + base[v][1]), FCN(loadu)(s + base[v][1] + VL), idx[v][1]);
+                    r = FCN(select)(seg2[v], r2, r);
+                }
                 FCN(storeu)(dst + kk * GEMM_NR + v * VL, n < VL ? FCN(keep_lanes)(r, (int)n) : r);
             }
         }

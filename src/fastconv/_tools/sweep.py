@@ -100,8 +100,12 @@ CONV = [
               (1, 8)),
     *_batches(lambda n: ConvLayer(f"resnet18 layer2 1x1/2 64-128 @56 b{n}", (n, 64, 56, 56), (128, 64, 1, 1), 2, 0),
               (1, 8)),
+    *_batches(lambda n: ConvLayer(f"resnet18 layer3 3x3/2 128-256 @28 b{n}", (n, 128, 28, 28), (256, 128, 3, 3), 2,
+                                  1), (1, 8)),
     *_batches(lambda n: ConvLayer(f"resnet18 layer3 3x3 256 @14 b{n}", (n, 256, 14, 14), (256, 256, 3, 3), 1, 1),
               (1, 8)),
+    *_batches(lambda n: ConvLayer(f"resnet18 layer4 3x3/2 256-512 @14 b{n}", (n, 256, 14, 14), (512, 256, 3, 3), 2,
+                                  1), (1, 8)),
     *_batches(lambda n: ConvLayer(f"resnet18 layer4 3x3 512 @7 b{n}", (n, 512, 7, 7), (512, 512, 3, 3), 1, 1),
               (1, 8)),
     # ResNet-50 bottleneck
