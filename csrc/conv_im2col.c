@@ -558,7 +558,7 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
     const int64_t kmax = FC_MAX(VL, 32 * 1024 / (WIP_MR * (int64_t)sizeof(T)) / VL * VL);
     pl.kcw = FC_ROUND_UP(FC_CEIL_DIV(pl.CgRS, FC_CEIL_DIV(pl.CgRS, kmax)), VL);
     pl.ncp = FC_MAX(1, 512 * 1024 / (pl.kcw * GEMM_NR * (int64_t)sizeof(T)));
-    int64_t *yoff = malloc((size_t)npix * sizeof(int64_t));
+    int64_t *yoff = malloc((size_t)FC_MAX(npix, 1) * sizeof(int64_t));
     if (!yoff) return FC_ERR_NOMEM;
     for (int64_t j = 0; j < npix; j++) yoff[j] = j / pl.PQ * g->K * pl.PQ + j % pl.PQ;
     pl.yoff = yoff;
