@@ -491,8 +491,8 @@ static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) 
             const int64_t kc = FC_MIN(pl->kcw, CgRS - k0);
             T *xd = bp + (c1 - c0) * GEMM_NR * kc; /* the block: panels c0.. of kc rows, the column */
             for (int64_t p = c0; p < c1; p++)
-                FCN(wip_pack)(cx, bp + (p - c0) * kc * GEMM_NR, p * GEMM_NR, FC_MIN((int64_t)GEMM_NR, nmain - p * GEMM_NR),
-                              k0, kc);
+                FCN(wip_pack)(cx, bp + (p - c0) * kc * GEMM_NR, p * GEMM_NR,
+                              FC_MIN((int64_t)GEMM_NR, nmain - p * GEMM_NR), k0, kc);
             if (pd_last)
                 for (int64_t r = 0; r < kc; r++) xd[r] = cx->xs[cx->pixoff[nmain] + cx->ct[k0 + r]];
             for (int64_t u = u0; u < u1; u++) {
@@ -568,7 +568,8 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
     {
         fc_fpstate fp = fc_fp_enter();
         const int team = omp_get_num_threads(), id = omp_get_thread_num();
-        T *bp = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(FC_MIN(pl.ncp, pl.np) * GEMM_NR + 1) * (size_t)pl.kcw * sizeof(T));
+        const size_t bsize = (size_t)(FC_MIN(pl.ncp, pl.np) * GEMM_NR + 1) * (size_t)pl.kcw * sizeof(T);
+        T *bp = fc_scratch(FC_SCRATCH_PACK_B, bsize);
         int64_t u0, u1;
         fc_split_range(pl.units, team, id, &u0, &u1);
         if (!bp) {
@@ -857,6 +858,31 @@ static int FCN(conv_im2col_backward_input_rows)(T *dx, const T *dy, const T *w, 
     return err;
 }
 
+/* B of the input gradient over several images: dy's columns off + j = (image, pixel) of one
+ * group from dy0 (the first image's first channel), images img_stride apart, PQ pixels each */
+typedef struct FCN(dy_cols) {
+    const T *dy0;
+    int64_t img_stride, PQ, off;
+} FCN(dy_cols);
+
+static void FCN(pack_dy_cols)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
+{
+    const FCN(dy_cols) *d = ctx;
+    for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
+        const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp);
+        for (int64_t kk = 0; kk < kc; kk++) {
+            T *o = dst + kk * GEMM_NR;
+            for (int64_t t = 0; t < w;) { /* runs within an image */
+                const int64_t j = d->off + j0 + jp + t, img = j / d->PQ, p = j % d->PQ;
+                const int64_t len = FC_MIN(w - t, d->PQ - p);
+                memcpy(o + t, d->dy0 + img * d->img_stride + (k0 + kk) * d->PQ + p, (size_t)len * sizeof(T));
+                t += len;
+            }
+            for (int64_t t = w; t < GEMM_NR; t++) o[t] = 0;
+        }
+    }
+}
+
 static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const fc_conv_geom *g,
                                            int nthreads)
 {
@@ -873,11 +899,14 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
         fc_tap_range_free(&cols);
         return st;
     }
-    /* Units own disjoint slices of dx: (image, group, channel block).  Split
-     * channels only when images and groups alone leave threads idle. */
+    /* Units own disjoint slices of dx: (images, group, channel block).  Small maps take several
+     * images a unit, their pixels one run of GEMM columns (49 pixels an image filled 77 % of the
+     * lanes); channels are split only when images and groups alone leave threads idle. */
+    const int64_t ngroups = PQ < 8 * GEMM_NR ? FC_MAX(1, FC_MIN(g->N, FC_CEIL_DIV(g->N * PQ, 8 * GEMM_NR))) : g->N;
+    const int64_t ipu = FC_CEIL_DIV(g->N, ngroups), nimg = FC_CEIL_DIV(g->N, ipu);
     int64_t cblocks = 1;
-    if (g->N * g->G < 2 * nt) cblocks = FC_MIN(Cg, FC_CEIL_DIV(2 * nt, g->N * g->G));
-    const int64_t units = g->N * g->G * cblocks;
+    if (nimg * g->G < 2 * nt) cblocks = FC_MIN(Cg, FC_CEIL_DIV(2 * nt, nimg * g->G));
+    const int64_t units = nimg * g->G * cblocks;
     /* W^T packed once per (group, channel block), the team's packing before the units (every
      * unit and pixel tile packed it again: 10 % of ResNet-18's stride-2 layer at batch 8) */
     const int64_t blk = FCN(gemm_apk_elems)(FC_CEIL_DIV(Cg, cblocks) * RS, Kg);
@@ -905,27 +934,30 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
 #pragma omp atomic read
             failed = err;
             if (failed) continue;
-            int64_t cb = u % cblocks, gi = (u / cblocks) % g->G, img = u / (cblocks * g->G);
+            int64_t cb = u % cblocks, gi = (u / cblocks) % g->G, i0 = u / (cblocks * g->G) * ipu;
+            const int64_t ncols = (FC_MIN(g->N, i0 + ipu) - i0) * PQ;
             int64_t c0, c1;
             fc_split_range(Cg, cblocks, cb, &c0, &c1);
             const int64_t rows = (c1 - c0) * RS;
             int64_t tile = FC_MAX((int64_t)GEMM_NR,
                                   FC_DCOL_TILE_ELEMS / FC_MAX(rows, 1) / GEMM_NR * GEMM_NR);
-            tile = FC_MIN(tile, PQ);
+            tile = FC_MIN(tile, ncols);
             T *dcol = fc_scratch(FC_SCRATCH_WORK, (size_t)rows * tile * sizeof(T));
             if (!dcol) {
 #pragma omp atomic write
                 err = FC_ERR_NOMEM;
                 continue;
             }
-            T *dx0 = dx + (img * g->C + gi * Cg + c0) * HW;
-            for (int64_t t0 = 0; t0 < PQ; t0 += tile) {
-                const int64_t ntc = FC_MIN(tile, PQ - t0);
-                FCN(strided) dyb = {dy + (img * g->K + gi * Kg) * PQ + t0, 1, PQ};
+            FCN(dy_cols) dyc = {dy + (i0 * g->K + gi * Kg) * PQ, g->K * PQ, PQ, 0};
+            for (int64_t t0 = 0; t0 < ncols; t0 += tile) { /* t0: the unit's column (image i0 + t0 / PQ) */
+                const int64_t ntc = FC_MIN(tile, ncols - t0);
+                dyc.off = t0;
+                FCN(strided) dyb = {dy + (i0 * g->K + gi * Kg) * PQ + t0, 1, PQ};
                 FCN(gemm_op) op = {
                     .M = rows, .N = ntc, .K = Kg,
                     .pack_a = NULL, .a_ctx = NULL,
-                    .pack_b = FCN(pack_b_strided), .b_ctx = &dyb,
+                    .pack_b = ncols > PQ ? FCN(pack_dy_cols) : FCN(pack_b_strided),
+                    .b_ctx = ncols > PQ ? (const void *)&dyc : (const void *)&dyb,
                     .c = dcol, .ldc = ntc, .seg_len = ntc, .seg_stride = 0,
                     .bias = NULL, .accumulate = 0,
                 };
@@ -934,7 +966,12 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
                     err = FC_ERR_NOMEM;
                     break;
                 }
-                FCN(col2im_add)(dx0, dcol, ntc, rows, t0, ntc, g, &cols);
+                for (int64_t t = t0; t < t0 + ntc;) { /* the tile's columns image by image */
+                    const int64_t img = i0 + t / PQ, p = t % PQ, len = FC_MIN(t0 + ntc - t, PQ - p);
+                    FCN(col2im_add)(dx + (img * g->C + gi * Cg + c0) * HW, dcol + (t - t0), ntc, rows, p, len, g,
+                                    &cols);
+                    t += len;
+                }
             }
         }
         fc_fp_leave(fp);

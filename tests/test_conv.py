@@ -120,6 +120,9 @@ CASES = [
     # strided: panels split between the threads, in chunks (two each), the one left over by rows
     # with the column pixel (529 = 33 x 16 + 1), two reduction blocks
     Case(2, 1, 128, (46, 46), 20, (3, 3), stride=2, padding=1),
+    # the input gradient's GEMM over five images' pixels a unit (245 columns: tiles of 160 crossing
+    # images)
+    Case(2, 24, 40, (13, 13), 16, (3, 3), stride=2, padding=1),
     # a last GEMM panel of at most one vector's columns (196 pixels: 6 panels of 32 and 4), 20
     # channels (a tile of 8 and a tall one of 12)
     Case(2, 1, 24, (14, 14), 20, (1, 1)),
@@ -205,7 +208,7 @@ def test_every_simd_level(simd_level, algorithm, rng):
     # 9-10: pointwise GEMMs; then the strided depthwise planes (their shuffles) and the input
     # gradient's pixel rows (W read in place, the tall tile), the narrow last panel
     extra = ([c for c in CASES if c.groups == c.C == c.K] + [c for c in CASES if c.C == 37] +
-             [c for c in CASES if c.size == (14, 14)] + [c for c in CASES if c.K in (70, 72, 132) or c.size == (46, 46)])
+             [c for c in CASES if c.size == (14, 14)] + [c for c in CASES if c.K in (70, 72, 132) or c.size in ((46, 46), (13, 13))])
     for case in CASES[:6] + CASES[9:11] + CASES[16:19] + [CASES[22]] + extra:
         for dtype in DTYPES:
             check_case(case, dtype, algorithm, rng)
