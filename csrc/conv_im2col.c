@@ -413,7 +413,7 @@ FC_WIP_VARIANT(2, 1)
 static int FCN(im2col_wip)(int64_t npix)
 {
     const int64_t body = npix % VL == 1 && npix > VL ? npix - 1 : npix;
-    return GEMM_NV == 2 && 8 * (FC_ROUND_UP(body, VL) - body) <= npix;
+    return 8 * (FC_ROUND_UP(body, VL) - body) <= npix;
 }
 
 /* col's panel of the w <= GEMM_NR pixels from j0, rows [k0, k0 + kc), as the kernel reads it (the
@@ -606,8 +606,9 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     const int fits = g->stride_h <= 16 && g->stride_w <= 16 && planes_size <= 4.0 * (double)g->H * (double)g->W + 65536;
     const int rows = fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
     /* W in place: few pixels where the lanes fill (else pixels as rows), and strided layers with
-     * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even) */
-    const int wip = rows ? FCN(im2col_wip)(g->N * PQ) : FC_VBYTES == 64 && phased;
+     * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even); its
+     * tiles are of one or two vectors of pixels (not for a tuning build's other panel widths) */
+    const int wip = GEMM_NV == 2 && (rows ? FCN(im2col_wip)(g->N * PQ) : FC_VBYTES == 64 && phased);
     T *yt = rows && !wip ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
     int64_t *ct = NULL, chan = phased ? FCN(im2col_phases)(g, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
     int st = (rows && !wip && !yt) || (phased && !chan) ? FC_ERR_NOMEM : FC_OK;
@@ -948,6 +949,7 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
                 err = FC_ERR_NOMEM;
                 continue;
             }
+            /* (one image's columns: the strided packing, which reads dy row after row) */
             FCN(dy_cols) dyc = {dy + (i0 * g->K + gi * Kg) * PQ, g->K * PQ, PQ, 0};
             for (int64_t t0 = 0; t0 < ncols; t0 += tile) { /* t0: the unit's column (image i0 + t0 / PQ) */
                 const int64_t ntc = FC_MIN(tile, ncols - t0);
