@@ -338,83 +338,47 @@ static void FCN(pack_im2col_phased)(const void *ctx, T *dst, int64_t j0, int64_t
  * each element broadcast, a tile's WIP_MR rows as many streams along kappa (no packing: the
  * pixel-rows GEMM transposed all of W into panels every call, 0.2 ms of ResNet-18's batch-1
  * 512 @7, 9.4 MB of weights used 49 times each).  col is the strided GEMM's B (panels of GEMM_NR
- * pixels from the phase planes), the last panel as few vectors as it needs; where the pixels are
- * one more than whole vectors (49 = 3 x 16 + 1) the last one is a column along kappa, its products
- * with W's rows vectors along the reduction, summed across lanes at the end, so no lane idles.
+ * pixels from the phase planes), the last panel as few vectors as it needs.  Every pixel's sum runs
+ * in the same order whatever the batch or map (a Dask chunk's pixels equal the whole array's).
  * Reduction blocks keep a tile's rows of W in L1 across the panels and the block of col in L2. */
 #if FC_VBYTES == 64
-#define WIP_MR 8 /* 16 + 8 accumulators, 2 + 1 vector loads: of 32 registers */
+#define WIP_MR 8 /* 16 accumulators, 2 vector loads: of 32 registers */
 #else
-#define WIP_MR 4 /* 8 + 4 and 2 + 1: of 16 */
+#define WIP_MR 4 /* 8 and 2: of 16 */
 #endif
-#define WIP_LD (GEMM_NR + 1) /* out: a tile's sums, a row per weight row, the column pixel last */
+#define WIP_LD GEMM_NR /* out: a tile's sums, a row per weight row */
 
-static inline __attribute__((always_inline)) void FCN(wip_tile)(int nv, int dot, int64_t kb, const T *const *wr,
-                                                                const T *restrict b, const T *restrict xd,
-                                                                T *restrict out)
+static inline __attribute__((always_inline)) void FCN(wip_tile)(int nv, int64_t kb, const T *const *wr,
+                                                                const T *restrict b, T *restrict out)
 {
-    V acc[WIP_MR][GEMM_NV], dacc[WIP_MR];
+    V acc[WIP_MR][GEMM_NV];
 #pragma GCC unroll 8
-    for (int i = 0; i < WIP_MR; i++) {
-        dacc[i] = (V){0};
+    for (int i = 0; i < WIP_MR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++) acc[i][v] = (V){0};
-    }
-    int64_t k = 0;
-    for (; k + VL <= kb; k += VL) {
-        if (dot) {
-            const V xv = FCN(loadu)(xd + k);
-#pragma GCC unroll 8
-            for (int i = 0; i < WIP_MR; i++) dacc[i] += FCN(loadu)(wr[i] + k) * xv;
-        }
-#pragma GCC unroll 16
-        for (int kk = 0; kk < VL; kk++) {
-            V bv[GEMM_NV];
+    for (int64_t k = 0; k < kb; k++) {
+        V bv[GEMM_NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) bv[v] = FCN(loadu)(b + (k + kk) * GEMM_NR + v * VL);
+        for (int v = 0; v < nv; v++) bv[v] = FCN(loadu)(b + k * GEMM_NR + v * VL);
 #pragma GCC unroll 8
-            for (int i = 0; i < WIP_MR; i++) {
-                const V a = FCN(splat)(wr[i][k + kk]);
+        for (int i = 0; i < WIP_MR; i++) {
+            const V a = FCN(splat)(wr[i][k]);
 #pragma GCC unroll 4
-                for (int v = 0; v < nv; v++) acc[i][v] += a * bv[v];
-            }
+            for (int v = 0; v < nv; v++) acc[i][v] += a * bv[v];
         }
-    }
-    if (k < kb) {
-        if (dot) {
-            const V xv = FCN(load_lanes)(xd + k, kb - k);
-            for (int i = 0; i < WIP_MR; i++) dacc[i] += FCN(load_lanes)(wr[i] + k, kb - k) * xv;
-        }
-        for (; k < kb; k++)
-            for (int i = 0; i < WIP_MR; i++)
-                for (int v = 0; v < nv; v++) acc[i][v] += FCN(splat)(wr[i][k]) * FCN(loadu)(b + k * GEMM_NR + v * VL);
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < WIP_MR; i++) {
+    for (int i = 0; i < WIP_MR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++) FCN(storeu)(out + i * WIP_LD + v * VL, acc[i][v]);
-        if (dot) out[i * WIP_LD + nv * VL] = FCN(hsum)(dacc[i]);
-    }
 }
 
-#define FC_WIP_VARIANT(nv, dot)                                                                               \
-    static void FCN(wip_tile_##nv##_##dot)(int64_t kb, const T *const *wr, const T *b, const T *xd, T *out) \
-    {                                                                                                         \
-        FCN(wip_tile)(nv, dot, kb, wr, b, xd, out);                                                           \
-    }
-FC_WIP_VARIANT(1, 0)
-FC_WIP_VARIANT(1, 1)
-FC_WIP_VARIANT(2, 0)
-FC_WIP_VARIANT(2, 1)
-#undef FC_WIP_VARIANT
+static void FCN(wip_tile_1)(int64_t kb, const T *const *wr, const T *b, T *out) { FCN(wip_tile)(1, kb, wr, b, out); }
+static void FCN(wip_tile_2)(int64_t kb, const T *const *wr, const T *b, T *out) { FCN(wip_tile)(2, kb, wr, b, out); }
 
 /* Whether the forward of npix pixels reads W in place (instead of the pixel-rows GEMM): few lanes
- * idle, counting the column pixel's */
-static int FCN(im2col_wip)(int64_t npix)
-{
-    const int64_t body = npix % VL == 1 && npix > VL ? npix - 1 : npix;
-    return 8 * (FC_ROUND_UP(body, VL) - body) <= npix;
-}
+ * idle */
+static int FCN(im2col_wip)(int64_t npix) { return 8 * (FC_ROUND_UP(npix, VL) - npix) <= npix; }
 
 /* col's panel of the w <= GEMM_NR pixels from j0, rows [k0, k0 + kc), as the kernel reads it (the
  * vectors it uses, no more).  A vector of pixels whose windows lie within two vectors of the phase
@@ -469,11 +433,10 @@ static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, int64_t
     FCN(pack_im2col_phased)(cx, dst, j0, w, k0, kc);
 }
 
-/* The wip forward's shape: pixels j = nmain (+ the column pixel if dot) in np panels, W's rows in
- * units tiles, reduction blocks of kcw rows, chunks of ncp panels; yoff[j]: pixel j's offset in y */
+/* The wip forward's shape: npix pixels in np panels, W's rows in units tiles, reduction blocks of
+ * kcw rows, chunks of ncp panels; yoff[j]: pixel j's offset in y */
 typedef struct FCN(wip_plan) {
-    int64_t Kg, CgRS, PQ, nmain, np, units, kcw, ncp;
-    int dot;
+    int64_t Kg, CgRS, PQ, npix, np, units, kcw, ncp;
     const int64_t *yoff;
 } FCN(wip_plan);
 
@@ -481,32 +444,24 @@ typedef struct FCN(wip_plan) {
 static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) *cx, const FCN(wip_plan) *pl,
                          int64_t q0, int64_t q1, int64_t u0, int64_t u1, T *bp)
 {
-    const int64_t Kg = pl->Kg, CgRS = pl->CgRS, PQ = pl->PQ, nmain = pl->nmain, np = pl->np;
+    const int64_t Kg = pl->Kg, CgRS = pl->CgRS, PQ = pl->PQ, npix = pl->npix;
     const int64_t *yoff = pl->yoff;
     T out[WIP_MR * WIP_LD];
     for (int64_t c0 = q0; c0 < q1 && u0 < u1; c0 += pl->ncp) {
         const int64_t c1 = FC_MIN(q1, c0 + pl->ncp);
-        const int pd_last = pl->dot && c1 == np; /* (the column pixel rides with the last panel) */
         for (int64_t k0 = 0; k0 < CgRS; k0 += pl->kcw) {
             const int64_t kc = FC_MIN(pl->kcw, CgRS - k0);
-            T *xd = bp + (c1 - c0) * GEMM_NR * kc; /* the block: panels c0.. of kc rows, the column */
-            for (int64_t p = c0; p < c1; p++)
+            for (int64_t p = c0; p < c1; p++) /* the block: panels c0.. of kc rows */
                 FCN(wip_pack)(cx, bp + (p - c0) * kc * GEMM_NR, p * GEMM_NR,
-                              FC_MIN((int64_t)GEMM_NR, nmain - p * GEMM_NR), k0, kc);
-            if (pd_last)
-                for (int64_t r = 0; r < kc; r++) xd[r] = cx->xs[cx->pixoff[nmain] + cx->ct[k0 + r]];
+                              FC_MIN((int64_t)GEMM_NR, npix - p * GEMM_NR), k0, kc);
             for (int64_t u = u0; u < u1; u++) {
                 const int64_t row0 = u * WIP_MR, rk = FC_MIN((int64_t)WIP_MR, Kg - row0);
                 const T *wr[WIP_MR]; /* (rows past Kg repeat the last: computed, not stored) */
                 for (int i = 0; i < WIP_MR; i++) wr[i] = w + (row0 + FC_MIN((int64_t)i, rk - 1)) * CgRS + k0;
                 for (int64_t p = c0; p < c1; p++) {
-                    const int64_t j0 = p * GEMM_NR, wp = FC_MIN((int64_t)GEMM_NR, nmain - j0);
-                    const int nv = (int)FC_CEIL_DIV(wp, VL), pd = pd_last && p == np - 1;
+                    const int64_t j0 = p * GEMM_NR, wp = FC_MIN((int64_t)GEMM_NR, npix - j0);
                     const T *b = bp + (p - c0) * kc * GEMM_NR;
-                    if (nv == 1)
-                        (pd ? FCN(wip_tile_1_1) : FCN(wip_tile_1_0))(kc, wr, b, xd, out);
-                    else
-                        (pd ? FCN(wip_tile_2_1) : FCN(wip_tile_2_0))(kc, wr, b, xd, out);
+                    (wp <= VL ? FCN(wip_tile_1) : FCN(wip_tile_2))(kc, wr, b, out);
                     /* (a panel within one image: whole vectors of y's row) */
                     const int run = yoff[j0 + wp - 1] - yoff[j0] == wp - 1;
                     for (int64_t i = 0; i < rk; i++) {
@@ -525,10 +480,6 @@ static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) 
                                 T *yk = yr + yoff[j0 + j];
                                 *yk = (k0 ? *yk : b0) + o[j];
                             }
-                        }
-                        if (pd) {
-                            T *yk = yr + yoff[nmain];
-                            *yk = (k0 ? *yk : b0) + o[nv * VL];
                         }
                     }
                 }
@@ -550,9 +501,8 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
     const fc_conv_geom *g = cx->g;
     FCN(wip_plan) pl = {.Kg = g->K / g->G, .CgRS = cx->Cg * g->R * g->S, .PQ = g->P * g->Q};
     const int64_t npix = g->N * pl.PQ;
-    pl.dot = npix % VL == 1 && npix > VL;
-    pl.nmain = npix - pl.dot;
-    pl.np = FC_CEIL_DIV(pl.nmain, GEMM_NR);
+    pl.npix = npix;
+    pl.np = FC_CEIL_DIV(npix, GEMM_NR);
     pl.units = FC_CEIL_DIV(pl.Kg, WIP_MR);
     /* reduction blocks: a tile's rows of W in 32 KiB; chunks of panels: a block of col in 512 KiB */
     const int64_t kmax = FC_MAX(VL, 32 * 1024 / (WIP_MR * (int64_t)sizeof(T)) / VL * VL);
@@ -568,7 +518,7 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
     {
         fc_fpstate fp = fc_fp_enter();
         const int team = omp_get_num_threads(), id = omp_get_thread_num();
-        const size_t bsize = (size_t)(FC_MIN(pl.ncp, pl.np) * GEMM_NR + 1) * (size_t)pl.kcw * sizeof(T);
+        const size_t bsize = (size_t)(FC_MIN(pl.ncp, pl.np) * GEMM_NR) * (size_t)pl.kcw * sizeof(T);
         T *bp = fc_scratch(FC_SCRATCH_PACK_B, bsize);
         int64_t u0, u1;
         fc_split_range(pl.units, team, id, &u0, &u1);

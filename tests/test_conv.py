@@ -110,15 +110,15 @@ CASES = [
     Case(2, 2, 3, (7, 6), 3, (3, 3), groups=3),
     Case(2, 1, 3, (6, 8), 3, (2, 3), padding="same", groups=3),
     Case(2, 1, 3, (9, 13), 3, (3, 2), stride=(3, 2), padding=(0, 2), dilation=(2, 3), groups=3),
-    # few pixels, the forward with W read in place (conv_wip_group): 49 pixels (the last a column
-    # along the reduction), 70 rows (a partial last tile); two reduction blocks (1152 rows);
-    # 3 images of 11 pixels (the column pixel in the third); 98 strided pixels in groups (float64)
+    # few pixels, the forward with W read in place (conv_wip_group) where the pixels fill vectors,
+    # pixel rows where not: 49 pixels, 70 rows (a partial last tile); two reduction blocks (1152
+    # rows); 3 images of 11 pixels; 98 strided pixels in groups
     Case(2, 1, 20, (7, 7), 70, (3, 3), padding=1),
     Case(2, 1, 128, (7, 7), 64, (3, 3), padding=1),
     Case(2, 3, 16, (1, 11), 72, (3, 3), padding=1),
     Case(2, 2, 32, (13, 13), 132, (3, 3), stride=2, padding=1, groups=2),
     # strided: panels split between the threads, in chunks (two each), the one left over by rows
-    # with the column pixel (529 = 33 x 16 + 1), two reduction blocks
+    # (529 pixels: 16 panels and one of 17), two reduction blocks
     Case(2, 1, 128, (46, 46), 20, (3, 3), stride=2, padding=1),
     # the input gradient's GEMM over five images' pixels a unit (245 columns: tiles of 160 crossing
     # images)
