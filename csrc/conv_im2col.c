@@ -13,8 +13,11 @@
 #ifndef FC_IM2COL_COMMON
 #define FC_IM2COL_COMMON
 #include "conv_common.h"
-/* col2im tile of the input gradient: dcol (rows x cols) stays in L2 */
+/* col2im tile of the input gradient: dcol (rows x cols) stays in L2; four times that where dcol
+ * is added into phase planes (fewer passes of W^T over the columns: 6 % of ResNet-18's 3x3/2
+ * layers 2 and 3 at batch 8, one thread; 8 and 16 times no better) */
 #define FC_DCOL_TILE_ELEMS (64 * 1024)
+#define FC_DCOL_TILE_PHASED (256 * 1024)
 #endif
 
 typedef struct FCN(im2col_ctx) {
@@ -321,7 +324,8 @@ static void FCN(pack_im2col_phased)(const void *ctx, T *dst, int64_t j0, int64_t
         const int64_t nrun = fc_split_runs(runs, j0 + jp, w, g->P, g->Q);
         for (int64_t u = 0; u < nrun; u++) src[u] = cx->xs + cx->pixoff[j0 + jp + runs[u].lane];
         if (nrun == 1 && w == GEMM_NR) { /* one whole run (a 1-D layer's every panel): whole-vector copies */
-            for (int64_t kk = 0; kk < kc; kk++) memcpy(dst + kk * GEMM_NR, src[0] + cx->ct[k0 + kk], GEMM_NR * sizeof(T));
+            for (int64_t kk = 0; kk < kc; kk++)
+                memcpy(dst + kk * GEMM_NR, src[0] + cx->ct[k0 + kk], GEMM_NR * sizeof(T));
             continue;
         }
         for (int64_t kk = 0; kk < kc; kk++) {
@@ -809,6 +813,88 @@ static int FCN(conv_im2col_backward_input_rows)(T *dx, const T *dy, const T *w, 
     return err;
 }
 
+/* The input gradient of a strided layer adds dcol into phase planes of dx: dx of a unit's images and
+ * channels zero-padded to the Hn x Wn the windows cover and split by the stride (the forward's xs
+ * layout), where tap (r, s) of output row p is a contiguous run (col2im's adds along a stride-2
+ * row were scalar: 19 % of ResNet-18's layer3 3x3/2 at batch 8), then copied into dx once, the
+ * padding left behind.  The same adds in the same order: dx bit for bit as col2im_add's. */
+typedef struct FCN(dx_phases) {
+    int64_t Hn, Wn, Hp, Wp, hw, chan;
+    int64_t *tapoff; /* tap (r, s): its plane's offset and its row and column within it */
+} FCN(dx_phases);
+
+/* Whether dx of ni images x cu channels takes phase planes (a stride, the planes about dx's size
+ * and at most 1M elements a unit: sizes in double, no overflow); fills ph */
+static int FCN(dx_phases_init)(FCN(dx_phases) *ph, const fc_conv_geom *g, int64_t ni, int64_t cu)
+{
+    const int64_t sh = g->stride_h, sw = g->stride_w;
+    if (sh * sw == 1 || sh > 16 || sw > 16) return 0;
+    const double Hn = (double)(g->P - 1) * (double)sh + (double)(g->R - 1) * (double)g->dil_h + 1;
+    const double Wn = (double)(g->Q - 1) * (double)sw + (double)(g->S - 1) * (double)g->dil_w + 1;
+    const double chan = (double)sh * (double)sw * ceil(Hn / (double)sh) * ceil(Wn / (double)sw);
+    if (chan > 4.0 * (double)g->H * (double)g->W + 65536 || (double)ni * (double)cu * chan > 1048576.0) return 0;
+    ph->Hn = (int64_t)Hn;
+    ph->Wn = (int64_t)Wn;
+    ph->Hp = FC_CEIL_DIV(ph->Hn, sh);
+    ph->Wp = FC_CEIL_DIV(ph->Wn, sw);
+    ph->hw = ph->Hp * ph->Wp;
+    ph->chan = sh * sw * ph->hw;
+    ph->tapoff = malloc((size_t)(g->R * g->S) * sizeof(int64_t));
+    if (!ph->tapoff) return -1;
+    for (int64_t r = 0; r < g->R; r++)
+        for (int64_t t = 0; t < g->S; t++) {
+            const int64_t vr = r * g->dil_h, vs = t * g->dil_w;
+            ph->tapoff[r * g->S + t] = ((vr % sh) * sw + vs % sw) * ph->hw + vr / sh * ph->Wp + vs / sw;
+        }
+    return 1;
+}
+
+/* dxs[channel kappa / RS of image run.img][tap kappa % RS's plane, run's row and columns] +=
+ * dcol[kappa] along the runs of a tile's columns (dcol's rows ld apart, images cu * chan apart) */
+static void FCN(dx_phases_add)(T *dxs, const FCN(dx_phases) *ph, int64_t cu, const T *dcol, int64_t ld,
+                               int64_t rows, int64_t RS, const fc_run *runs, int64_t nrun)
+{
+    for (int64_t kap = 0; kap < rows; kap++) {
+        T *base = dxs + kap / RS * ph->chan + ph->tapoff[kap % RS];
+        const T *src = dcol + kap * ld;
+        for (int64_t u = 0; u < nrun; u++) {
+            T *d = base + runs[u].img * cu * ph->chan + runs[u].p * ph->Wp + runs[u].q;
+            const T *sv = src + runs[u].lane;
+            const int64_t n = runs[u].len;
+            int64_t j = 0;
+            for (; j + VL <= n; j += VL) FCN(storeu)(d + j, FCN(loadu)(d + j) + FCN(loadu)(sv + j));
+            if (j < n) FCN(store_lanes)(d + j, FCN(load_lanes)(d + j, n - j) + FCN(load_lanes)(sv + j, n - j), n - j);
+        }
+    }
+}
+
+/* dx[channel c] = the inside of its phase planes src, for ni images x cu channels from dx0
+ * (images C * HW apart in dx, cu * chan in dxs); rows and columns no window reaches left as they are */
+static void FCN(dx_phases_copy)(T *dx0, const T *dxs, const FCN(dx_phases) *ph, const fc_conv_geom *g,
+                                int64_t ni, int64_t cu)
+{
+    const int64_t sh = g->stride_h, sw = g->stride_w, HW = g->H * g->W;
+    const int64_t ih1 = FC_MIN(g->H, ph->Hn - g->pad_h), iw1 = FC_MIN(g->W, ph->Wn - g->pad_w);
+    for (int64_t li = 0; li < ni; li++)
+        for (int64_t c = 0; c < cu; c++) {
+            T *d = dx0 + li * g->C * HW + c * HW;
+            const T *s = dxs + (li * cu + c) * ph->chan;
+            for (int64_t ih = 0; ih < ih1; ih++) {
+                const int64_t hp = ih + g->pad_h;
+                const T *srow = s + (hp % sh) * sw * ph->hw + hp / sh * ph->Wp;
+                T *drow = d + ih * g->W;
+                for (int64_t b = 0; b < sw; b++) { /* columns iw with (iw + pad_w) % sw == b */
+                    const int64_t iw0 = ((b - g->pad_w % sw) + sw) % sw;
+                    const T *sp = srow + b * ph->hw + (iw0 + g->pad_w) / sw;
+                    if (sw == 2)
+                        for (int64_t iw = iw0, j = 0; iw < iw1; iw += 2, j++) drow[iw] = sp[j];
+                    else
+                        for (int64_t iw = iw0, j = 0; iw < iw1; iw += sw, j++) drow[iw] = sp[j];
+                }
+            }
+        }
+}
+
 /* B of the input gradient over several images: dy's columns off + j = (image, pixel) of one
  * group from dy0 (the first image's first channel), images img_stride apart, PQ pixels each */
 typedef struct FCN(dy_cols) {
@@ -862,7 +948,9 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
      * unit and pixel tile packed it again: 10 % of ResNet-18's stride-2 layer at batch 8) */
     const int64_t blk = FCN(gemm_apk_elems)(FC_CEIL_DIV(Cg, cblocks) * RS, Kg);
     T *apk = fc_scratch(FC_SCRATCH_GEMM_A, (size_t)(g->G * cblocks * blk) * sizeof(T));
-    if (!apk) {
+    FCN(dx_phases) ph = {0};
+    const int phased = apk ? FCN(dx_phases_init)(&ph, g, ipu, FC_CEIL_DIV(Cg, cblocks)) : 0;
+    if (!apk || phased < 0) {
         fc_tap_range_free(&cols);
         return FC_ERR_NOMEM;
     }
@@ -886,15 +974,22 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
             failed = err;
             if (failed) continue;
             int64_t cb = u % cblocks, gi = (u / cblocks) % g->G, i0 = u / (cblocks * g->G) * ipu;
-            const int64_t ncols = (FC_MIN(g->N, i0 + ipu) - i0) * PQ;
+            const int64_t ni = FC_MIN(g->N, i0 + ipu) - i0, ncols = ni * PQ;
             int64_t c0, c1;
             fc_split_range(Cg, cblocks, cb, &c0, &c1);
-            const int64_t rows = (c1 - c0) * RS;
-            int64_t tile = FC_MAX((int64_t)GEMM_NR,
-                                  FC_DCOL_TILE_ELEMS / FC_MAX(rows, 1) / GEMM_NR * GEMM_NR);
+            const int64_t cu = c1 - c0, rows = cu * RS, tile_elems = phased ? FC_DCOL_TILE_PHASED : FC_DCOL_TILE_ELEMS;
+            int64_t tile = FC_MAX((int64_t)GEMM_NR, tile_elems / FC_MAX(rows, 1) / GEMM_NR * GEMM_NR);
             tile = FC_MIN(tile, ncols);
-            T *dcol = fc_scratch(FC_SCRATCH_WORK, (size_t)rows * tile * sizeof(T));
-            if (!dcol) {
+            T *dcol = fc_scratch(FC_SCRATCH_WORK, (size_t)rows * tile * sizeof(T)), *dxs = NULL;
+            fc_run *runs = NULL;
+            if (phased) { /* (the unit's phase planes, then its tiles' runs) */
+                const size_t db = FC_ROUND_UP((size_t)(ni * cu * ph.chan) * sizeof(T), 64);
+                char *sc = fc_scratch(FC_SCRATCH_WORK2, db + (size_t)(tile / g->Q + 2) * sizeof(fc_run));
+                dxs = sc ? (T *)(void *)sc : NULL;
+                runs = sc ? (fc_run *)(void *)(sc + db) : NULL;
+                if (dxs) memset(dxs, 0, (size_t)(ni * cu * ph.chan) * sizeof(T));
+            }
+            if (!dcol || (phased && !dxs)) {
 #pragma omp atomic write
                 err = FC_ERR_NOMEM;
                 continue;
@@ -918,6 +1013,11 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
                     err = FC_ERR_NOMEM;
                     break;
                 }
+                if (phased) {
+                    const int64_t nrun = fc_split_runs(runs, t0, ntc, g->P, g->Q);
+                    FCN(dx_phases_add)(dxs, &ph, cu, dcol, ntc, rows, RS, runs, nrun);
+                    continue;
+                }
                 for (int64_t t = t0; t < t0 + ntc;) { /* the tile's columns image by image */
                     const int64_t img = i0 + t / PQ, p = t % PQ, len = FC_MIN(t0 + ntc - t, PQ - p);
                     FCN(col2im_add)(dx + (img * g->C + gi * Cg + c0) * HW, dcol + (t - t0), ntc, rows, p, len, g,
@@ -925,9 +1025,13 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
                     t += len;
                 }
             }
+#pragma omp atomic read
+            failed = err;
+            if (phased && !failed) FCN(dx_phases_copy)(dx + (i0 * g->C + gi * Cg + c0) * HW, dxs, &ph, g, ni, cu);
         }
         fc_fp_leave(fp);
     }
+    free(ph.tapoff);
     fc_tap_range_free(&cols);
     return err;
 }

@@ -445,3 +445,26 @@ def test_depthwise_stride_two_phase_planes(shape, ksize, pads, dtype):
     np.testing.assert_allclose(fastconv.conv2d_grad_weight(x, w.shape, gy, **kw),
                                ref.conv_grad_weight(x64, w.shape, gy.astype(np.float64), (2, 2), pads, (1, 1), C),
                                **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, K, stride, padding", [
+    ((1, 1, 1000, 1000), 2, 2, 1),    # a unit's phase planes of dx just under their bound (1M elements)
+    ((1, 1, 1030, 1030), 2, 2, 1),    # just over: col2im's adds into dx
+    ((2, 3, 3, 4), 5, 2, 200),        # planes mostly padding: col2im's adds
+    ((2, 3, 17, 16), 4, 3, 2),        # stride 3: nine planes
+])
+def test_im2col_strided_input_gradient_phase_planes(shape, K, stride, padding, dtype):
+    """The im2col input gradient of a strided layer adds its columns into phase planes of dx, or
+    where those would be too large, straight into dx; both against float64 references."""
+    rng = np.random.default_rng(32)
+    w = rng.standard_normal((K, shape[1], 3, 3)).astype(dtype)
+    kw = dict(stride=stride, padding=padding)
+    y_shape = fastconv.conv2d(np.zeros(shape, dtype), w, **kw).shape
+    gy = rng.standard_normal(y_shape).astype(dtype)
+    gx = fastconv.conv2d_grad_input(shape, w, gy, algorithm="im2col", **kw)
+    pads = ((padding, padding), (padding, padding))
+    expected = ref.conv_grad_input(shape, w.astype(np.float64), gy.astype(np.float64), (stride, stride), pads,
+                                   (1, 1), 1)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, expected, **tol)
