@@ -18,6 +18,17 @@
  * layers 2 and 3 at batch 8, one thread; 8 and 16 times no better) */
 #define FC_DCOL_TILE_ELEMS (64 * 1024)
 #define FC_DCOL_TILE_PHASED (256 * 1024)
+/* A panel of the W-in-place forward: w pixels from j0 of the plan's pixel order, of class cls */
+typedef struct fc_wip_panel {
+    int64_t j0;
+    int w, cls;
+} fc_wip_panel;
+/* The kinds of output rows (or columns) by the taps [lo, hi) they keep, count of each */
+#define WIP_AXIS_CLASSES 4
+typedef struct fc_wip_axis {
+    int n;
+    int64_t lo[WIP_AXIS_CLASSES], hi[WIP_AXIS_CLASSES], count[WIP_AXIS_CLASSES];
+} fc_wip_axis;
 #endif
 
 typedef struct FCN(im2col_ctx) {
@@ -352,8 +363,9 @@ static void FCN(pack_im2col_phased)(const void *ctx, T *dst, int64_t j0, int64_t
 #endif
 #define WIP_LD GEMM_NR /* out: a tile's sums, a row per weight row */
 
-static inline __attribute__((always_inline)) void FCN(wip_tile)(int nv, int64_t kb, const T *const *wr,
-                                                                const T *restrict b, T *restrict out)
+static inline __attribute__((always_inline)) void FCN(wip_tile)(int nv, int64_t kb, const int64_t *idx,
+                                                                const T *const *wr, const T *restrict b,
+                                                                T *restrict out)
 {
     V acc[WIP_MR][GEMM_NV];
 #pragma GCC unroll 8
@@ -361,12 +373,13 @@ static inline __attribute__((always_inline)) void FCN(wip_tile)(int nv, int64_t 
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++) acc[i][v] = (V){0};
     for (int64_t k = 0; k < kb; k++) {
+        const int64_t kk = idx ? idx[k] : k;
         V bv[GEMM_NV];
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++) bv[v] = FCN(loadu)(b + k * GEMM_NR + v * VL);
 #pragma GCC unroll 8
         for (int i = 0; i < WIP_MR; i++) {
-            const V a = FCN(splat)(wr[i][k]);
+            const V a = FCN(splat)(wr[i][kk]);
 #pragma GCC unroll 4
             for (int v = 0; v < nv; v++) acc[i][v] += a * bv[v];
         }
@@ -377,37 +390,54 @@ static inline __attribute__((always_inline)) void FCN(wip_tile)(int nv, int64_t 
         for (int v = 0; v < nv; v++) FCN(storeu)(out + i * WIP_LD + v * VL, acc[i][v]);
 }
 
-static void FCN(wip_tile_1)(int64_t kb, const T *const *wr, const T *b, T *out) { FCN(wip_tile)(1, kb, wr, b, out); }
-static void FCN(wip_tile_2)(int64_t kb, const T *const *wr, const T *b, T *out) { FCN(wip_tile)(2, kb, wr, b, out); }
+/* (one or two vectors of pixels; the reduction's rows consecutive, or those listed in idx) */
+static void FCN(wip_tile_1)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile)(1, kb, NULL, wr, b, out);
+}
+static void FCN(wip_tile_2)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile)(2, kb, NULL, wr, b, out);
+}
+static void FCN(wip_tile_1x)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile)(1, kb, idx, wr, b, out);
+}
+static void FCN(wip_tile_2x)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile)(2, kb, idx, wr, b, out);
+}
 
 /* Whether the forward of npix pixels reads W in place (instead of the pixel-rows GEMM): few lanes
  * idle */
 static int FCN(im2col_wip)(int64_t npix) { return 8 * (FC_ROUND_UP(npix, VL) - npix) <= npix; }
 
-/* col's panel of the w <= GEMM_NR pixels from j0, rows [k0, k0 + kc), as the kernel reads it (the
- * vectors it uses, no more).  A vector of pixels whose windows lie within two vectors of the phase
- * planes (16 pixels of a 7-wide map, rows 9 apart padded) is those two vectors loaded and permuted
- * at every row, the runs' copies (a call each, then a masked move each) having been most of the
- * packing; others are packed as the strided GEMM packs them. */
-static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, int64_t w, int64_t k0, int64_t kc)
+/* col's panel of the w <= GEMM_NR pixels at offsets po in the phase planes, rows [k0, k0 + kc) (or
+ * the kc rows listed in rows), as the kernel reads it (the vectors it uses, no more).  A vector of
+ * pixels whose windows lie within two vectors of the phase planes (16 pixels of a 7-wide map, rows
+ * 9 apart padded) is those two vectors loaded and permuted at every row, the runs' copies (a call
+ * each, then a masked move each) having been most of the packing; others are packed as the strided
+ * GEMM packs them (pixels in their order from j0), or pixel by pixel (pixels in another order). */
+static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, const int64_t *po, int64_t w, int64_t k0,
+                          const int64_t *rows, int64_t kc)
 {
+    const int nv = (int)FC_CEIL_DIV(w, VL);
 #if defined(__GNUC__) && !defined(__clang__) /* (__builtin_shuffle: GCC's) */
     /* each vector's lanes as at most two segments (the second from the next image, say), each
      * within two vectors of the planes from its base; lanes in seg2 take the second's */
-    const int nv = (int)FC_CEIL_DIV(w, VL);
     IV idx[GEMM_NV][2], seg2[GEMM_NV];
     int64_t base[GEMM_NV][2];
     int ok = 1, two = 0;
     for (int v = 0; v < nv && ok; v++) {
         const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
-        const int64_t *po = cx->pixoff + j0 + v * VL;
+        const int64_t *pv = po + v * VL;
         int sg = 0;
-        base[v][0] = base[v][1] = po[0];
+        base[v][0] = base[v][1] = pv[0];
         for (int64_t t = 0; t < VL; t++) {
-            int64_t d = t < n ? po[t] - base[v][sg] : 0;
+            int64_t d = t < n ? pv[t] - base[v][sg] : 0;
             if (t < n && (d < 0 || d >= 2 * VL) && sg == 0) { /* the second segment starts here */
                 sg = 1;
-                base[v][1] = po[t];
+                base[v][1] = pv[t];
                 d = 0;
             }
             ok &= d >= 0 && d < 2 * VL;
@@ -419,7 +449,7 @@ static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, int64_t
     }
     if (ok) {
         for (int64_t kk = 0; kk < kc; kk++) {
-            const T *s = cx->xs + cx->ct[k0 + kk];
+            const T *s = cx->xs + cx->ct[rows ? rows[kk] : k0 + kk];
             for (int v = 0; v < nv; v++) {
                 const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
                 V r = __builtin_shuffle(FCN(loadu)(s + base[v][0]), FCN(loadu)(s + base[v][0] + VL), idx[v][0]);
@@ -434,39 +464,68 @@ static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, int64_t
         return;
     }
 #endif
-    FCN(pack_im2col_phased)(cx, dst, j0, w, k0, kc);
+    if (!rows && po == cx->pixoff + j0) {
+        FCN(pack_im2col_phased)(cx, dst, j0, w, k0, kc);
+        return;
+    }
+    for (int64_t kk = 0; kk < kc; kk++) { /* (a gather instruction a vector: no faster) */
+        const T *s = cx->xs + cx->ct[rows ? rows[kk] : k0 + kk];
+        T *d = dst + kk * GEMM_NR;
+        for (int64_t t = 0; t < w; t++) d[t] = s[po[t]];
+        for (int64_t t = w; t < nv * VL; t++) d[t] = 0;
+    }
 }
 
 /* The wip forward's shape: npix pixels in np panels, W's rows in units tiles, reduction blocks of
- * kcw rows, chunks of ncp panels; yoff[j]: pixel j's offset in y */
+ * kcw rows, chunks of ncp panels.  Pixels in the order of pixoff (their offsets in the phase
+ * planes) and yoff (in y).  Classes (border pixels grouped by the taps they lose to the padding,
+ * see wip_classes): class c's rows of the reduction rows[c] (NULL: all), those of block b from
+ * rows[c][bfirst[c * (nblk + 1) + b]] up to bfirst[c * (nblk + 1) + b + 1]. */
 typedef struct FCN(wip_plan) {
-    int64_t Kg, CgRS, PQ, npix, np, units, kcw, ncp;
-    const int64_t *yoff;
+    int64_t Kg, CgRS, PQ, npix, np, units, kcw, ncp, nblk;
+    const int64_t *pixoff, *yoff;
+    const fc_wip_panel *panels;
+    int64_t *const *rows;
+    const int64_t *bfirst;
 } FCN(wip_plan);
 
 /* y for panels [q0, q1) x tiles [u0, u1), col packed into bp a chunk and a block at a time */
 static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) *cx, const FCN(wip_plan) *pl,
                          int64_t q0, int64_t q1, int64_t u0, int64_t u1, T *bp)
 {
-    const int64_t Kg = pl->Kg, CgRS = pl->CgRS, PQ = pl->PQ, npix = pl->npix;
+    const int64_t Kg = pl->Kg, CgRS = pl->CgRS, PQ = pl->PQ;
     const int64_t *yoff = pl->yoff;
     T out[WIP_MR * WIP_LD];
     for (int64_t c0 = q0; c0 < q1 && u0 < u1; c0 += pl->ncp) {
         const int64_t c1 = FC_MIN(q1, c0 + pl->ncp);
-        for (int64_t k0 = 0; k0 < CgRS; k0 += pl->kcw) {
+        for (int64_t blk = 0, k0 = 0; k0 < CgRS; blk++, k0 += pl->kcw) {
             const int64_t kc = FC_MIN(pl->kcw, CgRS - k0);
-            for (int64_t p = c0; p < c1; p++) /* the block: panels c0.. of kc rows */
-                FCN(wip_pack)(cx, bp + (p - c0) * kc * GEMM_NR, p * GEMM_NR,
-                              FC_MIN((int64_t)GEMM_NR, npix - p * GEMM_NR), k0, kc);
+            for (int64_t p = c0; p < c1; p++) { /* the block: panels c0.. of kc rows (or their class's) */
+                const fc_wip_panel *pn = pl->panels + p;
+                const int64_t *rows = pl->rows[pn->cls], *bf = pl->bfirst + pn->cls * (pl->nblk + 1);
+                FCN(wip_pack)(cx, bp + (p - c0) * kc * GEMM_NR, pn->j0, pl->pixoff + pn->j0, pn->w, k0,
+                              rows ? rows + bf[blk] : NULL, rows ? bf[blk + 1] - bf[blk] : kc);
+            }
             for (int64_t u = u0; u < u1; u++) {
                 const int64_t row0 = u * WIP_MR, rk = FC_MIN((int64_t)WIP_MR, Kg - row0);
-                const T *wr[WIP_MR]; /* (rows past Kg repeat the last: computed, not stored) */
-                for (int i = 0; i < WIP_MR; i++) wr[i] = w + (row0 + FC_MIN((int64_t)i, rk - 1)) * CgRS + k0;
+                const T *wr[WIP_MR], *wb[WIP_MR]; /* (rows past Kg repeat the last: computed, not stored) */
+                for (int i = 0; i < WIP_MR; i++) {
+                    wb[i] = w + (row0 + FC_MIN((int64_t)i, rk - 1)) * CgRS;
+                    wr[i] = wb[i] + k0;
+                }
                 for (int64_t p = c0; p < c1; p++) {
-                    const int64_t j0 = p * GEMM_NR, wp = FC_MIN((int64_t)GEMM_NR, npix - j0);
+                    const fc_wip_panel *pn = pl->panels + p;
+                    const int64_t j0 = pn->j0, wp = pn->w;
                     const T *b = bp + (p - c0) * kc * GEMM_NR;
-                    (wp <= VL ? FCN(wip_tile_1) : FCN(wip_tile_2))(kc, wr, b, out);
-                    /* (a panel within one image: whole vectors of y's row) */
+                    const int64_t *rows = pl->rows[pn->cls], *bf = pl->bfirst + pn->cls * (pl->nblk + 1);
+                    if (rows) /* (the class's rows of the block, W's rows from their starts) */
+                        (wp <= VL ? FCN(wip_tile_1x) : FCN(wip_tile_2x))(bf[blk + 1] - bf[blk], rows + bf[blk], wb,
+                                                                         b, out);
+                    else
+                        (wp <= VL ? FCN(wip_tile_1) : FCN(wip_tile_2))(kc, NULL, wr, b, out);
+                    /* (a panel within one row of y: whole vectors of it; else pixel by pixel, masked
+                     * vectors along the grouped border pixels' runs of 5 or 6 were 10 % slower, their
+                     * stores read back too soon by the next run's loads, within 64 bytes) */
                     const int run = yoff[j0 + wp - 1] - yoff[j0] == wp - 1;
                     for (int64_t i = 0; i < rk; i++) {
                         T *yr = y + (row0 + i) * PQ;
@@ -492,30 +551,150 @@ static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) 
     }
 }
 
+/* The taps [lo, hi) of a window along one axis that fall inside the input, for output n of stride
+ * st, padding pad, dilation d over a size of size and a kernel of ks taps */
+static inline void FCN(wip_taps)(int64_t n, int64_t st, int64_t pad, int64_t d, int64_t size, int64_t ks,
+                                 int64_t *lo, int64_t *hi)
+{
+    int64_t a = 0, b = ks;
+    while (a < ks && n * st - pad + a * d < 0) a++;
+    while (b > a && n * st - pad + (b - 1) * d >= size) b--;
+    *lo = a;
+    *hi = b;
+}
+
+/* The kinds of output rows (or columns) by the taps they keep; each output's kind in kind[]; 0 if
+ * more than WIP_AXIS_CLASSES.  A pixel's class is its row's kind and its column's: the strided
+ * forward groups the pixels by class where that multiplies 5 % fewer vectors of pixels by taps,
+ * each class's panels a product over the rows of the reduction it keeps.  Torch's direct kernels
+ * skip the taps in the padding; im2col's GEMM multiplied them by zero (9 % of ResNet-18's layer4
+ * 3x3/2, 5 % of layer3's: grouped there, 5-7 % faster on one thread, 3.5 % on two; layer3's 3 %
+ * fewer products ran no faster).  Skipping them leaves zeros out of sums that run in the same
+ * order: every pixel's result is the same bit for bit, a Dask chunk's too. */
+static int FCN(wip_axis)(fc_wip_axis *ax, int64_t *kind, int64_t n_out, int64_t st, int64_t pad, int64_t d,
+                         int64_t size, int64_t ks)
+{
+    ax->n = 0;
+    for (int64_t o = 0; o < n_out; o++) {
+        int64_t lo, hi, c = 0;
+        FCN(wip_taps)(o, st, pad, d, size, ks, &lo, &hi);
+        while (c < ax->n && (ax->lo[c] != lo || ax->hi[c] != hi)) c++;
+        if (c == ax->n) {
+            if (ax->n == WIP_AXIS_CLASSES) return 0;
+            ax->lo[c] = lo;
+            ax->hi[c] = hi;
+            ax->count[c] = 0;
+            ax->n++;
+        }
+        ax->count[c]++;
+        kind[o] = c;
+    }
+    return 1;
+}
+
 /* y_g from the phase planes of cx (one group: y at its first channel, w its rows).  Few panels of
  * pixels (by_pixels 0): the threads split W's rows and each packs all of col for itself (a block
  * packed by one thread and read by the other crossed between the cores twice a call, its lines
  * owned by the other core's cache when packed again: 0.11 ms of batch-1 512 @7, and 8 % slower
  * products).  Many: the threads split the panels, every thread all of W's rows, then the panels
  * left over (fewer than the threads) by rows (25 panels ran as 13 and 12); col in chunks of panels
- * that stay in L2. */
+ * that stay in L2; the pixels grouped by the taps they keep where that saves (wip_axis). */
 static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) *cx, int by_pixels,
                                int nthreads)
 {
     const fc_conv_geom *g = cx->g;
-    FCN(wip_plan) pl = {.Kg = g->K / g->G, .CgRS = cx->Cg * g->R * g->S, .PQ = g->P * g->Q};
+    const int64_t Cg = cx->Cg, P = g->P, Q = g->Q;
+    FCN(wip_plan) pl = {.Kg = g->K / g->G, .CgRS = Cg * g->R * g->S, .PQ = P * Q};
     const int64_t npix = g->N * pl.PQ;
     pl.npix = npix;
-    pl.np = FC_CEIL_DIV(npix, GEMM_NR);
     pl.units = FC_CEIL_DIV(pl.Kg, WIP_MR);
     /* reduction blocks: a tile's rows of W in 32 KiB; chunks of panels: a block of col in 512 KiB */
     const int64_t kmax = FC_MAX(VL, 32 * 1024 / (WIP_MR * (int64_t)sizeof(T)) / VL * VL);
     pl.kcw = FC_ROUND_UP(FC_CEIL_DIV(pl.CgRS, FC_CEIL_DIV(pl.CgRS, kmax)), VL);
     pl.ncp = FC_MAX(1, 512 * 1024 / (pl.kcw * GEMM_NR * (int64_t)sizeof(T)));
-    int64_t *yoff = malloc((size_t)FC_MAX(npix, 1) * sizeof(int64_t));
-    if (!yoff) return FC_ERR_NOMEM;
-    for (int64_t j = 0; j < npix; j++) yoff[j] = j / pl.PQ * g->K * pl.PQ + j % pl.PQ;
+    pl.nblk = FC_CEIL_DIV(pl.CgRS, pl.kcw);
+    /* the classes: kinds of rows x kinds of columns (one, all taps, unless grouping saves) */
+    fc_wip_axis ra, ca;
+    int64_t *kind = malloc((size_t)(P + Q) * sizeof(int64_t));
+    if (!kind) return FC_ERR_NOMEM;
+    int grouped = by_pixels && pl.Kg >= 8 * WIP_MR &&
+                  FCN(wip_axis)(&ra, kind, P, g->stride_h, g->pad_h, g->dil_h, g->H, g->R) &&
+                  FCN(wip_axis)(&ca, kind + P, Q, g->stride_w, g->pad_w, g->dil_w, g->W, g->S);
+    if (grouped) {
+        double plain = (double)FC_CEIL_DIV(npix, VL) * (double)pl.CgRS, cost = 0;
+        for (int a = 0; a < ra.n; a++)
+            for (int b = 0; b < ca.n; b++)
+                cost += (double)FC_CEIL_DIV(g->N * ra.count[a] * ca.count[b], VL) * (double)Cg *
+                        (double)((ra.hi[a] - ra.lo[a]) * (ca.hi[b] - ca.lo[b]));
+        grouped = ra.n * ca.n > 1 && cost < 0.95 * plain;
+    }
+    const int ncls = grouped ? ra.n * ca.n : 1;
+    int64_t nrows = 0, np = 0; /* rows listed, panels */
+    for (int c = 0; c < ncls; c++) {
+        const int a = c / (grouped ? ca.n : 1), b = c % (grouped ? ca.n : 1);
+        const int64_t n = grouped ? g->N * ra.count[a] * ca.count[b] : npix;
+        np += FC_CEIL_DIV(n, GEMM_NR);
+        if (grouped) nrows += Cg * (ra.hi[a] - ra.lo[a]) * (ca.hi[b] - ca.lo[b]);
+    }
+    pl.np = np;
+    const size_t nidx = (size_t)((grouped ? 2 : 1) * npix + nrows + ncls * (pl.nblk + 1) + np + 1);
+    int64_t *ibuf = malloc(nidx * sizeof(int64_t));
+    fc_wip_panel *panels = malloc((size_t)FC_MAX(np, 1) * sizeof(fc_wip_panel));
+    int64_t **rows = malloc((size_t)ncls * sizeof(int64_t *));
+    if (!ibuf || !panels || !rows) {
+        free(kind);
+        free(ibuf);
+        free(panels);
+        free(rows);
+        return FC_ERR_NOMEM;
+    }
+    int64_t *yoff = ibuf, *pixg = ibuf + npix; /* (pixg: the pixels' offsets in the grouped order) */
+    int64_t *rlist = ibuf + (grouped ? 2 : 1) * npix, *bfirst = rlist + nrows, *pre = bfirst + ncls * (pl.nblk + 1);
+    int64_t j = 0, pn = 0;
+    for (int c = 0; c < ncls; c++) { /* each class's pixels in their order, panels, rows of the reduction */
+        const int a = c / (grouped ? ca.n : 1), b = c % (grouped ? ca.n : 1);
+        const int64_t j0 = j;
+        for (int64_t n = 0; n < g->N; n++)
+            for (int64_t p = 0; p < P; p++)
+                for (int64_t q = 0; q < Q; q++) {
+                    if (grouped && (kind[p] != a || kind[P + q] != b)) continue;
+                    const int64_t jn = (n * P + p) * Q + q; /* (the pixel in the natural order) */
+                    yoff[j] = n * g->K * pl.PQ + p * Q + q;
+                    if (grouped) pixg[j] = cx->pixoff[jn];
+                    j++;
+                }
+        for (int64_t t = j0; t < j; t += GEMM_NR)
+            panels[pn++] = (fc_wip_panel){t, (int)FC_MIN((int64_t)GEMM_NR, j - t), c};
+        int64_t *bf = bfirst + c * (pl.nblk + 1);
+        if (!grouped || (ra.lo[a] == 0 && ra.hi[a] == g->R && ca.lo[b] == 0 && ca.hi[b] == g->S)) {
+            rows[c] = NULL; /* (all taps) */
+            for (int64_t k = 0; k <= pl.nblk; k++) bf[k] = 0;
+            continue;
+        }
+        rows[c] = rlist;
+        int64_t m = 0, blk = 0;
+        for (int64_t ci = 0; ci < Cg; ci++)
+            for (int64_t r = ra.lo[a]; r < ra.hi[a]; r++)
+                for (int64_t t = ca.lo[b]; t < ca.hi[b]; t++) {
+                    const int64_t kap = (ci * g->R + r) * g->S + t;
+                    while (blk <= pl.nblk && blk * pl.kcw <= kap) bf[blk++] = m;
+                    rlist[m++] = kap;
+                }
+        while (blk <= pl.nblk) bf[blk++] = m;
+        rlist += m;
+    }
+    free(kind);
+    pre[0] = 0; /* the panels' products, vectors x (rows + 1), summed: how the threads split them */
+    for (int64_t q = 0; q < np; q++) {
+        const int c = panels[q].cls;
+        const int64_t *bf = bfirst + c * (pl.nblk + 1);
+        pre[q + 1] = pre[q] + FC_CEIL_DIV(panels[q].w, VL) * ((rows[c] ? bf[pl.nblk] : pl.CgRS) + 1);
+    }
     pl.yoff = yoff;
+    pl.pixoff = grouped ? pixg : cx->pixoff;
+    pl.panels = panels;
+    pl.rows = rows;
+    pl.bfirst = bfirst;
     const int nt = (int)FC_MAX(1, FC_MIN((int64_t)nthreads, by_pixels ? pl.np : pl.units));
     int err = FC_OK;
 #pragma omp parallel num_threads(nt)
@@ -529,16 +708,30 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
         if (!bp) {
 #pragma omp atomic write
             err = FC_ERR_NOMEM;
-        } else if (by_pixels) {
+        } else if (by_pixels && !grouped) { /* (panels alike: as many each) */
             const int64_t each = pl.np / team;
             FCN(wip_job)(y, w, bias, cx, &pl, id * each, (id + 1) * each, 0, pl.units, bp);
             FCN(wip_job)(y, w, bias, cx, &pl, each * team, pl.np, u0, u1, bp);
+        } else if (by_pixels) { /* the panels wholly within the thread's share of the products */
+            const int64_t tot = pre[pl.np];
+            int64_t q0 = 0, q1;
+            while (q0 < pl.np && pre[q0] * team < id * tot) q0++;
+            for (q1 = q0; q1 < pl.np && pre[q1 + 1] * team <= (id + 1) * tot; q1++) {}
+            FCN(wip_job)(y, w, bias, cx, &pl, q0, q1, 0, pl.units, bp);
+            for (int64_t q = 0; q < pl.np; q++) /* panels across a share's end: by rows */
+                for (int64_t i = 1; i < team; i++)
+                    if (pre[q] * team < i * tot && pre[q + 1] * team > i * tot) {
+                        FCN(wip_job)(y, w, bias, cx, &pl, q, q + 1, u0, u1, bp);
+                        break;
+                    }
         } else {
             FCN(wip_job)(y, w, bias, cx, &pl, 0, pl.np, u0, u1, bp);
         }
         fc_fp_leave(fp);
     }
-    free(yoff);
+    free(ibuf);
+    free(panels);
+    free(rows);
     return err;
 }
 
@@ -857,7 +1050,11 @@ static void FCN(dx_phases_add)(T *dxs, const FCN(dx_phases) *ph, int64_t cu, con
     for (int64_t kap = 0; kap < rows; kap++) {
         T *base = dxs + kap / RS * ph->chan + ph->tapoff[kap % RS];
         const T *src = dcol + kap * ld;
-        for (int64_t u = 0; u < nrun; u++) {
+        for (int64_t uu = 0, half = (nrun + 1) / 2; uu < nrun; uu++) {
+            /* (the even runs, then the odd: the next output row's run lies within 64 bytes of this
+             * one's, and a load of a line stored by a masked store just before is not forwarded:
+             * 4-6 % of the 3x3/2 layers' input gradient, one thread) */
+            const int64_t u = uu < half ? 2 * uu : 2 * (uu - half) + 1;
             T *d = base + runs[u].img * cu * ph->chan + runs[u].p * ph->Wp + runs[u].q;
             const T *sv = src + runs[u].lane;
             const int64_t n = runs[u].len;

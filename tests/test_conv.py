@@ -123,6 +123,13 @@ CASES = [
     # the input gradient's GEMM over five images' pixels a unit (245 columns: tiles of 160 crossing
     # images)
     Case(2, 24, 40, (13, 13), 16, (3, 3), stride=2, padding=1),
+    # strided forwards with the border pixels grouped by the taps they keep (conv_wip_group's
+    # classes, where they save 5 % of the products): 2 x 2 kinds of rows and columns, 3 x 3 (a 5x5
+    # kernel; dilated), a map of 6 x 5
+    Case(2, 8, 24, (14, 14), 64, (3, 3), stride=2, padding=1),
+    Case(2, 3, 8, (13, 13), 72, (5, 5), stride=2, padding=2),
+    Case(2, 3, 8, (13, 13), 64, (3, 3), stride=2, padding=2, dilation=2),
+    Case(2, 4, 8, (12, 10), 64, (3, 3), stride=2, padding=1),
     # a last GEMM panel of at most one vector's columns (196 pixels: 6 panels of 32 and 4), 20
     # channels (a tile of 8 and a tall one of 12)
     Case(2, 1, 24, (14, 14), 20, (1, 1)),

@@ -115,6 +115,7 @@ CONV = [  # x shape, w shape, keyword arguments
     ((2, 4, 16, 15), (4, 4, 4, 4), dict(padding="same")),
     ((2, 3, 12, 13), (4, 3, 3, 3), dict(padding=((0, 6), (5, 0)))),
     ((4, 19, 17), (5, 4, 3, 3), dict(padding=1, stride=2)),                    # unbatched
+    ((4, 8, 14, 14), (64, 8, 3, 3), dict(stride=2, padding=1)),  # im2col: border pixels grouped (or not)
 ]
 
 
