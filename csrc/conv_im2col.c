@@ -478,8 +478,8 @@ static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, const i
 
 /* The wip forward's shape: npix pixels in np panels, W's rows in units tiles, reduction blocks of
  * kcw rows, chunks of ncp panels.  Pixels in the order of pixoff (their offsets in the phase
- * planes) and yoff (in y).  Classes (border pixels grouped by the taps they lose to the padding,
- * see wip_classes): class c's rows of the reduction rows[c] (NULL: all), those of block b from
+ * planes) and yoff (in y).  Classes (border pixels grouped by the taps they keep: see wip_axis):
+ * class c's rows of the reduction rows[c] (NULL: all), those of block b from
  * rows[c][bfirst[c * (nblk + 1) + b]] up to bfirst[c * (nblk + 1) + b + 1]. */
 typedef struct FCN(wip_plan) {
     int64_t Kg, CgRS, PQ, npix, np, units, kcw, ncp, nblk;
