@@ -18,6 +18,38 @@
  * layers 2 and 3 at batch 8, one thread; 8 and 16 times no better) */
 #define FC_DCOL_TILE_ELEMS (64 * 1024)
 #define FC_DCOL_TILE_PHASED (256 * 1024)
+/* The phase planes of a strided layer's input (x for the forward, dx for the input gradient): it
+ * zero-padded to the Hn x Wn its windows cover and split by the stride into sh x sw planes of
+ * Hp x Wp, chan elements a channel.  Tap (r, s) of output (p, q) is plane ((r dh) % sh, (s dw) % sw)
+ * at (p + r dh / sh, q + s dw / sw): fc_phase_tap its offset in a channel's planes. */
+typedef struct fc_phase_shape {
+    int64_t Hn, Wn, Hp, Wp, hw, chan;
+} fc_phase_shape;
+
+/* Whether the planes are about the input's size (not for hostile strides or paddings, whose planes
+ * would be mostly padding: sizes in double, no overflow); fills ps where they are */
+static inline int fc_phase_shape_init(fc_phase_shape *ps, const fc_conv_geom *g)
+{
+    const int64_t sh = g->stride_h, sw = g->stride_w;
+    const double Hn = (double)(g->P - 1) * (double)sh + (double)(g->R - 1) * (double)g->dil_h + 1;
+    const double Wn = (double)(g->Q - 1) * (double)sw + (double)(g->S - 1) * (double)g->dil_w + 1;
+    const double chan = (double)sh * (double)sw * ceil(Hn / (double)sh) * ceil(Wn / (double)sw);
+    if (sh > 16 || sw > 16 || chan > 4.0 * (double)g->H * (double)g->W + 65536) return 0;
+    ps->Hn = (int64_t)Hn;
+    ps->Wn = (int64_t)Wn;
+    ps->Hp = FC_CEIL_DIV(ps->Hn, sh);
+    ps->Wp = FC_CEIL_DIV(ps->Wn, sw);
+    ps->hw = ps->Hp * ps->Wp;
+    ps->chan = sh * sw * ps->hw;
+    return 1;
+}
+
+static inline int64_t fc_phase_tap(const fc_phase_shape *ps, const fc_conv_geom *g, int64_t r, int64_t t)
+{
+    const int64_t vr = r * g->dil_h, vs = t * g->dil_w, sh = g->stride_h, sw = g->stride_w;
+    return ((vr % sh) * sw + vs % sw) * ps->hw + vr / sh * ps->Wp + vs / sw;
+}
+
 /* A panel of the W-in-place forward: w pixels from j0 of the plan's pixel order, of class cls */
 typedef struct fc_wip_panel {
     int64_t j0;
@@ -257,18 +289,15 @@ static int FCN(im2col_phase_read)(const fc_conv_geom *g, int64_t a, int64_t b)
     return rows && cols;
 }
 
-/* x zero-padded to the Hn x Wn its windows read and split by the stride into sh x sw phase planes
- * of Hp x Wp, xs[n][c][a][b][i][j] = xpad[n][c][a + sh i][b + sw j], so that tap (r, s) of output
- * (p, q) is phase ((r dh) % sh, (s dw) % sw) at (p + r dh / sh, q + s dw / sw): contiguous along
- * q whatever the stride.  ct[kappa]: the offset of (channel, tap) kappa of the group; pixoff[j] of
- * output pixel j's origin.  Returns the elements per channel (the phase planes), 0 if out of
- * memory. */
-static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const T *x, T **xs_out, int64_t **ct_out, int nthreads)
+/* x in phase planes of shape ps (fc_phase_shape), xs[n][c][a][b][i][j] = xpad[n][c][a + sh i][b + sw j]:
+ * a tap's window contiguous along q whatever the stride.  ct[kappa]: the offset of (channel, tap)
+ * kappa of the group; pixoff[j] of output pixel j's origin.  Returns the elements per channel (the
+ * phase planes), 0 if out of memory. */
+static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const fc_phase_shape *ps, const T *x, T **xs_out,
+                                  int64_t **ct_out, int nthreads)
 {
-    const int64_t sh = g->stride_h, sw = g->stride_w, Cg = g->C / g->G, RS = g->R * g->S;
-    const int64_t PQ = g->P * g->Q, Hn = (g->P - 1) * sh + (g->R - 1) * g->dil_h + 1;
-    const int64_t Wn = (g->Q - 1) * sw + (g->S - 1) * g->dil_w + 1;
-    const int64_t Hp = FC_CEIL_DIV(Hn, sh), Wp = FC_CEIL_DIV(Wn, sw), hw = Hp * Wp, chan = sh * sw * hw;
+    const int64_t sh = g->stride_h, sw = g->stride_w, Cg = g->C / g->G, RS = g->R * g->S, PQ = g->P * g->Q;
+    const int64_t Hp = ps->Hp, Wp = ps->Wp, hw = ps->hw, chan = ps->chan;
     /* (two vectors more, zeros: wip_pack reads two vectors from any window) */
     T *xs = malloc((size_t)(g->N * g->C * chan + 2 * VL) * sizeof(T));
     int64_t *ct = malloc((size_t)(Cg * RS + g->N * PQ) * sizeof(int64_t));
@@ -311,10 +340,7 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const T *x, T **xs_out,
             }
     for (int64_t c = 0; c < Cg; c++)
         for (int64_t r = 0; r < g->R; r++)
-            for (int64_t t = 0; t < g->S; t++) {
-                const int64_t vr = r * g->dil_h, vs = t * g->dil_w;
-                ct[(c * g->R + r) * g->S + t] = c * chan + ((vr % sh) * sw + vs % sw) * hw + vr / sh * Wp + vs / sw;
-            }
+            for (int64_t t = 0; t < g->S; t++) ct[(c * g->R + r) * g->S + t] = c * chan + fc_phase_tap(ps, g, r, t);
     int64_t *pixoff = ct + Cg * RS;
     for (int64_t j = 0; j < g->N * PQ; j++) pixoff[j] = j / PQ * g->C * chan + (j % PQ) / g->Q * Wp + j % g->Q;
     *xs_out = xs;
@@ -744,20 +770,16 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     if (fc_tap_range_init(&cx.cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
         return FC_ERR_NOMEM;
     /* pixel rows (few output pixels) gather from the phase planes; so do strided layers' panels;
-     * both only where the phase planes are about the input's size (not for hostile strides or
-     * paddings, whose planes would be mostly padding: sizes in double, no overflow) */
-    const double Hn = (double)(g->P - 1) * (double)g->stride_h + (double)(g->R - 1) * (double)g->dil_h + 1;
-    const double Wn = (double)(g->Q - 1) * (double)g->stride_w + (double)(g->S - 1) * (double)g->dil_w + 1;
-    const double planes_size = (double)g->stride_h * (double)g->stride_w * ceil(Hn / (double)g->stride_h) *
-                               ceil(Wn / (double)g->stride_w);
-    const int fits = g->stride_h <= 16 && g->stride_w <= 16 && planes_size <= 4.0 * (double)g->H * (double)g->W + 65536;
+     * both only where the phase planes are about the input's size */
+    fc_phase_shape ps;
+    const int fits = fc_phase_shape_init(&ps, g);
     const int rows = fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
     /* W in place: few pixels where the lanes fill (else pixels as rows), and strided layers with
      * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even); its
      * tiles are of one or two vectors of pixels (not for a tuning build's other panel widths) */
     const int wip = GEMM_NV == 2 && (rows ? FCN(im2col_wip)(g->N * PQ) : FC_VBYTES == 64 && phased);
     T *yt = rows && !wip ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
-    int64_t *ct = NULL, chan = phased ? FCN(im2col_phases)(g, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
+    int64_t *ct = NULL, chan = phased ? FCN(im2col_phases)(g, &ps, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
     int st = (rows && !wip && !yt) || (phased && !chan) ? FC_ERR_NOMEM : FC_OK;
     cx.ct = ct;
     cx.pixoff = ct ? ct + CgRS : NULL;
@@ -1012,33 +1034,21 @@ static int FCN(conv_im2col_backward_input_rows)(T *dx, const T *dy, const T *w, 
  * row were scalar: 19 % of ResNet-18's layer3 3x3/2 at batch 8), then copied into dx once, the
  * padding left behind.  The same adds in the same order: dx bit for bit as col2im_add's. */
 typedef struct FCN(dx_phases) {
-    int64_t Hn, Wn, Hp, Wp, hw, chan;
-    int64_t *tapoff; /* tap (r, s): its plane's offset and its row and column within it */
+    fc_phase_shape ps;
+    int64_t *tapoff; /* tap (r, s)'s offset in a channel's planes (fc_phase_tap) */
 } FCN(dx_phases);
 
 /* Whether dx of ni images x cu channels takes phase planes (a stride, the planes about dx's size
- * and at most 1M elements a unit: sizes in double, no overflow); fills ph */
+ * and at most 1M elements a unit); fills ph (-1: out of memory) */
 static int FCN(dx_phases_init)(FCN(dx_phases) *ph, const fc_conv_geom *g, int64_t ni, int64_t cu)
 {
-    const int64_t sh = g->stride_h, sw = g->stride_w;
-    if (sh * sw == 1 || sh > 16 || sw > 16) return 0;
-    const double Hn = (double)(g->P - 1) * (double)sh + (double)(g->R - 1) * (double)g->dil_h + 1;
-    const double Wn = (double)(g->Q - 1) * (double)sw + (double)(g->S - 1) * (double)g->dil_w + 1;
-    const double chan = (double)sh * (double)sw * ceil(Hn / (double)sh) * ceil(Wn / (double)sw);
-    if (chan > 4.0 * (double)g->H * (double)g->W + 65536 || (double)ni * (double)cu * chan > 1048576.0) return 0;
-    ph->Hn = (int64_t)Hn;
-    ph->Wn = (int64_t)Wn;
-    ph->Hp = FC_CEIL_DIV(ph->Hn, sh);
-    ph->Wp = FC_CEIL_DIV(ph->Wn, sw);
-    ph->hw = ph->Hp * ph->Wp;
-    ph->chan = sh * sw * ph->hw;
+    if (g->stride_h * g->stride_w == 1 || !fc_phase_shape_init(&ph->ps, g) ||
+        (double)ni * (double)cu * (double)ph->ps.chan > 1048576.0)
+        return 0;
     ph->tapoff = malloc((size_t)(g->R * g->S) * sizeof(int64_t));
     if (!ph->tapoff) return -1;
     for (int64_t r = 0; r < g->R; r++)
-        for (int64_t t = 0; t < g->S; t++) {
-            const int64_t vr = r * g->dil_h, vs = t * g->dil_w;
-            ph->tapoff[r * g->S + t] = ((vr % sh) * sw + vs % sw) * ph->hw + vr / sh * ph->Wp + vs / sw;
-        }
+        for (int64_t t = 0; t < g->S; t++) ph->tapoff[r * g->S + t] = fc_phase_tap(&ph->ps, g, r, t);
     return 1;
 }
 
@@ -1048,14 +1058,14 @@ static void FCN(dx_phases_add)(T *dxs, const FCN(dx_phases) *ph, int64_t cu, con
                                int64_t rows, int64_t RS, const fc_run *runs, int64_t nrun)
 {
     for (int64_t kap = 0; kap < rows; kap++) {
-        T *base = dxs + kap / RS * ph->chan + ph->tapoff[kap % RS];
+        T *base = dxs + kap / RS * ph->ps.chan + ph->tapoff[kap % RS];
         const T *src = dcol + kap * ld;
         for (int64_t uu = 0, half = (nrun + 1) / 2; uu < nrun; uu++) {
             /* (the even runs, then the odd: the next output row's run lies within 64 bytes of this
              * one's, and a load of a line stored by a masked store just before is not forwarded:
              * 4-6 % of the 3x3/2 layers' input gradient, one thread) */
             const int64_t u = uu < half ? 2 * uu : 2 * (uu - half) + 1;
-            T *d = base + runs[u].img * cu * ph->chan + runs[u].p * ph->Wp + runs[u].q;
+            T *d = base + runs[u].img * cu * ph->ps.chan + runs[u].p * ph->ps.Wp + runs[u].q;
             const T *sv = src + runs[u].lane;
             const int64_t n = runs[u].len;
             int64_t j = 0;
@@ -1071,18 +1081,18 @@ static void FCN(dx_phases_copy)(T *dx0, const T *dxs, const FCN(dx_phases) *ph, 
                                 int64_t ni, int64_t cu)
 {
     const int64_t sh = g->stride_h, sw = g->stride_w, HW = g->H * g->W;
-    const int64_t ih1 = FC_MIN(g->H, ph->Hn - g->pad_h), iw1 = FC_MIN(g->W, ph->Wn - g->pad_w);
+    const int64_t ih1 = FC_MIN(g->H, ph->ps.Hn - g->pad_h), iw1 = FC_MIN(g->W, ph->ps.Wn - g->pad_w);
     for (int64_t li = 0; li < ni; li++)
         for (int64_t c = 0; c < cu; c++) {
             T *d = dx0 + li * g->C * HW + c * HW;
-            const T *s = dxs + (li * cu + c) * ph->chan;
+            const T *s = dxs + (li * cu + c) * ph->ps.chan;
             for (int64_t ih = 0; ih < ih1; ih++) {
                 const int64_t hp = ih + g->pad_h;
-                const T *srow = s + (hp % sh) * sw * ph->hw + hp / sh * ph->Wp;
+                const T *srow = s + (hp % sh) * sw * ph->ps.hw + hp / sh * ph->ps.Wp;
                 T *drow = d + ih * g->W;
                 for (int64_t b = 0; b < sw; b++) { /* columns iw with (iw + pad_w) % sw == b */
                     const int64_t iw0 = ((b - g->pad_w % sw) + sw) % sw;
-                    const T *sp = srow + b * ph->hw + (iw0 + g->pad_w) / sw;
+                    const T *sp = srow + b * ph->ps.hw + (iw0 + g->pad_w) / sw;
                     if (sw == 2)
                         for (int64_t iw = iw0, j = 0; iw < iw1; iw += 2, j++) drow[iw] = sp[j];
                     else
@@ -1180,11 +1190,11 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
             T *dcol = fc_scratch(FC_SCRATCH_WORK, (size_t)rows * tile * sizeof(T)), *dxs = NULL;
             fc_run *runs = NULL;
             if (phased) { /* (the unit's phase planes, then its tiles' runs) */
-                const size_t db = FC_ROUND_UP((size_t)(ni * cu * ph.chan) * sizeof(T), 64);
+                const size_t db = FC_ROUND_UP((size_t)(ni * cu * ph.ps.chan) * sizeof(T), 64);
                 char *sc = fc_scratch(FC_SCRATCH_WORK2, db + (size_t)(tile / g->Q + 2) * sizeof(fc_run));
                 dxs = sc ? (T *)(void *)sc : NULL;
                 runs = sc ? (fc_run *)(void *)(sc + db) : NULL;
-                if (dxs) memset(dxs, 0, (size_t)(ni * cu * ph.chan) * sizeof(T));
+                if (dxs) memset(dxs, 0, (size_t)(ni * cu * ph.ps.chan) * sizeof(T));
             }
             if (!dcol || (phased && !dxs)) {
 #pragma omp atomic write
