@@ -5,7 +5,7 @@ rounding for the FFT ones; graphs are lazy; a LocalCluster of worker
 processes runs them.  Skipped without dask."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import fastconv
 from fastconv import _dask
@@ -309,6 +309,9 @@ def test_ndimage_chains_equal_the_unchunked_calls(image, first, second, sigma):
 @settings(**SETTINGS)
 @given(images(lead=0, spatial=2, max_side=30), st.sampled_from(NDIMAGE_MODES), st.sampled_from(NDIMAGE_MODES),
        st.floats(0.5, 2.5), st.booleans())
+# (a wrap axis whose last chunk is thinner than the blur's halo: the blur's graph holds the source's
+# blocks inside its gathered windows, and a fused graph rebuilt from it missed one of them)
+@example((np.random.default_rng(8).standard_normal((1, 26)).astype(np.float32), (1, 5)), "wrap", "wrap", 1.0, False)
 def test_gradient_magnitude_of_a_filter_runs_in_one_task_per_chunk(image, first, second, sigma, prewitt):
     """generic_gradient_magnitude of another filter's lazy result: both filters in one task per chunk
     of the source when their wrap axes agree (the intermediate never stored), bit for bit the

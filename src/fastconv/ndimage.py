@@ -955,10 +955,16 @@ def _dask_aware(func):
             first, src_name, src_chunks, src_meta, src_depths = made[:5]
             import dask.array as da
 
+            from dask.core import flatten
+
             graph = x.dask if src_name in x.dask.layers else dict(x.__dask_graph__())
             src = da.Array(graph, src_name, src_chunks, meta=src_meta)
-            return _dask.halo_filter(functools.partial(_fused, first, call, x.dtype), src,
-                                     [d + e for d, e in zip(depths, src_depths)], wraps, sample.dtype)
+            # (only where x's graph holds the source's blocks as tasks of their own: a wrap axis's
+            # windows gathered into delayed tasks hold them inside those, and the rebuilt source
+            # would miss them; then the two filters run one after the other)
+            if src_name in x.dask.layers or all(k in graph for k in flatten(src.__dask_keys__())):
+                return _dask.halo_filter(functools.partial(_fused, first, call, x.dtype), src,
+                                         [d + e for d, e in zip(depths, src_depths)], wraps, sample.dtype)
         out = _dask.halo_filter(call, x, depths, wraps, sample.dtype)
         _PRODUCED[out.name] = (call, x.name, x.chunks, x._meta, depths, wraps)
         while len(_PRODUCED) > 256:
