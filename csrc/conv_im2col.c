@@ -289,6 +289,24 @@ static int FCN(im2col_phase_read)(const fc_conv_geom *g, int64_t a, int64_t b)
     return rows && cols;
 }
 
+/* d[j] = s[2 j] for j in [0, n): a row of a stride-2 phase plane, a vector at a time as two loads
+ * and a shuffle (the compiler's loop ran element by element on ResNet's 7-wide rows: its phase
+ * planes took 5 % of layer4's 3x3/2 forward at batch 8).  Reads s[0 .. 2 n - 2], no more. */
+static inline void FCN(phase_row2)(T *restrict d, const T *restrict s, int64_t n)
+{
+#if defined(__GNUC__) && !defined(__clang__) /* (__builtin_shuffle: GCC's) */
+    IV even;
+    for (int i = 0; i < VL; i++) even[i] = (__typeof__(even[i]))(2 * i);
+    for (int64_t j = 0; j < n; j += VL) {
+        const int64_t k = FC_MIN((int64_t)VL, n - j), m = 2 * k - 1; /* outputs, inputs read */
+        const V lo = FCN(load_lanes)(s + 2 * j, m), hi = m > VL ? FCN(load_lanes)(s + 2 * j + VL, m - VL) : (V){0};
+        FCN(store_lanes)(d + j, __builtin_shuffle(lo, hi, even), k);
+    }
+#else
+    for (int64_t j = 0; j < n; j++) d[j] = s[2 * j];
+#endif
+}
+
 /* x in phase planes of shape ps (fc_phase_shape), xs[n][c][a][b][i][j] = xpad[n][c][a + sh i][b + sw j]:
  * a tap's window contiguous along q whatever the stride.  ct[kappa]: the offset of (channel, tap)
  * kappa of the group; pixoff[j] of output pixel j's origin.  Returns the elements per channel (the
@@ -324,15 +342,15 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const fc_phase_shape *p
                     const int64_t ih = a + sh * i - g->pad_h;
                     T *di = d + i * Wp;
                     if (ih < 0 || ih >= g->H) {
-                        memset(di, 0, (size_t)Wp * sizeof(T));
+                        for (int64_t j = 0; j < Wp; j += VL) FCN(store_lanes)(di + j, (V){0}, Wp - j);
                         continue;
                     }
                     const T *row = src + ih * g->W + b - g->pad_w;
                     for (int64_t j = 0; j < jlo; j++) di[j] = 0;
                     if (sw == 1)
                         memcpy(di + jlo, row + jlo, (size_t)(jhi - jlo) * sizeof(T));
-                    else if (sw == 2) /* (a constant stride: the compiler's even/odd shuffles) */
-                        for (int64_t j = jlo; j < jhi; j++) di[j] = row[2 * j];
+                    else if (sw == 2)
+                        FCN(phase_row2)(di + jlo, row + 2 * jlo, jhi - jlo);
                     else
                         for (int64_t j = jlo; j < jhi; j++) di[j] = row[sw * j];
                     for (int64_t j = jhi; j < Wp; j++) di[j] = 0;
@@ -515,9 +533,22 @@ typedef struct FCN(wip_plan) {
     const int64_t *bfirst;
 } FCN(wip_plan);
 
-/* y for panels [q0, q1) x tiles [u0, u1), col packed into bp a chunk and a block at a time */
+/* y[yoff[j]] = o[j] for a panel's w pixels, one by one (GCC made scatter instructions of it: slower
+ * on Zen 4 than the stores) */
+__attribute__((optimize("no-tree-vectorize"))) static void FCN(wip_scatter)(T *yr, const int64_t *yoff,
+                                                                          const T *o, int64_t w)
+{
+    for (int64_t j = 0; j < w; j++) yr[yoff[j]] = o[j];
+}
+
+/* y for panels [q0, q1) x tiles [u0, u1), col packed into bp a chunk and a block at a time.  A panel
+ * whose pixels are not one run of y (the grouped border pixels, a panel across images) keeps its
+ * sums over the reduction's blocks in yb (ncp panels of Kg rows of GEMM_NR, NULL: none), whole
+ * vectors, and stores them into y pixel by pixel once, after the last block: adding into y pixel by
+ * pixel after every block (a load and a store each, y's lines scattered) was 6 % of ResNet-18's
+ * layer4 3x3/2 at batch 8.  The same sums in the same order. */
 static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) *cx, const FCN(wip_plan) *pl,
-                         int64_t q0, int64_t q1, int64_t u0, int64_t u1, T *bp)
+                         int64_t q0, int64_t q1, int64_t u0, int64_t u1, T *bp, T *yb)
 {
     const int64_t Kg = pl->Kg, CgRS = pl->CgRS, PQ = pl->PQ;
     const int64_t *yoff = pl->yoff;
@@ -552,23 +583,29 @@ static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) 
                     /* (a panel within one row of y: whole vectors of it; else pixel by pixel, masked
                      * vectors along the grouped border pixels' runs of 5 or 6 were 10 % slower, their
                      * stores read back too soon by the next run's loads, within 64 bytes) */
-                    const int run = yoff[j0 + wp - 1] - yoff[j0] == wp - 1;
+                    const int run = yoff[j0 + wp - 1] - yoff[j0] == wp - 1, last = k0 + kc >= CgRS;
                     for (int64_t i = 0; i < rk; i++) {
                         T *yr = y + (row0 + i) * PQ;
-                        const T *o = out + i * WIP_LD;
+                        T *o = out + i * WIP_LD;
                         const T b0 = k0 ? (T)0 : bias ? bias[row0 + i] : (T)0;
-                        if (run) {
+                        if (!run && yb) {
+                            T *ybi = yb + ((p - c0) * Kg + row0 + i) * GEMM_NR;
+                            T *dst = last ? o : ybi;
+                            for (int64_t j = 0; j < wp; j += VL)
+                                FCN(storeu)(dst + j, (k0 ? FCN(loadu)(ybi + j) : FCN(splat)(b0)) + FCN(loadu)(o + j));
+                            if (last) FCN(wip_scatter)(yr, yoff + j0, o, wp);
+                        } else if (run) {
                             T *yk = yr + yoff[j0];
                             for (int64_t j = 0; j < wp; j += VL) {
                                 const int64_t n = FC_MIN((int64_t)VL, wp - j);
                                 const V prev = k0 ? FCN(load_lanes)(yk + j, n) : FCN(splat)(b0);
                                 FCN(store_lanes)(yk + j, prev + FCN(loadu)(o + j), n);
                             }
-                        } else {
-                            for (int64_t j = 0; j < wp; j++) {
-                                T *yk = yr + yoff[j0 + j];
-                                *yk = (k0 ? *yk : b0) + o[j];
-                            }
+                        } else if (!k0) { /* (one block) */
+                            for (int64_t j = 0; j < wp; j += VL) FCN(storeu)(o + j, FCN(splat)(b0) + FCN(loadu)(o + j));
+                            FCN(wip_scatter)(yr, yoff + j0, o, wp);
+                        } else { /* (no yb: out of memory for it) */
+                            for (int64_t j = 0; j < wp; j++) yr[yoff[j0 + j]] += o[j];
                         }
                     }
                 }
@@ -729,6 +766,9 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
         const int team = omp_get_num_threads(), id = omp_get_thread_num();
         const size_t bsize = (size_t)(FC_MIN(pl.ncp, pl.np) * GEMM_NR) * (size_t)pl.kcw * sizeof(T);
         T *bp = fc_scratch(FC_SCRATCH_PACK_B, bsize);
+        /* (the sums of panels not in one run of y, over several blocks: see wip_job) */
+        const size_t ysize = (size_t)(FC_MIN(pl.ncp, pl.np) * pl.Kg * GEMM_NR) * sizeof(T);
+        T *yb = pl.nblk > 1 ? fc_scratch(FC_SCRATCH_WORK, ysize) : NULL;
         int64_t u0, u1;
         fc_split_range(pl.units, team, id, &u0, &u1);
         if (!bp) {
@@ -736,22 +776,25 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
             err = FC_ERR_NOMEM;
         } else if (by_pixels && !grouped) { /* (panels alike: as many each) */
             const int64_t each = pl.np / team;
-            FCN(wip_job)(y, w, bias, cx, &pl, id * each, (id + 1) * each, 0, pl.units, bp);
-            FCN(wip_job)(y, w, bias, cx, &pl, each * team, pl.np, u0, u1, bp);
-        } else if (by_pixels) { /* the panels wholly within the thread's share of the products */
-            const int64_t tot = pre[pl.np];
+            FCN(wip_job)(y, w, bias, cx, &pl, id * each, (id + 1) * each, 0, pl.units, bp, yb);
+            FCN(wip_job)(y, w, bias, cx, &pl, each * team, pl.np, u0, u1, bp, yb);
+        } else if (by_pixels) { /* the thread's share of the products: the panels wholly within it, */
+            const int64_t tot = pre[pl.np], lo = id * tot / team, hi = (id + 1) * tot / team;
             int64_t q0 = 0, q1;
-            while (q0 < pl.np && pre[q0] * team < id * tot) q0++;
-            for (q1 = q0; q1 < pl.np && pre[q1 + 1] * team <= (id + 1) * tot; q1++) {}
-            FCN(wip_job)(y, w, bias, cx, &pl, q0, q1, 0, pl.units, bp);
-            for (int64_t q = 0; q < pl.np; q++) /* panels across a share's end: by rows */
-                for (int64_t i = 1; i < team; i++)
-                    if (pre[q] * team < i * tot && pre[q + 1] * team > i * tot) {
-                        FCN(wip_job)(y, w, bias, cx, &pl, q, q + 1, u0, u1, bp);
-                        break;
-                    }
+            while (q0 < pl.np && pre[q0] < lo) q0++;
+            for (q1 = q0; q1 < pl.np && pre[q1 + 1] <= hi; q1++) {}
+            FCN(wip_job)(y, w, bias, cx, &pl, q0, q1, 0, pl.units, bp, yb);
+            /* and of a panel across an end of it, its part of the rows (half the rows each left one
+             * thread up to half a panel more) */
+            for (int64_t q = 0; q < pl.np; q++) {
+                const int64_t a = pre[q], b = pre[q + 1];
+                if (b <= lo || a >= hi || (a >= lo && b <= hi)) continue;
+                const int64_t ua = lo > a ? pl.units * (lo - a) / (b - a) : 0;
+                const int64_t ub = hi < b ? pl.units * (hi - a) / (b - a) : pl.units;
+                if (ub > ua) FCN(wip_job)(y, w, bias, cx, &pl, q, q + 1, ua, ub, bp, yb);
+            }
         } else {
-            FCN(wip_job)(y, w, bias, cx, &pl, 0, pl.np, u0, u1, bp);
+            FCN(wip_job)(y, w, bias, cx, &pl, 0, pl.np, u0, u1, bp, yb);
         }
         fc_fp_leave(fp);
     }

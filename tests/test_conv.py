@@ -130,6 +130,11 @@ CASES = [
     Case(2, 3, 8, (13, 13), 72, (5, 5), stride=2, padding=2),
     Case(2, 3, 8, (13, 13), 64, (3, 3), stride=2, padding=2, dilation=2),
     Case(2, 4, 8, (12, 10), 64, (3, 3), stride=2, padding=1),
+    # sums of panels not in one run of y kept over two reduction blocks (1152 rows) before they are
+    # stored: grouped border pixels, and panels across images; a panel's rows split between the
+    # threads in proportion to their shares
+    Case(2, 4, 128, (14, 14), 64, (3, 3), stride=2, padding=1),
+    Case(2, 3, 128, (13, 13), 24, (3, 3), stride=2, padding=1),
     # a last GEMM panel of at most one vector's columns (196 pixels: 6 panels of 32 and 4), 20
     # channels (a tile of 8 and a tall one of 12)
     Case(2, 1, 24, (14, 14), 20, (1, 1)),
