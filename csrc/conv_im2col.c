@@ -22,6 +22,7 @@
  * zero-padded to the Hn x Wn its windows cover and split by the stride into sh x sw planes of
  * Hp x Wp, chan elements a channel.  Tap (r, s) of output (p, q) is plane ((r dh) % sh, (s dw) % sw)
  * at (p + r dh / sh, q + s dw / sw): fc_phase_tap its offset in a channel's planes. */
+#define FC_PHASE_MAX_STRIDE 16
 typedef struct fc_phase_shape {
     int64_t Hn, Wn, Hp, Wp, hw, chan;
 } fc_phase_shape;
@@ -34,7 +35,8 @@ static inline int fc_phase_shape_init(fc_phase_shape *ps, const fc_conv_geom *g)
     const double Hn = (double)(g->P - 1) * (double)sh + (double)(g->R - 1) * (double)g->dil_h + 1;
     const double Wn = (double)(g->Q - 1) * (double)sw + (double)(g->S - 1) * (double)g->dil_w + 1;
     const double chan = (double)sh * (double)sw * ceil(Hn / (double)sh) * ceil(Wn / (double)sw);
-    if (sh > 16 || sw > 16 || chan > 4.0 * (double)g->H * (double)g->W + 65536) return 0;
+    if (sh > FC_PHASE_MAX_STRIDE || sw > FC_PHASE_MAX_STRIDE || chan > 4.0 * (double)g->H * (double)g->W + 65536)
+        return 0;
     ps->Hn = (int64_t)Hn;
     ps->Wn = (int64_t)Wn;
     ps->Hp = FC_CEIL_DIV(ps->Hn, sh);
@@ -289,21 +291,40 @@ static int FCN(im2col_phase_read)(const fc_conv_geom *g, int64_t a, int64_t b)
     return rows && cols;
 }
 
-/* d[j] = s[2 j] for j in [0, n): a row of a stride-2 phase plane, a vector at a time as two loads
- * and a shuffle (the compiler's loop ran element by element on ResNet's 7-wide rows: its phase
- * planes took 5 % of layer4's 3x3/2 forward at batch 8).  Reads s[0 .. 2 n - 2], no more. */
-static inline void FCN(phase_row2)(T *restrict d, const T *restrict s, int64_t n)
+/* Phase planes of width stride 2 (fc_phase_shape): plane pl's input rows in their order, each row's
+ * two phase rows (even and odd columns, from the padding's start) from one pair of vector loads by
+ * two shuffles.  Element by element, a phase at a time (each row read twice, every other row at a
+ * time) they took 5 % of ResNet-18's layer4 3x3/2 forward at batch 8.  rd[a][b]: whether phase
+ * (a, b) is read. */
+static void FCN(phases_w2)(const fc_conv_geom *g, const fc_phase_shape *ps, const T *src, T *d,
+                           const int rd[][FC_PHASE_MAX_STRIDE])
 {
 #if defined(__GNUC__) && !defined(__clang__) /* (__builtin_shuffle: GCC's) */
-    IV even;
-    for (int i = 0; i < VL; i++) even[i] = (__typeof__(even[i]))(2 * i);
-    for (int64_t j = 0; j < n; j += VL) {
-        const int64_t k = FC_MIN((int64_t)VL, n - j), m = 2 * k - 1; /* outputs, inputs read */
-        const V lo = FCN(load_lanes)(s + 2 * j, m), hi = m > VL ? FCN(load_lanes)(s + 2 * j + VL, m - VL) : (V){0};
-        FCN(store_lanes)(d + j, __builtin_shuffle(lo, hi, even), k);
+    const int64_t sh = g->stride_h, Hp = ps->Hp, Wp = ps->Wp, hw = ps->hw, W = g->W;
+    IV ev, od;
+    for (int t = 0; t < VL; t++) {
+        ev[t] = (__typeof__(ev[t]))(2 * t);
+        od[t] = (__typeof__(od[t]))(2 * t + 1);
     }
+    for (int64_t i = 0; i < Hp; i++)
+        for (int64_t a = 0; a < sh; a++) {
+            if (!rd[a][0] && !rd[a][1]) continue;
+            const int64_t ih = a + sh * i - g->pad_h;
+            T *d0 = d + 2 * a * hw + i * Wp, *d1 = d0 + hw;
+            const T *row = src + FC_MIN(FC_MAX(ih, 0), g->H - 1) * W;
+            for (int64_t j = 0; j < Wp; j += VL) {
+                const int64_t o = 2 * j - g->pad_w; /* (the input column of lane 0, phase 0) */
+                V lo = (V){0}, hi = (V){0};
+                if (ih >= 0 && ih < g->H) {
+                    lo = FCN(load_range)(row + o, -o, W - o);
+                    hi = FCN(load_range)(row + o + VL, -o - VL, W - o - VL);
+                }
+                if (rd[a][0]) FCN(store_lanes)(d0 + j, __builtin_shuffle(lo, hi, ev), Wp - j);
+                if (rd[a][1]) FCN(store_lanes)(d1 + j, __builtin_shuffle(lo, hi, od), Wp - j);
+            }
+        }
 #else
-    for (int64_t j = 0; j < n; j++) d[j] = s[2 * j];
+    (void)g, (void)ps, (void)src, (void)d, (void)rd;
 #endif
 }
 
@@ -326,12 +347,24 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const fc_phase_shape *p
     }
     memset(xs + g->N * g->C * chan, 0, 2 * VL * sizeof(T));
     const int64_t planes = g->N * g->C;
+    int rd[FC_PHASE_MAX_STRIDE][FC_PHASE_MAX_STRIDE]; /* (a 1x1 layer of stride 2 reads one phase of 4) */
+    for (int64_t a = 0; a < sh; a++)
+        for (int64_t b = 0; b < sw; b++) rd[a][b] = FCN(im2col_phase_read)(g, a, b);
+#if defined(__GNUC__) && !defined(__clang__)
+    const int w2 = sw == 2;
+#else
+    const int w2 = 0;
+#endif
     /* (the team for a copy of at least 64K elements; every element written once) */
 #pragma omp parallel for schedule(static) num_threads(planes * chan >= 65536 ? nthreads : 1)
-    for (int64_t pl = 0; pl < planes; pl++)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        if (w2) {
+            FCN(phases_w2)(g, ps, x + pl * g->H * g->W, xs + pl * chan, (const int (*)[FC_PHASE_MAX_STRIDE])rd);
+            continue;
+        }
         for (int64_t a = 0; a < sh; a++)
             for (int64_t b = 0; b < sw; b++) {
-                if (!FCN(im2col_phase_read)(g, a, b)) continue; /* (a 1x1 layer of stride 2 reads one of 4) */
+                if (!rd[a][b]) continue;
                 T *d = xs + pl * chan + (a * sw + b) * hw;
                 const T *src = x + pl * g->H * g->W;
                 /* columns j whose iw = b + sw j - pad_w lies in [0, W) */
@@ -349,13 +382,12 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const fc_phase_shape *p
                     for (int64_t j = 0; j < jlo; j++) di[j] = 0;
                     if (sw == 1)
                         memcpy(di + jlo, row + jlo, (size_t)(jhi - jlo) * sizeof(T));
-                    else if (sw == 2)
-                        FCN(phase_row2)(di + jlo, row + 2 * jlo, jhi - jlo);
                     else
                         for (int64_t j = jlo; j < jhi; j++) di[j] = row[sw * j];
                     for (int64_t j = jhi; j < Wp; j++) di[j] = 0;
                 }
             }
+    }
     for (int64_t c = 0; c < Cg; c++)
         for (int64_t r = 0; r < g->R; r++)
             for (int64_t t = 0; t < g->S; t++) ct[(c * g->R + r) * g->S + t] = c * chan + fc_phase_tap(ps, g, r, t);
