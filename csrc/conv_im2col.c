@@ -484,6 +484,49 @@ static void FCN(wip_tile_2x)(int64_t kb, const int64_t *idx, const T *const *wr,
     FCN(wip_tile)(2, kb, idx, wr, b, out);
 }
 
+#if FC_VBYTES == 64
+/* A panel of at most half a vector of pixels (the last of a 14 x 14 map's 196 at batch 1: 4) as
+ * half vectors, a 512-bit FMA being two 256-bit halves on Zen 4: the full vector spent 6 % of the
+ * layer's products on lanes without pixels.  The same sums (lanes are pixels). */
+typedef T FCN(hvec) __attribute__((vector_size(FC_VBYTES / 2)));
+typedef T FCN(uhvec) __attribute__((vector_size(FC_VBYTES / 2), aligned(sizeof(T)), may_alias));
+static inline __attribute__((always_inline)) void FCN(wip_tile_half)(int64_t kb, const int64_t *idx,
+                                                                     const T *const *wr, const T *restrict b,
+                                                                     T *restrict out)
+{
+    FCN(hvec) acc[WIP_MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < WIP_MR; i++) acc[i] = (FCN(hvec)){0};
+    for (int64_t k = 0; k < kb; k++) {
+        const int64_t kk = idx ? idx[k] : k;
+        const FCN(hvec) bv = *(const FCN(uhvec) *)(b + k * GEMM_NR);
+#pragma GCC unroll 8
+        for (int i = 0; i < WIP_MR; i++) acc[i] += wr[i][kk] * bv;
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < WIP_MR; i++) *(FCN(uhvec) *)(out + i * WIP_LD) = acc[i];
+}
+static void FCN(wip_tile_h)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile_half)(kb, NULL, wr, b, out);
+}
+static void FCN(wip_tile_hx)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile_half)(kb, idx, wr, b, out);
+}
+#define WIP_HALF (VL / 2)
+#else
+#define WIP_HALF 0 /* (not used: a vector of 16 bytes or 32 is one FMA) */
+static void FCN(wip_tile_h)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile)(1, kb, NULL, wr, b, out);
+}
+static void FCN(wip_tile_hx)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile)(1, kb, idx, wr, b, out);
+}
+#endif
+
 /* Whether the forward of npix pixels reads W in place (instead of the pixel-rows GEMM): few lanes
  * idle */
 static int FCN(im2col_wip)(int64_t npix) { return 8 * (FC_ROUND_UP(npix, VL) - npix) <= npix; }
@@ -608,10 +651,11 @@ static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) 
                     const T *b = bp + (p - c0) * kc * GEMM_NR;
                     const int64_t *rows = pl->rows[pn->cls], *bf = pl->bfirst + pn->cls * (pl->nblk + 1);
                     if (rows) /* (the class's rows of the block, W's rows from their starts) */
-                        (wp <= VL ? FCN(wip_tile_1x) : FCN(wip_tile_2x))(bf[blk + 1] - bf[blk], rows + bf[blk], wb,
-                                                                         b, out);
+                        (wp <= WIP_HALF ? FCN(wip_tile_hx) : wp <= VL ? FCN(wip_tile_1x) : FCN(wip_tile_2x))(
+                            bf[blk + 1] - bf[blk], rows + bf[blk], wb, b, out);
                     else
-                        (wp <= VL ? FCN(wip_tile_1) : FCN(wip_tile_2))(kc, NULL, wr, b, out);
+                        (wp <= WIP_HALF ? FCN(wip_tile_h) : wp <= VL ? FCN(wip_tile_1) : FCN(wip_tile_2))(
+                            kc, NULL, wr, b, out);
                     /* (a panel within one row of y: whole vectors of it; else pixel by pixel, masked
                      * vectors along the grouped border pixels' runs of 5 or 6 were 10 % slower, their
                      * stores read back too soon by the next run's loads, within 64 bytes) */

@@ -136,6 +136,10 @@ CASES = [
     Case(2, 4, 128, (14, 14), 64, (3, 3), stride=2, padding=1),
     Case(2, 3, 128, (13, 13), 24, (3, 3), stride=2, padding=1),
     Case(2, 2, 16, (9, 10), 24, (1, 1), stride=2),                        # one phase plane of four read
+    # panels of at most half a vector of pixels, as half vectors: 196 pixels (the last 4), and
+    # grouped border pixels of 3 images (3 corners, 2 of a row)
+    Case(2, 1, 16, (28, 28), 64, (3, 3), stride=2, padding=1),
+    Case(2, 3, 64, (14, 14), 64, (3, 3), stride=2, padding=1),
     # a last GEMM panel of at most one vector's columns (196 pixels: 6 panels of 32 and 4), 20
     # channels (a tile of 8 and a tall one of 12)
     Case(2, 1, 24, (14, 14), 20, (1, 1)),
