@@ -880,6 +880,206 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
     return err;
 }
 
+/* ---- few output pixels as the GEMM's rows, the border pixels grouped by the taps they keep ------
+ * Y^T = col(x)^T W^T as the pixel-rows GEMM computes it (the same slices of the reduction, each
+ * pixel's sum in the same order), each class of pixels a product over the rows of the reduction it
+ * keeps: a row of outputs whose windows reach into the padding (a 3x3 layer's top or bottom row)
+ * one class, the other rows' pixels by the kind of their column (left, right, inside).  Torch's
+ * direct kernels skip the padding's taps; the GEMM multiplied them by zero: 18 % of ResNet-18's
+ * 512 @7 at batch 1, 9 % of layer4's 3x3/2.  Leaving out exact zeros, the sums are the same bit for
+ * bit.  The threads split W's columns; each packs B (W^T) a slice at a time for its columns and A
+ * a tile of a class at a time. */
+#if FC_GEMM_TALL
+#define RG_ROWS (GEMM_MR + 4) /* a tile's rows at most: 24 accumulators of 32 registers */
+
+/* acc[i][:] = sum_k a[k R + i] b[row k][:], B's rows those of kap (from k0; NULL: consecutive) */
+static inline __attribute__((always_inline)) void FCN(rg_acc)(int R, int64_t kb, const T *restrict a,
+                                                              const int64_t *kap, int64_t k0, const T *restrict b,
+                                                              V acc[][GEMM_NV])
+{
+#pragma GCC unroll 12
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < GEMM_NV; v++) acc[i][v] = (V){0};
+    for (int64_t k = 0; k < kb; k++) {
+        const T *bk = b + (kap ? kap[k] - k0 : k) * GEMM_NR;
+        V bv[GEMM_NV];
+        for (int v = 0; v < GEMM_NV; v++) bv[v] = FCN(loadu)(bk + v * VL);
+#pragma GCC unroll 12
+        for (int i = 0; i < R; i++) {
+            const V ai = FCN(splat)(a[k * R + i]);
+            for (int v = 0; v < GEMM_NV; v++) acc[i][v] += ai * bv[v];
+        }
+    }
+}
+
+/* c[i][0 .. nr) (+)= the tile's sums, R rows ldc apart */
+static void FCN(rg_tile)(int R, int64_t kb, const T *a, const int64_t *kap, int64_t k0, const T *b, T *c,
+                         int64_t ldc, int64_t nr, int add)
+{
+    V acc[RG_ROWS][GEMM_NV];
+    switch (R) {
+#define FC_RG_CASE(n)                                 \
+    case n: FCN(rg_acc)(n, kb, a, kap, k0, b, acc); break;
+        FC_RG_CASE(1) FC_RG_CASE(2) FC_RG_CASE(3) FC_RG_CASE(4) FC_RG_CASE(5) FC_RG_CASE(6)
+        FC_RG_CASE(7) FC_RG_CASE(8) FC_RG_CASE(9) FC_RG_CASE(10) FC_RG_CASE(11) FC_RG_CASE(12)
+#undef FC_RG_CASE
+    default: return;
+    }
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < GEMM_NV && v * VL < nr; v++) {
+            T *ci = c + i * ldc + v * VL;
+            V r = acc[i][v];
+            if (add) r += FCN(load_lanes)(ci, nr - v * VL);
+            FCN(store_lanes)(ci, r, nr - v * VL);
+        }
+}
+
+/* a tile of a slice: rows [t0, t0 + R) of the class order, kb rows of the reduction (those of kl;
+ * NULL: the slice's), A packed at a */
+typedef struct FCN(rg_tile_t) {
+    int64_t t0, R, kb;
+    const int64_t *kl;
+    const T *a;
+} FCN(rg_tile_t);
+#define RG_TILES (4 * GEMM_NR / GEMM_MR + 2 * WIP_AXIS_CLASSES) /* (pixel rows: at most 4 GEMM_NR pixels) */
+
+/* y_g (one group) from the phase planes of cx, its pixels grouped, through yt (npix x Kg); FC_OK, or
+ * 1 where grouping would leave out under 5 % of the products (the caller runs the plain GEMM) */
+static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const FCN(im2col_ctx) *cx,
+                                  int nthreads)
+{
+    const fc_conv_geom *g = cx->g;
+    const int64_t Cg = cx->Cg, Kg = g->K / g->G, P = g->P, Q = g->Q, PQ = P * Q, npix = g->N * PQ;
+    const int64_t RS = g->R * g->S, CgRS = Cg * RS, kcs = FCN(gemm_kcs)(CgRS), nsl = FC_CEIL_DIV(CgRS, kcs);
+    if (npix > 4 * GEMM_NR) return 1; /* (pixel rows: no more; RG_TILES) */
+    fc_wip_axis ra, ca;
+    int64_t *kind = malloc((size_t)(P + Q) * sizeof(int64_t));
+    if (!kind) return FC_ERR_NOMEM;
+    if (!FCN(wip_axis)(&ra, kind, P, g->stride_h, g->pad_h, g->dil_h, g->H, g->R) ||
+        !FCN(wip_axis)(&ca, kind + P, Q, g->stride_w, g->pad_w, g->dil_w, g->W, g->S)) {
+        free(kind);
+        return 1;
+    }
+    /* classes: the row kinds that miss taps, then the column kinds (of the rows that miss none) */
+    const int ncls = ra.n + ca.n;
+    int64_t rlo[2 * WIP_AXIS_CLASSES], rhi[2 * WIP_AXIS_CLASSES], slo[2 * WIP_AXIS_CLASSES],
+        shi[2 * WIP_AXIS_CLASSES], cnt[2 * WIP_AXIS_CLASSES] = {0};
+    for (int c = 0; c < ncls; c++) {
+        const int row = c < ra.n;
+        rlo[c] = row ? ra.lo[c] : 0;
+        rhi[c] = row ? ra.hi[c] : g->R;
+        slo[c] = row ? 0 : ca.lo[c - ra.n];
+        shi[c] = row ? g->S : ca.hi[c - ra.n];
+    }
+    for (int64_t p = 0; p < P; p++)
+        for (int64_t q = 0; q < Q; q++) {
+            const int full = ra.lo[kind[p]] == 0 && ra.hi[kind[p]] == g->R;
+            cnt[full ? ra.n + kind[P + q] : kind[p]] += g->N;
+        }
+    double cost = 0;
+    int64_t nrows = 0;
+    for (int c = 0; c < ncls; c++) {
+        cost += (double)cnt[c] * (double)((rhi[c] - rlo[c]) * (shi[c] - slo[c]));
+        if (cnt[c]) nrows += Cg * (rhi[c] - rlo[c]) * (shi[c] - slo[c]);
+    }
+    if (cost >= 0.95 * (double)npix * (double)RS) {
+        free(kind);
+        return 1;
+    }
+    /* the pixels in class order (perm: each one's index in the natural order), each class's rows of
+     * the reduction and their first in each slice */
+    int64_t *perm = malloc((size_t)(npix + nrows + ncls * (nsl + 1)) * sizeof(int64_t));
+    if (!perm) {
+        free(kind);
+        return FC_ERR_NOMEM;
+    }
+    int64_t *kap = perm + npix, *sfirst = kap + nrows, j0c[2 * WIP_AXIS_CLASSES + 1], *kapc[2 * WIP_AXIS_CLASSES];
+    int64_t j = 0, m = 0;
+    for (int c = 0; c < ncls; c++) {
+        j0c[c] = j;
+        for (int64_t n = 0; n < g->N; n++)
+            for (int64_t p = 0; p < P; p++)
+                for (int64_t q = 0; q < Q; q++) {
+                    const int full = ra.lo[kind[p]] == 0 && ra.hi[kind[p]] == g->R;
+                    if ((full ? ra.n + kind[P + q] : kind[p]) == c) perm[j++] = (n * P + p) * Q + q;
+                }
+        kapc[c] = kap + m;
+        int64_t *sf = sfirst + c * (nsl + 1), s = 0, m0 = m;
+        if (cnt[c])
+            for (int64_t ci = 0; ci < Cg; ci++)
+                for (int64_t r = rlo[c]; r < rhi[c]; r++)
+                    for (int64_t t = slo[c]; t < shi[c]; t++) {
+                        const int64_t kp = (ci * g->R + r) * g->S + t;
+                        while (s <= nsl && s * kcs <= kp) sf[s++] = m - m0;
+                        kap[m++] = kp;
+                    }
+        while (s <= nsl) sf[s++] = m - m0;
+    }
+    j0c[ncls] = j;
+    free(kind);
+    const int64_t pn = FC_CEIL_DIV(Kg, GEMM_NR);
+    const int nt = (int)FC_MAX(1, FC_MIN((int64_t)nthreads, pn));
+    FCN(strided) wa = {w, CgRS, 1};
+    int err = FC_OK;
+#pragma omp parallel num_threads(nt)
+    {
+        fc_fpstate fp = fc_fp_enter();
+        int64_t p0, p1;
+        fc_split_range(pn, omp_get_num_threads(), omp_get_thread_num(), &p0, &p1);
+        const int64_t n0 = p0 * GEMM_NR, n1 = FC_MIN(Kg, p1 * GEMM_NR);
+        T *bbuf = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(kcs * FC_MAX(p1 - p0, 1) * GEMM_NR) * sizeof(T));
+        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(kcs * npix) * sizeof(T));
+        FCN(rg_tile_t) tiles[RG_TILES];
+        if (!bbuf || !abuf) {
+#pragma omp atomic write
+            err = FC_ERR_NOMEM;
+        } else if (n1 > n0) {
+            for (int64_t sl = 0, k0 = 0; sl < nsl; sl++, k0 += kcs) {
+                const int64_t kc = FC_MIN(kcs, CgRS - k0);
+                FCN(pack_b_strided)(&wa, bbuf, n0, n1 - n0, k0, kc);
+                /* A, every class's tiles (8 rows, the last of up to 12) one after the other */
+                T *ad = abuf;
+                int nti = 0;
+                for (int c = 0; c < ncls; c++) {
+                    const int all = rhi[c] - rlo[c] == g->R && shi[c] - slo[c] == g->S;
+                    const int64_t *sf = sfirst + c * (nsl + 1);
+                    const int64_t *kl = all ? NULL : kapc[c] + sf[sl], kb = all ? kc : sf[sl + 1] - sf[sl];
+                    for (int64_t t0 = j0c[c], R; t0 < j0c[c + 1]; t0 += R, ad += R * kb) {
+                        const int64_t left = j0c[c + 1] - t0;
+                        R = left <= RG_ROWS ? left : GEMM_MR;
+                        tiles[nti++] = (FCN(rg_tile_t)){t0, R, kb, kl, ad};
+                        const T *px[RG_ROWS];
+                        for (int64_t i = 0; i < R; i++) px[i] = cx->xs + cx->pixoff[perm[t0 + i]];
+                        for (int64_t kk = 0; kk < kb; kk++) {
+                            const int64_t o = cx->ct[kl ? kl[kk] : k0 + kk];
+                            for (int64_t i = 0; i < R; i++) ad[kk * R + i] = px[i][o];
+                        }
+                    }
+                }
+                for (int64_t pp = p0; pp < p1; pp++) { /* (a panel of B in L1 across the tiles) */
+                    const int64_t col = pp * GEMM_NR, nr = FC_MIN((int64_t)GEMM_NR, Kg - col);
+                    const T *bp = bbuf + (pp - p0) * kc * GEMM_NR;
+                    for (int ti = 0; ti < nti; ti++) {
+                        const FCN(rg_tile_t) *tt = tiles + ti;
+                        FCN(rg_tile)((int)tt->R, tt->kb, tt->a, tt->kl, k0, bp, yt + tt->t0 * Kg + col, Kg, nr, sl > 0);
+                    }
+                }
+            }
+            /* (pixel, channel) -> y[n][k][pixel] + bias, the thread's channels */
+            for (int64_t jj = 0; jj < npix; jj++) {
+                const int64_t jn = perm[jj];
+                T *yp = y + jn / PQ * g->K * PQ + jn % PQ;
+                const T *src = yt + jj * Kg;
+                for (int64_t k = n0; k < n1; k++) yp[k * PQ] = src[k] + (bias ? bias[k] : (T)0);
+            }
+        }
+        fc_fp_leave(fp);
+    }
+    free(perm);
+    return err;
+}
+#endif
+
 static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
                                     const fc_conv_geom *g, int nthreads)
 {
@@ -910,6 +1110,14 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
                                      fc_resolve_threads(nthreads));
             continue;
         }
+#if FC_GEMM_TALL
+        if (rows) {
+            st = FCN(conv_rows_grouped)(y + gi * Kg * PQ, yt, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx,
+                                        fc_resolve_threads(nthreads));
+            if (st != 1) continue;
+            st = FC_OK;
+        }
+#endif
         FCN(strided) wa = {w + gi * Kg * CgRS, CgRS, 1};
         FCN(gemm_op) op = {
             .M = Kg, .N = g->N * PQ, .K = CgRS,
