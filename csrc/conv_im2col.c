@@ -844,7 +844,7 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
         T *bp = fc_scratch(FC_SCRATCH_PACK_B, bsize);
         /* (the sums of panels not in one run of y, over several blocks: see wip_job) */
         const size_t ysize = (size_t)(FC_MIN(pl.ncp, pl.np) * pl.Kg * GEMM_NR) * sizeof(T);
-        T *yb = pl.nblk > 1 ? fc_scratch(FC_SCRATCH_WORK, ysize) : NULL;
+        T *yb = pl.nblk > 1 && (grouped || g->N > 1) ? fc_scratch(FC_SCRATCH_WORK, ysize) : NULL;
         int64_t u0, u1;
         fc_split_range(pl.units, team, id, &u0, &u1);
         if (!bp) {
@@ -918,8 +918,13 @@ static void FCN(rg_tile)(int R, int64_t kb, const T *a, const int64_t *kap, int6
 {
     V acc[RG_ROWS][GEMM_NV];
     switch (R) {
-#define FC_RG_CASE(n)                                 \
-    case n: FCN(rg_acc)(n, kb, a, kap, k0, b, acc); break;
+#define FC_RG_CASE(n)                                                  \
+    case n:                                                            \
+        if (kap)                                                       \
+            FCN(rg_acc)(n, kb, a, kap, k0, b, acc);                    \
+        else /* (all the slice's rows: no index in the loop) */        \
+            FCN(rg_acc)(n, kb, a, NULL, k0, b, acc);                   \
+        break;
         FC_RG_CASE(1) FC_RG_CASE(2) FC_RG_CASE(3) FC_RG_CASE(4) FC_RG_CASE(5) FC_RG_CASE(6)
         FC_RG_CASE(7) FC_RG_CASE(8) FC_RG_CASE(9) FC_RG_CASE(10) FC_RG_CASE(11) FC_RG_CASE(12)
 #undef FC_RG_CASE
@@ -943,22 +948,24 @@ typedef struct FCN(rg_tile_t) {
 } FCN(rg_tile_t);
 #define RG_TILES (4 * GEMM_NR / GEMM_MR + 2 * WIP_AXIS_CLASSES) /* (pixel rows: at most 4 GEMM_NR pixels) */
 
-/* y_g (one group) from the phase planes of cx, its pixels grouped, through yt (npix x Kg); FC_OK, or
- * 1 where grouping would leave out under 5 % of the products (the caller runs the plain GEMM) */
+/* y_g (one group) from the phase planes of cx, its pixels grouped, through yt (npix x Kg): a status,
+ * or RG_PLAIN where grouping would leave out under 5 % of the products (the caller runs the plain
+ * GEMM) */
+#define RG_PLAIN (-1)
 static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const FCN(im2col_ctx) *cx,
                                   int nthreads)
 {
     const fc_conv_geom *g = cx->g;
     const int64_t Cg = cx->Cg, Kg = g->K / g->G, P = g->P, Q = g->Q, PQ = P * Q, npix = g->N * PQ;
     const int64_t RS = g->R * g->S, CgRS = Cg * RS, kcs = FCN(gemm_kcs)(CgRS), nsl = FC_CEIL_DIV(CgRS, kcs);
-    if (npix > 4 * GEMM_NR) return 1; /* (pixel rows: no more; RG_TILES) */
+    if (npix > 4 * GEMM_NR) return RG_PLAIN; /* (pixel rows: no more; RG_TILES) */
     fc_wip_axis ra, ca;
-    int64_t *kind = malloc((size_t)(P + Q) * sizeof(int64_t));
+    int64_t *kind = malloc((size_t)(P + Q + PQ) * sizeof(int64_t)), *pcls = kind + P + Q;
     if (!kind) return FC_ERR_NOMEM;
     if (!FCN(wip_axis)(&ra, kind, P, g->stride_h, g->pad_h, g->dil_h, g->H, g->R) ||
         !FCN(wip_axis)(&ca, kind + P, Q, g->stride_w, g->pad_w, g->dil_w, g->W, g->S)) {
         free(kind);
-        return 1;
+        return RG_PLAIN;
     }
     /* classes: the row kinds that miss taps, then the column kinds (of the rows that miss none) */
     const int ncls = ra.n + ca.n;
@@ -971,10 +978,11 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
         slo[c] = row ? 0 : ca.lo[c - ra.n];
         shi[c] = row ? g->S : ca.hi[c - ra.n];
     }
-    for (int64_t p = 0; p < P; p++)
+    for (int64_t p = 0; p < P; p++) /* (each pixel's class) */
         for (int64_t q = 0; q < Q; q++) {
             const int full = ra.lo[kind[p]] == 0 && ra.hi[kind[p]] == g->R;
-            cnt[full ? ra.n + kind[P + q] : kind[p]] += g->N;
+            pcls[p * Q + q] = full ? ra.n + kind[P + q] : kind[p];
+            cnt[pcls[p * Q + q]] += g->N;
         }
     double cost = 0;
     int64_t nrows = 0;
@@ -984,7 +992,7 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
     }
     if (cost >= 0.95 * (double)npix * (double)RS) {
         free(kind);
-        return 1;
+        return RG_PLAIN;
     }
     /* the pixels in class order (perm: each one's index in the natural order), each class's rows of
      * the reduction and their first in each slice */
@@ -998,11 +1006,8 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
     for (int c = 0; c < ncls; c++) {
         j0c[c] = j;
         for (int64_t n = 0; n < g->N; n++)
-            for (int64_t p = 0; p < P; p++)
-                for (int64_t q = 0; q < Q; q++) {
-                    const int full = ra.lo[kind[p]] == 0 && ra.hi[kind[p]] == g->R;
-                    if ((full ? ra.n + kind[P + q] : kind[p]) == c) perm[j++] = (n * P + p) * Q + q;
-                }
+            for (int64_t pq = 0; pq < PQ; pq++)
+                if (pcls[pq] == c) perm[j++] = n * PQ + pq;
         kapc[c] = kap + m;
         int64_t *sf = sfirst + c * (nsl + 1), s = 0, m0 = m;
         if (cnt[c])
@@ -1114,7 +1119,7 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
         if (rows) {
             st = FCN(conv_rows_grouped)(y + gi * Kg * PQ, yt, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx,
                                         fc_resolve_threads(nthreads));
-            if (st != 1) continue;
+            if (st != RG_PLAIN) continue;
             st = FC_OK;
         }
 #endif
