@@ -91,6 +91,39 @@ def test_runnable_counts_read_proc():
     assert _in_subprocess(code, FASTCONV_NUM_THREADS="2")[0] == "False"
 
 
+def test_runnable_never_takes_a_worker_going_to_sleep_for_another_process(monkeypatch):
+    """A kernel's worker thread still spinning when the sample starts and asleep by its end (what
+    a loop of short kernels shows every time) is this process's, never another's: the reading
+    sees it ready either in both counts, or only in this process's."""
+    import builtins
+    import io
+
+    from fastconv import _threads
+
+    worker = {"ready": True}  # spinning at the sample's first read, asleep after it
+    real_open = builtins.open
+
+    def fake_listdir(path):
+        assert path == "/proc/self/task"
+        return ["1", "2"]
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/loadavg":
+            text = f"0.5 0.5 0.5 {1 + worker['ready']}/80 999\n"
+        elif path.startswith("/proc/self/task/"):
+            ready = path == "/proc/self/task/1/stat" or worker["ready"]
+            text = f"{path.split('/')[4]} (python) {'R' if ready else 'S'} 1 2 3\n"
+        else:
+            return real_open(path, *args, **kwargs)
+        worker["ready"] = False
+        return io.StringIO(text)
+
+    monkeypatch.setattr(_threads.os, "listdir", fake_listdir)
+    monkeypatch.setattr(builtins, "open", fake_open)
+    total, mine = _threads._runnable()
+    assert total - mine <= 0, (total, mine)
+
+
 def test_threads_context_is_per_python_thread():
     seen = {}
     barrier = threading.Barrier(2)
