@@ -1,8 +1,10 @@
 """On a GPU machine: the GPU backend's convolution algorithms side by side on
 real layers (forward and input gradient; direct, im2col, winograd, and
 torch's cuDNN), Winograd's float32 error against float64 next to im2col's,
-and the recurrent R1 step loop's host time.  Medians of synchronised wall
-times, ms.  python tools/gpu_ab.py"""
+and the recurrent R1 step loop's host time; `wgrad`: the weight gradient by
+algorithm against torch's, with the layer's other two passes.  Medians of
+synchronised wall times, ms.  python tools/gpu_ab.py [layers error recurrent
+wgrad public]"""
 import time
 
 import numpy as np
@@ -76,6 +78,26 @@ def layers():
             auto = _gpu.choose_algorithm(geom, "forward" if op == "forward" else "backward_input")
             print(f"{name:26s} {op:9s} " + " ".join(f"{t:9.3f}" for t in row) + f" {list(ALGOS)[auto]:>9s}",
                   flush=True)
+
+
+def wgrad():
+    """The weight gradient by algorithm (public call), torch's, and C1's forward + backward by parts."""
+    rng = np.random.default_rng(0)
+    print(f"{'layer':26s} {'direct':>9s} {'im2col':>9s} {'torch':>9s}  grad_in  fwd  fwd+bwd(public)")
+    for name, xs, ws in LAYERS:
+        x = cp.asarray(rng.standard_normal(xs, dtype=np.float32))
+        w = cp.asarray(rng.standard_normal(ws, dtype=np.float32))
+        gy = cp.asarray(rng.standard_normal(fastconv.ConvPlan(xs, ws, np.float32, padding=1).output_shape,
+                                            dtype=np.float32))
+        row = [timed(lambda: fastconv.conv2d_grad_weight(x, ws, gy, 1, 1, algorithm=a)) for a in ("direct", "im2col")]
+        if torch is not None:
+            tx, tg = (torch.as_tensor(a, device="cuda") for a in (x, gy))
+            row.append(timed(lambda: torch.nn.grad.conv2d_weight(tx, ws, tg, padding=1)))
+        row.append(timed(lambda: fastconv.conv2d_grad_input(xs, w, gy, 1, 1)))
+        row.append(timed(lambda: fastconv.conv2d(x, w, padding=1)))
+        row.append(timed(lambda: (fastconv.conv2d(x, w, padding=1), fastconv.conv2d_grad_input(xs, w, gy, 1, 1),
+                                  fastconv.conv2d_grad_weight(x, ws, gy, 1, 1))))
+        print(f"{name:26s} " + " ".join(f"{t:9.3f}" for t in row), flush=True)
 
 
 def error():
