@@ -73,25 +73,36 @@ _SAMPLE_SECONDS = 0.1
 _state = {"t": -1e9, "n": 0, "low": 0}
 
 
+def _my_ready():
+    """This process's threads ready to run now."""
+    mine = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                mine += f.read().rsplit(")", 1)[1].split()[0] == "R"
+        except OSError:  # the thread ended
+            pass
+    return mine
+
+
 def _runnable():
     """(tasks ready to run system-wide, this process's threads among them), or None.
 
-    This process's threads are read first: while this thread reads, the kernels' other threads
-    can only go from spinning (ready) to sleeping, never back, so each one ready in the total was
-    ready in the count before it, and none is taken for another process's.  (Read the other way
-    round, a worker still spinning after the last kernel was ready in the total and asleep in the
-    count a moment later: on an idle 2-core machine every third sample took it for another
-    process, and a loop of ResNet-18's 512 @7 layer ran a third of its time on one thread.)"""
+    The two counts cannot be read at one instant, and the kernels' worker threads, spinning after
+    the last kernel, go to sleep at any moment between them (while this thread reads, none can
+    wake: nothing starts a kernel).  So this process's count is read before and after the total:
+    equal, no thread of it changed in between and the pair is exact; else read again (three
+    tries, then the later count).  Read once, either way round, a worker asleep by the second
+    read was taken for another process's task (on an idle 2-core machine every third 0.1 s sample
+    ran the kernels on one thread) or hid one (beside a busy process, samples saw none)."""
     try:
-        mine = 0
-        for tid in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{tid}/stat") as f:
-                    mine += f.read().rsplit(")", 1)[1].split()[0] == "R"
-            except OSError:  # the thread ended
-                pass
-        with open("/proc/loadavg") as f:
-            total = int(f.read().split()[3].split("/")[0])
+        for _ in range(3):
+            before = _my_ready()
+            with open("/proc/loadavg") as f:
+                total = int(f.read().split()[3].split("/")[0])
+            mine = _my_ready()
+            if mine == before:
+                break
         return total, mine
     except (OSError, ValueError, IndexError):
         return None
