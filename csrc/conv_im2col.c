@@ -272,6 +272,37 @@ static void FCN(pack_im2col_t)(const void *ctx, T *dst, int64_t i0, int64_t n, i
     }
 }
 
+/* B of the backward weight from the phase planes (im2col_phases): a run of pixels along an output
+ * row is a contiguous piece of each kappa's plane, so 8 kappas x 8 pixels are one transposed block
+ * (element by element through the bounds of each tap, as pack_im2col_t, they were a tenth of
+ * ResNet-18's layer4 3x3/2 weight gradient on one thread).  Each block reads 8 elements of every
+ * row: past a short run, within the planes or their slack. */
+static void FCN(pack_im2col_t_phased)(const void *ctx, T *dst, int64_t i0, int64_t n, int64_t k0, int64_t kc)
+{
+    const FCN(im2col_ctx) *cx = ctx;
+    const int64_t Q = cx->g->Q;
+    for (int64_t jp = 0; jp < n; jp += GEMM_NR, dst += (int64_t)GEMM_NR * kc) {
+        const int64_t w = FC_MIN((int64_t)GEMM_NR, n - jp), w8 = w / 8 * 8;
+        const int64_t *ct = cx->ct + i0 + jp;
+        for (int64_t kk = 0; kk < kc;) {
+            const int64_t j = k0 + kk, len = FC_MIN(kc - kk, Q - j % Q);
+            const T *px = cx->xs + cx->pixoff[j];
+            T *d = dst + kk * GEMM_NR;
+            for (int64_t t0 = 0; t0 < w8; t0 += 8) {
+                const T *row[8];
+                for (int i = 0; i < 8; i++) row[i] = px + ct[t0 + i];
+                for (int64_t e = 0; e < len; e += 8) {
+                    FCN(transpose8_rows)(d + e * GEMM_NR + t0, GEMM_NR, row, (int)FC_MIN(8, len - e));
+                    for (int i = 0; i < 8; i++) row[i] += 8;
+                }
+            }
+            for (int64_t e = 0; e < len; e++)
+                for (int64_t t = w8; t < GEMM_NR; t++) d[e * GEMM_NR + t] = t < w ? px[ct[t] + e] : (T)0;
+            kk += len;
+        }
+    }
+}
+
 /* Few output pixels (a small map at batch 1): pixels as the GEMM's rows and output channels as its
  * columns, Y^T = col(x)^T W^T into a pixel-major buffer, then transposed into y.  Columns of
  * GEMM_NR pixels left most of a panel empty (ResNet-18's 512 @7 at batch 1: 49 pixels in 64
@@ -337,15 +368,17 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const fc_phase_shape *p
 {
     const int64_t sh = g->stride_h, sw = g->stride_w, Cg = g->C / g->G, RS = g->R * g->S, PQ = g->P * g->Q;
     const int64_t Hp = ps->Hp, Wp = ps->Wp, hw = ps->hw, chan = ps->chan;
-    /* (two vectors more, zeros: wip_pack reads two vectors from any window) */
-    T *xs = malloc((size_t)(g->N * g->C * chan + 2 * VL) * sizeof(T));
+    /* (two vectors more, zeros: wip_pack reads two vectors from any window, pack_im2col_t_phased 8
+     * elements) */
+    const int64_t slack = FC_MAX(2 * VL, 8);
+    T *xs = malloc((size_t)(g->N * g->C * chan + slack) * sizeof(T));
     int64_t *ct = malloc((size_t)(Cg * RS + g->N * PQ) * sizeof(int64_t));
     if (!xs || !ct) {
         free(xs);
         free(ct);
         return 0;
     }
-    memset(xs + g->N * g->C * chan, 0, 2 * VL * sizeof(T));
+    memset(xs + g->N * g->C * chan, 0, (size_t)slack * sizeof(T));
     const int64_t planes = g->N * g->C;
     int rd[FC_PHASE_MAX_STRIDE][FC_PHASE_MAX_STRIDE]; /* (a 1x1 layer of stride 2 reads one phase of 4) */
     for (int64_t a = 0; a < sh; a++)
@@ -1165,19 +1198,29 @@ static int FCN(conv_im2col_backward_weight)(T *dw, const T *dy, const T *x, cons
     FCN(im2col_ctx) cx = {.g = g, .Cg = Cg};
     if (fc_tap_range_init(&cx.cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
         return FC_ERR_NOMEM;
+    /* B from the phase planes where they are about the input's size */
+    fc_phase_shape ps;
+    T *xs = NULL;
+    int64_t *ct = NULL, chan = !fc_conv_plain_1x1(g) && fc_phase_shape_init(&ps, g)
+                                  ? FCN(im2col_phases)(g, &ps, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
+    cx.ct = ct;
+    cx.pixoff = ct ? ct + CgRS : NULL;
     int st = FC_OK;
     for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
         cx.x = x + gi * Cg * g->H * g->W;
+        cx.xs = xs ? xs + gi * Cg * chan : NULL;
         cx.dy = dy + gi * Kg * PQ;
         FCN(gemm_op) op = {
             .M = Kg, .N = CgRS, .K = g->N * PQ,
             .pack_a = FCN(pack_dy_rows), .a_ctx = &cx,
-            .pack_b = FCN(pack_im2col_t), .b_ctx = &cx,
+            .pack_b = xs ? FCN(pack_im2col_t_phased) : FCN(pack_im2col_t), .b_ctx = &cx,
             .c = dw + gi * Kg * CgRS, .ldc = CgRS, .seg_len = CgRS, .seg_stride = 0,
             .bias = NULL, .accumulate = 0,
         };
         st = FCN(gemm_run)(&op, nthreads);
     }
+    free(xs);
+    free(ct);
     fc_tap_range_free(&cx.cols);
     return st;
 }
