@@ -75,8 +75,8 @@ def choose_algorithm(geom, op, dtype=None):
     # float64 direct tiles hold half the lanes: at batch 1 im2col wins over larger maps too
     # (ResNet-18's 64 @56 3x3: direct / im2col 1.45 in float64, 0.78 in float32; 256 @56 1.03;
     # 32 @112, 12544 pixels: 0.67)
-    f64_single = dtype is not None and np.dtype(dtype) == np.float64 and N == 1 and pixels <= 4096 and \
-        weights >= 32768
+    f64 = dtype is not None and np.dtype(dtype) == np.float64
+    f64_single = f64 and N == 1 and pixels <= 4096 and weights >= 32768
     # many weights over few pixels in all (a small batch of 7x7 maps, 512 channels): the same
     # (N = 4: 1.12-1.14 forward); 1-D layers of 512 channels at batch 2-4 (1.25-1.31)
     few_pixels = pixels <= 256 and weights >= 262144 or one_d and weights >= 524288 and pixels <= 8000
@@ -120,14 +120,13 @@ def choose_algorithm(geom, op, dtype=None):
     # batch 1-8: direct / im2col 1.00-1.47 in float64, 1.12-1.66 in float32; 144 -> 24 @56 at
     # batch 8 in float32, 25088 pixels, 0.83, and 96 -> 16 @56, 0.71-0.94, stay on direct)
     narrow_1x1 = plain_1x1 and Cg >= 128 and 16 <= Kg < 64 and \
-        (pixels <= 12544 or dtype is not None and np.dtype(dtype) == np.float64)
+        (pixels <= 12544 or f64)
     # many weights for the pixels they are summed over: the GEMM's B packed from the phase planes
     # by register transposes (direct / im2col, float32: VGG 512 @14 batch 8 1.27, DeepLab's d2
     # 512 @28 batch 1 (its phases: 4 images of 14 x 14) 1.73, ResNet-18 256 @14 batch 4 and 8
     # 1.10 and 1.05, 3x3/2 128 -> 256 @28 batch 8 1.05; 150 weights a pixel or fewer lost or tied:
     # the same layers at batch 32 0.93-0.98, 128 @14 batch 8 0.83; float64 only from 300: 256 @14
     # batch 8 1.10, 3x3/2 batch 8 (188) 0.91)
-    f64 = dtype is not None and np.dtype(dtype) == np.float64
     dense = weights >= 262144 and weights >= (300 if f64 else 150) * pixels
     return _core.ALGO_IM2COL if partial_bytes > (1 << 19) and small_map or few_pixels or \
         plain_1x1 and Cg >= 64 and Kg >= 64 or narrow_1x1 or dense or \
