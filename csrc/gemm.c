@@ -304,24 +304,18 @@ static size_t FCN(gemm_abuf_elems)(void)
     return (size_t)FC_MAX(FC_GEMM_A_CHUNK_BYTES / (int)sizeof(T), GEMM_MR * GEMM_KC) + GEMM_MR * GEMM_KC;
 }
 
-/* A packed whole for gemm_unit's apk (every KC slice of rows [0, M)), for an A that several
- * products share: its size in elements, and the packing */
+/* A packed whole for gemm_unit's apk (every KC slice of rows [0, M), a slice ROUND_UP(M, GEMM_MR)
+ * x kcs elements, rows i0.. of slice s from s * that + i0 * its kc), for an A that several
+ * products share: its size in elements */
 static int64_t FCN(gemm_apk_elems)(int64_t M, int64_t K)
 {
     const int64_t kcs = FCN(gemm_kcs)(K);
     return FC_ROUND_UP(M, GEMM_MR) * FC_CEIL_DIV(K, kcs) * kcs;
 }
 
-static void FCN(gemm_pack_apk)(const FCN(gemm_op) *g, T *apk)
-{
-    const int64_t kcs = FCN(gemm_kcs)(g->K), ma = FC_ROUND_UP(g->M, GEMM_MR);
-    for (int64_t k0 = 0; k0 < g->K; k0 += kcs, apk += ma * kcs)
-        g->pack_a(g->a_ctx, apk, 0, g->M, k0, FC_MIN(kcs, g->K - k0));
-}
-
 /* Runs the whole product on the calling thread (no OpenMP region, so it may
  * be called from inside one); A packed by the call, or already (apk, see
- * gemm_pack_apk). */
+ * gemm_apk_elems). */
 static int FCN(gemm_serial)(const FCN(gemm_op) *g, const T *apk)
 {
     const int64_t ncols = FC_MIN(g->N, (int64_t)GEMM_NC);
