@@ -1529,8 +1529,7 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
     /* W^T packed once per (group, channel block), the team's packing before the units (every
      * unit and pixel tile packed it again: 10 % of ResNet-18's stride-2 layer at batch 8) */
     const int64_t blk = FCN(gemm_apk_elems)(FC_CEIL_DIV(Cg, cblocks) * RS, Kg);
-    const int64_t kcs = FCN(gemm_kcs)(Kg), nkc = FC_CEIL_DIV(Kg, kcs);
-    const int64_t nchunk = FC_CEIL_DIV(FC_CEIL_DIV(FC_CEIL_DIV(Cg, cblocks) * RS, GEMM_MR), 8);
+    const int64_t items = FCN(gemm_apk_items)(FC_CEIL_DIV(Cg, cblocks) * RS, Kg); /* (a block's most) */
     T *apk = fc_scratch(FC_SCRATCH_GEMM_A, (size_t)(g->G * cblocks * blk) * sizeof(T));
     FCN(dx_phases) ph = {0};
     const int phased = apk ? FCN(dx_phases_init)(&ph, g, ipu, FC_CEIL_DIV(Cg, cblocks)) : 0;
@@ -1543,16 +1542,13 @@ static int FCN(conv_im2col_backward_input)(T *dx, const T *dy, const T *w, const
     {
         fc_fpstate fp = fc_fp_enter();
 #pragma omp for schedule(static)
-        for (int64_t it = 0; it < g->G * cblocks * nkc * nchunk; it++) { /* (a block's slice's 8 panels) */
-            const int64_t b = it / (nkc * nchunk), sl = it / nchunk % nkc, i0 = it % nchunk * 8 * GEMM_MR;
-            const int64_t gi = b / cblocks;
+        for (int64_t it = 0; it < g->G * cblocks * items; it++) { /* (the blocks' items, as gemm_run's) */
+            const int64_t b = it / items, gi = b / cblocks;
             int64_t c0, c1;
             fc_split_range(Cg, cblocks, b % cblocks, &c0, &c1);
-            const int64_t m = (c1 - c0) * RS, k0 = sl * kcs, kc = FC_MIN(kcs, Kg - k0);
-            if (i0 >= m) continue;
             FCN(strided) wa = {w + gi * Kg * CgRS + c0 * RS, 1, CgRS};
-            FCN(pack_a_strided)(&wa, apk + b * blk + sl * FC_ROUND_UP(m, GEMM_MR) * kcs + i0 * kc, i0,
-                                FC_MIN(8 * GEMM_MR, m - i0), k0, kc);
+            FCN(gemm_op) op = {.M = (c1 - c0) * RS, .K = Kg, .pack_a = FCN(pack_a_strided), .a_ctx = &wa};
+            if (it % items < FCN(gemm_apk_items)(op.M, Kg)) FCN(gemm_pack_apk_item)(&op, apk + b * blk, it % items);
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < units; u++) {

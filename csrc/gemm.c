@@ -313,6 +313,21 @@ static int64_t FCN(gemm_apk_elems)(int64_t M, int64_t K)
     return FC_ROUND_UP(M, GEMM_MR) * FC_CEIL_DIV(K, kcs) * kcs;
 }
 
+/* apk packed by a team in items of one slice's 8 panels of rows: their count for an M x K A, and
+ * item it of g's A (its rows below M) */
+static int64_t FCN(gemm_apk_items)(int64_t M, int64_t K)
+{
+    return FC_CEIL_DIV(K, FCN(gemm_kcs)(K)) * FC_CEIL_DIV(FC_CEIL_DIV(M, GEMM_MR), 8);
+}
+
+static void FCN(gemm_pack_apk_item)(const FCN(gemm_op) *g, T *apk, int64_t it)
+{
+    const int64_t kcs = FCN(gemm_kcs)(g->K), nchunk = FC_CEIL_DIV(FC_CEIL_DIV(g->M, GEMM_MR), 8);
+    const int64_t s = it / nchunk, i0 = it % nchunk * 8 * GEMM_MR, k0 = s * kcs, kc = FC_MIN(kcs, g->K - k0);
+    g->pack_a(g->a_ctx, apk + s * FC_ROUND_UP(g->M, GEMM_MR) * kcs + i0 * kc, i0, FC_MIN(8 * GEMM_MR, g->M - i0), k0,
+              kc);
+}
+
 /* Runs the whole product on the calling thread (no OpenMP region, so it may
  * be called from inside one); A packed by the call, or already (apk, see
  * gemm_apk_elems). */
@@ -451,14 +466,13 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
     const int64_t ncu = FC_CEIL_DIV(pn_grid, nnu) * GEMM_NR; /* the widest unit's columns */
     /* Columns split: A packed once by the team for every unit, within 4 MiB (each unit packed its
      * rows again: a batch-1 layer's 56 pixel rows 4 times, 9 % of the call) */
-    const int64_t kcs = FCN(gemm_kcs)(g->K), nkc = FC_CEIL_DIV(g->K, kcs), ma = pm * GEMM_MR;
+    const int64_t ma = pm * GEMM_MR;
     const int64_t apk_elems = FCN(gemm_apk_elems)(g->M, g->K);
     T *apk = NULL;
     if (nnu > 1 && (double)apk_elems * sizeof(T) <= (double)(4 << 20)) {
         apk = fc_scratch(FC_SCRATCH_GEMM_A, (size_t)apk_elems * sizeof(T));
         if (!apk) return FC_ERR_NOMEM;
     }
-    const int64_t nchunk = FC_CEIL_DIV(pm, 8); /* (packing items: a slice's 8 panels of rows) */
 
     int err = 0;
 #pragma omp parallel num_threads(nt)
@@ -472,11 +486,7 @@ static int FCN(gemm_run)(const FCN(gemm_op) *g, int nthreads)
         }
         if (apk) {
 #pragma omp for schedule(static)
-            for (int64_t it = 0; it < nkc * nchunk; it++) {
-                const int64_t s = it / nchunk, i0 = it % nchunk * 8 * GEMM_MR, k0 = s * kcs;
-                const int64_t kc = FC_MIN(kcs, g->K - k0);
-                g->pack_a(g->a_ctx, apk + s * ma * kcs + i0 * kc, i0, FC_MIN(8 * GEMM_MR, g->M - i0), k0, kc);
-            }
+            for (int64_t it = 0; it < FCN(gemm_apk_items)(g->M, g->K); it++) FCN(gemm_pack_apk_item)(g, apk, it);
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < nmu * nnu + nrest; u++) {
