@@ -232,17 +232,9 @@ static void FCN(cv_unit)(T *y, const T *x, const T *wp, const T *bias, const FCN
         k0 += nv * VL;
     }
     /* pixel-major -> NCHW (+ bias) */
-    for (int64_t m = 0; m < nimg; m++) {
-        for (int64_t k = 0; k < pl->Kg; k++) {
-            T *yk = y + ((i0 + m) * g->K + gi * pl->Kg + k) * pl->PQ;
-            const T *src = ob + m * pl->PQ * pl->Kp + k;
-            const T b = bias ? bias[gi * pl->Kg + k] : (T)0;
-            if (accumulate)
-                for (int64_t i = 0; i < pl->PQ; i++) yk[i] += src[i * pl->Kp] + b;
-            else
-                for (int64_t i = 0; i < pl->PQ; i++) yk[i] = src[i * pl->Kp] + b;
-        }
-    }
+    for (int64_t m = 0; m < nimg; m++)
+        FCN(pixmajor_to_rows)(y + ((i0 + m) * g->K + gi * pl->Kg) * pl->PQ, pl->PQ, ob + m * pl->PQ * pl->Kp, pl->Kp,
+                              pl->PQ, pl->Kg, bias ? bias + gi * pl->Kg : NULL, accumulate);
 }
 
 /* y (+)= conv(x, w) (+ bias), the weights (as the view v of wb) packed

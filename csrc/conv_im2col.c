@@ -915,13 +915,14 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
 
 /* ---- few output pixels as the GEMM's rows, the border pixels grouped by the taps they keep ------
  * Y^T = col(x)^T W^T as the pixel-rows GEMM computes it (the same slices of the reduction, each
- * pixel's sum in the same order), each class of pixels a product over the rows of the reduction it
- * keeps: a row of outputs whose windows reach into the padding (a 3x3 layer's top or bottom row)
- * one class, the other rows' pixels by the kind of their column (left, right, inside).  Torch's
- * direct kernels skip the padding's taps; the GEMM multiplied them by zero: 18 % of ResNet-18's
- * 512 @7 at batch 1, 9 % of layer4's 3x3/2.  Leaving out exact zeros, the sums are the same bit for
- * bit.  The threads split W's columns; each packs B (W^T) a slice at a time for its columns and A
- * a tile of a class at a time. */
+ * pixel's sum in the same order), each class of pixels (the kind of its row x the kind of its
+ * column: wip_axis) a product over the rows of the reduction it keeps.  Torch's direct kernels skip
+ * the padding's taps; the GEMM multiplied them by zero: 18 % of ResNet-18's 512 @7 at batch 1, 9 %
+ * of layer4's 3x3/2.  Leaving out exact zeros, the sums are the same bit for bit.  Every tap a class
+ * keeps lies inside x, so A is gathered from x itself: the phase planes (a copy of x built by the
+ * team, each core then reading the other's half) were 5 % of layer4's 3x3/2 at batch 1.  The
+ * threads split W's columns; each packs B (W^T) a slice at a time for its columns and A a tile of a
+ * class at a time. */
 #if FC_GEMM_TALL
 #define RG_ROWS (GEMM_MR + 4) /* a tile's rows at most: 24 accumulators of 32 registers */
 
@@ -979,11 +980,11 @@ typedef struct FCN(rg_tile_t) {
     const int64_t *kl;
     const T *a;
 } FCN(rg_tile_t);
-#define RG_TILES (4 * GEMM_NR / GEMM_MR + 2 * WIP_AXIS_CLASSES) /* (pixel rows: at most 4 GEMM_NR pixels) */
+#define RG_CLASSES (WIP_AXIS_CLASSES * WIP_AXIS_CLASSES)
+#define RG_TILES (4 * GEMM_NR / GEMM_MR + RG_CLASSES) /* (pixel rows: at most 4 GEMM_NR pixels) */
 
-/* y_g (one group) from the phase planes of cx, its pixels grouped, through yt (npix x Kg): a status,
- * or RG_PLAIN where grouping would leave out under 5 % of the products (the caller runs the plain
- * GEMM) */
+/* y_g (one group) from x (cx->x), its pixels grouped, through yt (npix x Kg): a status, or RG_PLAIN
+ * where grouping would leave out under 5 % of the products (the caller runs the plain GEMM) */
 #define RG_PLAIN (-1)
 static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const FCN(im2col_ctx) *cx,
                                   int nthreads)
@@ -1000,21 +1001,18 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
         free(kind);
         return RG_PLAIN;
     }
-    /* classes: the row kinds that miss taps, then the column kinds (of the rows that miss none) */
-    const int ncls = ra.n + ca.n;
-    int64_t rlo[2 * WIP_AXIS_CLASSES], rhi[2 * WIP_AXIS_CLASSES], slo[2 * WIP_AXIS_CLASSES],
-        shi[2 * WIP_AXIS_CLASSES], cnt[2 * WIP_AXIS_CLASSES] = {0};
+    /* classes: a kind of rows x a kind of columns */
+    const int ncls = ra.n * ca.n;
+    int64_t rlo[RG_CLASSES], rhi[RG_CLASSES], slo[RG_CLASSES], shi[RG_CLASSES], cnt[RG_CLASSES] = {0};
     for (int c = 0; c < ncls; c++) {
-        const int row = c < ra.n;
-        rlo[c] = row ? ra.lo[c] : 0;
-        rhi[c] = row ? ra.hi[c] : g->R;
-        slo[c] = row ? 0 : ca.lo[c - ra.n];
-        shi[c] = row ? g->S : ca.hi[c - ra.n];
+        rlo[c] = ra.lo[c / ca.n];
+        rhi[c] = ra.hi[c / ca.n];
+        slo[c] = ca.lo[c % ca.n];
+        shi[c] = ca.hi[c % ca.n];
     }
     for (int64_t p = 0; p < P; p++) /* (each pixel's class) */
         for (int64_t q = 0; q < Q; q++) {
-            const int full = ra.lo[kind[p]] == 0 && ra.hi[kind[p]] == g->R;
-            pcls[p * Q + q] = full ? ra.n + kind[P + q] : kind[p];
+            pcls[p * Q + q] = kind[p] * ca.n + kind[P + q];
             cnt[pcls[p * Q + q]] += g->N;
         }
     double cost = 0;
@@ -1027,20 +1025,30 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
         free(kind);
         return RG_PLAIN;
     }
-    /* the pixels in class order (perm: each one's index in the natural order), each class's rows of
-     * the reduction and their first in each slice */
-    int64_t *perm = malloc((size_t)(npix + nrows + ncls * (nsl + 1)) * sizeof(int64_t));
+    /* the pixels in class order (perm: each one's index in the natural order; xo: its window's
+     * origin in x, outside it at a border), each class's rows of the reduction and their first in
+     * each slice, each row's offset in x from a window's origin */
+    int64_t *perm = malloc((size_t)(2 * npix + nrows + ncls * (nsl + 1) + CgRS) * sizeof(int64_t));
     if (!perm) {
         free(kind);
         return FC_ERR_NOMEM;
     }
-    int64_t *kap = perm + npix, *sfirst = kap + nrows, j0c[2 * WIP_AXIS_CLASSES + 1], *kapc[2 * WIP_AXIS_CLASSES];
+    int64_t *xo = perm + npix, *kap = xo + npix, *sfirst = kap + nrows, *xct = sfirst + ncls * (nsl + 1);
+    int64_t j0c[RG_CLASSES + 1], *kapc[RG_CLASSES];
+    for (int64_t c = 0; c < Cg; c++)
+        for (int64_t r = 0; r < g->R; r++)
+            for (int64_t t = 0; t < g->S; t++)
+                xct[(c * g->R + r) * g->S + t] = (c * g->H + r * g->dil_h) * g->W + t * g->dil_w;
     int64_t j = 0, m = 0;
     for (int c = 0; c < ncls; c++) {
         j0c[c] = j;
         for (int64_t n = 0; n < g->N; n++)
             for (int64_t pq = 0; pq < PQ; pq++)
-                if (pcls[pq] == c) perm[j++] = n * PQ + pq;
+                if (pcls[pq] == c) {
+                    xo[j] = (n * g->C * g->H + pq / Q * g->stride_h - g->pad_h) * g->W + pq % Q * g->stride_w -
+                            g->pad_w;
+                    perm[j++] = n * PQ + pq;
+                }
         kapc[c] = kap + m;
         int64_t *sf = sfirst + c * (nsl + 1), s = 0, m0 = m;
         if (cnt[c])
@@ -1086,11 +1094,10 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
                         const int64_t left = j0c[c + 1] - t0;
                         R = left <= RG_ROWS ? left : GEMM_MR;
                         tiles[nti++] = (FCN(rg_tile_t)){t0, R, kb, kl, ad};
-                        const T *px[RG_ROWS];
-                        for (int64_t i = 0; i < R; i++) px[i] = cx->xs + cx->pixoff[perm[t0 + i]];
+                        const int64_t *po = xo + t0;
                         for (int64_t kk = 0; kk < kb; kk++) {
-                            const int64_t o = cx->ct[kl ? kl[kk] : k0 + kk];
-                            for (int64_t i = 0; i < R; i++) ad[kk * R + i] = px[i][o];
+                            const int64_t o = xct[kl ? kl[kk] : k0 + kk];
+                            for (int64_t i = 0; i < R; i++) ad[kk * R + i] = cx->x[po[i] + o];
                         }
                     }
                 }
@@ -1136,14 +1143,17 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
      * tiles are of one or two vectors of pixels (not for a tuning build's other panel widths) */
     const int wip = GEMM_NV == 2 && (rows ? FCN(im2col_wip)(g->N * PQ) : FC_VBYTES == 64 && phased);
     T *yt = rows && !wip ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
-    int64_t *ct = NULL, chan = phased ? FCN(im2col_phases)(g, &ps, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
-    int st = (rows && !wip && !yt) || (phased && !chan) ? FC_ERR_NOMEM : FC_OK;
-    cx.ct = ct;
-    cx.pixoff = ct ? ct + CgRS : NULL;
+    /* (the grouped pixel rows read x itself: the planes only if they fall back on the GEMM) */
+    const int later = FC_GEMM_TALL && rows && !wip;
+    int64_t *ct = NULL;
+    int64_t chan = phased && !later ? FCN(im2col_phases)(g, &ps, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
+    int st = (rows && !wip && !yt) || (phased && !later && !chan) ? FC_ERR_NOMEM : FC_OK;
     for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
         cx.x = x + gi * Cg * g->H * g->W;
-        cx.xs = xs ? xs + gi * Cg * chan : NULL;
         if (wip) {
+            cx.ct = ct;
+            cx.pixoff = ct + CgRS;
+            cx.xs = xs + gi * Cg * chan;
             st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, !rows,
                                      fc_resolve_threads(nthreads));
             continue;
@@ -1154,8 +1164,15 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
                                         fc_resolve_threads(nthreads));
             if (st != RG_PLAIN) continue;
             st = FC_OK;
+            if (!xs && !(chan = FCN(im2col_phases)(g, &ps, x, &xs, &ct, fc_resolve_threads(nthreads)))) {
+                st = FC_ERR_NOMEM;
+                break;
+            }
         }
 #endif
+        cx.ct = ct;
+        cx.pixoff = ct ? ct + CgRS : NULL;
+        cx.xs = xs ? xs + gi * Cg * chan : NULL;
         FCN(strided) wa = {w + gi * Kg * CgRS, CgRS, 1};
         FCN(gemm_op) op = {
             .M = Kg, .N = g->N * PQ, .K = CgRS,
@@ -1173,15 +1190,10 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
             };
         }
         st = FCN(gemm_run)(&op, nthreads);
-        if (rows && st == FC_OK) { /* (pixel, channel) -> y[n][gi * Kg + k][pixel] + bias */
+        if (rows && st == FC_OK) /* (pixel, channel) -> y[n][gi * Kg + k][pixel] + bias */
             for (int64_t n = 0; n < g->N; n++)
-                for (int64_t k = 0; k < Kg; k++) {
-                    T *yk = y + (n * g->K + gi * Kg + k) * PQ;
-                    const T *src = yt + n * PQ * Kg + k;
-                    const T b = bias ? bias[gi * Kg + k] : (T)0;
-                    for (int64_t i = 0; i < PQ; i++) yk[i] = src[i * Kg] + b;
-                }
-        }
+                FCN(pixmajor_to_rows)(y + (n * g->K + gi * Kg) * PQ, PQ, yt + n * PQ * Kg, Kg, PQ, Kg,
+                                      bias ? bias + gi * Kg : NULL, 0);
     }
     free(yt);
     free(xs);

@@ -144,6 +144,9 @@ CASES = [
     # channels (a tile of 8 and a tall one of 12)
     Case(2, 1, 24, (14, 14), 20, (1, 1)),
     Case(2, 1, 10, (14, 14), 12, (3, 3), padding=1),
+    # pixel rows grouped by the kinds of their row and column, gathered from x itself (no phase
+    # planes): 36 pixels of 3 images, taps in the padding on both axes at the corners
+    Case(2, 3, 12, (9, 8), 72, (5, 5), stride=2, padding=3, dilation=2),
 ]
 
 
