@@ -33,6 +33,7 @@ def test_plan_matches_the_functions_bit_for_bit(algorithm, dtype):
     ((8, 256, 14, 14), (512, 256, 3, 3), "im2col"),   # ResNet-18's layer4 downsampling, batch 8
     ((4, 128, 1600), (256, 128, 11), "im2col"),       # a speech layer, batch 4
     ((8, 64, 56, 56), (128, 64, 3, 3), "direct"),     # fewer weights: direct's tiles
+    ((8, 128, 28, 28), (256, 128, 3, 3), "direct"),   # 295K weights in 2-D: direct (0.95-0.99)
     ((16, 128, 1600), (256, 128, 11), "direct"),      # many pixels
 ])
 def test_auto_strided_forward(x_shape, w_shape, expected):

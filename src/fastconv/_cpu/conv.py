@@ -93,10 +93,12 @@ def choose_algorithm(geom, op, dtype=None):
         # @7 at 32, 576 -> 96 @14 at 8 and 32: 1.10-1.20, was 0.87)
         plain_pointwise = plain_1x1 and not strided
         # a strided layer of many weights over a few thousand pixels: im2col's GEMM reads W in place
-        # (AVX-512), direct / im2col 1.19 at ResNet-18's 3x3/2 256 -> 512 @14 batch 8, 1.04 on the
-        # speech k11/2 128 -> 256 layer at batch 4; 0.98 at 128 -> 256 @28 batch 8 (a tie); fewer
-        # weights lose (64 -> 128 @56 batch 8 0.91, 16 -> 32 0.74-0.77)
-        strided_wide = strided and weights >= 262144 and pixels <= 4096
+        # (AVX-512), direct / im2col 1.09-1.19 at ResNet-18's 3x3/2 256 -> 512 @14 batch 8-32, 1.10
+        # on the 1-D k3/2 512 -> 512 layer at batch 2, 1.02 on the speech k11/2 128 -> 256 at batch
+        # 4; 128 -> 256 @28 (295K weights) goes to direct since its weight packing became register
+        # transposes: 0.95-0.99 at batch 2-16; fewer weights lose (64 -> 128 @56 batch 8 0.96,
+        # 16 -> 32 0.74-0.77)
+        strided_wide = strided and pixels <= 4096 and weights >= (262144 if one_d else 524288)
         return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or plain_pointwise or f64_single or \
             strided_wide or single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
