@@ -71,7 +71,7 @@ typedef struct FCN(im2col_ctx) {
     const fc_conv_geom *g;
     int64_t Cg;           /* channels per group */
     fc_tap_range cols;    /* valid output columns per tap s */
-    /* the forward's phase planes (im2col_phases: strided layers, the pixel-rows form): x zero-padded
+    /* the forward's phase planes (im2col_phases: strided layers, the plain pixel-rows GEMM): x zero-padded
      * and split by the stride, and the offsets of (channel, tap) kappa and of output pixel j's
      * window origin in them */
     const T *xs;
@@ -1133,8 +1133,8 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     FCN(im2col_ctx) cx = {.g = g, .Cg = Cg};
     if (fc_tap_range_init(&cx.cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
         return FC_ERR_NOMEM;
-    /* pixel rows (few output pixels) gather from the phase planes; so do strided layers' panels;
-     * both only where the phase planes are about the input's size */
+    /* pixel rows (few output pixels) and strided layers' panels gather from the phase planes (the
+     * grouped pixel rows from x itself), only where the planes are about the input's size */
     fc_phase_shape ps;
     const int fits = fc_phase_shape_init(&ps, g);
     const int rows = fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
@@ -1150,16 +1150,8 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     int st = (rows && !wip && !yt) || (phased && !later && !chan) ? FC_ERR_NOMEM : FC_OK;
     for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
         cx.x = x + gi * Cg * g->H * g->W;
-        if (wip) {
-            cx.ct = ct;
-            cx.pixoff = ct + CgRS;
-            cx.xs = xs + gi * Cg * chan;
-            st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, !rows,
-                                     fc_resolve_threads(nthreads));
-            continue;
-        }
 #if FC_GEMM_TALL
-        if (rows) {
+        if (later) {
             st = FCN(conv_rows_grouped)(y + gi * Kg * PQ, yt, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx,
                                         fc_resolve_threads(nthreads));
             if (st != RG_PLAIN) continue;
@@ -1173,6 +1165,11 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
         cx.ct = ct;
         cx.pixoff = ct ? ct + CgRS : NULL;
         cx.xs = xs ? xs + gi * Cg * chan : NULL;
+        if (wip) {
+            st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, !rows,
+                                     fc_resolve_threads(nthreads));
+            continue;
+        }
         FCN(strided) wa = {w + gi * Kg * CgRS, CgRS, 1};
         FCN(gemm_op) op = {
             .M = Kg, .N = g->N * PQ, .K = CgRS,

@@ -580,6 +580,19 @@ static inline __attribute__((always_inline)) void FCN(transpose8)(T *d, int64_t 
  * register transposes, the block's 16 rows of src in L1 across the channels.  Channel by channel,
  * down a column of src rows 512 bytes apart (every element another line), it was 8 % of ResNet-18's
  * layer2 3x3/2 at batch 8.  The same sums as element by element. */
+static inline void FCN(pixmajor_to_rows_1)(T *y, int64_t ldy, const T *src, int64_t lds, int64_t i0, int64_t i1,
+                                           int64_t k0, int64_t k1, const T *bias, int accumulate)
+{ /* (pixels [i0, i1) x channels [k0, k1) element by element) */
+    for (int64_t k = k0; k < k1; k++) {
+        T *yk = y + k * ldy;
+        const T b = bias ? bias[k] : (T)0;
+        for (int64_t i = i0; i < i1; i++) {
+            const T v = src[i * lds + k] + b;
+            yk[i] = accumulate ? yk[i] + v : v;
+        }
+    }
+}
+
 static void FCN(pixmajor_to_rows)(T *y, int64_t ldy, const T *src, int64_t lds, int64_t npix, int64_t nk,
                                   const T *bias, int accumulate)
 {
@@ -606,23 +619,9 @@ static void FCN(pixmajor_to_rows)(T *y, int64_t ldy, const T *src, int64_t lds, 
                 }
             }
         }
-        for (; k0 < nk; k0++) {
-            T *yk = y + k0 * ldy + i0;
-            const T b = bias ? bias[k0] : (T)0;
-            for (int t = 0; t < 16; t++) {
-                const T v = s[t * lds + k0] + b;
-                yk[t] = accumulate ? yk[t] + v : v;
-            }
-        }
+        FCN(pixmajor_to_rows_1)(y, ldy, src, lds, i0, i0 + 16, k0, nk, bias, accumulate);
     }
-    for (int64_t k = 0; k < nk && i0 < npix; k++) {
-        T *yk = y + k * ldy;
-        const T b = bias ? bias[k] : (T)0;
-        for (int64_t i = i0; i < npix; i++) {
-            const T v = src[i * lds + k] + b;
-            yk[i] = accumulate ? yk[i] + v : v;
-        }
-    }
+    FCN(pixmajor_to_rows_1)(y, ldy, src, lds, i0, npix, 0, nk, bias, accumulate);
 }
 
 static inline void FCN(pack_strided)(const FCN(strided) *m, T *dst, int64_t i0, int64_t n,
