@@ -914,15 +914,15 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
 }
 
 /* ---- few output pixels as the GEMM's rows, the border pixels grouped by the taps they keep ------
- * Y^T = col(x)^T W^T as the pixel-rows GEMM computes it (the same slices of the reduction, each
- * pixel's sum in the same order), each class of pixels (the kind of its row x the kind of its
- * column: wip_axis) a product over the rows of the reduction it keeps.  Torch's direct kernels skip
- * the padding's taps; the GEMM multiplied them by zero: 18 % of ResNet-18's 512 @7 at batch 1, 9 %
- * of layer4's 3x3/2.  Leaving out exact zeros, the sums are the same bit for bit.  Every tap a class
- * keeps lies inside x, so A is gathered from x itself: the phase planes (a copy of x built by the
- * team, each core then reading the other's half) were 5 % of layer4's 3x3/2 at batch 1.  The
- * threads split W's columns; each packs B (W^T) a slice at a time for its columns and A a tile of a
- * class at a time. */
+ * Y^T = col(x)^T W^T over the pixel-rows GEMM's slices of the reduction, each class of pixels (the
+ * kind of its row x the kind of its column: wip_axis) a product over the rows of the reduction it
+ * keeps.  Torch's direct kernels skip the padding's taps; the GEMM multiplied them by zero: 18 % of
+ * ResNet-18's 512 @7 at batch 1, 9 % of layer4's 3x3/2.  Leaving out exact zeros, a pixel's sum is
+ * the GEMM's bit for bit, but in tiles of one or two pixels (rg_acc_short's partial sums).  Every
+ * tap a class keeps lies inside x, so A is gathered from x itself: the phase planes (a copy of x
+ * built by the team, each core then reading the other's half) were 5 % of layer4's 3x3/2 at batch
+ * 1.  The threads split W's columns; each packs B (W^T) a slice at a time for its columns; A is
+ * gathered once by the team (rg_tiles), or a slice at a time by each thread where it is large. */
 #if FC_GEMM_TALL
 #define RG_ROWS (GEMM_MR + 4) /* a tile's rows at most: 24 accumulators of 32 registers */
 
@@ -946,6 +946,41 @@ static inline __attribute__((always_inline)) void FCN(rg_acc)(int R, int64_t kb,
     }
 }
 
+/* rg_acc for a tile of one or two rows: its 2 R vector chains would wait on the FMA's latency (4
+ * cycles, a zmm FMA a cycle: a corner's tile ran at half speed, 7 % of ResNet-18's 512 @7 at batch
+ * 1), so the reduction's rows are summed in 4 / R interleaved partial sums, added at the end */
+static inline __attribute__((always_inline)) void FCN(rg_acc_short)(int R, int64_t kb, const T *restrict a,
+                                                                    const int64_t *kap, int64_t k0,
+                                                                    const T *restrict b, V acc[][GEMM_NV])
+{
+    enum { NS = 4 };
+    V part[NS][2][GEMM_NV];
+    const int ns = NS / R;
+    for (int s = 0; s < NS; s++)
+        for (int i = 0; i < 2; i++)
+            for (int v = 0; v < GEMM_NV; v++) part[s][i][v] = (V){0};
+    int64_t k = 0;
+    for (; k + ns <= kb; k += ns)
+#pragma GCC unroll 4
+        for (int s = 0; s < ns; s++) {
+            const T *bk = b + (kap ? kap[k + s] - k0 : k + s) * GEMM_NR;
+            for (int i = 0; i < R; i++) {
+                const V ai = FCN(splat)(a[(k + s) * R + i]);
+                for (int v = 0; v < GEMM_NV; v++) part[s][i][v] += ai * FCN(loadu)(bk + v * VL);
+            }
+        }
+    for (; k < kb; k++) {
+        const T *bk = b + (kap ? kap[k] - k0 : k) * GEMM_NR;
+        for (int i = 0; i < R; i++) {
+            const V ai = FCN(splat)(a[k * R + i]);
+            for (int v = 0; v < GEMM_NV; v++) part[0][i][v] += ai * FCN(loadu)(bk + v * VL);
+        }
+    }
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < GEMM_NV; v++)
+            acc[i][v] = (part[0][i][v] + part[1][i][v]) + (part[2][i][v] + part[3][i][v]);
+}
+
 /* c[i][0 .. nr) (+)= the tile's sums, R rows ldc apart */
 static void FCN(rg_tile)(int R, int64_t kb, const T *a, const int64_t *kap, int64_t k0, const T *b, T *c,
                          int64_t ldc, int64_t nr, int add)
@@ -959,7 +994,16 @@ static void FCN(rg_tile)(int R, int64_t kb, const T *a, const int64_t *kap, int6
         else /* (all the slice's rows: no index in the loop) */        \
             FCN(rg_acc)(n, kb, a, NULL, k0, b, acc);                   \
         break;
-        FC_RG_CASE(1) FC_RG_CASE(2) FC_RG_CASE(3) FC_RG_CASE(4) FC_RG_CASE(5) FC_RG_CASE(6)
+#define FC_RG_SHORT(n)                                                 \
+    case n:                                                            \
+        if (kap)                                                       \
+            FCN(rg_acc_short)(n, kb, a, kap, k0, b, acc);              \
+        else                                                           \
+            FCN(rg_acc_short)(n, kb, a, NULL, k0, b, acc);             \
+        break;
+        FC_RG_SHORT(1) FC_RG_SHORT(2)
+#undef FC_RG_SHORT
+        FC_RG_CASE(3) FC_RG_CASE(4) FC_RG_CASE(5) FC_RG_CASE(6)
         FC_RG_CASE(7) FC_RG_CASE(8) FC_RG_CASE(9) FC_RG_CASE(10) FC_RG_CASE(11) FC_RG_CASE(12)
 #undef FC_RG_CASE
     default: return;
@@ -982,6 +1026,44 @@ typedef struct FCN(rg_tile_t) {
 } FCN(rg_tile_t);
 #define RG_CLASSES (WIP_AXIS_CLASSES * WIP_AXIS_CLASSES)
 #define RG_TILES (4 * GEMM_NR / GEMM_MR + RG_CLASSES) /* (pixel rows: at most 4 GEMM_NR pixels) */
+
+/* what the grouped pixel rows' slices share: the classes (their pixels j0c, rows of the reduction
+ * kapc, first in each slice sfirst, taps [rlo, rhi) x [slo, shi)), the pixels' windows xo, the rows'
+ * offsets xct */
+typedef struct FCN(rg_plan) {
+    const fc_conv_geom *g;
+    const T *x;
+    int ncls;
+    int64_t nsl, kcs;
+    const int64_t *j0c, *const *kapc, *sfirst, *xo, *xct, *rlo, *rhi, *slo, *shi;
+} FCN(rg_plan);
+#define RG_A_ONCE (2 << 20) /* bytes: A gathered once for the team at most */
+
+/* slice sl's tiles (every class's, 8 rows, the last of up to 12, one after the other), their A at
+ * a (gathered from x if `gather`): their count */
+static int FCN(rg_tiles)(const FCN(rg_plan) *rp, int64_t sl, T *a, int gather, FCN(rg_tile_t) *tiles)
+{
+    const fc_conv_geom *g = rp->g;
+    const int64_t k0 = sl * rp->kcs, kc = FC_MIN(rp->kcs, g->C / g->G * g->R * g->S - k0);
+    int nti = 0;
+    for (int c = 0; c < rp->ncls; c++) {
+        const int all = rp->rhi[c] - rp->rlo[c] == g->R && rp->shi[c] - rp->slo[c] == g->S;
+        const int64_t *sf = rp->sfirst + c * (rp->nsl + 1);
+        const int64_t *kl = all ? NULL : rp->kapc[c] + sf[sl], kb = all ? kc : sf[sl + 1] - sf[sl];
+        for (int64_t t0 = rp->j0c[c], R; t0 < rp->j0c[c + 1]; t0 += R, a += R * kb) {
+            const int64_t left = rp->j0c[c + 1] - t0;
+            R = left <= RG_ROWS ? left : GEMM_MR;
+            tiles[nti++] = (FCN(rg_tile_t)){t0, R, kb, kl, a};
+            if (!gather) continue;
+            const int64_t *po = rp->xo + t0;
+            for (int64_t kk = 0; kk < kb; kk++) {
+                const int64_t o = rp->xct[kl ? kl[kk] : k0 + kk];
+                for (int64_t i = 0; i < R; i++) a[kk * R + i] = rp->x[po[i] + o];
+            }
+        }
+    }
+    return nti;
+}
 
 /* y_g (one group) from x (cx->x), its pixels grouped, through yt (npix x Kg): a status, or RG_PLAIN
  * where grouping would leave out under 5 % of the products (the caller runs the plain GEMM) */
@@ -1066,41 +1148,38 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
     const int64_t pn = FC_CEIL_DIV(Kg, GEMM_NR);
     const int nt = (int)FC_MAX(1, FC_MIN((int64_t)nthreads, pn));
     FCN(strided) wa = {w, CgRS, 1};
+    /* every thread needs all of A: with a team, A is gathered once, the slices shared out, where
+     * it fits (gathered per slice by both threads, it was 5 % of ResNet-18's 512 @7 at batch 1) */
+    const int64_t aslice = npix * kcs;
+    T *aall = nt > 1 && nsl * aslice <= RG_A_ONCE / (int64_t)sizeof(T)
+                  ? fc_scratch(FC_SCRATCH_SHARED, (size_t)(nsl * aslice) * sizeof(T))
+                  : NULL;
+    const FCN(rg_plan) rp = {.g = g, .x = cx->x, .ncls = ncls, .nsl = nsl, .kcs = kcs, .j0c = j0c, .kapc = kapc,
+                             .sfirst = sfirst, .xo = xo, .xct = xct, .rlo = rlo, .rhi = rhi, .slo = slo, .shi = shi};
     int err = FC_OK;
 #pragma omp parallel num_threads(nt)
     {
         fc_fpstate fp = fc_fp_enter();
+        const int team = omp_get_num_threads(), me = omp_get_thread_num();
         int64_t p0, p1;
-        fc_split_range(pn, omp_get_num_threads(), omp_get_thread_num(), &p0, &p1);
+        fc_split_range(pn, team, me, &p0, &p1);
         const int64_t n0 = p0 * GEMM_NR, n1 = FC_MIN(Kg, p1 * GEMM_NR);
         T *bbuf = fc_scratch(FC_SCRATCH_PACK_B, (size_t)(kcs * FC_MAX(p1 - p0, 1) * GEMM_NR) * sizeof(T));
-        T *abuf = fc_scratch(FC_SCRATCH_PACK_A, (size_t)(kcs * npix) * sizeof(T));
+        T *abuf = aall ? NULL : fc_scratch(FC_SCRATCH_PACK_A, (size_t)aslice * sizeof(T));
         FCN(rg_tile_t) tiles[RG_TILES];
-        if (!bbuf || !abuf) {
+        if (aall) {
+            for (int64_t sl = me; sl < nsl; sl += team) FCN(rg_tiles)(&rp, sl, aall + sl * aslice, 1, tiles);
+#pragma omp barrier
+        }
+        if (!bbuf || (!aall && !abuf)) {
 #pragma omp atomic write
             err = FC_ERR_NOMEM;
         } else if (n1 > n0) {
             for (int64_t sl = 0, k0 = 0; sl < nsl; sl++, k0 += kcs) {
                 const int64_t kc = FC_MIN(kcs, CgRS - k0);
                 FCN(pack_b_strided)(&wa, bbuf, n0, n1 - n0, k0, kc);
-                /* A, every class's tiles (8 rows, the last of up to 12) one after the other */
-                T *ad = abuf;
-                int nti = 0;
-                for (int c = 0; c < ncls; c++) {
-                    const int all = rhi[c] - rlo[c] == g->R && shi[c] - slo[c] == g->S;
-                    const int64_t *sf = sfirst + c * (nsl + 1);
-                    const int64_t *kl = all ? NULL : kapc[c] + sf[sl], kb = all ? kc : sf[sl + 1] - sf[sl];
-                    for (int64_t t0 = j0c[c], R; t0 < j0c[c + 1]; t0 += R, ad += R * kb) {
-                        const int64_t left = j0c[c + 1] - t0;
-                        R = left <= RG_ROWS ? left : GEMM_MR;
-                        tiles[nti++] = (FCN(rg_tile_t)){t0, R, kb, kl, ad};
-                        const int64_t *po = xo + t0;
-                        for (int64_t kk = 0; kk < kb; kk++) {
-                            const int64_t o = xct[kl ? kl[kk] : k0 + kk];
-                            for (int64_t i = 0; i < R; i++) ad[kk * R + i] = cx->x[po[i] + o];
-                        }
-                    }
-                }
+                const int nti = aall ? FCN(rg_tiles)(&rp, sl, aall + sl * aslice, 0, tiles)
+                                     : FCN(rg_tiles)(&rp, sl, abuf, 1, tiles);
                 for (int64_t pp = p0; pp < p1; pp++) { /* (a panel of B in L1 across the tiles) */
                     const int64_t col = pp * GEMM_NR, nr = FC_MIN((int64_t)GEMM_NR, Kg - col);
                     const T *bp = bbuf + (pp - p0) * kc * GEMM_NR;
