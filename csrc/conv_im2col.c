@@ -1154,7 +1154,7 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
     T *aall = nt > 1 && nsl * aslice <= RG_A_ONCE / (int64_t)sizeof(T)
                   ? fc_scratch(FC_SCRATCH_SHARED, (size_t)(nsl * aslice) * sizeof(T))
                   : NULL;
-    const FCN(rg_plan) rp = {.g = g, .x = cx->x, .ncls = ncls, .nsl = nsl, .kcs = kcs, .j0c = j0c, .kapc = kapc,
+    const FCN(rg_plan) rp = {.g = g, .x = cx->x, .ncls = ncls, .nsl = nsl, .kcs = kcs, .j0c = j0c, .kapc = (const int64_t *const *)kapc,
                              .sfirst = sfirst, .xo = xo, .xct = xct, .rlo = rlo, .rhi = rhi, .slo = slo, .shi = shi};
     int err = FC_OK;
 #pragma omp parallel num_threads(nt)
