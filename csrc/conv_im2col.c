@@ -918,7 +918,7 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
  * kind of its row x the kind of its column: wip_axis) a product over the rows of the reduction it
  * keeps.  Torch's direct kernels skip the padding's taps; the GEMM multiplied them by zero: 18 % of
  * ResNet-18's 512 @7 at batch 1, 9 % of layer4's 3x3/2.  Leaving out exact zeros, a pixel's sum is
- * the GEMM's bit for bit, but in tiles of one or two pixels (rg_acc_short's partial sums).  Every
+ * the GEMM's bit for bit (a Dask chunk's too, whatever its pixels' classes and tiles).  Every
  * tap a class keeps lies inside x, so A is gathered from x itself: the phase planes (a copy of x
  * built by the team, each core then reading the other's half) were 5 % of layer4's 3x3/2 at batch
  * 1.  The threads split W's columns; each packs B (W^T) a slice at a time for its columns; A is
@@ -946,39 +946,56 @@ static inline __attribute__((always_inline)) void FCN(rg_acc)(int R, int64_t kb,
     }
 }
 
-/* rg_acc for a tile of one or two rows: its 2 R vector chains would wait on the FMA's latency (4
- * cycles, a zmm FMA a cycle: a corner's tile ran at half speed, 7 % of ResNet-18's 512 @7 at batch
- * 1), so the reduction's rows are summed in 4 / R interleaved partial sums, added at the end */
-static inline __attribute__((always_inline)) void FCN(rg_acc_short)(int R, int64_t kb, const T *restrict a,
-                                                                    const int64_t *kap, int64_t k0,
-                                                                    const T *restrict b, V acc[][GEMM_NV])
+/* A tile of one or two rows over np panels of B at once (bp: the first, pstride apart), c[i][col of
+ * panel j ..] (+)= its sums: one panel's 2 R vector chains waited on the FMA's latency (4 cycles, a
+ * zmm FMA a cycle: a corner's tile ran at half speed, 7 % of ResNet-18's 512 @7 at batch 1); each
+ * sum runs in rg_acc's order, so the bits are the same */
+#define RG_SHORT_NP 4 /* panels of a short tile at most (4 / R) */
+static inline __attribute__((always_inline)) void FCN(rg_short)(const int R, const int np, int64_t kb,
+                                                                const T *restrict a, const int64_t *kap,
+                                                                int64_t k0, const T *bp, int64_t pstride, T *c,
+                                                                int64_t ldc, int64_t ncols, int add)
 {
-    enum { NS = 4 };
-    V part[NS][2][GEMM_NV];
-    const int ns = NS / R;
-    for (int s = 0; s < NS; s++)
-        for (int i = 0; i < 2; i++)
-            for (int v = 0; v < GEMM_NV; v++) part[s][i][v] = (V){0};
-    int64_t k = 0;
-    for (; k + ns <= kb; k += ns)
-#pragma GCC unroll 4
-        for (int s = 0; s < ns; s++) {
-            const T *bk = b + (kap ? kap[k + s] - k0 : k + s) * GEMM_NR;
-            for (int i = 0; i < R; i++) {
-                const V ai = FCN(splat)(a[(k + s) * R + i]);
-                for (int v = 0; v < GEMM_NV; v++) part[s][i][v] += ai * FCN(loadu)(bk + v * VL);
-            }
-        }
-    for (; k < kb; k++) {
-        const T *bk = b + (kap ? kap[k] - k0 : k) * GEMM_NR;
+    V acc[RG_SHORT_NP][2][GEMM_NV];
+    for (int j = 0; j < np; j++)
+        for (int i = 0; i < R; i++)
+            for (int v = 0; v < GEMM_NV; v++) acc[j][i][v] = (V){0};
+    for (int64_t k = 0; k < kb; k++) {
+        const T *bk = bp + (kap ? kap[k] - k0 : k) * GEMM_NR;
         for (int i = 0; i < R; i++) {
             const V ai = FCN(splat)(a[k * R + i]);
-            for (int v = 0; v < GEMM_NV; v++) part[0][i][v] += ai * FCN(loadu)(bk + v * VL);
+            for (int j = 0; j < np; j++)
+                for (int v = 0; v < GEMM_NV; v++) acc[j][i][v] += ai * FCN(loadu)(bk + j * pstride + v * VL);
         }
     }
-    for (int i = 0; i < R; i++)
-        for (int v = 0; v < GEMM_NV; v++)
-            acc[i][v] = (part[0][i][v] + part[1][i][v]) + (part[2][i][v] + part[3][i][v]);
+    for (int j = 0; j < np; j++) {
+        const int64_t nr = FC_MIN((int64_t)GEMM_NR, ncols - j * GEMM_NR);
+        for (int i = 0; i < R; i++)
+            for (int v = 0; v < GEMM_NV && v * VL < nr; v++) {
+                T *ci = c + i * ldc + j * GEMM_NR + v * VL;
+                V r = acc[j][i][v];
+                if (add) r += FCN(load_lanes)(ci, nr - v * VL);
+                FCN(store_lanes)(ci, r, nr - v * VL);
+            }
+    }
+}
+
+/* rg_short of a tile (R rows, kb of the reduction: those of kl, NULL: the slice's; A at a) over np
+ * panels of B, np <= 4 / R */
+static void FCN(rg_short_tile)(int R, int64_t kb, const T *a, const int64_t *kl, int np, int64_t k0, const T *bp,
+                               int64_t pstride, T *c, int64_t ldc, int64_t ncols, int add)
+{
+#define FC_RG_SHORT(r, n)                                                                                   \
+    if (R == r && np == n) {                                                                                \
+        if (kl)                                                                                             \
+            FCN(rg_short)(r, n, kb, a, kl, k0, bp, pstride, c, ldc, ncols, add);                             \
+        else                                                                                                \
+            FCN(rg_short)(r, n, kb, a, NULL, k0, bp, pstride, c, ldc, ncols, add);                           \
+        return;                                                                                             \
+    }
+    FC_RG_SHORT(1, 1) FC_RG_SHORT(1, 2) FC_RG_SHORT(1, 3) FC_RG_SHORT(1, 4)
+    FC_RG_SHORT(2, 1) FC_RG_SHORT(2, 2)
+#undef FC_RG_SHORT
 }
 
 /* c[i][0 .. nr) (+)= the tile's sums, R rows ldc apart */
@@ -994,16 +1011,7 @@ static void FCN(rg_tile)(int R, int64_t kb, const T *a, const int64_t *kap, int6
         else /* (all the slice's rows: no index in the loop) */        \
             FCN(rg_acc)(n, kb, a, NULL, k0, b, acc);                   \
         break;
-#define FC_RG_SHORT(n)                                                 \
-    case n:                                                            \
-        if (kap)                                                       \
-            FCN(rg_acc_short)(n, kb, a, kap, k0, b, acc);              \
-        else                                                           \
-            FCN(rg_acc_short)(n, kb, a, NULL, k0, b, acc);             \
-        break;
-        FC_RG_SHORT(1) FC_RG_SHORT(2)
-#undef FC_RG_SHORT
-        FC_RG_CASE(3) FC_RG_CASE(4) FC_RG_CASE(5) FC_RG_CASE(6)
+        FC_RG_CASE(1) FC_RG_CASE(2) FC_RG_CASE(3) FC_RG_CASE(4) FC_RG_CASE(5) FC_RG_CASE(6)
         FC_RG_CASE(7) FC_RG_CASE(8) FC_RG_CASE(9) FC_RG_CASE(10) FC_RG_CASE(11) FC_RG_CASE(12)
 #undef FC_RG_CASE
     default: return;
@@ -1154,7 +1162,8 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
     T *aall = nt > 1 && nsl * aslice <= RG_A_ONCE / (int64_t)sizeof(T)
                   ? fc_scratch(FC_SCRATCH_SHARED, (size_t)(nsl * aslice) * sizeof(T))
                   : NULL;
-    const FCN(rg_plan) rp = {.g = g, .x = cx->x, .ncls = ncls, .nsl = nsl, .kcs = kcs, .j0c = j0c, .kapc = (const int64_t *const *)kapc,
+    const FCN(rg_plan) rp = {.g = g, .x = cx->x, .ncls = ncls, .nsl = nsl, .kcs = kcs, .j0c = j0c,
+                             .kapc = (const int64_t *const *)kapc,
                              .sfirst = sfirst, .xo = xo, .xct = xct, .rlo = rlo, .rhi = rhi, .slo = slo, .shi = shi};
     int err = FC_OK;
 #pragma omp parallel num_threads(nt)
@@ -1185,9 +1194,19 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
                     const T *bp = bbuf + (pp - p0) * kc * GEMM_NR;
                     for (int ti = 0; ti < nti; ti++) {
                         const FCN(rg_tile_t) *tt = tiles + ti;
-                        FCN(rg_tile)((int)tt->R, tt->kb, tt->a, tt->kl, k0, bp, yt + tt->t0 * Kg + col, Kg, nr, sl > 0);
+                        if (tt->R > 2)
+                            FCN(rg_tile)((int)tt->R, tt->kb, tt->a, tt->kl, k0, bp, yt + tt->t0 * Kg + col, Kg, nr,
+                                         sl > 0);
                     }
                 }
+                for (int ti = 0; ti < nti; ti++) /* (tiles of one or two rows: 4 / R panels at once) */
+                    for (int64_t pp = p0, np; pp < p1 && tiles[ti].R <= 2; pp += np) {
+                        np = FC_MIN(4 / tiles[ti].R, p1 - pp);
+                        const FCN(rg_tile_t) *tt = tiles + ti;
+                        FCN(rg_short_tile)((int)tt->R, tt->kb, tt->a, tt->kl, (int)np, k0,
+                                           bbuf + (pp - p0) * kc * GEMM_NR, kc * GEMM_NR,
+                                           yt + tt->t0 * Kg + pp * GEMM_NR, Kg, Kg - pp * GEMM_NR, sl > 0);
+                    }
             }
             /* (pixel, channel) -> y[n][k][pixel] + bias, the thread's channels */
             for (int64_t jj = 0; jj < npix; jj++) {

@@ -147,8 +147,8 @@ CASES = [
     # pixel rows grouped by the kinds of their row and column, gathered from x itself (no phase
     # planes): 36 pixels of 3 images, taps in the padding on both axes at the corners
     Case(2, 3, 12, (9, 8), 72, (5, 5), stride=2, padding=3, dilation=2),
-    # tiles of one and two pixel rows (a corner of one image, of two) summed in interleaved partial
-    # sums, slices of the reduction not a multiple of their count (float32: 80-84 rows a corner)
+    # tiles of one and two pixel rows (a corner of one image, of two) over 4 / R panels of W at once
+    # (64 channels: two panels, fewer than 4 / R), slices of 80-84 reduction rows a corner
     Case(2, 1, 41, (7, 7), 64, (3, 3), padding=1),
     Case(2, 2, 41, (7, 7), 64, (3, 3), padding=1),
 ]
