@@ -1042,7 +1042,7 @@ typedef struct FCN(rg_plan) {
     const fc_conv_geom *g;
     const T *x;
     int ncls;
-    int64_t nsl, kcs;
+    int64_t nsl, kcs, CgRS;
     const int64_t *j0c, *const *kapc, *sfirst, *xo, *xct, *rlo, *rhi, *slo, *shi;
 } FCN(rg_plan);
 #define RG_A_ONCE (2 << 20) /* bytes: A gathered once for the team at most */
@@ -1052,7 +1052,7 @@ typedef struct FCN(rg_plan) {
 static int FCN(rg_tiles)(const FCN(rg_plan) *rp, int64_t sl, T *a, int gather, FCN(rg_tile_t) *tiles)
 {
     const fc_conv_geom *g = rp->g;
-    const int64_t k0 = sl * rp->kcs, kc = FC_MIN(rp->kcs, g->C / g->G * g->R * g->S - k0);
+    const int64_t k0 = sl * rp->kcs, kc = FC_MIN(rp->kcs, rp->CgRS - k0);
     int nti = 0;
     for (int c = 0; c < rp->ncls; c++) {
         const int all = rp->rhi[c] - rp->rlo[c] == g->R && rp->shi[c] - rp->slo[c] == g->S;
@@ -1124,7 +1124,8 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
         return FC_ERR_NOMEM;
     }
     int64_t *xo = perm + npix, *kap = xo + npix, *sfirst = kap + nrows, *xct = sfirst + ncls * (nsl + 1);
-    int64_t j0c[RG_CLASSES + 1], *kapc[RG_CLASSES];
+    int64_t j0c[RG_CLASSES + 1];
+    const int64_t *kapc[RG_CLASSES];
     for (int64_t c = 0; c < Cg; c++)
         for (int64_t r = 0; r < g->R; r++)
             for (int64_t t = 0; t < g->S; t++)
@@ -1162,9 +1163,9 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
     T *aall = nt > 1 && nsl * aslice <= RG_A_ONCE / (int64_t)sizeof(T)
                   ? fc_scratch(FC_SCRATCH_SHARED, (size_t)(nsl * aslice) * sizeof(T))
                   : NULL;
-    const FCN(rg_plan) rp = {.g = g, .x = cx->x, .ncls = ncls, .nsl = nsl, .kcs = kcs, .j0c = j0c,
-                             .kapc = (const int64_t *const *)kapc,
-                             .sfirst = sfirst, .xo = xo, .xct = xct, .rlo = rlo, .rhi = rhi, .slo = slo, .shi = shi};
+    const FCN(rg_plan) rp = {.g = g, .x = cx->x, .ncls = ncls, .nsl = nsl, .kcs = kcs, .CgRS = CgRS,
+                             .j0c = j0c, .kapc = kapc, .sfirst = sfirst, .xo = xo, .xct = xct,
+                             .rlo = rlo, .rhi = rhi, .slo = slo, .shi = shi};
     int err = FC_OK;
 #pragma omp parallel num_threads(nt)
     {
@@ -1199,14 +1200,16 @@ static int FCN(conv_rows_grouped)(T *y, T *yt, const T *w, const T *bias, const 
                                          sl > 0);
                     }
                 }
-                for (int ti = 0; ti < nti; ti++) /* (tiles of one or two rows: 4 / R panels at once) */
-                    for (int64_t pp = p0, np; pp < p1 && tiles[ti].R <= 2; pp += np) {
-                        np = FC_MIN(4 / tiles[ti].R, p1 - pp);
-                        const FCN(rg_tile_t) *tt = tiles + ti;
+                for (int ti = 0; ti < nti; ti++) { /* (tiles of one or two rows: 4 / R panels at once) */
+                    const FCN(rg_tile_t) *tt = tiles + ti;
+                    if (tt->R > 2) continue;
+                    for (int64_t pp = p0, np; pp < p1; pp += np) {
+                        np = FC_MIN(4 / tt->R, p1 - pp);
                         FCN(rg_short_tile)((int)tt->R, tt->kb, tt->a, tt->kl, (int)np, k0,
                                            bbuf + (pp - p0) * kc * GEMM_NR, kc * GEMM_NR,
                                            yt + tt->t0 * Kg + pp * GEMM_NR, Kg, Kg - pp * GEMM_NR, sl > 0);
                     }
+                }
             }
             /* (pixel, channel) -> y[n][k][pixel] + bias, the thread's channels */
             for (int64_t jj = 0; jj < npix; jj++) {
