@@ -298,12 +298,13 @@ static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const
     }
 }
 
-/* The block's products M_xi = U_xi V_xi (KP panels of U): Mb[xi][KP * MR][TB]. */
-static void FCN(wg_products)(T *restrict Mb, const T *U, int64_t ux, const T *Vb, const fc_wg_geo *q, int64_t KP,
+/* The block's products M_xi = U_xi V_xi for xi < nxi (KP panels of U, CI rows of V):
+ * Mb[xi][KP * MR][TB]. */
+static void FCN(wg_products)(T *restrict Mb, const T *U, int64_t ux, const T *Vb, int nxi, int64_t CI, int64_t KP,
                              int64_t TB, int64_t vx, int64_t mx)
 {
-    const int64_t CI = q->CI, pw = FCN(wg_pw)(TB), npanels = TB / pw;
-    for (int xi = 0; xi < WG_XI; xi++)
+    const int64_t pw = FCN(wg_pw)(TB), npanels = TB / pw;
+    for (int xi = 0; xi < nxi; xi++)
         for (int64_t tp = 0; tp < npanels; tp++) {
             const T *b = Vb + xi * vx + tp * CI * pw;
             for (int64_t kp = 0; kp < KP; kp++) {
@@ -400,7 +401,7 @@ static void FCN(wg_units)(T *y, const T *x, const T *w, const T *bias, const fc_
         if (!Vb || !Mb) continue;
         FCN(wg_tiles)(tl, q, b * TB, TB);
         FCN(wg_input)(Vb, xp, q, tl, TB, PH, PW, vx, 0, q->CI);
-        FCN(wg_products)(Mb, U, FCN(wg_ux)(KP, q->CI), Vb, q, KP, TB, vx, mx);
+        FCN(wg_products)(Mb, U, FCN(wg_ux)(KP, q->CI), Vb, WG_XI, q->CI, KP, TB, vx, mx);
         FCN(wg_output)(y, Mb, bias, q, tl, TB, mx, 0, q->KO, accumulate);
     }
     fc_fp_leave(fp);
@@ -438,7 +439,7 @@ static void FCN(wg_ksplit_units)(T *y, const T *x, const T *w, const T *bias, co
         const int64_t kp0 = c * kcp, np = FC_MIN(kcp, KP - kp0);
         for (int64_t kp = kp0; kp < kp0 + np; kp++)
             for (int64_t ci = 0; ci < CI; ci++) FCN(wg_weight_panel)(Uc, ux, w, q, kp, ci, kp - kp0, flip);
-        FCN(wg_products)(Mc, Uc, ux, Vall, q, np, TB, vx, mx);
+        FCN(wg_products)(Mc, Uc, ux, Vall, WG_XI, CI, np, TB, vx, mx);
         FCN(wg_output)(y, Mc, bias, q, tl, TB, mx, kp0 * GEMM_MR, FC_MIN(q->KO, (kp0 + np) * GEMM_MR), accumulate);
     }
     fc_fp_leave(fp);

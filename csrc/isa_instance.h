@@ -10,6 +10,7 @@
 #include "conv_direct_backward_input.c"
 #include "conv_direct_backward_weight.c"
 #include "conv_winograd.c"
+#include "conv_winograd1d.c"
 #include "pool.c"
 #include "vmath.h"
 #include "rnn.c"
@@ -28,6 +29,8 @@ static int FCN(conv2d_forward)(int algo, T *y, const T *x, const T *w, const T *
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
     if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) return FCN(conv_winograd_forward)(y, x, w, bias, &g, nthreads);
+    if (algo == FC_ALGO_WINOGRAD && fc_winograd1d_fits(&g))
+        return FCN(conv_winograd1d_forward)(y, x, w, bias, &g, nthreads);
     if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_forward)(y, x, w, bias, &g, nthreads);
     return FCN(conv_im2col_forward)(y, x, w, bias, &g, nthreads);
 }
@@ -40,6 +43,8 @@ static int FCN(conv2d_backward_input)(int algo, T *dx, const T *dy, const T *w, 
     /* dx overwritten: zeroed first for the kernels that add into it (the strided depthwise
      * planes and the pointwise GEMM store every element) */
     const size_t bytes = (size_t)(g.N * g.C * g.H * g.W) * sizeof(T);
+    if (algo == FC_ALGO_WINOGRAD && fc_winograd1d_grad_fits(&g)) /* (every element stored) */
+        return FCN(conv_winograd1d_backward_input)(dx, dy, w, &g, nthreads);
     if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) {
         memset(dx, 0, bytes);
         return FCN(conv_winograd_backward_input)(dx, dy, w, &g, nthreads);

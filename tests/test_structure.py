@@ -122,7 +122,7 @@ def test_the_backends_have_one_interface():
     from fastconv import _cpu, _gpu
 
     def interface(mod):
-        flags = ("can_measure", "winograd_weight_gradient")
+        flags = ("can_measure", "winograd_weight_gradient", "winograd_1d")
         return {n for n in dir(mod) if not n.startswith("_") and (callable(getattr(mod, n)) or n in flags)
                 and getattr(getattr(mod, n), "__module__", mod.__name__) != "builtins"}
 

@@ -2,7 +2,9 @@
 forward and both gradients against the float64 reference over sizes that
 are not multiples of the 4x4 tile, maps smaller than a tile, every padding
 it takes, tile blocks that span images, every SIMD level; its error next to
-direct's; when auto takes it; what it refuses."""
+direct's; when auto takes it; what it refuses.  The same for the 1-D
+Winograd F(4, 3) (csrc/conv_winograd1d.c): strides, dilations, long
+kernels in pieces."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -172,10 +174,150 @@ def test_refuses_what_it_cannot_compute(kwargs, wshape):
     with pytest.raises(ValueError, match="algorithm='winograd' needs a 3x3 kernel"):
         fastconv.conv2d(x, w, algorithm="winograd", **kwargs)
     with pytest.raises(ValueError, match="algorithm='winograd' needs a 3x3 kernel"):
-        fastconv.conv1d(x[:, :, 0], w[:, :, 0] if w.shape[1] == 3 else np.zeros((4, 3, 3), np.float32),
-                        padding=1, algorithm="winograd")
-    with pytest.raises(ValueError, match="algorithm='winograd' needs a 3x3 kernel"):
         fastconv.conv_transpose2d(x, np.zeros((3, 4, 3, 3), np.float32), stride=2, algorithm="winograd")
+
+
+# ---- 1-D: Winograd F(4, 3) (csrc/conv_winograd1d.c) ------------------------------------------------
+
+# (N, C, L, K, taps, stride, dilation, padding)
+CASES_1D = [
+    (2, 5, 30, 7, 3, 1, 1, 1),       # 8 tiles per row; K not a multiple of the micro-kernel's rows
+    (3, 4, 50, 10, 3, 1, 4, 4),      # dilation 4: 4 output phases (the TCN layer's form)
+    (1, 3, 17, 9, 3, 1, 2, 2),       # phases of unequal lengths
+    (2, 6, 40, 5, 11, 2, 1, 5),      # stride 2, 11 taps: 2 input phases of 2 pieces (the speech layer's)
+    (2, 4, 25, 6, 7, 3, 1, 3),       # stride 3
+    (2, 8, 101, 16, 4, 2, 1, 0),     # an even kernel at stride 2, unpadded
+    (1, 8, 33, 16, 5, 1, 1, 2),      # 5 taps: 2 pieces, the last 1 tap
+    (2, 3, 20, 3, 2, 1, 1, 0),       # 2 taps
+    (2, 5, 13, 9, 6, 1, 2, 10),      # padding d (taps - 1)
+    (1, 1, 5, 1, 2, 1, 1, 1),        # one channel, one tile
+    (3, 17, 77, 33, 3, 2, 1, 1),     # 3 taps at stride 2
+    (2, 4, 7, 4, 3, 1, 5, 10),       # dilation past the phases that hold outputs
+    (1, 16, 1000, 24, 3, 1, 4, 4),   # several blocks of tiles
+    (9, 3, 40, 4, 3, 1, 1, 1),       # blocks of tiles that span sequences
+]
+
+
+def case_id_1d(c):
+    return "N{}C{}L{}K{}k{}s{}d{}p{}".format(*c)
+
+
+def check_1d(case, dtype, rng, bias=True):
+    N, C, L, K, S, s, d, p = case
+    x = rng.standard_normal((N, C, L)).astype(dtype)
+    w = rng.standard_normal((K, C, S)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    ra = dict(stride=(s,), pads=((p, p),), dilation=(d,), groups=1)
+    y = fastconv.conv1d(x, w, b, stride=s, padding=p, dilation=d, algorithm="winograd")
+    expected = ref.conv_forward(x, w, b, **ra)
+    _bound_check(y, expected, ref.conv_forward(np.abs(x), np.abs(w), None if b is None else np.abs(b), **ra),
+                 S * C, dtype)
+    gy = rng.standard_normal(expected.shape).astype(dtype)
+    gx = fastconv.conv1d_grad_input(x.shape, w, gy, stride=s, padding=p, dilation=d, algorithm="winograd")
+    _bound_check(gx, ref.conv_grad_input(x.shape, w, gy, **ra), ref.conv_grad_input(x.shape, np.abs(w), np.abs(gy), **ra),
+                 S * K, dtype)
+    gw = fastconv.conv1d_grad_weight(x, w.shape, gy, stride=s, padding=p, dilation=d, algorithm="winograd")
+    _bound_check(gw, ref.conv_grad_weight(x, w.shape, gy, **ra),
+                 ref.conv_grad_weight(np.abs(x), w.shape, np.abs(gy), **ra), N * expected.shape[2], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES_1D, ids=case_id_1d)
+def test_winograd_1d_against_reference(case, dtype, rng):
+    check_1d(case, dtype, rng, bias=case[0] % 2 == 0)
+
+
+def test_winograd_1d_every_simd_level(simd_level, rng):
+    for case in CASES_1D:
+        for dtype in DTYPES:
+            check_1d(case, dtype, rng)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(N=st.integers(1, 4), C=st.integers(1, 9), K=st.integers(1, 20), L=st.integers(1, 90), S=st.integers(2, 12),
+       strided=st.booleans(), step=st.integers(1, 5), pfrac=st.floats(0, 1), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**32 - 1))
+def test_winograd_1d_property(N, C, K, L, S, strided, step, pfrac, dtype, seed):
+    s, d = (step, 1) if strided else (1, step)
+    p = int(pfrac * d * (S - 1))
+    if L + 2 * p < d * (S - 1) + 1:
+        with pytest.raises(ValueError):
+            fastconv.conv1d(np.zeros((N, C, L), dtype), np.zeros((K, C, S), dtype), stride=s, padding=p, dilation=d,
+                            algorithm="winograd")
+        return
+    check_1d((N, C, L, K, S, s, d, p), dtype, np.random.default_rng(seed), bias=seed % 2 == 0)
+
+
+def test_winograd_1d_threads_do_not_change_results(rng):
+    x = rng.standard_normal((5, 12, 300)).astype(np.float32)
+    w = rng.standard_normal((10, 12, 3)).astype(np.float32)
+    gy = rng.standard_normal((5, 10, 300)).astype(np.float32)
+    outs = []
+    for n in (1, 2, 3):
+        with fastconv.threads(n):
+            outs.append((fastconv.conv1d(x, w, padding=2, dilation=2, algorithm="winograd"),
+                         fastconv.conv1d_grad_input(x.shape, w, gy, padding=2, dilation=2, algorithm="winograd")))
+    for y, gx in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0][0])
+        np.testing.assert_array_equal(gx, outs[0][1])
+
+
+def test_winograd_1d_float32_error_within_4x_direct():
+    """Random and ReLU'd data on the sweep's TCN and speech layers (smaller): the forward and the
+    input gradient within 4x of direct's float32 error against float64 (bench/RESULTS.md)."""
+    rng = np.random.default_rng(5)
+    for xs, ws, kw in [((2, 64, 300), (64, 64, 3), dict(padding=4, dilation=4)),
+                       ((1, 64, 400), (96, 64, 11), dict(stride=2, padding=5))]:
+        x = rng.standard_normal(xs)
+        w = rng.standard_normal(ws) * np.sqrt(2 / (ws[1] * ws[2]))
+        for data in (x, np.maximum(x, 0)):
+            exact = fastconv.conv1d(data, w, **kw)
+            gy = rng.standard_normal(exact.shape)
+            ops = {"forward": lambda a, v: fastconv.conv1d(v[0], v[1], algorithm=a, **kw)}
+            if kw.get("stride", 1) == 1:
+                ops["grad_input"] = lambda a, v: fastconv.conv1d_grad_input(xs, v[1], v[2], algorithm=a, **kw)
+            for name, op in ops.items():
+                ref64 = op("direct", (data, w, gy))
+                e = {a: np.abs(op(a, (data.astype(np.float32), w.astype(np.float32), gy.astype(np.float32)))
+                               - ref64).max() / np.abs(ref64).max() for a in ("direct", "winograd")}
+                assert e["winograd"] <= 4 * e["direct"], (name, xs, e)
+
+
+def test_winograd_1d_auto():
+    """auto: float32 layers where it saves 1.8x of the multiplies or more, with 64 or more channels
+    each way over 128 or more tiles; the forward and (stride 1) the input gradient."""
+    tcn = fastconv.ConvPlan((8, 128, 1000), (128, 128, 3), np.float32, padding=4, dilation=4)
+    assert tcn.algorithm["forward"] == tcn.algorithm["grad_input"] == "winograd"
+    assert tcn.algorithm["grad_weight"] != "winograd"
+    speech = fastconv.ConvPlan((4, 128, 1600), (256, 128, 11), np.float32, stride=2, padding=5)
+    assert speech.algorithm["forward"] == "winograd" and speech.algorithm["grad_input"] != "winograd"
+    for args, kw in [(((8, 128, 1000), (128, 128, 3)), dict(dtype=np.float64, padding=1)),  # float64
+                     (((2, 512, 4000), (512, 512, 3)), dict(stride=2, padding=1)),  # 3 taps at stride 2: none fewer
+                     (((16, 128, 50), (128, 128, 5)), dict(padding=2)),  # 5 taps: 1.67x fewer
+                     (((32, 32, 100), (32, 32, 3)), dict(padding=1)),  # few channels
+                     (((1, 256, 100), (256, 256, 3)), dict(padding=1))]:  # 25 tiles
+        dtype = kw.pop("dtype", np.float32)
+        assert "winograd" not in fastconv.ConvPlan(*args, dtype, **kw).algorithm.values(), args
+
+
+@pytest.mark.parametrize("kwargs, wshape", [
+    (dict(stride=2, dilation=2, padding=2), (4, 3, 3)),
+    (dict(groups=3, padding=1), (6, 1, 3)),
+    (dict(padding=3), (4, 3, 3)),     # past d (taps - 1)
+    (dict(padding=0), (4, 3, 1)),     # one tap
+    (dict(stride=9, padding=1), (4, 3, 3)),
+])
+def test_winograd_1d_refuses_what_it_cannot_compute(kwargs, wshape):
+    with pytest.raises(ValueError, match="or a 1-D kernel of 2 or more taps"):
+        fastconv.conv1d(np.zeros((1, 3, 40), np.float32), np.zeros(wshape, np.float32), algorithm="winograd", **kwargs)
+
+
+def test_winograd_1d_conv2d_of_one_row(rng):
+    """A conv2d over one row with a 1 x k kernel is a 1-D layer: it takes the 1-D Winograd."""
+    x = rng.standard_normal((2, 6, 1, 50)).astype(np.float32)
+    w = rng.standard_normal((5, 6, 1, 3)).astype(np.float32)
+    np.testing.assert_allclose(fastconv.conv2d(x, w, padding=(0, 1), algorithm="winograd"),
+                               fastconv.conv2d(x, w, padding=(0, 1), algorithm="direct"), rtol=1e-4, atol=1e-4)
 
 
 def test_conv_transpose2d_runs_it(rng):

@@ -21,22 +21,28 @@ from fastconv import nn
 from fastconv.nn import zoo
 
 
-OPS = {
-    "forward": lambda a, x, w, gy: fastconv.conv2d(x, w, padding=1, algorithm=a),
-    "input gradient": lambda a, x, w, gy: fastconv.conv2d_grad_input(x.shape, w, gy, padding=1, algorithm=a),
-    "weight gradient": lambda a, x, w, gy: fastconv.conv2d_grad_weight(x, w.shape, gy, padding=1, algorithm=a),
-}
+def _ops(nd):
+    conv, gi, gw = ((fastconv.conv2d, fastconv.conv2d_grad_input, fastconv.conv2d_grad_weight) if nd == 2 else
+                    (fastconv.conv1d, fastconv.conv1d_grad_input, fastconv.conv1d_grad_weight))
+    return {
+        "forward": lambda a, x, w, gy, kw: conv(x, w, algorithm=a, **kw),
+        "input gradient": lambda a, x, w, gy, kw: gi(x.shape, w, gy, algorithm=a, **kw),
+        "weight gradient": lambda a, x, w, gy, kw: gw(x, w.shape, gy, algorithm=a, **kw),
+    }
 
 
-def errors(x, w, gy=None, op="forward"):
-    """{algorithm: (max error / max |result|, rms error / rms result)} of a float32 operation."""
-    f = OPS[op]
+def errors(x, w, gy=None, op="forward", **kw):
+    """{algorithm: (max error / max |result|, rms error / rms result)} of a float32 operation
+    (conv2d or, x of 3 axes, conv1d; kw its stride, padding and dilation: padding 1 if not given)."""
+    f = _ops(x.ndim - 2)[op]
+    kw.setdefault("padding", 1)
     x32, w32 = x.astype(np.float32), w.astype(np.float32)
     g32 = None if gy is None else gy.astype(np.float32)
-    exact = f("direct", x32.astype(np.float64), w32.astype(np.float64), None if gy is None else g32.astype(np.float64))
+    exact = f("direct", x32.astype(np.float64), w32.astype(np.float64), None if gy is None else g32.astype(np.float64),
+              kw)
     out = {}
     for algo in ("direct", "winograd"):
-        d = f(algo, x32, w32, g32).astype(np.float64) - exact
+        d = f(algo, x32, w32, g32, kw).astype(np.float64) - exact
         out[algo] = (np.abs(d).max() / np.abs(exact).max(), np.sqrt(np.mean(d ** 2) / np.mean(exact ** 2)))
     return out
 
@@ -55,19 +61,53 @@ def random_rows(rng):
             yield name, f"{op}, N(0, 1) data and output gradient", errors(x, w, gy, op)
 
 
-def trained_rows(epochs):
-    xtr, ytr, xte, yte = zoo.load_digits()
-    model = zoo.digits_cnn(seed=0)
+def random_rows_1d(rng):
+    """1-D layers (Winograd F(4, 3), csrc/conv_winograd1d.c): (name, x shape, w shape, conv keywords)."""
+    layers = [("TCN k3 d4 128, L 1000, batch 2", (2, 128, 1000), (128, 128, 3), dict(padding=4, dilation=4)),
+              ("speech k11/2 128->256, L 1600, batch 1", (1, 128, 1600), (256, 128, 11), dict(stride=2, padding=5)),
+              ("conv1d k3 512, L 1000, batch 1", (1, 512, 1000), (512, 512, 3), dict(padding=1)),
+              ("conv1d k9 64, L 1000, batch 2", (2, 64, 1000), (64, 64, 9), dict(padding=4))]
+    for name, xs, ws, kw in layers:
+        x = rng.standard_normal(xs)
+        w = rng.standard_normal(ws) * np.sqrt(2 / (ws[1] * ws[2]))
+        yield name, "N(0, 1)", errors(x, w, **kw)
+        yield name, "N(0, 1) after ReLU", errors(np.maximum(x, 0), w, **kw)
+        if kw.get("stride", 1) == 1:
+            gy = rng.standard_normal(fastconv.conv1d(x, w, **kw).shape)
+            yield name, "input gradient, N(0, 1) data and output gradient", errors(x, w, gy, "input gradient", **kw)
+
+
+def _trained(model, data, epochs, conv_type, describe):
+    """Each conv layer of `model` (trained on data) with its trained weights on the activations the
+    test inputs bring to it: (name, data, errors); describe(n, w, a, kw, acc) names a layer."""
+    xtr, ytr, xte, yte = data
     model.fit(xtr, ytr, epochs=epochs, batch_size=32, verbose=0)
     acc = model.evaluate(xte, yte, verbose=0)[1]
     a, conv = xte, 0
     for layer in model.layers:
-        if isinstance(layer, nn.layers.Conv2D):
+        if isinstance(layer, conv_type):
             conv += 1
             w = np.asarray(layer.params["weight"], np.float64)
-            yield (f"digits CNN conv{conv} {w.shape[1]}->{w.shape[0]} @{a.shape[-1]} (test accuracy {acc:.3f})",
-                   "trained weights, test images' activations", errors(np.asarray(a, np.float64), w))
+            kw = dict(stride=layer.strides, padding=layer.padding)
+            yield (describe(conv, w, a, kw, acc), "trained weights, test inputs' activations",
+                   errors(np.asarray(a, np.float64), w, **kw))
         a = layer(a)
+
+
+def trained_rows(epochs):
+    """zoo.digits_cnn trained on scikit-learn's digits (3x3 stride-1 layers)."""
+    return _trained(zoo.digits_cnn(seed=0), zoo.load_digits(), epochs, nn.layers.Conv2D,
+                    lambda n, w, a, kw, acc: f"digits CNN conv{n} {w.shape[1]}->{w.shape[0]} @{a.shape[-1]} "
+                                             f"(test accuracy {acc:.3f})")
+
+
+def trained_rows_1d(epochs):
+    """zoo.mnist1d_cnn trained on MNIST-1D: its k5/2 and k3/2 layers (Winograd by request only: auto
+    takes the 1-D Winograd where it saves 1.8x or more of the multiplies, fastconv/_cpu/conv.py)."""
+    xtr, ytr, xte, yte = zoo.load_mnist1d()
+    return _trained(zoo.mnist1d_cnn(seed=0), (xtr[:, None], ytr, xte[:, None], yte), epochs, nn.layers.Conv1D,
+                    lambda n, w, a, kw, acc: f"MNIST-1D CNN conv{n} {w.shape[1]}->{w.shape[0]} "
+                                             f"k{w.shape[2]}/{kw['stride'][0]} (test accuracy {acc:.3f})")
 
 
 def main():
@@ -77,7 +117,8 @@ def main():
     rng = np.random.default_rng(0)
     print("| layer | data | direct max | Winograd max | ratio | direct rms | Winograd rms | ratio |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, data, e in list(random_rows(rng)) + list(trained_rows(args.epochs)):
+    rows = list(random_rows(rng)) + list(trained_rows(args.epochs)) + list(random_rows_1d(rng))
+    for name, data, e in rows + list(trained_rows_1d(args.epochs)):
         (dm, dr), (wm, wr) = e["direct"], e["winograd"]
         print(f"| {name} | {data} | {dm:.2e} | {wm:.2e} | {wm / dm:.2f}x | {dr:.2e} | {wr:.2e} | {wr / dr:.2f}x |",
               flush=True)

@@ -23,7 +23,7 @@ import numpy as np
 from . import _backend, _conv_fft, _cpu, _threads
 from ._arrays import get_array_module
 from ._ext import _fastconv as _core
-from ._geometry import ConvGeometry, winograd_fits
+from ._geometry import ConvGeometry, winograd1d_fits, winograd_fits
 from ._validation import (
     FLOAT_DTYPES,
     MAX_EXTENT,
@@ -150,9 +150,10 @@ def sparse(geom):
 
 def check_winograd(geom, weight_shape):
     """ValueError unless algorithm='winograd' can compute this convolution."""
-    if not winograd_fits(geom):
+    if not (winograd_fits(geom) or winograd1d_fits(geom)):
         raise ValueError(f"algorithm='winograd' needs a 3x3 kernel with stride 1, dilation 1, groups 1 and padding "
-                         f"at most 2 (conv2d); received weight shape {tuple(weight_shape)}, stride "
+                         f"at most 2 (conv2d), or a 1-D kernel of 2 or more taps with stride 1 or dilation 1 (stride "
+                         f"at most 8), groups 1 and padding at most dilation x (taps - 1); received weight shape {tuple(weight_shape)}, stride "
                          f"{(geom.sh, geom.sw)}, dilation {(geom.dh, geom.dw)}, groups {geom.G}, padding "
                          f"{(geom.ph, geom.pw)}")
 
@@ -279,7 +280,9 @@ class ConvPlan:
     Keras's 'same' needs for even kernels), "same" or "valid".  algorithm:
     "auto" (the cost rules of each backend), "direct", "im2col", "fft",
     "winograd" (F(4x4, 3x3): 3x3 kernels at stride 1; on the GPU the weight
-    gradient takes auto's choice), or "measure"
+    gradient takes auto's choice; F(4, 3) for 1-D kernels of 2 or more taps
+    at stride 1 or dilation 1, on the CPU: its weight gradient, a strided
+    layer's input gradient and the GPU take auto's choice), or "measure"
     (time the candidates on these shapes once; the choice is kept with
     fastconv.export_wisdom).
 
@@ -459,9 +462,18 @@ def choose(kern, algorithm, geom, op, dtype):
         return phases if phases is not None else kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     if algorithm == "measure":
         return _measured_choice(geom, op, dtype)
-    if algorithm == "winograd" and op == "grad_weight" and not kern.winograd_weight_gradient:
+    if algorithm == "winograd" and not _winograd_runs(kern, geom, op):
         return kern.choose_algorithm(geom, _CHOOSER_OP[op], dtype)
     return "fft" if algorithm == "fft" else _CODE[algorithm]
+
+
+def _winograd_runs(kern, geom, op):
+    """Whether backend kern runs op of a geometry that algorithm="winograd" takes as Winograd (else
+    that operation runs auto's choice): the weight gradient where the backend has one; in 1-D
+    (the CPU's only) the forward, and the input gradient at stride 1."""
+    if winograd1d_fits(geom):
+        return kern.winograd_1d and (op == "forward" or op == "grad_input" and geom.sw == 1)
+    return op != "grad_weight" or kern.winograd_weight_gradient
 
 
 def _measured_choice(geom, op, dtype):
@@ -483,7 +495,7 @@ def _measure(geom, op, dtype):
     dy = rng.standard_normal((N, K, P, Q)).astype(dtype)
     times = {}
     for name in ALGORITHMS:
-        if name == "winograd" and not winograd_fits(geom):
+        if name == "winograd" and not (winograd_fits(geom) or winograd1d_fits(geom)):
             continue
         code = "fft" if name == "fft" else _CODE[name]
         if op == "forward":

@@ -39,6 +39,16 @@ def winograd_fits(geom):
             and geom.pw <= 2)
 
 
+def winograd1d_fits(geom):
+    """Whether Winograd F(4, 3) computes the 1-D convolution geom (one row, conv1d's form): 2 or
+    more taps, one group, stride 1 (any dilation) or dilation 1 (stride up to 8), padding at most
+    dilation x (taps - 1); csrc/conv_winograd1d.c, fc_winograd1d_fits, the same test.  Its input
+    gradient: stride 1."""
+    return (geom.H == geom.R == geom.P == 1 and geom.ph == 0 and geom.sh == 1 and geom.G == 1 and geom.S >= 2
+            and geom.Q >= 1 and (geom.sw == 1 or geom.dw == 1) and geom.sw <= 8
+            and 0 <= geom.pw <= geom.dw * (geom.S - 1))
+
+
 class PoolGeometry(NamedTuple):
     """A pooling over NC planes of H x W into P x Q with R x S windows;
     strides sh sw, top / left padding ph pw, dilations dh dw.  A 1-D pooling

@@ -9,7 +9,8 @@ timed on this machine), the FFT transforms (fft, on pyFFTW), and
 fastconv.nn's elementwise and GEMM steps (train).  can_measure: this
 backend can time candidate algorithms (algorithm="measure");
 winograd_weight_gradient: its conv2d_backward_weight runs Winograd
-(ALGO_WINOGRAD); backward_overwrites: its conv2d_backward_input and
+(ALGO_WINOGRAD); winograd_1d: it runs the 1-D Winograd (forward, and the
+input gradient at stride 1); backward_overwrites: its conv2d_backward_input and
 conv2d_backward_weight overwrite dx and dw (the GPU backend's add into them).
 """
 from .._ext._fastconv import (  # noqa: F401 (the backend's interface)
@@ -24,5 +25,6 @@ from .filter_model import choose_method as choose_filter_method  # noqa: F401
 from .ndfilter import uniform1d_running  # noqa: F401
 
 can_measure = True
+winograd_1d = True
 winograd_weight_gradient = True
 backward_overwrites = True

@@ -4,12 +4,35 @@ import os
 import numpy as np
 
 from .._ext import _fastconv as _core
-from .._geometry import winograd_fits
+from .._geometry import winograd1d_fits, winograd_fits
 
 # Winograd F(4x4, 3x3) for float32 3x3 stride-1 layers with enough tiles
 # (bench/RESULTS.md, "Winograd"); FASTCONV_WINOGRAD=0 keeps auto off it
 _WINOGRAD_MIN_TILES = 16
 _WINOGRAD_MIN_CHANNELS = 16
+# 1-D Winograd F(4, 3) (csrc/conv_winograd1d.c): where it saves 1.8x or more of the multiplies,
+# over 64 or more channels each way and 128 or more tiles of 4 outputs (below those, measured:
+# 16-40 channels 0.65-0.86x direct / im2col, 256 @100 at batch 1 (25 tiles) 0.41x, 5 taps at
+# stride 1 (1.67x fewer) 0.96x)
+_WINOGRAD1D_MIN_SAVING = 1.8
+_WINOGRAD1D_MIN_CHANNELS = 64
+_WINOGRAD1D_MIN_TILES = 128
+
+
+def _winograd1d_wins(geom, op):
+    """auto's rule for the 1-D Winograd (float32 only, as the 2-D one): the forward, and the input
+    gradient at stride 1.  Multiplies per output and channel pair: 1.5 s ceil(ceil(S / s) / 3)
+    against S taps (3 taps: 2x fewer; the speech layer's 11 at stride 2: 1.83x; 3 at stride 2:
+    none)."""
+    N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
+    if op == "backward_weight" or (op == "backward_input" and sw != 1):
+        return False
+    if S / (1.5 * sw * -(-(-(-S // sw)) // 3)) < _WINOGRAD1D_MIN_SAVING:
+        return False
+    outputs = W if op == "backward_input" else Q  # the input gradient's outputs are x's positions
+    D = min(dw, outputs) if sw == 1 else 1  # phases of a dilated layer, each its own tiles
+    tiles = N * D * -(-(-(-outputs // D)) // 4)
+    return min(C, K) >= _WINOGRAD1D_MIN_CHANNELS and tiles >= _WINOGRAD1D_MIN_TILES
 
 
 def _winograd_wins(geom, op, dtype):
@@ -23,6 +46,8 @@ def _winograd_wins(geom, op, dtype):
         return False
     if os.environ.get("FASTCONV_WINOGRAD", "1") == "0":
         return False
+    if winograd1d_fits(geom):
+        return _winograd1d_wins(geom, op)
     if not winograd_fits(geom):
         return False
     N, C, H, W, K, R, S, P, Q = geom[:9]

@@ -25,5 +25,6 @@ from . import train  # noqa: F401 (fastconv.nn's steps: fastconv._backend.train)
 
 # (algorithm="measure" follows "auto"'s rules here: timing on the device would need its own timers)
 can_measure = False
+winograd_1d = False  # (its Winograd: 3x3 layers only)
 winograd_weight_gradient = False  # (its Winograd: forward and input gradient)
 backward_overwrites = False  # (its convolution gradients add into dx and dw, zeroed first)

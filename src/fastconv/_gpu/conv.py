@@ -116,6 +116,8 @@ def conv2d_forward(algo, y, x, w, bias, geom, nthreads=None):
     """y (OUT) = conv(x, w) + bias."""
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     Cg, Kg = C // G, K // G
+    if algo == ALGO_WINOGRAD and not _winograd_fits(geom):  # (a 1-D layer: the CPU's Winograd only)
+        algo = ALGO_IM2COL
     if algo == ALGO_WINOGRAD:
         _winograd(y, x, w, bias, C, K, H, W, P, Q, geom[12], geom[13], False, False)
         return
@@ -155,6 +157,8 @@ def conv2d_backward_input(algo, dx, dy, w, geom, nthreads=None):
     """dx (OUT, added into) += conv^T(dy, w)."""
     N, C, H, W, K, R, S, P, Q, G = geom[:10]
     Cg, Kg = C // G, K // G
+    if algo == ALGO_WINOGRAD and not _winograd_fits(geom):
+        algo = ALGO_IM2COL
     if algo == ALGO_WINOGRAD:  # a 3x3 correlation of dy with the flipped, transposed kernel
         _winograd(dx, dy, w, None, K, C, P, Q, H, W, 2 - geom[12], 2 - geom[13], True, True)
         return

@@ -1,0 +1,342 @@
+/* Winograd F(4, 3) for 1-D convolutions   (template, see internal.h)
+ *
+ * A 1-D correlation at stride s or dilation d (one of them 1), S taps,
+ *     y[n][k][o] = sum_{c, t} w[k][c][t] x[n][c][s o + d t - pad],
+ * computed 4 outputs at a time from 6 inputs as y = A^T [sum (G g) .* (B^T d)]
+ * with conv_winograd.c's 1-D transforms (the same interpolation points):
+ * 6 multiplies per 4 outputs and 3 taps instead of 12.
+ *
+ *   dilation d  the outputs o = a + d (4 j + i) of phase a (a < d) read
+ *               x[a - pad + d (4 j + i + t)]: a tile's inputs are d apart;
+ *   stride s    tap t = s t' + p reads x[p - pad + s (o + t')]: input phase p
+ *               (p < s) is a stride-1 correlation with taps p, p + s, ...;
+ *   S > 3       the taps (of a phase) in pieces of 3, piece u shifting the
+ *               inputs by 3 u; a tap past the last is zero.
+ * Each (input channel, input phase, piece) is one "virtual channel" of the
+ * sum: 6 GEMMs M_xi[K, tiles] = U_xi[K, J] V_xi[J, tiles] over J = C s
+ * ceil(ceil(S / s) / 3) of them.  Multiplies per output and channel pair:
+ * 1.5 s ceil(ceil(S / s) / 3) against S: 1.5 for 3 taps (2x fewer), 6 for
+ * the speech layer's 11 taps at stride 2 (1.8x); none fewer for 3 taps at
+ * stride 2 (auto leaves those alone, fastconv/_cpu/conv.py).
+ *
+ * The weights transform in double once per call (the team sharing them),
+ * the input is copied once with zeros around it (every tile reads inside
+ * it), then blocks of tiles as in the 2-D code: a block's inputs transformed
+ * into V (the micro-kernel's B panels), its products, its outputs.
+ *
+ * The input gradient at stride 1 is the correlation of dy with the taps
+ * reversed and the channel axes swapped, padding d (S - 1) - pad.
+ */
+
+#ifndef FC_WINOGRAD1D_COMMON
+#define FC_WINOGRAD1D_COMMON
+#define WG1_XI 6 /* transformed tile positions */
+
+typedef struct fc_wg1_geo {
+    int64_t N, CI, L, KO, Q, S; /* images, input channels and length, output channels and length, taps */
+    int64_t pad;                /* zeros before the input */
+    int64_t D, A, E;            /* d (1 at a stride): a tile's inputs and outputs D apart; output phases
+                                 * (D, or fewer where fewer hold outputs); input phases (the stride) */
+    int64_t NU, J;              /* pieces of 3 taps per input phase; virtual channels C E NU */
+    int64_t TJ, tiles, LP;      /* tiles per output phase, all tiles, the padded phase rows' length */
+} fc_wg1_geo;
+
+/* whether the (canonical) geometry is a 1-D one Winograd computes: one group, 2 or more taps,
+ * stride 1 (any dilation) or dilation 1 (stride up to 8), padding at most d (S - 1) */
+static inline int fc_winograd1d_fits(const fc_conv_geom *g)
+{
+    return g->H == 1 && g->R == 1 && g->P == 1 && g->pad_h == 0 && g->stride_h == 1 && g->G == 1 && g->S >= 2 &&
+           g->Q >= 1 && (g->stride_w == 1 || g->dil_w == 1) && g->stride_w <= 8 && g->pad_w >= 0 &&
+           g->pad_w <= g->dil_w * (g->S - 1);
+}
+
+/* and its input gradient: stride 1 */
+static inline int fc_winograd1d_grad_fits(const fc_conv_geom *g) { return fc_winograd1d_fits(g) && g->stride_w == 1; }
+
+static inline fc_wg1_geo fc_wg1_plan(int64_t N, int64_t CI, int64_t L, int64_t KO, int64_t Q, int64_t S,
+                                     int64_t stride, int64_t dil, int64_t pad)
+{
+    fc_wg1_geo q = {N, CI, L, KO, Q, S, pad, stride == 1 ? dil : 1, 1, stride, 0, 0, 0, 0, 0};
+    q.A = FC_MIN(q.D, Q); /* (phases past the last output have none) */
+    q.NU = FC_CEIL_DIV(FC_CEIL_DIV(S, q.E), 3);
+    q.J = CI * q.E * q.NU;
+    q.TJ = FC_CEIL_DIV(FC_CEIL_DIV(Q, q.D), 4);
+    q.tiles = N * q.A * q.TJ;
+    /* the last element of a phase row any tile reads, + 1 */
+    q.LP = (q.A - 1) + q.D * (3 * (q.NU - 1) + 4 * (q.TJ - 1) + 5) + 1;
+    return q;
+}
+#endif
+
+/* Virtual channel j's weights for panel kp's MR output channels: U[xi][kp][j][l] = (G g)_xi, g the
+ * taps E (3 u + v) + p (v < 3) of w[ko][ci] (zero past the last, or past KO), or flipped,
+ * w[ci][ko] reversed; in double, G's rows as conv_winograd.c's. */
+static void FCN(wg1_weight_panel)(T *U, int64_t ux, const T *w, const fc_wg1_geo *q, int64_t kp, int64_t j, int flip)
+{
+    const int64_t EN = q->E * q->NU, ci = j / EN, p = (j / q->NU) % q->E, u = j % q->NU;
+    const int64_t S = q->S, KO = q->KO, CI = q->CI;
+    double g[3][GEMM_MR];
+    for (int v = 0; v < 3; v++) {
+        const int64_t t = q->E * (3 * u + v) + p;
+        for (int l = 0; l < GEMM_MR; l++) {
+            const int64_t ko = kp * GEMM_MR + l;
+            g[v][l] = ko >= KO || t >= S ? 0.0
+                      : flip             ? (double)w[(ci * KO + ko) * S + S - 1 - t]
+                                         : (double)w[(ko * CI + ci) * S + t];
+        }
+    }
+    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
+    T *dst = U + (kp * q->J + j) * GEMM_MR;
+    for (int l = 0; l < GEMM_MR; l++) {
+        const double g0 = g[0][l], g1 = g[1][l], g2 = g[2][l];
+        dst[l] = (T)g0;
+        dst[ux + l] = (T)((g0 + g1 + g2) * third);
+        dst[2 * ux + l] = (T)((g1 - g0 - g2) * third);
+        dst[3 * ux + l] = (T)(-(16 * g0 + 8 * g1 + 4 * g2) * fifteenth);
+        dst[4 * ux + l] = (T)((g0 - 2 * g1 + 4 * g2) * fifteenth);
+        dst[5 * ux + l] = (T)g2;
+    }
+}
+
+/* xp (N, CI, E, LP) = the input rows with pad zeros before them and zeros after, split into
+ * the stride's E phases: xp[n][c][p][m] = x[n][c][E m + p - pad] (a tile's inputs then lie D
+ * apart whatever the stride) */
+static void FCN(wg1_pad)(T *restrict xp, const T *x, const fc_wg1_geo *q)
+{
+    const int64_t L = q->L, LP = q->LP, pad = q->pad, E = q->E, n = FC_MIN(L, LP - pad);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < q->N * q->CI; row++) {
+        const T *src = x + row * L;
+        T *d = xp + row * E * LP;
+        if (E == 1) {
+            for (int64_t i = 0; i < pad; i++) d[i] = 0;
+            memcpy(d + pad, src, (size_t)n * sizeof(T));
+            for (int64_t i = pad + n; i < LP; i++) d[i] = 0;
+            continue;
+        }
+        for (int64_t p = 0; p < E; p++, d += LP)
+            for (int64_t m = 0; m < LP; m++) {
+                const int64_t i = E * m + p - pad;
+                d[m] = i >= 0 && i < L ? src[i] : 0;
+            }
+    }
+}
+
+/* Tiles [t0, t0 + TB) of the run (the last block may have fewer; returns how many): tile t of
+ * image n, output phase a, outputs a + D (4 j + i) of the phase: off[t] = where its inputs start
+ * in xp, dst[t] = where its first output lies in y's output channel 0, cnt[t] of them (< 4 at the
+ * end of a phase). */
+static int64_t FCN(wg1_tiles)(int64_t *off, int64_t *dst, int *cnt, const fc_wg1_geo *q, int64_t t0, int64_t TB)
+{
+    const int64_t per_image = q->A * q->TJ, tiles = FC_MIN(TB, q->tiles - t0);
+    for (int64_t i = 0; i < tiles; i++) {
+        /* the phases innermost: a run of D tiles covers 4 D outputs together (and a block whole
+         * cache lines of x and y) */
+        const int64_t t = t0 + i, n = t / per_image, a = t % q->A, c0 = 4 * ((t % per_image) / q->A);
+        const int64_t first = a + q->D * c0;
+        off[i] = n * q->CI * q->E * q->LP + a + q->D * c0;
+        dst[i] = n * q->KO * q->Q + first;
+        cnt[i] = first >= q->Q ? 0 : (int)FC_MIN(4, FC_CEIL_DIV(q->Q - first, q->D));
+    }
+    return tiles;
+}
+
+/* The block's inputs transformed: Vb[xi][tile panel][j][NR] (the xi at stride vx), virtual
+ * channel j reading its input channel's phase row p from piece u on.  A run
+ * of VL tiles of one image (a multiple of D from phase 0) reads input P = 4 D b + D i + a of its
+ * start for lane l = D b + a, value i < 4 (wg1_output's pattern), and values 4 and 5 as values 0
+ * and 1 from 4 D on: where 4 D divides VL, the lanes come from 8 vector loads by two rounds of
+ * shuffles (12) instead of 6 VL scalar copies. */
+static void FCN(wg1_input)(T *restrict Vb, const T *xp, const fc_wg1_geo *q, const int64_t *off, int64_t tiles,
+                           int64_t TB, int64_t vx)
+{
+    const int64_t J = q->J, EN = q->E * q->NU, pw = FCN(wg_pw)(TB), D = q->D;
+    T d[WG1_XI * VL] __attribute__((aligned(64)));
+    const int packed = q->A == D && VL % (4 * D) == 0;
+    IV c01[2], c23[2], rr[2];
+    char run[4 * GEMM_NR / VL]; /* TB <= 4 NR (wg1_run) */
+    if (packed) {
+        for (int P = 0; P < 4 * VL; P++) {
+            const int k = P / VL, h = k / 2, i = (int)(P % (4 * D) / D), l = (int)(P / (4 * D) * D + P % D);
+            const int slot = (i % 2) * (VL / 2) + l - h * (VL / 2);
+            (i < 2 ? c01 : c23)[h][slot] = (k - 2 * h) * VL + P % VL;
+        }
+        for (int l = 0; l < VL; l++) {
+            rr[0][l] = l / (VL / 2) * VL + l % (VL / 2);
+            rr[1][l] = rr[0][l] + VL / 2;
+        }
+    }
+    for (int64_t t0 = 0; t0 < TB; t0 += VL) {
+        int ok = packed && tiles - t0 >= VL;
+        for (int l = 0; ok && l < VL; l++) ok = off[t0 + l] == off[t0] + l % D + 4 * D * (l / D);
+        run[t0 / VL] = (char)ok;
+    }
+    for (int64_t j = 0; j < J; j++) {
+        const int64_t ci = j / EN, p = (j / q->NU) % q->E, u = j % q->NU;
+        const T *base = xp + (ci * q->E + p) * q->LP + D * 3 * u;
+        for (int64_t t0 = 0; t0 < TB; t0 += VL) {
+            V vv[WG1_XI], *v = vv;
+            if (run[t0 / VL]) {
+                const T *src = base + off[t0];
+                V x[4], c[4];
+                for (int k = 0; k < 4; k++) x[k] = FCN(loadu)(src + k * VL);
+                for (int h = 0; h < 2; h++) {
+                    c[h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], c01[h]);
+                    c[2 + h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], c23[h]);
+                }
+                for (int i = 0; i < 4; i++) v[i] = __builtin_shuffle(c[i & 2], c[(i & 2) + 1], rr[i % 2]);
+                for (int k = 0; k < 4; k++) x[k] = FCN(loadu)(src + 4 * D + k * VL);
+                for (int h = 0; h < 2; h++) c[h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], c01[h]);
+                for (int i = 0; i < 2; i++) v[4 + i] = __builtin_shuffle(c[0], c[1], rr[i]);
+            } else {
+                const int lanes = (int)FC_MAX(0, FC_MIN(VL, tiles - t0));
+                for (int l = 0; l < lanes; l++) {
+                    const T *src = base + off[t0 + l];
+#pragma GCC unroll 6
+                    for (int i = 0; i < WG1_XI; i++) d[i * VL + l] = src[i * D];
+                }
+                for (int l = lanes; l < VL; l++)
+                    for (int i = 0; i < WG1_XI; i++) d[i * VL + l] = 0;
+                v = (V *)d;
+            }
+            FCN(wg_bt)(v, 1);
+            const int64_t tp = t0 / pw, lo = t0 % pw;
+            for (int xi = 0; xi < WG1_XI; xi++) *(V *)(Vb + xi * vx + (tp * J + j) * pw + lo) = v[xi];
+        }
+    }
+}
+
+/* The block's outputs from M: y (=, plus bias) the up to 4 outputs of each tile, D apart (tile t's
+ * first at dst[t] of output channel 0, cnt[t] of them). */
+static void FCN(wg1_output)(T *y, const T *Mb, const T *bias, const fc_wg1_geo *q, const int64_t *dst,
+                            const int *cnt, int64_t tiles, int64_t TB, int64_t mx)
+{
+    const int64_t KO = q->KO, Q = q->Q, D = q->D;
+    T o[4 * VL] __attribute__((aligned(64)));
+    /* A run of VL tiles of one image (a multiple of D from phase 0) covers 4 VL outputs together:
+     * output P = 4 D b + D i + a of lane l = D b + a, value i.  Where 4 D divides VL each vector of
+     * them holds VL / 4 of each r[i]: two rounds of shuffles (r0 r1 and r2 r3 into halves, then
+     * the halves into place) and 4 vector stores instead of 4 VL scalar ones. */
+    const int packed = q->A == D && VL % (4 * D) == 0;
+    IV m1[2], m2[4];
+    if (packed) {
+        int n01[4] = {0, 0, 0, 0}, n23[4] = {0, 0, 0, 0};
+        for (int P = 0; P < 4 * VL; P++) {
+            const int k = P / VL, i = (int)(P % (4 * D) / D), l = (int)(P / (4 * D) * D + P % D);
+            int *nk = i < 2 ? n01 + k : n23 + k;
+            m1[k / 2][(k % 2) * (VL / 2) + *nk] = (i % 2) * VL + l; /* (A23's the same pattern) */
+            m2[k][P % VL] = (k % 2) * (VL / 2) + *nk + (i < 2 ? 0 : VL);
+            (*nk)++;
+        }
+    }
+    for (int64_t t0 = 0; t0 < tiles; t0 += VL) {
+        const int lanes = (int)FC_MIN(VL, tiles - t0);
+        int run = packed && lanes == VL;
+        for (int l = 0; run && l < VL; l++) run = cnt[t0 + l] == 4 && dst[t0 + l] == dst[t0] + l % D + 4 * D * (l / D);
+        if (run) {
+            for (int64_t ko = 0; ko < KO; ko++) {
+                V m[WG1_XI], r[4];
+                for (int xi = 0; xi < WG1_XI; xi++) m[xi] = *(const V *)(Mb + xi * mx + ko * TB + t0);
+                FCN(wg_at)(m, 1, r, 1);
+                if (bias) {
+                    const V b = FCN(splat)(bias[ko]);
+                    for (int e = 0; e < 4; e++) r[e] += b;
+                }
+                T *d = y + ko * Q + dst[t0];
+                for (int h = 0; h < 2; h++) {
+                    const V a01 = __builtin_shuffle(r[0], r[1], m1[h]), a23 = __builtin_shuffle(r[2], r[3], m1[h]);
+                    FCN(storeu)(d + 2 * h * VL, __builtin_shuffle(a01, a23, m2[2 * h]));
+                    FCN(storeu)(d + (2 * h + 1) * VL, __builtin_shuffle(a01, a23, m2[2 * h + 1]));
+                }
+            }
+            continue;
+        }
+        for (int64_t ko = 0; ko < KO; ko++) {
+            V m[WG1_XI], r[4];
+            for (int xi = 0; xi < WG1_XI; xi++) m[xi] = *(const V *)(Mb + xi * mx + ko * TB + t0);
+            FCN(wg_at)(m, 1, r, 1);
+            const V b = FCN(splat)(bias ? bias[ko] : 0);
+            for (int e = 0; e < 4; e++) *(V *)(o + e * VL) = bias ? r[e] + b : r[e];
+            T *yk = y + ko * Q;
+            for (int l = 0; l < lanes; l++) {
+                T *d = yk + dst[t0 + l];
+                const T *ol = o + l;
+                if (cnt[t0 + l] == 4) {
+                    d[0] = ol[0];
+                    d[D] = ol[VL];
+                    d[2 * D] = ol[2 * VL];
+                    d[3 * D] = ol[3 * VL];
+                } else {
+                    for (int i = 0; i < cnt[t0 + l]; i++) d[i * D] = ol[i * VL];
+                }
+            }
+        }
+    }
+}
+
+static void FCN(wg1_units)(T *y, const T *x, const T *w, const T *bias, const fc_wg1_geo *q, T *U, T *xp,
+                           int64_t KP, int64_t TB, int flip, int *err)
+{
+    fc_fpstate fp = fc_fp_enter();
+    const int64_t J = q->J, ux = FCN(wg_ux)(KP, J);
+#pragma omp for schedule(static)
+    for (int64_t job = 0; job < KP * J; job++) FCN(wg1_weight_panel)(U, ux, w, q, job / J, job % J, flip);
+    FCN(wg1_pad)(xp, x, q); /* (each omp for ends with a barrier) */
+    /* V's and M's matrices a cache line more apart than their size (conv_winograd.c) */
+    const int64_t vx = J * TB + 64 / (int64_t)sizeof(T), mx = KP * GEMM_MR * TB + 64 / (int64_t)sizeof(T);
+    const size_t mb = (size_t)WG1_XI * mx;
+    T *Vb = fc_scratch(FC_SCRATCH_WORK, (size_t)WG1_XI * vx * sizeof(T));
+    T *Mb = fc_scratch(FC_SCRATCH_WORK2, mb * sizeof(T) + (size_t)TB * (2 * sizeof(int64_t) + sizeof(int)));
+    if (!Vb || !Mb) {
+#pragma omp atomic write
+        *err = FC_ERR_NOMEM;
+    }
+    int64_t *off = Mb ? (int64_t *)(Mb + mb) : NULL, *dst = off ? off + TB : NULL;
+    int *cnt = dst ? (int *)(dst + TB) : NULL;
+    const int64_t blocks = FC_CEIL_DIV(q->tiles, TB);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < blocks; b++) {
+        if (!Vb || !Mb) continue;
+        const int64_t tiles = FCN(wg1_tiles)(off, dst, cnt, q, b * TB, TB);
+        FCN(wg1_input)(Vb, xp, q, off, tiles, TB, vx);
+        FCN(wg_products)(Mb, U, ux, Vb, WG1_XI, J, KP, TB, vx, mx);
+        FCN(wg1_output)(y, Mb, bias, q, dst, cnt, tiles, TB, mx);
+    }
+    fc_fp_leave(fp);
+}
+
+static int FCN(wg1_run)(T *y, const T *x, const T *w, const T *bias, const fc_wg1_geo *q, int flip, int nthreads)
+{
+    if (q->tiles == 0 || q->KO == 0) return FC_OK;
+    const int64_t KP = FC_CEIL_DIV(q->KO, GEMM_MR);
+    const int nt = fc_resolve_threads(nthreads);
+    /* shared: the transformed weights, then the padded input (rounded to whole cache lines) */
+    const size_t ue = FC_ROUND_UP((size_t)WG1_XI * FCN(wg_ux)(KP, q->J), 64 / sizeof(T));
+    const size_t xe = (size_t)q->N * q->CI * q->E * q->LP + 8 * VL; /* (wg1_input's vector loads read past a row) */
+    /* TB: a multiple of NR whose V and M fit the block's cache budget */
+    const int64_t per_tile = (int64_t)WG1_XI * (q->J + KP * GEMM_MR) * (int64_t)sizeof(T);
+    int64_t TB = FC_MAX(1, FC_WG_BLOCK_BYTES / per_tile / GEMM_NR) * GEMM_NR;
+    TB = FC_MIN(TB, 4 * GEMM_NR);
+    TB = FC_MIN(TB, FC_ROUND_UP(q->tiles, GEMM_NR));
+    const int64_t blocks = FC_CEIL_DIV(q->tiles, TB);
+    T *U = fc_scratch(FC_SCRATCH_SHARED, (ue + xe) * sizeof(T));
+    if (!U) return FC_ERR_NOMEM;
+    int err = 0;
+    FC_TEAM(blocks < nt ? (int)blocks : nt, FCN(wg1_units)(y, x, w, bias, q, U, U + ue, KP, TB, flip, &err));
+    return err;
+}
+
+static int FCN(conv_winograd1d_forward)(T *y, const T *x, const T *w, const T *bias, const fc_conv_geom *g,
+                                        int nthreads)
+{
+    const fc_wg1_geo q = fc_wg1_plan(g->N, g->C, g->W, g->K, g->Q, g->S, g->stride_w, g->dil_w, g->pad_w);
+    return FCN(wg1_run)(y, x, w, bias, &q, 0, nthreads);
+}
+
+/* dx = the correlation of dy with w's taps reversed and its channel axes swapped, padding
+ * d (S - 1) - pad: every element of dx written once */
+static int FCN(conv_winograd1d_backward_input)(T *dx, const T *dy, const T *w, const fc_conv_geom *g, int nthreads)
+{
+    const fc_wg1_geo q = fc_wg1_plan(g->N, g->K, g->Q, g->C, g->W, g->S, 1, g->dil_w, g->dil_w * (g->S - 1) - g->pad_w);
+    return FCN(wg1_run)(dx, dy, w, NULL, &q, 1, nthreads);
+}
