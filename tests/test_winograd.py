@@ -214,8 +214,8 @@ def check_1d(case, dtype, rng, bias=True):
                  S * C, dtype)
     gy = rng.standard_normal(expected.shape).astype(dtype)
     gx = fastconv.conv1d_grad_input(x.shape, w, gy, stride=s, padding=p, dilation=d, algorithm="winograd")
-    _bound_check(gx, ref.conv_grad_input(x.shape, w, gy, **ra), ref.conv_grad_input(x.shape, np.abs(w), np.abs(gy), **ra),
-                 S * K, dtype)
+    _bound_check(gx, ref.conv_grad_input(x.shape, w, gy, **ra),
+                 ref.conv_grad_input(x.shape, np.abs(w), np.abs(gy), **ra), S * K, dtype)
     gw = fastconv.conv1d_grad_weight(x, w.shape, gy, stride=s, padding=p, dilation=d, algorithm="winograd")
     _bound_check(gw, ref.conv_grad_weight(x, w.shape, gy, **ra),
                  ref.conv_grad_weight(np.abs(x), w.shape, np.abs(gy), **ra), N * expected.shape[2], dtype)

@@ -153,8 +153,8 @@ def check_winograd(geom, weight_shape):
     if not (winograd_fits(geom) or winograd1d_fits(geom)):
         raise ValueError(f"algorithm='winograd' needs a 3x3 kernel with stride 1, dilation 1, groups 1 and padding "
                          f"at most 2 (conv2d), or a 1-D kernel of 2 or more taps with stride 1 or dilation 1 (stride "
-                         f"at most 8), groups 1 and padding at most dilation x (taps - 1); received weight shape {tuple(weight_shape)}, stride "
-                         f"{(geom.sh, geom.sw)}, dilation {(geom.dh, geom.dw)}, groups {geom.G}, padding "
+                         f"at most 8), groups 1 and padding at most dilation x (taps - 1); received weight shape "
+                         f"{tuple(weight_shape)}, stride {(geom.sh, geom.sw)}, dilation {(geom.dh, geom.dw)}, groups {geom.G}, padding "
                          f"{(geom.ph, geom.pw)}")
 
 
