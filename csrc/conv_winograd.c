@@ -51,6 +51,19 @@ typedef struct fc_wg_geo {
     int64_t N, CI, IH, IW, KO, OH, OW, pt, pl;
     int64_t TH, TW, tiles; /* tiles per column / row, all tiles */
 } fc_wg_geo;
+
+/* G g for one row or column g0 g1 g2 of a filter: its 6 transformed values, in double (the rows of
+ * G for the points 0, 1, -1, 1/2, -2 and infinity) */
+static inline void fc_wg_g(double g0, double g1, double g2, double o[6])
+{
+    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
+    o[0] = g0;
+    o[1] = (g0 + g1 + g2) * third;
+    o[2] = (g1 - g0 - g2) * third;
+    o[3] = -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth;
+    o[4] = (g0 - 2 * g1 + 4 * g2) * fifteenth;
+    o[5] = g2;
+}
 #endif
 
 /* Elements between U's matrices U_xi: a cache line more than one holds.
@@ -88,7 +101,7 @@ static void FCN(wg_weight_panel8)(T *U, int64_t ux, const T *w, const fc_wg_geo 
     for (int l = 0; l < 8; l++) last[l] = (double)base[l * ls + 8];
     g[flip ? 0 : 8] = last;
     const double th = 1.0 / 3, fi = 1.0 / 15;
-    /* G's rows, as WG_G's below (the same rounding: U bit for bit as before; with the common terms
+    /* G's rows, as fc_wg_g's (the same rounding: U bit for bit as before; with the common terms
      * taken once, 10 operations instead of 14, it ran no faster) */
 #define WG_GV(o, a0, a1, a2)                                          \
     do {                                                              \
@@ -138,21 +151,18 @@ static void FCN(wg_weight_panel)(T *U, int64_t ux, const T *w, const fc_wg_geo *
                                   : flip   ? (double)w[(ci * KO + ko) * 9 + (2 - r) * 3 + (2 - c)]
                                            : (double)w[(ko * CI + ci) * 9 + r * 3 + c];
     }
-    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
-    /* t = G g (6 x 3), then u = t G^T (6 x 6): G's rows as in wg_g */
-#define WG_G(out, os, a0, a1, a2)                                                                      \
-    for (int l = 0; l < GEMM_MR; l++) {                                                                \
-        const double g0 = (a0)[l], g1 = (a1)[l], g2 = (a2)[l];                                         \
-        (out)[0][l] = g0;                                                                              \
-        (out)[os][l] = (g0 + g1 + g2) * third;                                                         \
-        (out)[2 * (os)][l] = (g1 - g0 - g2) * third;                                                   \
-        (out)[3 * (os)][l] = -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth;                                 \
-        (out)[4 * (os)][l] = (g0 - 2 * g1 + 4 * g2) * fifteenth;                                       \
-        (out)[5 * (os)][l] = g2;                                                                       \
+    /* t = G g (6 x 3), then u = t G^T (6 x 6) */
+    for (int l = 0; l < GEMM_MR; l++) {
+        double o[6];
+        for (int c = 0; c < 3; c++) {
+            fc_wg_g(g[c][l], g[3 + c][l], g[6 + c][l], o);
+            for (int k = 0; k < 6; k++) t[c + 3 * k][l] = o[k];
+        }
+        for (int a = 0; a < 6; a++) {
+            fc_wg_g(t[a * 3][l], t[a * 3 + 1][l], t[a * 3 + 2][l], o);
+            for (int k = 0; k < 6; k++) u[a * 6 + k][l] = o[k];
+        }
     }
-    for (int c = 0; c < 3; c++) WG_G(t + c, 3, g[c], g[3 + c], g[6 + c]);
-    for (int a = 0; a < 6; a++) WG_G(u + a * 6, 1, t[a * 3], t[a * 3 + 1], t[a * 3 + 2]);
-#undef WG_G
     for (int xi = 0; xi < WG_XI; xi++) {
         T *dst = U + xi * ux + (kpu * CI + ci) * GEMM_MR;
         for (int l = 0; l < GEMM_MR; l++) dst[l] = (T)u[xi][l];

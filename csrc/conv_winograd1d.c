@@ -70,7 +70,7 @@ static inline fc_wg1_geo fc_wg1_plan(int64_t N, int64_t CI, int64_t L, int64_t K
 
 /* Virtual channel j's weights for panel kp's MR output channels: U[xi][kp][j][l] = (G g)_xi, g the
  * taps E (3 u + v) + p (v < 3) of w[ko][ci] (zero past the last, or past KO), or flipped,
- * w[ci][ko] reversed; in double, G's rows as conv_winograd.c's. */
+ * w[ci][ko] reversed (fc_wg_g, in double). */
 static void FCN(wg1_weight_panel)(T *U, int64_t ux, const T *w, const fc_wg1_geo *q, int64_t kp, int64_t j, int flip)
 {
     const int64_t EN = q->E * q->NU, ci = j / EN, p = (j / q->NU) % q->E, u = j % q->NU;
@@ -85,16 +85,11 @@ static void FCN(wg1_weight_panel)(T *U, int64_t ux, const T *w, const fc_wg1_geo
                                          : (double)w[(ko * CI + ci) * S + t];
         }
     }
-    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
     T *dst = U + (kp * q->J + j) * GEMM_MR;
     for (int l = 0; l < GEMM_MR; l++) {
-        const double g0 = g[0][l], g1 = g[1][l], g2 = g[2][l];
-        dst[l] = (T)g0;
-        dst[ux + l] = (T)((g0 + g1 + g2) * third);
-        dst[2 * ux + l] = (T)((g1 - g0 - g2) * third);
-        dst[3 * ux + l] = (T)(-(16 * g0 + 8 * g1 + 4 * g2) * fifteenth);
-        dst[4 * ux + l] = (T)((g0 - 2 * g1 + 4 * g2) * fifteenth);
-        dst[5 * ux + l] = (T)g2;
+        double o[6];
+        fc_wg_g(g[0][l], g[1][l], g[2][l], o);
+        for (int xi = 0; xi < WG1_XI; xi++) dst[xi * ux + l] = (T)o[xi];
     }
 }
 
@@ -126,51 +121,73 @@ static void FCN(wg1_pad)(T *restrict xp, const T *x, const fc_wg1_geo *q)
  * image n, output phase a, outputs a + D (4 j + i) of the phase: off[t] = where its inputs start
  * in xp, dst[t] = where its first output lies in y's output channel 0, cnt[t] of them (< 4 at the
  * end of a phase). */
-static int64_t FCN(wg1_tiles)(int64_t *off, int64_t *dst, int *cnt, const fc_wg1_geo *q, int64_t t0, int64_t TB)
+static int64_t FCN(wg1_tiles)(int64_t *off, int64_t *dst, int *cnt, char *run, const fc_wg1_geo *q, int packed,
+                              int64_t t0, int64_t TB)
 {
     const int64_t per_image = q->A * q->TJ, tiles = FC_MIN(TB, q->tiles - t0);
     for (int64_t i = 0; i < tiles; i++) {
-        /* the phases innermost: a run of D tiles covers 4 D outputs together (and a block whole
-         * cache lines of x and y) */
+        /* the phases innermost: A tiles cover 4 A outputs together (and a block whole cache lines
+         * of x and y) */
         const int64_t t = t0 + i, n = t / per_image, a = t % q->A, c0 = 4 * ((t % per_image) / q->A);
         const int64_t first = a + q->D * c0;
         off[i] = n * q->CI * q->E * q->LP + a + q->D * c0;
         dst[i] = n * q->KO * q->Q + first;
         cnt[i] = first >= q->Q ? 0 : (int)FC_MIN(4, FC_CEIL_DIV(q->Q - first, q->D));
     }
+    /* run[g] for the g-th VL tiles: 1 where they form a run (wg1_lanes: one image, from phase 0 on),
+     * 2 where every one of them has 4 outputs too */
+    const int64_t D = q->D;
+    for (int64_t t0 = 0, g = 0; t0 < TB; t0 += VL, g++) {
+        int ok = packed && tiles - t0 >= VL, full = ok;
+        for (int l = 0; ok && l < VL; l++) {
+            ok = off[t0 + l] == off[t0] + l % D + 4 * D * (l / D);
+            full = full && cnt[t0 + l] == 4;
+        }
+        run[g] = (char)(ok ? 1 + full : 0);
+    }
     return tiles;
 }
 
+/* A run of VL tiles of one image, D tiles per 4 D outputs from phase 0 on (wg1_tiles' order), reads
+ * input P = 4 D b + D i + a of its start for lane l = D b + a, value i < 4, and values 4 and 5 as
+ * values 0 and 1 from 4 D on; its outputs go to the same positions P.  Where 4 D divides VL, each
+ * vector of VL positions holds VL / 4 of each value: the lanes move between 4 such vectors and the
+ * 4 vectors of values by two rounds of shuffles, with these masks (computed once per call). */
+typedef struct FCN(wg1_lanes) {
+    int packed;               /* whether runs move by the shuffles */
+    IV c01[2], c23[2], rr[2]; /* inputs: positions (vectors 2 h, 2 h + 1) into halves c01[h] (values 0
+                               * and 1) and c23[h] (2 and 3), then those into values (rr[i % 2]) */
+    IV m1[2], m2[4];          /* outputs: values (0 1, and 2 3) into halves, the halves into vector k */
+} FCN(wg1_lanes);
+
+static void FCN(wg1_lanes_init)(FCN(wg1_lanes) *s, const fc_wg1_geo *q)
+{
+    const int64_t D = q->D;
+    s->packed = q->A == D && VL % (4 * D) == 0;
+    if (!s->packed) return;
+    int n01[4] = {0, 0, 0, 0}, n23[4] = {0, 0, 0, 0}; /* values 0 1 (2 3) placed in vector k so far */
+    for (int P = 0; P < 4 * VL; P++) {
+        const int k = P / VL, h = k / 2, i = (int)(P % (4 * D) / D), l = (int)(P / (4 * D) * D + P % D);
+        (i < 2 ? s->c01 : s->c23)[h][(i % 2) * (VL / 2) + l - h * (VL / 2)] = (k - 2 * h) * VL + P % VL;
+        int *nk = i < 2 ? n01 + k : n23 + k;
+        s->m1[h][(k % 2) * (VL / 2) + *nk] = (i % 2) * VL + l; /* (2 and 3 in the same pattern) */
+        s->m2[k][P % VL] = (k % 2) * (VL / 2) + *nk + (i < 2 ? 0 : VL);
+        (*nk)++;
+    }
+    for (int l = 0; l < VL; l++) {
+        s->rr[0][l] = l / (VL / 2) * VL + l % (VL / 2);
+        s->rr[1][l] = s->rr[0][l] + VL / 2;
+    }
+}
+
 /* The block's inputs transformed: Vb[xi][tile panel][j][NR] (the xi at stride vx), virtual
- * channel j reading its input channel's phase row p from piece u on.  A run
- * of VL tiles of one image (a multiple of D from phase 0) reads input P = 4 D b + D i + a of its
- * start for lane l = D b + a, value i < 4 (wg1_output's pattern), and values 4 and 5 as values 0
- * and 1 from 4 D on: where 4 D divides VL, the lanes come from 8 vector loads by two rounds of
- * shuffles (12) instead of 6 VL scalar copies. */
-static void FCN(wg1_input)(T *restrict Vb, const T *xp, const fc_wg1_geo *q, const int64_t *off, int64_t tiles,
-                           int64_t TB, int64_t vx)
+ * channel j reading its input channel's phase row p from piece u on.  A run (wg1_lanes) comes from
+ * 8 vector loads by 12 shuffles instead of 6 VL scalar copies. */
+static void FCN(wg1_input)(T *restrict Vb, const T *xp, const fc_wg1_geo *q, const FCN(wg1_lanes) *s,
+                           const int64_t *off, const char *run, int64_t tiles, int64_t TB, int64_t vx)
 {
     const int64_t J = q->J, EN = q->E * q->NU, pw = FCN(wg_pw)(TB), D = q->D;
     T d[WG1_XI * VL] __attribute__((aligned(64)));
-    const int packed = q->A == D && VL % (4 * D) == 0;
-    IV c01[2], c23[2], rr[2];
-    char run[4 * GEMM_NR / VL]; /* TB <= 4 NR (wg1_run) */
-    if (packed) {
-        for (int P = 0; P < 4 * VL; P++) {
-            const int k = P / VL, h = k / 2, i = (int)(P % (4 * D) / D), l = (int)(P / (4 * D) * D + P % D);
-            const int slot = (i % 2) * (VL / 2) + l - h * (VL / 2);
-            (i < 2 ? c01 : c23)[h][slot] = (k - 2 * h) * VL + P % VL;
-        }
-        for (int l = 0; l < VL; l++) {
-            rr[0][l] = l / (VL / 2) * VL + l % (VL / 2);
-            rr[1][l] = rr[0][l] + VL / 2;
-        }
-    }
-    for (int64_t t0 = 0; t0 < TB; t0 += VL) {
-        int ok = packed && tiles - t0 >= VL;
-        for (int l = 0; ok && l < VL; l++) ok = off[t0 + l] == off[t0] + l % D + 4 * D * (l / D);
-        run[t0 / VL] = (char)ok;
-    }
     for (int64_t j = 0; j < J; j++) {
         const int64_t ci = j / EN, p = (j / q->NU) % q->E, u = j % q->NU;
         const T *base = xp + (ci * q->E + p) * q->LP + D * 3 * u;
@@ -181,13 +198,13 @@ static void FCN(wg1_input)(T *restrict Vb, const T *xp, const fc_wg1_geo *q, con
                 V x[4], c[4];
                 for (int k = 0; k < 4; k++) x[k] = FCN(loadu)(src + k * VL);
                 for (int h = 0; h < 2; h++) {
-                    c[h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], c01[h]);
-                    c[2 + h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], c23[h]);
+                    c[h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], s->c01[h]);
+                    c[2 + h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], s->c23[h]);
                 }
-                for (int i = 0; i < 4; i++) v[i] = __builtin_shuffle(c[i & 2], c[(i & 2) + 1], rr[i % 2]);
+                for (int i = 0; i < 4; i++) v[i] = __builtin_shuffle(c[i & 2], c[(i & 2) + 1], s->rr[i % 2]);
                 for (int k = 0; k < 4; k++) x[k] = FCN(loadu)(src + 4 * D + k * VL);
-                for (int h = 0; h < 2; h++) c[h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], c01[h]);
-                for (int i = 0; i < 2; i++) v[4 + i] = __builtin_shuffle(c[0], c[1], rr[i]);
+                for (int h = 0; h < 2; h++) c[h] = __builtin_shuffle(x[2 * h], x[2 * h + 1], s->c01[h]);
+                for (int i = 0; i < 2; i++) v[4 + i] = __builtin_shuffle(c[0], c[1], s->rr[i]);
             } else {
                 const int lanes = (int)FC_MAX(0, FC_MIN(VL, tiles - t0));
                 for (int l = 0; l < lanes; l++) {
@@ -207,33 +224,17 @@ static void FCN(wg1_input)(T *restrict Vb, const T *xp, const fc_wg1_geo *q, con
 }
 
 /* The block's outputs from M: y (=, plus bias) the up to 4 outputs of each tile, D apart (tile t's
- * first at dst[t] of output channel 0, cnt[t] of them). */
-static void FCN(wg1_output)(T *y, const T *Mb, const T *bias, const fc_wg1_geo *q, const int64_t *dst,
-                            const int *cnt, int64_t tiles, int64_t TB, int64_t mx)
+ * first at dst[t] of output channel 0, cnt[t] of them).  A run (wg1_lanes) of tiles with 4
+ * outputs each leaves by 8 shuffles and 4 vector stores instead of 4 VL scalar ones. */
+static void FCN(wg1_output)(T *y, const T *Mb, const T *bias, const fc_wg1_geo *q, const FCN(wg1_lanes) *s,
+                            const int64_t *dst, const int *cnt, const char *run, int64_t tiles, int64_t TB,
+                            int64_t mx)
 {
     const int64_t KO = q->KO, Q = q->Q, D = q->D;
     T o[4 * VL] __attribute__((aligned(64)));
-    /* A run of VL tiles of one image (a multiple of D from phase 0) covers 4 VL outputs together:
-     * output P = 4 D b + D i + a of lane l = D b + a, value i.  Where 4 D divides VL each vector of
-     * them holds VL / 4 of each r[i]: two rounds of shuffles (r0 r1 and r2 r3 into halves, then
-     * the halves into place) and 4 vector stores instead of 4 VL scalar ones. */
-    const int packed = q->A == D && VL % (4 * D) == 0;
-    IV m1[2], m2[4];
-    if (packed) {
-        int n01[4] = {0, 0, 0, 0}, n23[4] = {0, 0, 0, 0};
-        for (int P = 0; P < 4 * VL; P++) {
-            const int k = P / VL, i = (int)(P % (4 * D) / D), l = (int)(P / (4 * D) * D + P % D);
-            int *nk = i < 2 ? n01 + k : n23 + k;
-            m1[k / 2][(k % 2) * (VL / 2) + *nk] = (i % 2) * VL + l; /* (A23's the same pattern) */
-            m2[k][P % VL] = (k % 2) * (VL / 2) + *nk + (i < 2 ? 0 : VL);
-            (*nk)++;
-        }
-    }
     for (int64_t t0 = 0; t0 < tiles; t0 += VL) {
         const int lanes = (int)FC_MIN(VL, tiles - t0);
-        int run = packed && lanes == VL;
-        for (int l = 0; run && l < VL; l++) run = cnt[t0 + l] == 4 && dst[t0 + l] == dst[t0] + l % D + 4 * D * (l / D);
-        if (run) {
+        if (run[t0 / VL] == 2) {
             for (int64_t ko = 0; ko < KO; ko++) {
                 V m[WG1_XI], r[4];
                 for (int xi = 0; xi < WG1_XI; xi++) m[xi] = *(const V *)(Mb + xi * mx + ko * TB + t0);
@@ -244,9 +245,10 @@ static void FCN(wg1_output)(T *y, const T *Mb, const T *bias, const fc_wg1_geo *
                 }
                 T *d = y + ko * Q + dst[t0];
                 for (int h = 0; h < 2; h++) {
-                    const V a01 = __builtin_shuffle(r[0], r[1], m1[h]), a23 = __builtin_shuffle(r[2], r[3], m1[h]);
-                    FCN(storeu)(d + 2 * h * VL, __builtin_shuffle(a01, a23, m2[2 * h]));
-                    FCN(storeu)(d + (2 * h + 1) * VL, __builtin_shuffle(a01, a23, m2[2 * h + 1]));
+                    const V a01 = __builtin_shuffle(r[0], r[1], s->m1[h]);
+                    const V a23 = __builtin_shuffle(r[2], r[3], s->m1[h]);
+                    FCN(storeu)(d + 2 * h * VL, __builtin_shuffle(a01, a23, s->m2[2 * h]));
+                    FCN(storeu)(d + (2 * h + 1) * VL, __builtin_shuffle(a01, a23, s->m2[2 * h + 1]));
                 }
             }
             continue;
@@ -286,21 +288,24 @@ static void FCN(wg1_units)(T *y, const T *x, const T *w, const T *bias, const fc
     const int64_t vx = J * TB + 64 / (int64_t)sizeof(T), mx = KP * GEMM_MR * TB + 64 / (int64_t)sizeof(T);
     const size_t mb = (size_t)WG1_XI * mx;
     T *Vb = fc_scratch(FC_SCRATCH_WORK, (size_t)WG1_XI * vx * sizeof(T));
-    T *Mb = fc_scratch(FC_SCRATCH_WORK2, mb * sizeof(T) + (size_t)TB * (2 * sizeof(int64_t) + sizeof(int)));
+    T *Mb = fc_scratch(FC_SCRATCH_WORK2, mb * sizeof(T) + (size_t)TB * (2 * sizeof(int64_t) + sizeof(int) + 1));
     if (!Vb || !Mb) {
 #pragma omp atomic write
         *err = FC_ERR_NOMEM;
     }
     int64_t *off = Mb ? (int64_t *)(Mb + mb) : NULL, *dst = off ? off + TB : NULL;
     int *cnt = dst ? (int *)(dst + TB) : NULL;
+    char *run = cnt ? (char *)(cnt + TB) : NULL;
+    FCN(wg1_lanes) lanes;
+    FCN(wg1_lanes_init)(&lanes, q);
     const int64_t blocks = FC_CEIL_DIV(q->tiles, TB);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < blocks; b++) {
         if (!Vb || !Mb) continue;
-        const int64_t tiles = FCN(wg1_tiles)(off, dst, cnt, q, b * TB, TB);
-        FCN(wg1_input)(Vb, xp, q, off, tiles, TB, vx);
+        const int64_t tiles = FCN(wg1_tiles)(off, dst, cnt, run, q, lanes.packed, b * TB, TB);
+        FCN(wg1_input)(Vb, xp, q, &lanes, off, run, tiles, TB, vx);
         FCN(wg_products)(Mb, U, ux, Vb, WG1_XI, J, KP, TB, vx, mx);
-        FCN(wg1_output)(y, Mb, bias, q, dst, cnt, tiles, TB, mx);
+        FCN(wg1_output)(y, Mb, bias, q, &lanes, dst, cnt, run, tiles, TB, mx);
     }
     fc_fp_leave(fp);
 }

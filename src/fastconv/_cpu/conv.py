@@ -27,11 +27,14 @@ def _winograd1d_wins(geom, op):
     N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
     if op == "backward_weight" or (op == "backward_input" and sw != 1):
         return False
-    if S / (1.5 * sw * -(-(-(-S // sw)) // 3)) < _WINOGRAD1D_MIN_SAVING:
+    def ceil(a, b):
+        return -(-a // b)
+
+    if S / (1.5 * sw * ceil(ceil(S, sw), 3)) < _WINOGRAD1D_MIN_SAVING:
         return False
     outputs = W if op == "backward_input" else Q  # the input gradient's outputs are x's positions
     D = min(dw, outputs) if sw == 1 else 1  # phases of a dilated layer, each its own tiles
-    tiles = N * D * -(-(-(-outputs // D)) // 4)
+    tiles = N * D * ceil(ceil(outputs, D), 4)
     return min(C, K) >= _WINOGRAD1D_MIN_CHANNELS and tiles >= _WINOGRAD1D_MIN_TILES
 
 
