@@ -185,13 +185,16 @@ CASES_1D = [
     (3, 4, 50, 10, 3, 1, 4, 4),      # dilation 4: 4 output phases (the TCN layer's form)
     (1, 3, 17, 9, 3, 1, 2, 2),       # phases of unequal lengths
     (2, 6, 40, 5, 11, 2, 1, 5),      # stride 2, 11 taps: 2 input phases of 2 pieces (the speech layer's)
-    (2, 4, 25, 6, 7, 3, 1, 3),       # stride 3
-    (2, 8, 101, 16, 4, 2, 1, 0),     # an even kernel at stride 2, unpadded
+    (2, 4, 25, 6, 7, 3, 1, 3),       # stride 3: by phase, F(4, 3), F(4, 2) and F(4, 2)
+    (2, 8, 101, 16, 4, 2, 1, 0),     # an even kernel at stride 2, unpadded: F(4, 2) twice
     (1, 8, 33, 16, 5, 1, 1, 2),      # 5 taps: 2 pieces, the last 1 tap
-    (2, 3, 20, 3, 2, 1, 1, 0),       # 2 taps
+    (2, 3, 20, 3, 2, 1, 1, 0),       # 2 taps: F(4, 2)
+    (2, 5, 60, 6, 2, 1, 3, 3),       # 2 taps, dilation 3
     (2, 5, 13, 9, 6, 1, 2, 10),      # padding d (taps - 1)
     (1, 1, 5, 1, 2, 1, 1, 1),        # one channel, one tile
-    (3, 17, 77, 33, 3, 2, 1, 1),     # 3 taps at stride 2
+    (3, 17, 77, 33, 3, 2, 1, 1),     # 3 taps at stride 2: F(4, 2) and F(4, 1)
+    (1, 16, 1000, 24, 3, 2, 1, 1),   # the same over several blocks of runs of tiles
+    (2, 3, 60, 5, 3, 8, 1, 2),       # stride 8, 3 taps: the phases past the last tap left out
     (2, 4, 7, 4, 3, 1, 5, 10),       # dilation past the phases that hold outputs
     (1, 16, 1000, 24, 3, 1, 4, 4),   # several blocks of tiles
     (9, 3, 40, 4, 3, 1, 1, 1),       # blocks of tiles that span sequences
@@ -285,19 +288,37 @@ def test_winograd_1d_float32_error_within_4x_direct():
 
 def test_winograd_1d_auto():
     """auto: float32 layers where it saves 1.8x of the multiplies or more, with 64 or more channels
-    each way over 128 or more tiles; the forward and (stride 1) the input gradient."""
+    each way over 128 or more tiles, or 1.3x or more with 128 channels over 500 tiles; the forward
+    and (stride 1) the input gradient."""
     tcn = fastconv.ConvPlan((8, 128, 1000), (128, 128, 3), np.float32, padding=4, dilation=4)
     assert tcn.algorithm["forward"] == tcn.algorithm["grad_input"] == "winograd"
     assert tcn.algorithm["grad_weight"] != "winograd"
     speech = fastconv.ConvPlan((4, 128, 1600), (256, 128, 11), np.float32, stride=2, padding=5)
     assert speech.algorithm["forward"] == "winograd" and speech.algorithm["grad_input"] != "winograd"
+    k3s2 = fastconv.ConvPlan((1, 512, 4000), (512, 512, 3), np.float32, stride=2, padding=1)  # 1.33x, 500 tiles
+    assert k3s2.algorithm["forward"] == "winograd"
     for args, kw in [(((8, 128, 1000), (128, 128, 3)), dict(dtype=np.float64, padding=1)),  # float64
-                     (((2, 512, 4000), (512, 512, 3)), dict(stride=2, padding=1)),  # 3 taps at stride 2: none fewer
-                     (((16, 128, 50), (128, 128, 5)), dict(padding=2)),  # 5 taps: 1.67x fewer
+                     (((1, 256, 2000), (256, 256, 3)), dict(stride=2, padding=1)),  # 1.33x over 250 tiles
+                     (((4, 64, 4000), (64, 64, 3)), dict(stride=2, padding=1)),  # 1.33x over 64 channels
+                     (((2, 256, 4000), (256, 256, 3)), dict(stride=3, padding=1)),  # 3 taps at stride 3: none fewer
+                     (((16, 128, 50), (128, 128, 5)), dict(padding=2)),  # 5 taps: 1.67x fewer, 208 tiles
                      (((32, 32, 100), (32, 32, 3)), dict(padding=1)),  # few channels
                      (((1, 256, 100), (256, 256, 3)), dict(padding=1))]:  # 25 tiles
         dtype = kw.pop("dtype", np.float32)
         assert "winograd" not in fastconv.ConvPlan(*args, dtype, **kw).algorithm.values(), args
+
+
+def test_winograd_1d_multiplies():
+    """The count auto's rule uses, as csrc/conv_winograd1d.c computes: by phase F(4, r) (r + 3 for a
+    phase's r taps) where no phase has more than 3, else pieces of F(4, 3)."""
+    from fastconv._cpu.conv import _winograd1d_multiplies
+    assert _winograd1d_multiplies(3, 1) == 6
+    assert _winograd1d_multiplies(2, 1) == 5
+    assert _winograd1d_multiplies(3, 2) == 5 + 4
+    assert _winograd1d_multiplies(7, 3) == 6 + 5 + 5
+    assert _winograd1d_multiplies(3, 8) == 4 + 4 + 4  # phases 3-7 hold no tap
+    assert _winograd1d_multiplies(5, 1) == 12  # pieces: 3 taps and 2 (F(4, 3) each)
+    assert _winograd1d_multiplies(11, 2) == 24
 
 
 @pytest.mark.parametrize("kwargs, wshape", [

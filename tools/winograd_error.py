@@ -62,10 +62,11 @@ def random_rows(rng):
 
 
 def random_rows_1d(rng):
-    """1-D layers (Winograd F(4, 3), csrc/conv_winograd1d.c): (name, x shape, w shape, conv keywords)."""
+    """1-D layers (Winograd F(4, r), csrc/conv_winograd1d.c): (name, x shape, w shape, conv keywords)."""
     layers = [("TCN k3 d4 128, L 1000, batch 2", (2, 128, 1000), (128, 128, 3), dict(padding=4, dilation=4)),
               ("speech k11/2 128->256, L 1600, batch 1", (1, 128, 1600), (256, 128, 11), dict(stride=2, padding=5)),
               ("conv1d k3 512, L 1000, batch 1", (1, 512, 1000), (512, 512, 3), dict(padding=1)),
+              ("conv1d k3/2 512, L 4000, batch 1", (1, 512, 4000), (512, 512, 3), dict(stride=2, padding=1)),
               ("conv1d k9 64, L 1000, batch 2", (2, 64, 1000), (64, 64, 9), dict(padding=4))]
     for name, xs, ws, kw in layers:
         x = rng.standard_normal(xs)
@@ -103,7 +104,7 @@ def trained_rows(epochs):
 
 def trained_rows_1d(epochs):
     """zoo.mnist1d_cnn trained on MNIST-1D: its k5/2 and k3/2 layers (Winograd by request only: auto
-    takes the 1-D Winograd where it saves 1.8x or more of the multiplies, fastconv/_cpu/conv.py)."""
+    takes the 1-D Winograd only over 64 channels or more, fastconv/_cpu/conv.py)."""
     xtr, ytr, xte, yte = zoo.load_mnist1d()
     return _trained(zoo.mnist1d_cnn(seed=0), (xtr[:, None], ytr, xte[:, None], yte), epochs, nn.layers.Conv1D,
                     lambda n, w, a, kw, acc: f"MNIST-1D CNN conv{n} {w.shape[1]}->{w.shape[0]} "

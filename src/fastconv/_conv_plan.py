@@ -280,7 +280,7 @@ class ConvPlan:
     Keras's 'same' needs for even kernels), "same" or "valid".  algorithm:
     "auto" (the cost rules of each backend), "direct", "im2col", "fft",
     "winograd" (F(4x4, 3x3): 3x3 kernels at stride 1; on the GPU the weight
-    gradient takes auto's choice; F(4, 3) for 1-D kernels of 2 or more taps
+    gradient takes auto's choice; F(4, r) for 1-D kernels of 2 or more taps
     at stride 1 or dilation 1, on the CPU: its weight gradient, a strided
     layer's input gradient and the GPU take auto's choice), or "measure"
     (time the candidates on these shapes once; the choice is kept with

@@ -40,7 +40,7 @@ def winograd_fits(geom):
 
 
 def winograd1d_fits(geom):
-    """Whether Winograd F(4, 3) computes the 1-D convolution geom (one row, conv1d's form): 2 or
+    """Whether Winograd F(4, r) computes the 1-D convolution geom (one row, conv1d's form): 2 or
     more taps, one group, stride 1 (any dilation) or dilation 1 (stride up to 8), padding at most
     dilation x (taps - 1); csrc/conv_winograd1d.c, fc_winograd1d_fits, the same test.  Its input
     gradient: stride 1."""

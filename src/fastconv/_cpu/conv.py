@@ -10,32 +10,42 @@ from .._geometry import winograd1d_fits, winograd_fits
 # (bench/RESULTS.md, "Winograd"); FASTCONV_WINOGRAD=0 keeps auto off it
 _WINOGRAD_MIN_TILES = 16
 _WINOGRAD_MIN_CHANNELS = 16
-# 1-D Winograd F(4, 3) (csrc/conv_winograd1d.c): where it saves 1.8x or more of the multiplies,
-# over 64 or more channels each way and 128 or more tiles of 4 outputs (below those, measured:
-# 16-40 channels 0.65-0.86x direct / im2col, 256 @100 at batch 1 (25 tiles) 0.41x, 5 taps at
-# stride 1 (1.67x fewer) 0.96x)
-_WINOGRAD1D_MIN_SAVING = 1.8
-_WINOGRAD1D_MIN_CHANNELS = 64
-_WINOGRAD1D_MIN_TILES = 128
+# 1-D Winograd (csrc/conv_winograd1d.c): where it saves 1.8x or more of the multiplies, over 64
+# or more channels each way and 128 or more tiles of 4 outputs (below those, measured: 16-40
+# channels 0.65-0.86x direct / im2col, 256 @100 at batch 1 (25 tiles) 0.41x, 5 taps at stride 1
+# (1.67x fewer) 0.96x); where it saves 1.3x or more (3 taps at stride 2: 1.33x), over 128 or
+# more channels each way and 500 or more tiles (measured: 64 channels over 2000 tiles 0.89x,
+# 256 over 250 0.93x, 128 over 500 1.02x, 256 over 500 1.07x, 512 over 500 1.10x)
+_WINOGRAD1D_TIERS = ((1.8, 64, 128), (1.3, 128, 500))  # (least saving, channels, tiles)
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+def _winograd1d_multiplies(S, s):
+    """The 1-D Winograd's multiplies per 4 outputs and channel pair (csrc/conv_winograd1d.c): by
+    input phase where every phase has at most 3 taps (F(4, r) for a phase's r taps: r + 3), else
+    in pieces of 3 taps (F(4, 3): 6 each)."""
+    if S <= 3 * s:
+        return sum(3 + _ceil(S - p, s) for p in range(min(s, S)))
+    return 6 * s * _ceil(_ceil(S, s), 3)
 
 
 def _winograd1d_wins(geom, op):
     """auto's rule for the 1-D Winograd (float32 only, as the 2-D one): the forward, and the input
-    gradient at stride 1.  Multiplies per output and channel pair: 1.5 s ceil(ceil(S / s) / 3)
-    against S taps (3 taps: 2x fewer; the speech layer's 11 at stride 2: 1.83x; 3 at stride 2:
-    none)."""
+    gradient at stride 1, where it saves enough of the multiplies (4 S per 4 outputs direct: 3
+    taps 2x fewer, at stride 2 1.33x; the speech layer's 11 taps at stride 2 1.83x) over enough
+    channels and tiles (_WINOGRAD1D_TIERS)."""
     N, C, H, W, K, R, S, P, Q, G, sh, sw, ph, pw, dh, dw = geom
     if op == "backward_weight" or (op == "backward_input" and sw != 1):
         return False
-    def ceil(a, b):
-        return -(-a // b)
-
-    if S / (1.5 * sw * ceil(ceil(S, sw), 3)) < _WINOGRAD1D_MIN_SAVING:
-        return False
+    saving = 4 * S / _winograd1d_multiplies(S, sw)
     outputs = W if op == "backward_input" else Q  # the input gradient's outputs are x's positions
     D = min(dw, outputs) if sw == 1 else 1  # phases of a dilated layer, each its own tiles
-    tiles = N * D * ceil(ceil(outputs, D), 4)
-    return min(C, K) >= _WINOGRAD1D_MIN_CHANNELS and tiles >= _WINOGRAD1D_MIN_TILES
+    tiles = N * D * _ceil(_ceil(outputs, D), 4)
+    return any(saving >= least and min(C, K) >= channels and tiles >= least_tiles
+               for least, channels, least_tiles in _WINOGRAD1D_TIERS)
 
 
 def _winograd_wins(geom, op, dtype):
