@@ -328,12 +328,57 @@ static void FCN(wg_products)(T *restrict Mb, const T *U, int64_t ux, const T *Vb
         }
 }
 
+/* The 4x4 output blocks r[i * 4 + j] of `lanes` tiles (lane l of each vector) into output channel
+ * ko of y (=, or += where accumulating), the rows and columns past the map's left out; o: a
+ * buffer of 16 VL. */
+static inline void FCN(wg_store_blocks)(T *y, const V *r, T *o, const FCN(wg_tile) *lt, int lanes,
+                                        const fc_wg_geo *q, int64_t ko, int accumulate)
+{
+    const int64_t KO = q->KO, OH = q->OH, OW = q->OW;
+    for (int e = 0; e < 16; e++) *(V *)(o + e * VL) = r[e];
+    int l = 0;
+    /* 8 whole blocks at a time: their 16 elements into rows by two register transposes, stored 4
+     * at a time (instead of 128 scalar stores) */
+    for (; !accumulate && l + 8 <= lanes; l += 8) {
+        int whole = 1;
+        for (int k = 0; k < 8; k++) whole = whole && lt[l + k].p0 + 4 <= OH && lt[l + k].c0 + 4 <= OW;
+        if (!whole) break;
+        T tb[8 * 16] __attribute__((aligned(64)));
+        for (int h = 0; h < 2; h++) {
+            const T *row[8];
+            for (int i = 0; i < 8; i++) row[i] = o + (8 * h + i) * VL + l;
+            FCN(transpose8_rows)(tb + 8 * h, 16, row, 8);
+        }
+        for (int k = 0; k < 8; k++) {
+            T *dst = y + ((lt[l + k].n * KO + ko) * OH + lt[l + k].p0) * OW + lt[l + k].c0;
+            for (int i = 0; i < 4; i++) memcpy(dst + i * OW, tb + k * 16 + 4 * i, 4 * sizeof(T));
+        }
+    }
+    for (; l < lanes; l++) {
+        const int64_t p0 = lt[l].p0, c0 = lt[l].c0;
+        const int64_t nr = FC_MIN(4, OH - p0), nc = FC_MIN(4, OW - c0);
+        T *dst = y + ((lt[l].n * KO + ko) * OH + p0) * OW + c0;
+        const T *ol = o + l;
+        if (nr == 4 && nc == 4 && !accumulate) {
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) dst[i * OW + j] = ol[(i * 4 + j) * VL];
+        } else if (accumulate) {
+            for (int i = 0; i < nr; i++)
+                for (int j = 0; j < nc; j++) dst[i * OW + j] += ol[(i * 4 + j) * VL];
+        } else {
+            for (int i = 0; i < nr; i++)
+                for (int j = 0; j < nc; j++) dst[i * OW + j] = ol[(i * 4 + j) * VL];
+        }
+    }
+}
+
 /* Output channels [ko0, ko1) of the block's tiles from M: y (=, plus bias, or +=) the 4x4 block of
  * each tile. */
 static void FCN(wg_output)(T *y, const T *Mb, const T *bias, const fc_wg_geo *q, const FCN(wg_tile) *tl,
                            int64_t TB, int64_t mx, int64_t ko0, int64_t ko1, int accumulate)
 {
-    const int64_t KO = q->KO, OH = q->OH, OW = q->OW;
     T o[16 * VL] __attribute__((aligned(64)));
     for (int64_t t0 = 0; t0 < TB; t0 += VL) {
         const FCN(wg_tile) *lt = tl + t0;
@@ -349,25 +394,7 @@ static void FCN(wg_output)(T *y, const T *Mb, const T *bias, const fc_wg_geo *q,
                 const V b = FCN(splat)(bias[ko]);
                 for (int e = 0; e < 16; e++) r[e] += b;
             }
-            for (int e = 0; e < 16; e++) *(V *)(o + e * VL) = r[e];
-            for (int l = 0; l < lanes; l++) {
-                const int64_t p0 = lt[l].p0, c0 = lt[l].c0;
-                const int64_t nr = FC_MIN(4, OH - p0), nc = FC_MIN(4, OW - c0);
-                T *dst = y + ((lt[l].n * KO + ko) * OH + p0) * OW + c0;
-                const T *ol = o + l;
-                if (nr == 4 && nc == 4 && !accumulate) {
-#pragma GCC unroll 4
-                    for (int i = 0; i < 4; i++)
-#pragma GCC unroll 4
-                        for (int j = 0; j < 4; j++) dst[i * OW + j] = ol[(i * 4 + j) * VL];
-                } else if (accumulate) {
-                    for (int i = 0; i < nr; i++)
-                        for (int j = 0; j < nc; j++) dst[i * OW + j] += ol[(i * 4 + j) * VL];
-                } else {
-                    for (int i = 0; i < nr; i++)
-                        for (int j = 0; j < nc; j++) dst[i * OW + j] = ol[(i * 4 + j) * VL];
-                }
-            }
+            FCN(wg_store_blocks)(y, r, o, lt, lanes, q, ko, accumulate);
         }
     }
 }
@@ -387,6 +414,18 @@ static void FCN(wg_tiles)(FCN(wg_tile) *tl, const fc_wg_geo *q, int64_t t0, int6
     }
 }
 
+/* A thread's V (nxi matrices vx apart) and M (mx apart), then room for TB tile records: their
+ * address, or NULL (and *err set) without the memory. */
+static FCN(wg_tile) *FCN(wg_block_scratch)(T **Vb, T **Mb, int nxi, int64_t vx, int64_t mx, int64_t TB, int *err)
+{
+    *Vb = fc_scratch(FC_SCRATCH_WORK, (size_t)nxi * vx * sizeof(T));
+    *Mb = fc_scratch(FC_SCRATCH_WORK2, (size_t)nxi * mx * sizeof(T) + (size_t)TB * sizeof(FCN(wg_tile)));
+    if (*Vb && *Mb) return (FCN(wg_tile) *)(*Mb + (size_t)nxi * mx);
+#pragma omp atomic write
+    *err = FC_ERR_NOMEM;
+    return NULL;
+}
+
 static void FCN(wg_units)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, T *U, T *xp,
                           int64_t KP, int64_t TB, int flip, int accumulate, int *err)
 {
@@ -397,18 +436,12 @@ static void FCN(wg_units)(T *y, const T *x, const T *w, const T *bias, const fc_
     /* the 36 matrices of V and M a cache line more apart than their size: at a multiple of 4 KiB
      * (CI or K a multiple of 32) they would all map to one set of the L1 and L2 caches */
     const int64_t vx = q->CI * TB + 64 / (int64_t)sizeof(T), mx = KP * GEMM_MR * TB + 64 / (int64_t)sizeof(T);
-    const size_t vb = (size_t)WG_XI * vx, mb = (size_t)WG_XI * mx;
-    T *Vb = fc_scratch(FC_SCRATCH_WORK, vb * sizeof(T));
-    T *Mb = fc_scratch(FC_SCRATCH_WORK2, mb * sizeof(T) + (size_t)TB * sizeof(FCN(wg_tile)));
-    if (!Vb || !Mb) {
-#pragma omp atomic write
-        *err = FC_ERR_NOMEM;
-    }
-    FCN(wg_tile) *tl = Mb ? (FCN(wg_tile) *)(Mb + mb) : NULL;
+    T *Vb, *Mb;
+    FCN(wg_tile) *tl = FCN(wg_block_scratch)(&Vb, &Mb, WG_XI, vx, mx, TB, err);
     const int64_t blocks = FC_CEIL_DIV(q->tiles, TB);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < blocks; b++) {
-        if (!Vb || !Mb) continue;
+        if (!tl) continue;
         FCN(wg_tiles)(tl, q, b * TB, TB);
         FCN(wg_input)(Vb, xp, q, tl, TB, PH, PW, vx, 0, q->CI);
         FCN(wg_products)(Mb, U, FCN(wg_ux)(KP, q->CI), Vb, WG_XI, q->CI, KP, TB, vx, mx);

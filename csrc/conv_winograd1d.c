@@ -147,33 +147,39 @@ static void FCN(wg1_weight_panel)(T *U, int64_t ux, const T *w, const fc_wg1_geo
     }
 }
 
-/* B^T of F(4, 2) (fc_wg1_g2) applied to 5 values in place */
-static inline void FCN(wg1_bt2)(V *d)
+/* B^T of F(4, 2) (fc_wg1_g2) applied to 5 values (stride s) in place */
+static inline void FCN(wg1_bt2)(V *d, int s)
 {
-    const V d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], two = FCN(splat)(2), three = FCN(splat)(3);
+    const V d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s];
+    const V two = FCN(splat)(2), three = FCN(splat)(3);
     d[0] = d0 - d2 + two * (d3 - d1);
-    d[1] = d2 - d1 + two * d3;
-    d[2] = three * d2 - d1 - two * d3;
-    d[3] = d1 - d3;
-    d[4] = d1 - d3 + two * (d4 - d2);
+    d[s] = d2 - d1 + two * d3;
+    d[2 * s] = three * d2 - d1 - two * d3;
+    d[3 * s] = d1 - d3;
+    d[4 * s] = d1 - d3 + two * (d4 - d2);
+}
+
+/* A^T of F(4, 2) applied to 5 values (stride s) giving 4 (stride o) */
+static inline void FCN(wg1_at2)(const V *m, int s, V *out, int o)
+{
+    const V p12 = m[s] + m[2 * s], d12 = m[s] - m[2 * s], m3 = m[3 * s];
+    out[0] = m[0] + p12 + m3;
+    out[o] = d12 + FCN(splat)((T)0.5) * m3;
+    out[2 * o] = p12 + FCN(splat)((T)0.25) * m3;
+    out[3 * o] = d12 + FCN(splat)((T)0.125) * m3 + m[4 * s];
 }
 
 /* out[0..3] += A^T m for F(4, r), m its r + 3 values */
 static inline void FCN(wg1_at_add)(int r, const V *m, V *out)
 {
-    if (r == 3) {
-        V o[4];
+    V o[4];
+    if (r == 3)
         FCN(wg_at)(m, 1, o, 1);
-        for (int i = 0; i < 4; i++) out[i] += o[i];
-    } else if (r == 2) {
-        const V p12 = m[1] + m[2], d12 = m[1] - m[2];
-        out[0] += m[0] + p12 + m[3];
-        out[1] += d12 + FCN(splat)((T)0.5) * m[3];
-        out[2] += p12 + FCN(splat)((T)0.25) * m[3];
-        out[3] += d12 + FCN(splat)((T)0.125) * m[3] + m[4];
-    } else {
-        for (int i = 0; i < 4; i++) out[i] += m[i];
-    }
+    else if (r == 2)
+        FCN(wg1_at2)(m, 1, o, 1);
+    else
+        for (int i = 0; i < 4; i++) o[i] = m[i];
+    for (int i = 0; i < 4; i++) out[i] += o[i];
 }
 
 /* xp (N, CI, E, LP) = the input rows with pad zeros before them and zeros after, split into
@@ -324,7 +330,7 @@ static void FCN(wg1_input)(T *restrict Vb, const T *xp, const fc_wg1_geo *q, con
                 if (n == 6)
                     FCN(wg_bt)(v, 1);
                 else if (n == 5)
-                    FCN(wg1_bt2)(v);
+                    FCN(wg1_bt2)(v, 1);
                 T *dst = vg + (t0 / pw) * JG * pw + t0 % pw;
                 for (int xi = 0; xi < n; xi++) *(V *)(dst + xi * vx) = v[xi];
             }

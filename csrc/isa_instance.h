@@ -11,6 +11,7 @@
 #include "conv_direct_backward_weight.c"
 #include "conv_winograd.c"
 #include "conv_winograd1d.c"
+#include "conv_winograd_s2.c"
 #include "pool.c"
 #include "vmath.h"
 #include "rnn.c"
@@ -31,6 +32,8 @@ static int FCN(conv2d_forward)(int algo, T *y, const T *x, const T *w, const T *
     if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) return FCN(conv_winograd_forward)(y, x, w, bias, &g, nthreads);
     if (algo == FC_ALGO_WINOGRAD && fc_winograd1d_fits(&g))
         return FCN(conv_winograd1d_forward)(y, x, w, bias, &g, nthreads);
+    if (algo == FC_ALGO_WINOGRAD && fc_winograd_s2_fits(&g))
+        return FCN(conv_winograd_s2_forward)(y, x, w, bias, &g, nthreads);
     if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_forward)(y, x, w, bias, &g, nthreads);
     return FCN(conv_im2col_forward)(y, x, w, bias, &g, nthreads);
 }

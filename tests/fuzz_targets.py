@@ -399,12 +399,16 @@ def _padding_code(b, g, nd, allow_strings=True):
 
 def _algorithm_code(b, g=None):
     """An algorithm's code; "winograd" among the choices only for geometries it computes (3x3,
-    stride 1, dilation 1, one group, top / left padding at most 2, or the 1-D ones below: others
+    stride 1 or 2, dilation 1, one group, top / left padding at most 2, or the 1-D ones below: others
     are a ValueError that tests/test_winograd.py checks)."""
     names = ["auto", "direct", "im2col", "fft"]
     pads = None if g is None else g.get("pads", [(v, v) for v in g["p"]])
     if g is not None and tuple(g["k"]) == (3, 3) and all(v == 1 for v in list(g["s"]) + list(g["d"])) and \
             g["G"] == 1 and all(p[0] <= 2 for p in pads):
+        names.append("winograd")
+    # at stride 2 (csrc/conv_winograd_s2.c): 3x3, dilation 1, one group, top / left padding at most 2
+    if g is not None and tuple(g["k"]) == (3, 3) and all(v == 2 for v in g["s"]) and \
+            all(v == 1 for v in g["d"]) and g["G"] == 1 and all(p[0] <= 2 for p in pads):
         names.append("winograd")
     # the 1-D Winograd (csrc/conv_winograd1d.c): 2 or more taps, stride 1 or dilation 1 (stride <= 8),
     # padding at most d (taps - 1)

@@ -162,7 +162,9 @@ def test_measure_times_it():
 
 
 @pytest.mark.parametrize("kwargs, wshape", [
-    (dict(stride=2, padding=1), (4, 3, 3, 3)),
+    (dict(stride=3, padding=1), (4, 3, 3, 3)),
+    (dict(stride=(2, 1), padding=1), (4, 3, 3, 3)),
+    (dict(stride=2, padding=3), (4, 3, 3, 3)),
     (dict(dilation=2, padding=2), (4, 3, 3, 3)),
     (dict(groups=3, padding=1), (6, 1, 3, 3)),
     (dict(padding=3), (4, 3, 3, 3)),
@@ -174,7 +176,95 @@ def test_refuses_what_it_cannot_compute(kwargs, wshape):
     with pytest.raises(ValueError, match="algorithm='winograd' needs a 3x3 kernel"):
         fastconv.conv2d(x, w, algorithm="winograd", **kwargs)
     with pytest.raises(ValueError, match="algorithm='winograd' needs a 3x3 kernel"):
-        fastconv.conv_transpose2d(x, np.zeros((3, 4, 3, 3), np.float32), stride=2, algorithm="winograd")
+        fastconv.conv_transpose2d(x, np.zeros((3, 4, 3, 3), np.float32), stride=3, algorithm="winograd")
+
+
+# ---- 3x3 at stride 2, by input phase (csrc/conv_winograd_s2.c) ----------------------------------
+
+# (N, C, H, W, K, padding)
+CASES_S2 = [
+    (2, 8, 16, 16, 16, 1),            # whole 4x4 tiles of outputs (8x8)
+    (2, 5, 11, 13, 13, 1),            # partial tiles; K not a multiple of the micro-kernel's rows
+    (1, 3, 3, 3, 4, 0),               # one output
+    (3, 4, 4, 6, 6, 1),               # a map smaller than a tile
+    (2, 6, 9, 10, 7, 2),              # padding 2
+    (2, 4, 12, 9, 5, ((0, 2), (2, 1))),  # asymmetric
+    (9, 3, 12, 12, 4, 1),             # 36 tiles: blocks of tiles that span images, runs of 8 lanes
+    (1, 1, 70, 66, 1, 1),             # one channel, 153 tiles: several blocks
+    (2, 64, 28, 28, 24, 1),           # ResNet-18 layer2's form: the whole 8-lane transposes
+]
+
+
+def check_s2(case, dtype, rng, bias=True):
+    N, C, H, W, K, padding = case
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    ra = dict(stride=(2, 2), pads=_pads(padding), dilation=(1, 1), groups=1)
+    y = fastconv.conv2d(x, w, b, stride=2, padding=padding, algorithm="winograd")
+    _bound_check(y, ref.conv_forward(x, w, b, **ra),
+                 ref.conv_forward(np.abs(x), np.abs(w), None if b is None else np.abs(b), **ra), 9 * C, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES_S2, ids=case_id)
+def test_winograd_s2_against_reference(case, dtype, rng):
+    check_s2(case, dtype, rng, bias=case[0] % 2 == 0)
+
+
+def test_winograd_s2_every_simd_level(simd_level, rng):
+    for case in CASES_S2:
+        for dtype in DTYPES:
+            check_s2(case, dtype, rng)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(N=st.integers(1, 3), C=st.integers(1, 10), K=st.integers(1, 20), H=st.integers(1, 40),
+       W=st.integers(1, 40), pads=st.tuples(*[st.integers(0, 2)] * 4), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**32 - 1))
+def test_winograd_s2_property(N, C, K, H, W, pads, dtype, seed):
+    t, b, left, right = pads
+    if H + t + b < 3 or W + left + right < 3:
+        return
+    check_s2((N, C, H, W, K, ((t, b), (left, right))), dtype, np.random.default_rng(seed), bias=seed % 2 == 0)
+
+
+def test_winograd_s2_threads_and_gradients(rng):
+    """The same bits for any thread count; the gradients (no stride-2 Winograd) run auto's choice,
+    which ConvPlan.algorithm shows."""
+    x = rng.standard_normal((5, 12, 26, 30)).astype(np.float32)
+    w = rng.standard_normal((10, 12, 3, 3)).astype(np.float32)
+    outs = []
+    for n in (1, 2, 3):
+        with fastconv.threads(n):
+            outs.append(fastconv.conv2d(x, w, stride=2, padding=1, algorithm="winograd"))
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+    plan = fastconv.ConvPlan(x.shape, w.shape, np.float32, stride=2, padding=1, algorithm="winograd")
+    assert plan.algorithm["forward"] == "winograd" and "winograd" not in (plan.algorithm["grad_input"],
+                                                                          plan.algorithm["grad_weight"])
+    gy = rng.standard_normal(outs[0].shape).astype(np.float32)
+    np.testing.assert_allclose(plan.grad_input(w, gy), fastconv.conv2d_grad_input(x.shape, w, gy, stride=2, padding=1),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_s2_error_and_auto(rng):
+    """float32 against float64 within 4x direct's on ResNet-18's layer2; auto takes it there at batch
+    4 and more (not at batch 2, nor on layer3's 14x14 outputs, 64 output channels, or float64)."""
+    x = rng.standard_normal((2, 64, 56, 56))
+    w = rng.standard_normal((128, 64, 3, 3)) * np.sqrt(2 / (64 * 9))
+    ref64 = fastconv.conv2d(x, w, stride=2, padding=1, algorithm="direct")
+    e = {a: np.abs(fastconv.conv2d(x.astype(np.float32), w.astype(np.float32), stride=2, padding=1, algorithm=a)
+                   - ref64).max() / np.abs(ref64).max() for a in ("direct", "winograd")}
+    assert e["winograd"] <= 4 * e["direct"], e
+    algo = lambda xs, ws, dtype=np.float32: fastconv.ConvPlan(xs, ws, dtype, stride=2, padding=1).algorithm
+    assert algo((4, 64, 56, 56), (128, 64, 3, 3))["forward"] == "winograd"
+    assert algo((16, 64, 56, 56), (128, 64, 3, 3))["forward"] == "winograd"
+    for xs, ws, dtype in [((2, 64, 56, 56), (128, 64, 3, 3), np.float32),
+                          ((8, 128, 28, 28), (256, 128, 3, 3), np.float32),
+                          ((2, 64, 112, 112), (64, 64, 3, 3), np.float32),
+                          ((8, 64, 56, 56), (128, 64, 3, 3), np.float64)]:
+        assert "winograd" not in algo(xs, ws, dtype).values(), (xs, ws)
 
 
 # ---- 1-D: Winograd F(4, 3) (csrc/conv_winograd1d.c) ------------------------------------------------

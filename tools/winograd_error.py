@@ -61,6 +61,16 @@ def random_rows(rng):
             yield name, f"{op}, N(0, 1) data and output gradient", errors(x, w, gy, op)
 
 
+def random_rows_s2(rng):
+    """3x3 stride-2 layers (csrc/conv_winograd_s2.c, the forward)."""
+    for name, shape, k in [("ResNet-18 layer2 3x3/2 64->128 @56, batch 2", (2, 64, 56, 56), 128),
+                           ("ResNet-18 layer3 3x3/2 128->256 @28, batch 2", (2, 128, 28, 28), 256)]:
+        x = rng.standard_normal(shape)
+        w = rng.standard_normal((k, shape[1], 3, 3)) * np.sqrt(2 / (9 * shape[1]))
+        yield name, "N(0, 1)", errors(x, w, stride=2)
+        yield name, "N(0, 1) after ReLU", errors(np.maximum(x, 0), w, stride=2)
+
+
 def random_rows_1d(rng):
     """1-D layers (Winograd F(4, r), csrc/conv_winograd1d.c): (name, x shape, w shape, conv keywords)."""
     layers = [("TCN k3 d4 128, L 1000, batch 2", (2, 128, 1000), (128, 128, 3), dict(padding=4, dilation=4)),
@@ -118,7 +128,8 @@ def main():
     rng = np.random.default_rng(0)
     print("| layer | data | direct max | Winograd max | ratio | direct rms | Winograd rms | ratio |")
     print("|---|---|---|---|---|---|---|---|")
-    rows = list(random_rows(rng)) + list(trained_rows(args.epochs)) + list(random_rows_1d(rng))
+    rows = list(random_rows(rng)) + list(trained_rows(args.epochs)) + list(random_rows_s2(rng)) + \
+        list(random_rows_1d(rng))
     for name, data, e in rows + list(trained_rows_1d(args.epochs)):
         (dm, dr), (wm, wr) = e["direct"], e["winograd"]
         print(f"| {name} | {data} | {dm:.2e} | {wm:.2e} | {wm / dm:.2f}x | {dr:.2e} | {wr:.2e} | {wr / dr:.2f}x |",

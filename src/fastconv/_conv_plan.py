@@ -23,7 +23,7 @@ import numpy as np
 from . import _backend, _conv_fft, _cpu, _threads
 from ._arrays import get_array_module
 from ._ext import _fastconv as _core
-from ._geometry import ConvGeometry, winograd1d_fits, winograd_fits
+from ._geometry import ConvGeometry, winograd1d_fits, winograd_fits, winograd_s2_fits
 from ._validation import (
     FLOAT_DTYPES,
     MAX_EXTENT,
@@ -150,12 +150,18 @@ def sparse(geom):
 
 def check_winograd(geom, weight_shape):
     """ValueError unless algorithm='winograd' can compute this convolution."""
-    if not (winograd_fits(geom) or winograd1d_fits(geom)):
-        raise ValueError(f"algorithm='winograd' needs a 3x3 kernel with stride 1, dilation 1, groups 1 and padding "
-                         f"at most 2 (conv2d), or a 1-D kernel of 2 or more taps with stride 1 or dilation 1 (stride "
+    if not _winograd_geometry(geom):
+        raise ValueError(f"algorithm='winograd' needs a 3x3 kernel with stride 1 or 2, dilation 1, groups 1 and "
+                         f"padding at most 2 (conv2d), or a 1-D kernel of 2 or more taps with stride 1 or dilation 1 (stride "
                          f"at most 8), groups 1 and padding at most dilation x (taps - 1); received weight shape "
                          f"{tuple(weight_shape)}, stride {(geom.sh, geom.sw)}, dilation {(geom.dh, geom.dw)}, groups {geom.G}, padding "
                          f"{(geom.ph, geom.pw)}")
+
+
+def _winograd_geometry(geom):
+    """Whether algorithm='winograd' takes the geometry (some of its operations may run auto's
+    choice: _winograd_runs)."""
+    return winograd_fits(geom) or winograd1d_fits(geom) or winograd_s2_fits(geom)
 
 
 def _phase_groups(geom):
@@ -280,7 +286,8 @@ class ConvPlan:
     Keras's 'same' needs for even kernels), "same" or "valid".  algorithm:
     "auto" (the cost rules of each backend), "direct", "im2col", "fft",
     "winograd" (F(4x4, 3x3): 3x3 kernels at stride 1; on the GPU the weight
-    gradient takes auto's choice; F(4, r) for 1-D kernels of 2 or more taps
+    gradient takes auto's choice; at stride 2 by input phase, the forward on
+    the CPU, the rest auto's choice; F(4, r) for 1-D kernels of 2 or more taps
     at stride 1 or dilation 1, on the CPU: its weight gradient, a strided
     layer's input gradient and the GPU take auto's choice), or "measure"
     (time the candidates on these shapes once; the choice is kept with
@@ -470,7 +477,10 @@ def choose(kern, algorithm, geom, op, dtype):
 def _winograd_runs(kern, geom, op):
     """Whether backend kern runs op of a geometry that algorithm="winograd" takes as Winograd (else
     that operation runs auto's choice): the weight gradient where the backend has one; in 1-D
-    (the CPU's only) the forward, and the input gradient at stride 1."""
+    (the CPU's only) the forward, and the input gradient at stride 1; at stride 2 (the CPU's
+    only) the forward."""
+    if winograd_s2_fits(geom):
+        return kern.winograd_stride2 and op == "forward"
     if winograd1d_fits(geom):
         return kern.winograd_1d and (op == "forward" or op == "grad_input" and geom.sw == 1)
     return op != "grad_weight" or kern.winograd_weight_gradient
@@ -495,7 +505,7 @@ def _measure(geom, op, dtype):
     dy = rng.standard_normal((N, K, P, Q)).astype(dtype)
     times = {}
     for name in ALGORITHMS:
-        if name == "winograd" and not (winograd_fits(geom) or winograd1d_fits(geom)):
+        if name == "winograd" and not (_winograd_geometry(geom) and _winograd_runs(_cpu, geom, op)):
             continue
         code = "fft" if name == "fft" else _CODE[name]
         if op == "forward":

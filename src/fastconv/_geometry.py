@@ -39,6 +39,15 @@ def winograd_fits(geom):
             and geom.pw <= 2)
 
 
+def winograd_s2_fits(geom):
+    """Whether the stride-2 Winograd (F(4, 2) on the even input phase, the odd phase's products:
+    81 positions per 4x4 outputs) computes the convolution geom's forward: a 3x3 kernel, stride 2,
+    dilation 1, one group, padding at most 2 on the top and left; csrc/conv_winograd_s2.c,
+    fc_winograd_s2_fits, the same test."""
+    return (geom.R == geom.S == 3 and geom.sh == geom.sw == 2 and geom.dh == geom.dw == geom.G == 1
+            and geom.ph <= 2 and geom.pw <= 2)
+
+
 def winograd1d_fits(geom):
     """Whether Winograd F(4, r) computes the 1-D convolution geom (one row, conv1d's form): 2 or
     more taps, one group, stride 1 (any dilation) or dilation 1 (stride up to 8), padding at most

@@ -5,9 +5,10 @@ stride, padding (int, pair, "same", "valid"), dilation, groups and bias;
 both gradients with torch.nn.grad.conv*d_input / conv*d_weight's argument
 order; and conv_transpose2d.  Every function takes ``algorithm``: "direct",
 "im2col" (GEMM), "fft" (channel sums in the frequency domain; see
-_conv_fft) or "winograd" (F(4x4, 3x3), 3x3 stride-1 layers; F(4, r) in 1-D), which agree to
-rounding, "auto" (by shape, per backend), or "measure" (timed once on the
-real shapes; see ConvPlan).  CuPy arrays run
+_conv_fft) or "winograd" (F(4x4, 3x3), 3x3 stride-1 layers; stride-2
+forwards by input phase; F(4, r) in 1-D), which agree to rounding, "auto"
+(by shape, per backend), or "measure" (timed once on the real shapes; see
+ConvPlan).  CuPy arrays run
 the same algorithms on the GPU (fastconv._gpu.conv).
 
 Each call checks its arrays, then takes its ConvPlan (geometry checked,

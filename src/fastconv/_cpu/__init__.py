@@ -10,7 +10,8 @@ fastconv.nn's elementwise and GEMM steps (train).  can_measure: this
 backend can time candidate algorithms (algorithm="measure");
 winograd_weight_gradient: its conv2d_backward_weight runs Winograd
 (ALGO_WINOGRAD); winograd_1d: it runs the 1-D Winograd (forward, and the
-input gradient at stride 1); backward_overwrites: its conv2d_backward_input and
+input gradient at stride 1); winograd_stride2: it runs the stride-2 3x3
+Winograd (forward); backward_overwrites: its conv2d_backward_input and
 conv2d_backward_weight overwrite dx and dw (the GPU backend's add into them).
 """
 from .._ext._fastconv import (  # noqa: F401 (the backend's interface)
@@ -26,5 +27,6 @@ from .ndfilter import uniform1d_running  # noqa: F401
 
 can_measure = True
 winograd_1d = True
+winograd_stride2 = True
 winograd_weight_gradient = True
 backward_overwrites = True

@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from .._ext import _fastconv as _core
-from .._geometry import winograd1d_fits, winograd_fits
+from .._geometry import winograd1d_fits, winograd_fits, winograd_s2_fits
 
 # Winograd F(4x4, 3x3) for float32 3x3 stride-1 layers with enough tiles
 # (bench/RESULTS.md, "Winograd"); FASTCONV_WINOGRAD=0 keeps auto off it
@@ -48,6 +48,21 @@ def _winograd1d_wins(geom, op):
                for least, channels, least_tiles in _WINOGRAD1D_TIERS)
 
 
+def _winograd_s2_wins(geom, op):
+    """auto's rule for the stride-2 3x3 Winograd (forward; 1.78x fewer multiplies, its 81
+    transformed weights per weight pair 9x the weights): measured faster only with 128 or more
+    output channels (its input transform's cost per product goes as 1 / K: 64 -> 64 @112 batch 2
+    0.59x direct, 32 -> 64 0.69x), 64 or more input channels and at most 16384 pairs (256 -> 256
+    @28 batch 8, 21 MB of them, 0.77x; 128 -> 256 @28 batch 16 0.94x), whole 4x4 output tiles
+    (ResNet-18's layer3 at 14x14 outputs computes 16x16: 0.92x at batch 8) and 192 or more tiles:
+    ResNet-18's layer2 64 -> 128 @56 at batch 4 / 8 / 16 1.02x / 1.15x / 1.17x direct, 128 ->
+    128 @56 at batch 4 / 8 1.03x / 1.04x."""
+    N, C, H, W, K, R, S, P, Q = geom[:9]
+    tiles = N * -(-P // 4) * -(-Q // 4)
+    return (op == "forward" and K >= 128 and C >= 64 and C * K <= 16384 and P % 4 == 0 and Q % 4 == 0
+            and tiles >= 192)
+
+
 def _winograd_wins(geom, op, dtype):
     """auto's Winograd rule: float32 only (its error is 2-3.6x direct's there, bench/RESULTS.md), the
     forward or input gradient of a 3x3 stride-1 layer of 16 or more channels each way over 16 or
@@ -61,6 +76,8 @@ def _winograd_wins(geom, op, dtype):
         return False
     if winograd1d_fits(geom):
         return _winograd1d_wins(geom, op)
+    if winograd_s2_fits(geom):
+        return _winograd_s2_wins(geom, op)
     if not winograd_fits(geom):
         return False
     N, C, H, W, K, R, S, P, Q = geom[:9]

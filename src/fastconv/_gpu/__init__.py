@@ -26,5 +26,6 @@ from . import train  # noqa: F401 (fastconv.nn's steps: fastconv._backend.train)
 # (algorithm="measure" follows "auto"'s rules here: timing on the device would need its own timers)
 can_measure = False
 winograd_1d = False  # (its Winograd: 3x3 layers only)
+winograd_stride2 = False  # (its Winograd: 3x3 at stride 1)
 winograd_weight_gradient = False  # (its Winograd: forward and input gradient)
 backward_overwrites = False  # (its convolution gradients add into dx and dw, zeroed first)
