@@ -399,8 +399,9 @@ static void FCN(wg_output)(T *y, const T *Mb, const T *bias, const fc_wg_geo *q,
     }
 }
 
-/* Tiles [t0, t0 + TB) of the run: tl[], n = -1 past the last tile. */
-static void FCN(wg_tiles)(FCN(wg_tile) *tl, const fc_wg_geo *q, int64_t t0, int64_t TB)
+/* Tiles [t0, t0 + TB) of the run, m x m outputs each (4 here; conv_winograd_s2.c's 4 or 2): tl[],
+ * n = -1 past the last tile. */
+static void FCN(wg_tiles)(FCN(wg_tile) *tl, const fc_wg_geo *q, int m, int64_t t0, int64_t TB)
 {
     const int64_t per_image = q->TH * q->TW;
     for (int64_t i = 0; i < TB; i++) {
@@ -410,7 +411,7 @@ static void FCN(wg_tiles)(FCN(wg_tile) *tl, const fc_wg_geo *q, int64_t t0, int6
             continue;
         }
         const int64_t n = t / per_image, rem = t % per_image;
-        tl[i] = (FCN(wg_tile)){n, (rem / q->TW) * 4, (rem % q->TW) * 4};
+        tl[i] = (FCN(wg_tile)){n, (rem / q->TW) * m, (rem % q->TW) * m};
     }
 }
 
@@ -442,7 +443,7 @@ static void FCN(wg_units)(T *y, const T *x, const T *w, const T *bias, const fc_
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < blocks; b++) {
         if (!tl) continue;
-        FCN(wg_tiles)(tl, q, b * TB, TB);
+        FCN(wg_tiles)(tl, q, 4, b * TB, TB);
         FCN(wg_input)(Vb, xp, q, tl, TB, PH, PW, vx, 0, q->CI);
         FCN(wg_products)(Mb, U, FCN(wg_ux)(KP, q->CI), Vb, WG_XI, q->CI, KP, TB, vx, mx);
         FCN(wg_output)(y, Mb, bias, q, tl, TB, mx, 0, q->KO, accumulate);
@@ -470,7 +471,7 @@ static void FCN(wg_ksplit_units)(T *y, const T *x, const T *w, const T *bias, co
         *err = FC_ERR_NOMEM;
     }
     FCN(wg_tile) *tl = Mc ? (FCN(wg_tile) *)(Mc + (size_t)WG_XI * mx) : NULL;
-    if (tl) FCN(wg_tiles)(tl, q, 0, TB);
+    if (tl) FCN(wg_tiles)(tl, q, 4, 0, TB);
     FCN(wg_pad)(xp, x, q, PH, PW);
 #pragma omp for schedule(static)
     for (int64_t ci = 0; ci < CI; ci++)
@@ -627,7 +628,7 @@ static void FCN(wg_wgrad_units)(T *dw, const T *dy, const T *x, const fc_wg_geo 
     for (int64_t b = 0; b < blocks; b++) {
         int64_t tiles = 0;
         if (tl) {
-            FCN(wg_tiles)(tl, q, b * TB, TB);
+            FCN(wg_tiles)(tl, q, 4, b * TB, TB);
             tiles = FCN(wg_offsets)(offx, tl, TB, CI * PH * PW, PW);
             FCN(wg_offsets)(offd, tl, TB, KO * 16 * q->TH * q->TW, 4 * q->TW);
         }

@@ -147,8 +147,8 @@ def test_auto_takes_it_for_float32_only(monkeypatch):
     assert fastconv.ConvPlan((8, 256, 14, 14), (256, 256, 3, 3), np.float32, padding=1).algorithm == {
         "forward": "winograd", "grad_input": "winograd", "grad_weight": "im2col"}
     assert "winograd" not in fastconv.ConvPlan(shape, wshape, np.float64, padding=1).algorithm.values()
-    # few tiles (ResNet-18's 512 @7 at batch 1: 4 tiles), a stride, few channels: not taken
-    for args in [((1, 512, 7, 7), (512, 512, 3, 3), {}), (shape, wshape, dict(stride=2)),
+    # few tiles (ResNet-18's 512 @7 at batch 1: 4 tiles), stride 3, few channels: not taken
+    for args in [((1, 512, 7, 7), (512, 512, 3, 3), {}), (shape, wshape, dict(stride=3)),
                  ((32, 8, 28, 28), (8, 8, 3, 3), {})]:
         p = fastconv.ConvPlan(args[0], args[1], np.float32, padding=1, **args[2])
         assert "winograd" not in p.algorithm.values(), args
@@ -191,7 +191,9 @@ CASES_S2 = [
     (2, 4, 12, 9, 5, ((0, 2), (2, 1))),  # asymmetric
     (9, 3, 12, 12, 4, 1),             # 36 tiles: blocks of tiles that span images, runs of 8 lanes
     (1, 1, 70, 66, 1, 1),             # one channel, 153 tiles: several blocks
-    (2, 64, 28, 28, 24, 1),           # ResNet-18 layer2's form: the whole 8-lane transposes
+    (2, 64, 28, 28, 24, 1),           # 14x14 outputs: 2x2 tiles (fewer products than 4x4 there)
+    (2, 16, 56, 56, 24, 1),           # 28x28: 4x4 tiles, the whole 8-lane transposes
+    (1, 4, 13, 9, 5, 1),              # 7x5 outputs
 ]
 
 
@@ -249,22 +251,33 @@ def test_winograd_s2_threads_and_gradients(rng):
 
 
 def test_winograd_s2_error_and_auto(rng):
-    """float32 against float64 within 4x direct's on ResNet-18's layer2; auto takes it there at batch
-    4 and more (not at batch 2, nor on layer3's 14x14 outputs, 64 output channels, or float64)."""
-    x = rng.standard_normal((2, 64, 56, 56))
-    w = rng.standard_normal((128, 64, 3, 3)) * np.sqrt(2 / (64 * 9))
-    ref64 = fastconv.conv2d(x, w, stride=2, padding=1, algorithm="direct")
-    e = {a: np.abs(fastconv.conv2d(x.astype(np.float32), w.astype(np.float32), stride=2, padding=1, algorithm=a)
-                   - ref64).max() / np.abs(ref64).max() for a in ("direct", "winograd")}
-    assert e["winograd"] <= 4 * e["direct"], e
+    """float32 against float64 within 4x direct's on ResNet-18's layer2 and layer3 (4x4 and 2x2 tiles);
+    auto takes it from 384 tiles over 64 or more channels each way and at most 2M transformed weights
+    (not for float64)."""
+    for xs, ws in [((2, 64, 56, 56), (128, 64, 3, 3)), ((2, 128, 28, 28), (256, 128, 3, 3))]:
+        x = rng.standard_normal(xs)
+        w = rng.standard_normal(ws) * np.sqrt(2 / (ws[1] * 9))
+        ref64 = fastconv.conv2d(x, w, stride=2, padding=1, algorithm="direct")
+        e = {a: np.abs(fastconv.conv2d(x.astype(np.float32), w.astype(np.float32), stride=2, padding=1, algorithm=a)
+                       - ref64).max() / np.abs(ref64).max() for a in ("direct", "winograd")}
+        assert e["winograd"] <= 4 * e["direct"], (xs, e)
     algo = lambda xs, ws, dtype=np.float32: fastconv.ConvPlan(xs, ws, dtype, stride=2, padding=1).algorithm
-    assert algo((4, 64, 56, 56), (128, 64, 3, 3))["forward"] == "winograd"
-    assert algo((16, 64, 56, 56), (128, 64, 3, 3))["forward"] == "winograd"
-    for xs, ws, dtype in [((2, 64, 56, 56), (128, 64, 3, 3), np.float32),
-                          ((8, 128, 28, 28), (256, 128, 3, 3), np.float32),
-                          ((2, 64, 112, 112), (64, 64, 3, 3), np.float32),
+    assert algo((8, 64, 56, 56), (128, 64, 3, 3))["forward"] == "winograd"  # 392 tiles of 4x4
+    assert algo((8, 128, 28, 28), (256, 128, 3, 3))["forward"] == "winograd"  # 392 tiles of 2x2
+    for xs, ws, dtype in [((4, 64, 56, 56), (128, 64, 3, 3), np.float32),  # 196 tiles
+                          ((4, 128, 28, 28), (256, 128, 3, 3), np.float32),
+                          ((8, 32, 112, 112), (64, 32, 3, 3), np.float32),  # 32 channels
+                          ((64, 256, 14, 14), (512, 256, 3, 3), np.float32),  # 10.6 M transformed weights
                           ((8, 64, 56, 56), (128, 64, 3, 3), np.float64)]:
         assert "winograd" not in algo(xs, ws, dtype).values(), (xs, ws)
+
+
+def test_winograd_s2_tile_size():
+    """4x4 tiles of outputs where they overrun the map no more than 2x2 ones would (by products in
+    all), as the C code picks."""
+    from fastconv._cpu.conv import _winograd_s2_size
+    assert _winograd_s2_size(28, 28) == 4 and _winograd_s2_size(7, 7) == 4
+    assert _winograd_s2_size(14, 14) == 2 and _winograd_s2_size(2, 6) == 2
 
 
 # ---- 1-D: Winograd F(4, 3) (csrc/conv_winograd1d.c) ------------------------------------------------

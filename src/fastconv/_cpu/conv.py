@@ -48,19 +48,25 @@ def _winograd1d_wins(geom, op):
                for least, channels, least_tiles in _WINOGRAD1D_TIERS)
 
 
+def _winograd_s2_size(P, Q):
+    """The stride-2 Winograd's outputs per tile and axis: 4 (81 positions a tile) or 2 (25), the
+    fewer products over the tiles that cover P x Q (csrc/conv_winograd_s2.c, fc_wg2_size)."""
+    return 4 if 81 * _ceil(P, 4) * _ceil(Q, 4) <= 25 * _ceil(P, 2) * _ceil(Q, 2) else 2
+
+
 def _winograd_s2_wins(geom, op):
-    """auto's rule for the stride-2 3x3 Winograd (forward; 1.78x fewer multiplies, its 81
-    transformed weights per weight pair 9x the weights): measured faster only with 128 or more
-    output channels (its input transform's cost per product goes as 1 / K: 64 -> 64 @112 batch 2
-    0.59x direct, 32 -> 64 0.69x), 64 or more input channels and at most 16384 pairs (256 -> 256
-    @28 batch 8, 21 MB of them, 0.77x; 128 -> 256 @28 batch 16 0.94x), whole 4x4 output tiles
-    (ResNet-18's layer3 at 14x14 outputs computes 16x16: 0.92x at batch 8) and 192 or more tiles:
-    ResNet-18's layer2 64 -> 128 @56 at batch 4 / 8 / 16 1.02x / 1.15x / 1.17x direct, 128 ->
-    128 @56 at batch 4 / 8 1.03x / 1.04x."""
+    """auto's rule for the stride-2 3x3 Winograd (the forward; 1.78x fewer multiplies with 4x4
+    tiles, 1.44x with 2x2): 64 or more channels each way, 384 or more tiles, and at most 2M
+    transformed weights (81 or 25 per weight pair, made every call).  Measured against direct /
+    im2col (2 threads): ResNet-18's layer2 64 -> 128 @56 at batch 8 1.03-1.15x, 16 1.02-1.17x;
+    layer3 128 -> 256 @28 (2x2 tiles) at batch 8 1.04-1.06x, 16 1.11x; 256 -> 256 @28 batch 8
+    1.05-1.13x; 64 -> 64 @112 batch 2 1.14x.  Below those: layer3 at batch 1 / 2 / 4 0.80 / 0.86 /
+    0.90x, layer2 at batch 1 / 2 / 4 0.95 / 0.98 / 0.99-1.02x, 32 channels 0.92-0.97x, layer4
+    (10.6 M transformed weights) 0.04-0.23x."""
     N, C, H, W, K, R, S, P, Q = geom[:9]
-    tiles = N * -(-P // 4) * -(-Q // 4)
-    return (op == "forward" and K >= 128 and C >= 64 and C * K <= 16384 and P % 4 == 0 and Q % 4 == 0
-            and tiles >= 192)
+    m = _winograd_s2_size(P, Q)
+    tiles = N * _ceil(P, m) * _ceil(Q, m)
+    return op == "forward" and min(C, K) >= 64 and tiles >= 384 and (2 * m + 1) ** 2 * C * K <= 1 << 21
 
 
 def _winograd_wins(geom, op, dtype):
