@@ -265,11 +265,18 @@ static int64_t FCN(wg_offsets)(int64_t *off, const FCN(wg_tile) *tl, int64_t TB,
 }
 
 /* One channel's 6x6 input tiles of `lanes` tiles (lane l at base + off[l], rows PW apart; the
- * other lanes zero) copied into lanes d[xi][l] and transformed in place (B^T d B); returns the
- * 36 vectors. */
+ * other lanes zero) copied into lanes d[xi][l], 8 tiles at a time by register transposes, and
+ * transformed in place (B^T d B); returns the 36 vectors. */
 static inline V *FCN(wg_tile_inputs)(T *d, const T *base, const int64_t *off, int lanes, int64_t PW)
 {
-    for (int l = 0; l < lanes; l++) {
+    int l0 = 0;
+    for (; getenv("NOTR") == NULL && l0 + 8 <= lanes; l0 += 8)
+        for (int i = 0; i < 6; i++) {
+            const T *row[8];
+            for (int k = 0; k < 8; k++) row[k] = base + off[l0 + k] + i * PW;
+            FCN(transpose8_rows)(d + i * 6 * VL + l0, VL, row, 6);
+        }
+    for (int l = l0; l < lanes; l++) {
         const T *src = base + off[l];
 #pragma GCC unroll 6
         for (int i = 0; i < 6; i++)
@@ -285,12 +292,15 @@ static inline V *FCN(wg_tile_inputs)(T *d, const T *base, const int64_t *off, in
 }
 
 /* The block's inputs transformed: Vb[xi][tile panel][ci][NR] (the xi at
- * stride vx).  Each tile's 6x6 inputs are copied into lanes d[xi][l], then
- * transformed along VL tiles at once.  Measured on Zen 4 (C3, one thread):
- * this 5.1 ms; AVX-512 gathers in place of the copies 2x slower, in-register
- * transposes of the tiles' rows 1.2x slower, the copies double-buffered the
- * same.  Channels outer: the block's tiles lie close together, so one
- * plane's rows serve every lane group before the next plane. */
+ * stride vx).  Each tile's 6x6 inputs go into lanes d[xi][l] (wg_tile_inputs:
+ * 8 tiles' rows at a time by gemm.c's 8x8 register transposes, 6 of the 8
+ * columns kept), then are transformed along VL tiles at once.  Measured on
+ * Zen 4 (C3, one thread): element by element 5.1 ms; AVX-512 gathers 2x
+ * slower, the copies double-buffered the same; the 8x8 transposes 3-6 %
+ * faster on C1, C3 and ResNet-18's layer3 (two threads; an earlier
+ * transpose of whole rows was 1.2x slower).  Channels outer: the block's
+ * tiles lie close together, so one plane's rows serve every lane group
+ * before the next plane. */
 static void FCN(wg_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q, const FCN(wg_tile) *tl, int64_t TB,
                           int64_t PH, int64_t PW, int64_t vx, int64_t ci0, int64_t ci1)
 {
