@@ -411,12 +411,15 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const fc_phase_shape *p
                         for (int64_t j = 0; j < Wp; j += VL) FCN(store_lanes)(di + j, (V){0}, Wp - j);
                         continue;
                     }
-                    const T *row = src + ih * g->W + b - g->pad_w;
+                    /* column j reads row[c0 + sw j], c0 + sw j >= 0 for j >= jlo (the pointer itself
+                     * never moved before the row: a padding of 2^52 wrapped it, fuzz-found) */
+                    const T *row = src + ih * g->W;
+                    const int64_t c0 = b - g->pad_w;
                     for (int64_t j = 0; j < jlo; j++) di[j] = 0;
-                    if (sw == 1)
-                        memcpy(di + jlo, row + jlo, (size_t)(jhi - jlo) * sizeof(T));
-                    else
-                        for (int64_t j = jlo; j < jhi; j++) di[j] = row[sw * j];
+                    if (sw == 1 && jhi > jlo)
+                        memcpy(di + jlo, row + (c0 + jlo), (size_t)(jhi - jlo) * sizeof(T));
+                    else if (sw > 1)
+                        for (int64_t j = jlo; j < jhi; j++) di[j] = row[c0 + sw * j];
                     for (int64_t j = jhi; j < Wp; j++) di[j] = 0;
                 }
             }

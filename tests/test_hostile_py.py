@@ -489,3 +489,16 @@ def test_nn_weight_too_large_to_index_is_a_value_error():
     model = nn.Sequential([nn.Conv2DTranspose(1, 2**40), nn.Flatten()], seed=0)
     with pytest.raises(ValueError, match="the weight of shape"):
         model.forward(np.ones((1, 1, 1, 1), np.float32), training=True)
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "direct", "auto"])
+def test_conv_padding_past_2_52_reads_only_zeros(algorithm, rng):
+    """A stride and padding near 2^53 (one output, every tap in the padding): im2col's phase planes
+    once formed a row pointer 2^52 elements before the input (UBSan: pointer overflow; fuzz-found)."""
+    x = rng.standard_normal((1, 2, 2)).astype(np.float32)
+    gy = rng.standard_normal((1, 6, 1)).astype(np.float32)
+    kw = dict(stride=2 ** 53, padding=2 ** 52, dilation=3, groups=2, algorithm=algorithm)
+    gw = fastconv.conv1d_grad_weight(x, (6, 1, 2), gy, **kw)
+    assert gw.shape == (6, 1, 2) and not gw.any()
+    y = fastconv.conv1d(x, np.ones((6, 1, 2), np.float32), **kw)
+    assert y.shape == (1, 6, 1) and not y.any()
