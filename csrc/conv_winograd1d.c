@@ -110,18 +110,36 @@ static inline void fc_wg1_g(int r, const double *g, double o[6])
     else
         o[0] = o[1] = o[2] = o[3] = g[0];
 }
+
+/* Channel j of group grp (fc_wg1_geo): its input channel ci, input phase p and piece u (in pieces
+ * j is (ci, p, u); by phase ci = j, p the group, u = 0) */
+static inline void fc_wg1_channel(const fc_wg1_geo *q, int64_t j, int grp, int64_t *ci, int64_t *p, int64_t *u)
+{
+    const int pieces = q->S > 3 * q->E;
+    *ci = pieces ? j / (q->E * q->NU) : j;
+    *p = pieces ? (j / q->NU) % q->E : grp;
+    *u = pieces ? j % q->NU : 0;
+}
+
+/* where channel j of group grp reads in xp: its phase row, from its piece on */
+static inline int64_t fc_wg1_row(const fc_wg1_geo *q, int64_t j, int grp)
+{
+    int64_t ci, p, u;
+    fc_wg1_channel(q, j, grp, &ci, &p, &u);
+    return (ci * q->E + p) * q->LP + q->D * 3 * u;
+}
 #endif
 
 /* The weights of channel j of every group (wg1_geo) for panel kp's MR output channels:
- * U[xi][kp][j][l] = (G g)_xi for g the group's taps E (3 u + v) + p (v < r) of w[ko][ci], zero past
- * the last (or past KO), or flipped, w[ci][ko] reversed (in double).  In pieces j is (ci, p, u); by
- * phase, ci = j, p the group, u = 0. */
+ * U[xi][kp][j][l] = (G g)_xi for g the group's taps E (3 u + v) + p (v < r) of w[ko][ci]
+ * (fc_wg1_channel), zero past the last (or past KO), or flipped, w[ci][ko] reversed (in double). */
 static void FCN(wg1_weight_panel)(T *U, int64_t ux, const T *w, const fc_wg1_geo *q, int64_t kp, int64_t j, int flip)
 {
-    const int64_t S = q->S, KO = q->KO, CI = q->CI, EN = q->E * q->NU;
+    const int64_t S = q->S, KO = q->KO, CI = q->CI;
     for (int grp = 0; grp < q->NG; grp++) {
-        const int pieces = S > 3 * q->E, r = q->r[grp];
-        const int64_t ci = pieces ? j / EN : j, p = pieces ? (j / q->NU) % q->E : grp, u = pieces ? j % q->NU : 0;
+        const int r = q->r[grp];
+        int64_t ci, p, u;
+        fc_wg1_channel(q, j, grp, &ci, &p, &u);
         double g[3][GEMM_MR];
         for (int v = 0; v < r; v++) {
             const int64_t t = q->E * (3 * u + v) + p;
@@ -285,19 +303,17 @@ static void FCN(wg1_lanes_init)(FCN(wg1_lanes) *s, const fc_wg1_geo *q)
 static void FCN(wg1_input)(T *restrict Vb, const T *xp, const fc_wg1_geo *q, const FCN(wg1_lanes) *s,
                            const int64_t *off, const char *run, int64_t tiles, int64_t TB, int64_t vx)
 {
-    const int64_t JG = q->JG, EN = q->E * q->NU, pw = FCN(wg_pw)(TB), D = q->D;
-    const int pieces = q->S > 3 * q->E;
+    const int64_t JG = q->JG, pw = FCN(wg_pw)(TB), D = q->D;
     T d[6 * VL] __attribute__((aligned(64)));
     for (int64_t j = 0; j < JG; j++)
         for (int grp = 0; grp < q->NG; grp++) {
             const int n = q->r[grp] + 3;
-            const int64_t ci = pieces ? j / EN : j, p = pieces ? (j / q->NU) % q->E : grp, u = pieces ? j % q->NU : 0;
-            const T *base = xp + (ci * q->E + p) * q->LP + D * 3 * u;
+            const T *base = xp + fc_wg1_row(q, j, grp);
             T *vg = Vb + q->x0[grp] * vx + j * pw;
-            /* the next input channel's part of the row (the rows are a plane apart: the lines of
-             * one channel's tiles came from memory at the first load, 13 % of the time at k3/2) */
+            /* the next channel's part of its row (the rows are a plane apart: the lines of one
+             * channel's tiles came from memory at the first load, 13 % of the time at k3/2) */
             if (tiles > 0 && j + 1 < JG) {
-                const T *nb = base + (pieces ? EN / q->NU : q->E) * q->LP * (pieces ? (j + 1) / EN - ci : 1);
+                const T *nb = xp + fc_wg1_row(q, j + 1, grp);
                 for (int64_t t = 0; t < tiles; t += 4) __builtin_prefetch(nb + off[t]); /* (a line a 4 tiles at D 1) */
                 __builtin_prefetch(nb + off[tiles - 1] + (n - 1) * D);
             }
