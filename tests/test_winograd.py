@@ -26,6 +26,12 @@ CASES = [
     (9, 3, 6, 6, 4, 1),               # 36 tiles: blocks of tiles that span images
     (1, 1, 30, 33, 1, 1),             # one channel, 72 tiles
     (4, 20, 5, 14, 18, ((1, 1), (0, 0))),
+    # 16 tiles or fewer, the forward by output channels (wgk): input channels over several chunks
+    # of 16, the last partial, 9 C not a multiple of 8; output channels over blocks of a vector,
+    # the last partial; 16 tiles (two vectors of float64's 8 lanes)
+    (1, 37, 7, 7, 35, 1),
+    (4, 19, 6, 6, 21, 1),
+    (2, 33, 5, 3, 17, ((2, 0), (1, 2))),
 ]
 
 
@@ -75,7 +81,7 @@ def test_winograd_against_reference(case, dtype, rng):
 
 
 def test_every_simd_level(simd_level, rng):
-    for case in CASES[:7]:
+    for case in CASES[:7] + CASES[-3:]:
         for dtype in DTYPES:
             check(case, dtype, rng)
 
@@ -95,11 +101,13 @@ def test_winograd_property(N, C, K, H, W, pads, dtype, fortran, seed):
           layout="F" if fortran else None, bias=seed % 2 == 0)
 
 
-def test_threads_do_not_change_results(rng):
-    """Each tile block is computed whole by one thread: the same bits for any thread count."""
-    x = rng.standard_normal((5, 12, 13, 18)).astype(np.float32)
-    w = rng.standard_normal((10, 12, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((5, 10, 13, 18)).astype(np.float32)
+@pytest.mark.parametrize("shape, K", [((5, 12, 13, 18), 10), ((1, 40, 7, 7), 70)], ids=["tiles", "few-tiles"])
+def test_threads_do_not_change_results(rng, shape, K):
+    """Each tile block (or, over few tiles, each block of output channels) is computed whole by
+    one thread: the same bits for any thread count."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((K, shape[1], 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((shape[0], K) + shape[2:]).astype(np.float32)
     outs = []
     for n in (1, 2, 3):
         with fastconv.threads(n):
@@ -147,9 +155,13 @@ def test_auto_takes_it_for_float32_only(monkeypatch):
     assert fastconv.ConvPlan((8, 256, 14, 14), (256, 256, 3, 3), np.float32, padding=1).algorithm == {
         "forward": "winograd", "grad_input": "winograd", "grad_weight": "im2col"}
     assert "winograd" not in fastconv.ConvPlan(shape, wshape, np.float64, padding=1).algorithm.values()
-    # few tiles (ResNet-18's 512 @7 at batch 1: 4 tiles), stride 3, few channels: not taken
-    for args in [((1, 512, 7, 7), (512, 512, 3, 3), {}), (shape, wshape, dict(stride=3)),
-                 ((32, 8, 28, 28), (8, 8, 3, 3), {})]:
+    # few tiles (ResNet-18's 512 @7 at batch 1: 4 tiles): the forward by output channels, which
+    # pays from 4 tiles at 128 channels; not the gradients (the tiles' kernel, 2x slower there)
+    assert fastconv.ConvPlan((1, 512, 7, 7), (512, 512, 3, 3), np.float32, padding=1).algorithm == {
+        "forward": "winograd", "grad_input": "im2col", "grad_weight": "im2col"}
+    # one tile, 4 tiles of 64 channels, stride 3, few channels: not taken
+    for args in [((1, 512, 4, 4), (512, 512, 3, 3), {}), ((1, 64, 7, 7), (64, 64, 3, 3), {}),
+                 (shape, wshape, dict(stride=3)), ((32, 8, 28, 28), (8, 8, 3, 3), {})]:
         p = fastconv.ConvPlan(args[0], args[1], np.float32, padding=1, **args[2])
         assert "winograd" not in p.algorithm.values(), args
     monkeypatch.setenv("FASTCONV_WINOGRAD", "0")

@@ -50,7 +50,10 @@ def errors(x, w, gy=None, op="forward", **kw):
 def random_rows(rng):
     layers = [("C3 128 @28, batch 4", (4, 128, 28, 28), 128), ("C1 64 @56, batch 4", (4, 64, 56, 56), 64),
               ("ResNet-18 layer3 256 @14, batch 2", (2, 256, 14, 14), 256),
-              ("ResNet-18 layer4 512 @7, batch 2", (2, 512, 7, 7), 512), ("CIFAR 32 @32, batch 8", (8, 32, 32, 32), 32)]
+              ("ResNet-18 layer4 512 @7, batch 2", (2, 512, 7, 7), 512), ("CIFAR 32 @32, batch 8", (8, 32, 32, 32), 32),
+              # few tiles (16 or fewer): the forward's output channels as the lanes (conv_winograd.c, wgk)
+              ("ResNet-18 layer4 512 @7, batch 1 (4 tiles)", (1, 512, 7, 7), 512),
+              ("ResNet-18 layer3 256 @14, batch 1 (16 tiles)", (1, 256, 14, 14), 256)]
     for name, shape, k in layers:
         x = rng.standard_normal(shape)
         w = rng.standard_normal((k, shape[1], 3, 3)) * np.sqrt(2 / (9 * shape[1]))
@@ -102,6 +105,9 @@ def _trained(model, data, epochs, conv_type, describe):
             kw = dict(stride=layer.strides, padding=layer.padding)
             yield (describe(conv, w, a, kw, acc), "trained weights, test inputs' activations",
                    errors(np.asarray(a, np.float64), w, **kw))
+            if np.ndim(a) == 4:  # one image: few tiles (the forward's output channels as the lanes)
+                yield (describe(conv, w, a, kw, acc), "trained weights, one test image's activations",
+                       errors(np.asarray(a[:1], np.float64), w, **kw))
         a = layer(a)
 
 
