@@ -20,7 +20,9 @@
  *            outputs, so V and M stay in the thread's cache (no full-size
  *            transformed tensor exists).
  * The transforms run along VL tiles at once (a tile's 6x6 inputs gathered
- * into lanes, its 4x4 outputs stored from them).
+ * into lanes, its 4x4 outputs stored from them).  A forward over few tiles
+ * (64 or fewer) runs in conv_winograd_k.c instead: output channels as the
+ * lanes, the weights transformed in the registers.
  *
  * The input gradient of such a layer is the same correlation of dy with
  * the kernel rotated by 180 degrees and its channel axes swapped, with
@@ -499,204 +501,12 @@ static void FCN(wg_ksplit_units)(T *y, const T *x, const T *w, const T *bias, co
     fc_fp_leave(fp);
 }
 
-/* ---- few tiles: the output channels as the lanes ------------------------------------------------
- * With few tiles (ResNet-18's 512 @7 at batch 1 has 4) the lanes of tiles above stay mostly empty,
- * and each weight's 36 transformed values, computed in double and stored, feed 4 products: the
- * weight transform and U's traffic were 80 % of that layer's time (3.3 ms against im2col's 1.2).
- * Here the lanes are VL output channels.  A thread takes a block of them; for a chunk of WGK_CC
- * input channels it transposes their filters (gemm.c's 8x8 register transposes), transforms them
- * in the registers into U' (the thread's cache, never memory), then multiplies each vector of U'
- * by the T tiles' values of V (broadcast): 36 T products per vector of U', sums over the input
- * channels kept in registers a group of positions at a time.  U' = G' g G'^T in float: the rows
- * of G scaled to small integers, G'_i = s_i G_i (s = 1, 3, 3, -15/4, 15, 1), exact but for a few
- * roundings; the scales go into V instead, V'_ij = V_ij / (s_i s_j) (once per call, by the team,
- * V' as [input channel][position][tile]).  The outputs from M as above (A^T M A), a tile at a
- * time, each lane an output channel.  The forward only (the input gradient reads the filters
- * transposed). */
-#define WGK_ACC (FC_VBYTES == 64 ? 24 : 12) /* accumulators: of 32 registers, of 16 */
-#define WGK_TMAX (FC_VBYTES == 64 ? 16 : 12) /* tiles at most */
-#define WGK_CC 16                           /* input channels of U' at a time (36 KB of float) */
-/* positions a pass (a divisor of 36) for TT tiles: as many as the accumulators hold */
-#define WGK_XG(TT)                                                                                  \
-    ((TT) * 18 <= WGK_ACC ? 18 : (TT) * 12 <= WGK_ACC ? 12 : (TT) * 9 <= WGK_ACC ? 9 : (TT) * 6 <= WGK_ACC ? 6 \
-     : (TT) * 4 <= WGK_ACC ? 4 : (TT) * 3 <= WGK_ACC ? 3 : (TT) * 2 <= WGK_ACC ? 2 : 1)
-
-/* G' applied to a b c (vectors), the 6 results s apart */
-static inline __attribute__((always_inline)) void FCN(wgk_g)(V a, V b, V c, V *o, int s)
-{
-    const V p = a + c, two = FCN(splat)(2), four = FCN(splat)(4);
-    o[0] = a;
-    o[s] = p + b;
-    o[2 * s] = b - p;
-    o[3 * s] = four * a + (two * b + c);
-    o[4 * s] = four * c + (a - two * b);
-    o[5 * s] = c;
-}
-
-/* Wt[e][VL] = row[l][e0 + e] for e < ne, lane l: the block's filters, input channels [c0, c0 + cc)
- * (e0 = 9 c0), rows CR elements long; 8 lanes x 8 elements at a time where all lie in the rows */
-static void FCN(wgk_transpose)(T *restrict Wt, const T *const *row, int64_t e0, int64_t ne, int64_t CR)
-{
-    int64_t e = 0;
-    for (; VL % 8 == 0 && (e + 8 <= ne || (e < ne && e0 + e + 8 <= CR)); e += 8)
-        for (int h = 0; h < VL; h += 8) {
-            const T *r8[8];
-            for (int i = 0; i < 8; i++) r8[i] = row[h + i] + e0 + e;
-            FCN(transpose8_rows)(Wt + e * VL + h, VL, r8, (int)FC_MIN(8, ne - e));
-        }
-    for (; e < ne; e++)
-        for (int l = 0; l < VL; l++) Wt[e * VL + l] = row[l][e0 + e];
-}
-
-/* Mk[xi][t] (+)= sum over cc input channels of U'[c][xi] V'[c][xi][t], TT tiles, XG positions a pass */
-static inline __attribute__((always_inline)) void FCN(wgk_prod)(const int TT, const int XG, int64_t cc,
-                                                                const T *restrict Ub, const T *restrict Vc,
-                                                                T *restrict Mk, int first)
-{
-    for (int x0 = 0; x0 < WG_XI; x0 += XG) {
-        V acc[WGK_ACC];
-#pragma GCC unroll 24
-        for (int a = 0; a < XG * TT; a++) acc[a] = first ? (V){0} : *(const V *)(Mk + (x0 * TT + a) * VL);
-        for (int64_t c = 0; c < cc; c++) {
-            const T *u = Ub + (c * WG_XI + x0) * VL, *v = Vc + (c * WG_XI + x0) * TT;
-#pragma GCC unroll 18
-            for (int x = 0; x < XG; x++) {
-                const V uv = *(const V *)(u + x * VL);
-#pragma GCC unroll 16
-                for (int t = 0; t < TT; t++) acc[x * TT + t] += uv * FCN(splat)(v[x * TT + t]);
-            }
-        }
-#pragma GCC unroll 24
-        for (int a = 0; a < XG * TT; a++) *(V *)(Mk + (x0 * TT + a) * VL) = acc[a];
-    }
-}
-
-#define WGK_PROD(TT)                                                                \
-    static void FCN(wgk_prod_##TT)(int64_t cc, const T *Ub, const T *Vc, T *Mk, int first) \
-    {                                                                               \
-        FCN(wgk_prod)(TT, WGK_XG(TT), cc, Ub, Vc, Mk, first);                       \
-    }
-WGK_PROD(1)
-WGK_PROD(2)
-WGK_PROD(3)
-WGK_PROD(4)
-WGK_PROD(5)
-WGK_PROD(6)
-WGK_PROD(7)
-WGK_PROD(8)
-WGK_PROD(9)
-WGK_PROD(10)
-WGK_PROD(11)
-WGK_PROD(12)
-#if WGK_TMAX > 12
-WGK_PROD(13)
-WGK_PROD(14)
-WGK_PROD(15)
-WGK_PROD(16)
-#endif
-#undef WGK_PROD
-typedef void (*FCN(wgk_prod_fn))(int64_t, const T *, const T *, T *, int);
-static const FCN(wgk_prod_fn) FCN(wgk_prods)[WGK_TMAX] = {
-    FCN(wgk_prod_1), FCN(wgk_prod_2), FCN(wgk_prod_3), FCN(wgk_prod_4), FCN(wgk_prod_5), FCN(wgk_prod_6),
-    FCN(wgk_prod_7), FCN(wgk_prod_8), FCN(wgk_prod_9), FCN(wgk_prod_10), FCN(wgk_prod_11), FCN(wgk_prod_12),
-#if WGK_TMAX > 12
-    FCN(wgk_prod_13), FCN(wgk_prod_14), FCN(wgk_prod_15), FCN(wgk_prod_16),
-#endif
-};
-
-/* the team: x padded (xp), V' of every tile and input channel (Vk), then blocks of VL output
- * channels shared out */
-static void FCN(wgk_units)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, T *xp, T *Vk,
-                           int *err)
-{
-    fc_fpstate fp = fc_fp_enter();
-    const int64_t PH = 4 * q->TH + 2, PW = 4 * q->TW + 2, CI = q->CI, KO = q->KO, TT = q->tiles, CR = 9 * CI;
-    FCN(wg_tile) tl[WGK_TMAX];
-    int64_t off[WGK_TMAX];
-    FCN(wg_tiles)(tl, q, 4, 0, TT);
-    FCN(wg_offsets)(off, tl, TT, CI * PH * PW, PW);
-    FCN(wg_pad)(xp, x, q, PH, PW);
-    double sc[6] = {1, 1.0 / 3, 1.0 / 3, -4.0 / 15, 1.0 / 15, 1}, f[WG_XI]; /* 1 / s_i */
-    for (int xi = 0; xi < WG_XI; xi++) f[xi] = sc[xi / 6] * sc[xi % 6];
-    {
-        T d[WG_XI * VL] __attribute__((aligned(64)));
-#pragma omp for schedule(static)
-        for (int64_t ci = 0; ci < CI; ci++)
-            for (int64_t t0 = 0; t0 < TT; t0 += VL) {
-                const int lanes = (int)FC_MIN(VL, TT - t0);
-                const T *v = (const T *)FCN(wg_tile_inputs)(d, xp + ci * PH * PW, off + t0, lanes, PW);
-                for (int xi = 0; xi < WG_XI; xi++)
-                    for (int l = 0; l < lanes; l++)
-                        Vk[(ci * WG_XI + xi) * TT + t0 + l] = (T)((double)v[xi * VL + l] * f[xi]);
-            }
-    }
-    T *Wt = fc_scratch(FC_SCRATCH_WORK, (size_t)(WGK_CC * 9 + WGK_CC * WG_XI) * VL * sizeof(T));
-    T *Mk = fc_scratch(FC_SCRATCH_WORK2, (size_t)(WG_XI * TT) * VL * sizeof(T));
-    if (!Wt || !Mk) {
-#pragma omp atomic write
-        *err = FC_ERR_NOMEM;
-    }
-    T *Ub = Wt ? Wt + WGK_CC * 9 * VL : NULL;
-    const FCN(wgk_prod_fn) prod = FCN(wgk_prods)[TT - 1];
-    const int64_t nkb = FC_CEIL_DIV(KO, VL);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t kb = 0; kb < nkb; kb++) {
-        if (!Wt || !Mk) continue;
-        const int64_t k0 = kb * VL, kn = FC_MIN(VL, KO - k0);
-        const T *row[VL]; /* (lanes past KO repeat the last output channel: computed, not stored) */
-        for (int l = 0; l < VL; l++) row[l] = w + (k0 + FC_MIN(l, kn - 1)) * CR;
-        for (int64_t c0 = 0; c0 < CI; c0 += WGK_CC) {
-            const int64_t cc = FC_MIN(WGK_CC, CI - c0);
-            FCN(wgk_transpose)(Wt, row, 9 * c0, 9 * cc, CR);
-            for (int64_t c = 0; c < cc; c++) {
-                const V *g = (const V *)(Wt + 9 * c * VL);
-                V t[18];
-                for (int s = 0; s < 3; s++) FCN(wgk_g)(g[s], g[3 + s], g[6 + s], t + s, 3); /* G' g */
-                V *u = (V *)(Ub + c * WG_XI * VL);
-                for (int i = 0; i < 6; i++) FCN(wgk_g)(t[3 * i], t[3 * i + 1], t[3 * i + 2], u + 6 * i, 1);
-            }
-            prod(cc, Ub, Vk + c0 * WG_XI * TT, Mk, c0 == 0);
-        }
-        const V bv = bias ? FCN(load_lanes)(bias + k0, kn) : (V){0};
-        for (int64_t t = 0; t < TT; t++) {
-            V m[WG_XI], s[24], r[16];
-            for (int xi = 0; xi < WG_XI; xi++) m[xi] = *(const V *)(Mk + (xi * TT + t) * VL);
-            for (int j = 0; j < 6; j++) FCN(wg_at)(m + j, 6, s + j, 6);
-            for (int i = 0; i < 4; i++) FCN(wg_at)(s + i * 6, 1, r + i * 4, 1);
-            T o[16 * VL] __attribute__((aligned(64)));
-            for (int e = 0; e < 16; e++) *(V *)(o + e * VL) = r[e] + bv;
-            const int64_t p0 = tl[t].p0, q0 = tl[t].c0, nr = FC_MIN(4, q->OH - p0), nc = FC_MIN(4, q->OW - q0);
-            for (int64_t l = 0; l < kn; l++) {
-                T *dst = y + ((tl[t].n * KO + k0 + l) * q->OH + p0) * q->OW + q0;
-                for (int64_t i = 0; i < nr; i++)
-                    for (int64_t j = 0; j < nc; j++) dst[i * q->OW + j] = o[(i * 4 + j) * VL + l];
-            }
-        }
-    }
-    fc_fp_leave(fp);
-}
-
-/* the forward over few tiles (q->tiles <= WGK_TMAX) */
-static int FCN(wgk_run)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, int nthreads)
-{
-    const int64_t nkb = FC_CEIL_DIV(q->KO, VL);
-    const int nt = (int)FC_MIN((int64_t)fc_resolve_threads(nthreads), nkb);
-    const size_t xe = FC_ROUND_UP((size_t)q->N * q->CI * (4 * q->TH + 2) * (4 * q->TW + 2) + 16, 64 / sizeof(T));
-    T *xp = fc_scratch(FC_SCRATCH_SHARED, (xe + (size_t)q->CI * WG_XI * q->tiles) * sizeof(T));
-    if (!xp) return FC_ERR_NOMEM;
-    int err = 0;
-    FC_TEAM(nt, FCN(wgk_units)(y, x, w, bias, q, xp, xp + xe, &err));
-    return err;
-}
-
 static int FCN(wg_run)(T *y, const T *x, const T *w, const T *bias, fc_wg_geo q, int flip, int accumulate,
                        int nthreads)
 {
     q.TH = FC_CEIL_DIV(q.OH, 4);
     q.TW = FC_CEIL_DIV(q.OW, 4);
     q.tiles = q.N * q.TH * q.TW;
-    if (!flip && !accumulate && q.tiles <= WGK_TMAX) /* (few tiles: faster than the run below at 1 to 16) */
-        return FCN(wgk_run)(y, x, w, bias, &q, nthreads);
     const int64_t KP = FC_CEIL_DIV(q.KO, GEMM_MR);
     const int nt = fc_resolve_threads(nthreads);
     /* the padded input (+ slack, and rounded to whole cache lines: Vall follows it) */

@@ -20,8 +20,9 @@
  * call and packed as the micro-kernel's A panels, the input copied once with
  * the tile grid's zeros around it, then blocks of tiles (a block's inputs
  * transformed into V, its products into M, its outputs from M, all in the
- * thread's cache).  The forward only: the gradients of a strided layer are
- * not strided correlations of this form.
+ * thread's cache).  Over 64 tiles or fewer, conv_winograd_k.c runs the same
+ * positions with the output channels as the lanes.  The forward only: the
+ * gradients of a strided layer are not strided correlations of this form.
  */
 
 #ifndef FC_WINOGRAD_S2_COMMON
@@ -112,10 +113,37 @@ static inline void FCN(wg2_bt)(int m, V *v)
     for (int i = 0; i < N; i++) FCN(wg2_bt1)(m, v + i * N, 2);
 }
 
-/* The block's inputs transformed: Vb[xi][tile panel][ci][NR] (the xi at stride vx).  Each tile's
- * N x N inputs from 2 p0, 2 c0 of the padded input go into lanes d[xi][l], 8 tiles' rows of 8 at a
- * time by register transposes (the scalar copies were 20 % of ResNet-18 layer2's time), then are
- * transformed along VL tiles at once. */
+/* One channel's N x N input tiles of `lanes` tiles (lane l from base + off[l], rows PW apart; the
+ * other lanes zero) into lanes d[xi][l], 8 tiles' rows of 8 at a time by register transposes (the
+ * scalar copies were 20 % of ResNet-18 layer2's time; the rows of 8 read inside the padded input:
+ * its slack after the end), transformed in place (B^T d B); returns the vectors. */
+static inline __attribute__((always_inline)) V *FCN(wg2_tile_inputs)(const int m, T *d, const T *base,
+                                                                     const int64_t *off, int lanes, int64_t PW)
+{
+    const int N = 2 * m + 1, XI = N * N;
+    int l = 0;
+    for (; l + 8 <= lanes; l += 8)
+        for (int i = 0; i < N; i++) {
+            const T *row[8];
+            for (int k = 0; k < 8; k++) row[k] = base + off[l + k] + i * PW;
+            FCN(transpose8_rows)(d + i * N * VL + l, VL, row, FC_MIN(N, 8));
+            if (N > 8)
+                for (int k = 0; k < 8; k++) d[(i * N + 8) * VL + l + k] = row[k][8];
+        }
+    for (; l < lanes; l++) {
+        const T *src = base + off[l];
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++) d[(i * N + j) * VL + l] = src[i * PW + j];
+    }
+    for (; l < VL; l++)
+        for (int xi = 0; xi < XI; xi++) d[xi * VL + l] = 0;
+    V *v = (V *)d;
+    FCN(wg2_bt)(m, v);
+    return v;
+}
+
+/* The block's inputs transformed: Vb[xi][tile panel][ci][NR] (the xi at stride vx), VL tiles at
+ * once (wg2_tile_inputs). */
 static inline __attribute__((always_inline)) void FCN(wg2_input)(T *restrict Vb, const T *xp, const fc_wg_geo *q,
                                                                  const int m, const FCN(wg_tile) *tl, int64_t TB,
                                                                  int64_t PH, int64_t PW, int64_t vx)
@@ -136,24 +164,7 @@ static inline __attribute__((always_inline)) void FCN(wg2_input)(T *restrict Vb,
             if (ci + 1 < CI)
                 for (int k = 0; k < lanes; k++)
                     for (int i = 0; i < N; i++) __builtin_prefetch(base + plane + off[t0 + k] + i * PW);
-            int l = 0;
-            for (; l + 8 <= lanes; l += 8) /* (the rows of 8 read inside xp: its slack after the end) */
-                for (int i = 0; i < N; i++) {
-                    const T *row[8];
-                    for (int k = 0; k < 8; k++) row[k] = base + off[t0 + l + k] + i * PW;
-                    FCN(transpose8_rows)(d + i * N * VL + l, VL, row, FC_MIN(N, 8));
-                    if (N > 8)
-                        for (int k = 0; k < 8; k++) d[(i * N + 8) * VL + l + k] = row[k][8];
-                }
-            for (; l < lanes; l++) {
-                const T *src = base + off[t0 + l];
-                for (int i = 0; i < N; i++)
-                    for (int j = 0; j < N; j++) d[(i * N + j) * VL + l] = src[i * PW + j];
-            }
-            for (; l < VL; l++)
-                for (int xi = 0; xi < XI; xi++) d[xi * VL + l] = 0;
-            V *v = (V *)d;
-            FCN(wg2_bt)(m, v);
+            const V *v = FCN(wg2_tile_inputs)(m, d, base, off + t0, lanes, PW);
             T *dst = Vb + ((t0 / pw) * CI + ci) * pw + t0 % pw;
             for (int xi = 0; xi < XI; xi++) *(V *)(dst + xi * vx) = v[xi];
         }
@@ -230,6 +241,10 @@ static inline __attribute__((always_inline)) void FCN(wg2_output)(T *y, const T 
                                    const FCN(wg_tile) *tl, int64_t TB, int64_t mx)                             \
     {                                                                                                         \
         FCN(wg2_output)(y, Mb, bias, q, m, tl, TB, mx);                                                       \
+    }                                                                                                         \
+    static V *FCN(wg2_tile_inputs##m)(T *d, const T *base, const int64_t *off, int lanes, int64_t PW)          \
+    {                                                                                                         \
+        return FCN(wg2_tile_inputs)(m, d, base, off, lanes, PW);                                              \
     }
 FC_WG2_SIZED(4)
 FC_WG2_SIZED(2)

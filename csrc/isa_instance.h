@@ -12,6 +12,7 @@
 #include "conv_winograd.c"
 #include "conv_winograd1d.c"
 #include "conv_winograd_s2.c"
+#include "conv_winograd_k.c"
 #include "pool.c"
 #include "vmath.h"
 #include "rnn.c"
@@ -29,11 +30,16 @@ static int FCN(conv2d_forward)(int algo, T *y, const T *x, const T *w, const T *
 {
     fc_conv_geom g;
     if (fc_conv_prepare(g0, &g, &algo)) return FC_ERR_GEOM;
-    if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) return FCN(conv_winograd_forward)(y, x, w, bias, &g, nthreads);
+    if (algo == FC_ALGO_WINOGRAD && (fc_winograd_fits(&g) || fc_winograd_s2_fits(&g))) {
+        fc_wg_geo q;
+        int m2;
+        if (FCN(wgk_takes)(&g, &q, &m2)) /* (few tiles: the output channels as the lanes) */
+            return FCN(conv_winograd_k_forward)(y, x, w, bias, &q, m2, nthreads);
+        if (fc_winograd_fits(&g)) return FCN(conv_winograd_forward)(y, x, w, bias, &g, nthreads);
+        return FCN(conv_winograd_s2_forward)(y, x, w, bias, &g, nthreads);
+    }
     if (algo == FC_ALGO_WINOGRAD && fc_winograd1d_fits(&g))
         return FCN(conv_winograd1d_forward)(y, x, w, bias, &g, nthreads);
-    if (algo == FC_ALGO_WINOGRAD && fc_winograd_s2_fits(&g))
-        return FCN(conv_winograd_s2_forward)(y, x, w, bias, &g, nthreads);
     if (algo == FC_ALGO_DIRECT || algo == FC_ALGO_WINOGRAD) return FCN(conv_direct_forward)(y, x, w, bias, &g, nthreads);
     return FCN(conv_im2col_forward)(y, x, w, bias, &g, nthreads);
 }

@@ -23,15 +23,18 @@ CASES = [
     (3, 4, 2, 5, 6, 1),               # a map smaller than a tile
     (2, 6, 7, 9, 7, 2),               # padding 2 (the input gradient's padding is 0)
     (2, 4, 8, 10, 5, ((0, 2), (2, 1))),  # asymmetric, a trailing pad of 2
-    (9, 3, 6, 6, 4, 1),               # 36 tiles: blocks of tiles that span images
+    (19, 3, 6, 6, 4, 1),              # 76 tiles: blocks of tiles that span images
+    (2, 5, 24, 22, 17, 1),            # 72 tiles, few channels: the output channels split (ksplit)
     (1, 1, 30, 33, 1, 1),             # one channel, 72 tiles
     (4, 20, 5, 14, 18, ((1, 1), (0, 0))),
-    # 16 tiles or fewer, the forward by output channels (wgk): input channels over several chunks
-    # of 16, the last partial, 9 C not a multiple of 8; output channels over blocks of a vector,
-    # the last partial; 16 tiles (two vectors of float64's 8 lanes)
+    # 64 tiles or fewer, the forward by output channels (wgk): input channels over several chunks
+    # of 64, the last partial, 9 C not a multiple of 8; output channels over blocks of a vector,
+    # the last partial; 16 tiles (two vectors of float64's 8 lanes); 4 groups of tiles
+    (1, 70, 7, 7, 35, 1),
     (1, 37, 7, 7, 35, 1),
     (4, 19, 6, 6, 21, 1),
     (2, 33, 5, 3, 17, ((2, 0), (1, 2))),
+    (5, 6, 13, 9, 19, 1),
 ]
 
 
@@ -81,7 +84,7 @@ def test_winograd_against_reference(case, dtype, rng):
 
 
 def test_every_simd_level(simd_level, rng):
-    for case in CASES[:7] + CASES[-3:]:
+    for case in CASES[:7] + CASES[-5:]:
         for dtype in DTYPES:
             check(case, dtype, rng)
 
@@ -206,6 +209,10 @@ CASES_S2 = [
     (2, 64, 28, 28, 24, 1),           # 14x14 outputs: 2x2 tiles (fewer products than 4x4 there)
     (2, 16, 56, 56, 24, 1),           # 28x28: 4x4 tiles, the whole 8-lane transposes
     (1, 4, 13, 9, 5, 1),              # 7x5 outputs
+    # 64 tiles or fewer: the output channels as the lanes (csrc/conv_winograd_k.c); input channels
+    # over chunks (32 a chunk at 81 positions), output channels over a partial block
+    (2, 70, 15, 15, 19, 0),           # 4x4 tiles, 8 of them
+    (1, 40, 27, 27, 21, 1),           # 2x2 tiles, 49: groups of tiles
 ]
 
 
@@ -244,16 +251,17 @@ def test_winograd_s2_property(N, C, K, H, W, pads, dtype, seed):
 
 
 def test_winograd_s2_threads_and_gradients(rng):
-    """The same bits for any thread count; the gradients (no stride-2 Winograd) run auto's choice,
-    which ConvPlan.algorithm shows."""
-    x = rng.standard_normal((5, 12, 26, 30)).astype(np.float32)
-    w = rng.standard_normal((10, 12, 3, 3)).astype(np.float32)
-    outs = []
-    for n in (1, 2, 3):
-        with fastconv.threads(n):
-            outs.append(fastconv.conv2d(x, w, stride=2, padding=1, algorithm="winograd"))
-    for y in outs[1:]:
-        np.testing.assert_array_equal(y, outs[0])
+    """The same bits for any thread count (many tiles, and few: the output channels as the lanes);
+    the gradients (no stride-2 Winograd) run auto's choice, which ConvPlan.algorithm shows."""
+    for xs, ws in [((1, 40, 14, 14), (70, 40, 3, 3)), ((5, 12, 26, 30), (10, 12, 3, 3))]:
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = rng.standard_normal(ws).astype(np.float32)
+        outs = []
+        for n in (1, 2, 3):
+            with fastconv.threads(n):
+                outs.append(fastconv.conv2d(x, w, stride=2, padding=1, algorithm="winograd"))
+        for y in outs[1:]:
+            np.testing.assert_array_equal(y, outs[0])
     plan = fastconv.ConvPlan(x.shape, w.shape, np.float32, stride=2, padding=1, algorithm="winograd")
     assert plan.algorithm["forward"] == "winograd" and "winograd" not in (plan.algorithm["grad_input"],
                                                                           plan.algorithm["grad_weight"])
@@ -263,10 +271,12 @@ def test_winograd_s2_threads_and_gradients(rng):
 
 
 def test_winograd_s2_error_and_auto(rng):
-    """float32 against float64 within 4x direct's on ResNet-18's layer2 and layer3 (4x4 and 2x2 tiles);
-    auto takes it from 384 tiles over 64 or more channels each way and at most 2M transformed weights
-    (not for float64)."""
-    for xs, ws in [((2, 64, 56, 56), (128, 64, 3, 3)), ((2, 128, 28, 28), (256, 128, 3, 3))]:
+    """float32 against float64 within 4x direct's on ResNet-18's layer2 and layer3 (4x4 and 2x2 tiles),
+    and over few tiles (layer3 at batch 1, layer4 at batch 4: the output channels as the lanes);
+    auto takes it from 384 tiles over 64 or more channels each way and at most 2M transformed
+    weights, or over 16 to 64 tiles with 64 or more channels each way (not for float64)."""
+    for xs, ws in [((2, 64, 56, 56), (128, 64, 3, 3)), ((2, 128, 28, 28), (256, 128, 3, 3)),
+                   ((1, 128, 28, 28), (256, 128, 3, 3)), ((4, 256, 14, 14), (512, 256, 3, 3))]:
         x = rng.standard_normal(xs)
         w = rng.standard_normal(ws) * np.sqrt(2 / (ws[1] * 9))
         ref64 = fastconv.conv2d(x, w, stride=2, padding=1, algorithm="direct")
@@ -276,7 +286,11 @@ def test_winograd_s2_error_and_auto(rng):
     algo = lambda xs, ws, dtype=np.float32: fastconv.ConvPlan(xs, ws, dtype, stride=2, padding=1).algorithm
     assert algo((8, 64, 56, 56), (128, 64, 3, 3))["forward"] == "winograd"  # 392 tiles of 4x4
     assert algo((8, 128, 28, 28), (256, 128, 3, 3))["forward"] == "winograd"  # 392 tiles of 2x2
+    assert algo((1, 128, 28, 28), (256, 128, 3, 3))["forward"] == "winograd"  # 49 tiles of 2x2
+    assert algo((8, 256, 14, 14), (512, 256, 3, 3))["forward"] == "winograd"  # 32 tiles of 4x4
     for xs, ws, dtype in [((4, 64, 56, 56), (128, 64, 3, 3), np.float32),  # 196 tiles
+                          ((1, 256, 14, 14), (512, 256, 3, 3), np.float32),  # 4 tiles
+                          ((4, 32, 32, 32), (64, 32, 3, 3), np.float32),  # 64 tiles of 32 channels
                           ((4, 128, 28, 28), (256, 128, 3, 3), np.float32),
                           ((8, 32, 112, 112), (64, 32, 3, 3), np.float32),  # 32 channels
                           ((64, 256, 14, 14), (512, 256, 3, 3), np.float32),  # 10.6 M transformed weights

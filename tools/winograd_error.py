@@ -51,7 +51,7 @@ def random_rows(rng):
     layers = [("C3 128 @28, batch 4", (4, 128, 28, 28), 128), ("C1 64 @56, batch 4", (4, 64, 56, 56), 64),
               ("ResNet-18 layer3 256 @14, batch 2", (2, 256, 14, 14), 256),
               ("ResNet-18 layer4 512 @7, batch 2", (2, 512, 7, 7), 512), ("CIFAR 32 @32, batch 8", (8, 32, 32, 32), 32),
-              # few tiles (16 or fewer): the forward's output channels as the lanes (conv_winograd.c, wgk)
+              # few tiles: the forward's output channels as the lanes (conv_winograd_k.c)
               ("ResNet-18 layer4 512 @7, batch 1 (4 tiles)", (1, 512, 7, 7), 512),
               ("ResNet-18 layer3 256 @14, batch 1 (16 tiles)", (1, 256, 14, 14), 256)]
     for name, shape, k in layers:
@@ -67,7 +67,10 @@ def random_rows(rng):
 def random_rows_s2(rng):
     """3x3 stride-2 layers (csrc/conv_winograd_s2.c, the forward)."""
     for name, shape, k in [("ResNet-18 layer2 3x3/2 64->128 @56, batch 2", (2, 64, 56, 56), 128),
-                           ("ResNet-18 layer3 3x3/2 128->256 @28, batch 2", (2, 128, 28, 28), 256)]:
+                           ("ResNet-18 layer3 3x3/2 128->256 @28, batch 2", (2, 128, 28, 28), 256),
+                           # 64 tiles or fewer: the output channels as the lanes (conv_winograd_k.c)
+                           ("ResNet-18 layer3 3x3/2 128->256 @28, batch 1 (49 tiles)", (1, 128, 28, 28), 256),
+                           ("ResNet-18 layer4 3x3/2 256->512 @14, batch 8 (32 tiles)", (8, 256, 14, 14), 512)]:
         x = rng.standard_normal(shape)
         w = rng.standard_normal((k, shape[1], 3, 3)) * np.sqrt(2 / (9 * shape[1]))
         yield name, "N(0, 1)", errors(x, w, stride=2)

@@ -62,11 +62,19 @@ def _winograd_s2_wins(geom, op):
     layer3 128 -> 256 @28 (2x2 tiles) at batch 8 1.04-1.06x, 16 1.11x; 256 -> 256 @28 batch 8
     1.05-1.13x; 64 -> 64 @112 batch 2 1.14x.  Below those: layer3 at batch 1 / 2 / 4 0.80 / 0.86 /
     0.90x, layer2 at batch 1 / 2 / 4 0.95 / 0.98 / 0.99-1.02x, 32 channels 0.92-0.97x, layer4
-    (10.6 M transformed weights) 0.04-0.23x."""
+    (10.6 M transformed weights) 0.04-0.23x.
+
+    And over 16 to 64 tiles with 64 or more channels each way, where the forward runs with the
+    output channels as the lanes (csrc/conv_winograd_k.c: no transformed weights in memory):
+    against auto's choice before, layer3 at batch 1 (49 2x2 tiles) 1.16-1.24x, layer2 at batch 1
+    (49 4x4 tiles) 1.30x, layer4 at batch 4 / 8 1.13 / 1.06x, 64 -> 128 @16 at batch 4 / 8 1.14 /
+    1.24x; fewer tiles 0.74-1.2x (layer4 at batch 1, 4 tiles: 0.75x), 32 channels 0.77-1.36x."""
     N, C, H, W, K, R, S, P, Q = geom[:9]
     m = _winograd_s2_size(P, Q)
     tiles = N * _ceil(P, m) * _ceil(Q, m)
-    return op == "forward" and min(C, K) >= 64 and tiles >= 384 and (2 * m + 1) ** 2 * C * K <= 1 << 21
+    if op != "forward" or min(C, K) < 64:
+        return False
+    return 16 <= tiles <= 64 or (tiles >= 384 and (2 * m + 1) ** 2 * C * K <= 1 << 21)
 
 
 def _winograd_wins(geom, op, dtype):
