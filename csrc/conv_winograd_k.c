@@ -16,8 +16,9 @@
  * for a few roundings), G'_i = s_i G_i; the scales go into V, V'_ab = V_ab / (s_a s_b), computed
  * once per call by the team as [group][input channel][position][tile].  The outputs from M'
  * (= M) as the runs' own A^T M A, a tile at a time, each lane an output channel.  Every output
- * channel is one thread's: the same bits whatever the threads.  The forwards only (the input
- * gradient reads the filters transposed).
+ * channel is one thread's: the same bits whatever the threads.  And a stride-1 layer's input
+ * gradient: the same with the filters rotated by 180 degrees and their channel axes swapped (each
+ * lane's filter now 9 elements further, a reduction channel's 9 K further).
  */
 
 #ifndef FC_WINOGRAD_K_COMMON
@@ -82,10 +83,29 @@ static inline __attribute__((always_inline)) void FCN(wgk_g)(const int m2, V a, 
 }
 
 /* Wt[e][VL] = row[l][e0 + e] for e < ne, lane l: the block's filters, input channels [c0, c0 + cc)
- * (e0 = 9 c0), rows CR elements long; 8 lanes x 8 elements at a time where all lie in the rows */
-static void FCN(wgk_transpose)(T *restrict Wt, const T *const *row, int64_t e0, int64_t ne, int64_t CR)
+ * (e0 = 9 c0), rows CR elements long; 8 lanes x 8 elements at a time where all lie in the rows.
+ * The input gradient's (step > 0): Wt[9 j + tap][VL] = row[l][(c0 + j) step + tap], j < ne / 9, its
+ * filters' 9 taps a step apart (taps 0-7, then 1-8: 1-7 again, the same values). */
+static void FCN(wgk_transpose)(T *restrict Wt, const T *const *row, int64_t e0, int64_t ne, int64_t CR,
+                               int64_t step)
 {
     int64_t e = 0;
+    if (step) {
+        for (int64_t j = 0; j < ne / 9; j++) {
+            const int64_t at = (e0 / 9 + j) * step;
+            if (VL % 8 == 0)
+                for (int h = 0; h < VL; h += 8)
+                    for (int o = 0; o < 2; o++) {
+                        const T *r8[8];
+                        for (int i = 0; i < 8; i++) r8[i] = row[h + i] + at + o;
+                        FCN(transpose8_rows)(Wt + (9 * j + o) * VL + h, VL, r8, 8);
+                    }
+            else
+                for (int t = 0; t < 9; t++)
+                    for (int l = 0; l < VL; l++) Wt[(9 * j + t) * VL + l] = row[l][at + t];
+        }
+        return;
+    }
     for (; VL % 8 == 0 && (e + 8 <= ne || (e < ne && e0 + e + 8 <= CR)); e += 8)
         for (int h = 0; h < VL; h += 8) {
             const T *r8[8];
@@ -97,14 +117,18 @@ static void FCN(wgk_transpose)(T *restrict Wt, const T *const *row, int64_t e0, 
 }
 
 /* Ub[c][xi][VL] = U' of the cc input channels' filters in Wt */
-static inline __attribute__((always_inline)) void FCN(wgk_weights)(const int m2, T *restrict Ub, const T *Wt,
-                                                                   int64_t cc)
+static inline __attribute__((always_inline)) void FCN(wgk_weights)(const int m2, const int flip, T *restrict Ub,
+                                                                   const T *Wt, int64_t cc)
 {
     const int n1 = FCN(wgk_n1)(m2), nx = n1 * n1;
     for (int64_t c = 0; c < cc; c++) {
         const V *g = (const V *)(Wt + 9 * c * VL);
         V t[3 * WG2_NMAX];
-        for (int s = 0; s < 3; s++) FCN(wgk_g)(m2, g[s], g[3 + s], g[6 + s], t + s, 3); /* G' g: n1 x 3 */
+        for (int s = 0; s < 3; s++) /* G' g: n1 x 3 (the filter rotated by 180 degrees where flip) */
+            if (flip)
+                FCN(wgk_g)(m2, g[8 - s], g[5 - s], g[2 - s], t + s, 3);
+            else
+                FCN(wgk_g)(m2, g[s], g[3 + s], g[6 + s], t + s, 3);
         V *u = (V *)(Ub + c * nx * VL);
         for (int i = 0; i < n1; i++) FCN(wgk_g)(m2, t[3 * i], t[3 * i + 1], t[3 * i + 2], u + n1 * i, 1);
     }
@@ -230,9 +254,9 @@ static inline __attribute__((always_inline)) void FCN(wgk_output)(const int m2, 
 
 /* The team: x padded (xp), V' of every tile and input channel (Vk), then blocks of VL output
  * channels shared out, a chunk of cmax input channels of U' at a time (in L2) */
-static inline __attribute__((always_inline)) void FCN(wgk_units)(const int m2, T *y, const T *x, const T *w,
-                                                                 const T *bias, const fc_wg_geo *q, T *xp, T *Vk,
-                                                                 int *err)
+static inline __attribute__((always_inline)) void FCN(wgk_units)(const int m2, const int flip, T *y, const T *x,
+                                                                 const T *w, const T *bias, const fc_wg_geo *q,
+                                                                 T *xp, T *Vk, int *err)
 {
     fc_fpstate fp = fc_fp_enter();
     const int n1 = FCN(wgk_n1)(m2), nx = n1 * n1;
@@ -267,12 +291,14 @@ static inline __attribute__((always_inline)) void FCN(wgk_units)(const int m2, T
     for (int64_t kb = 0; kb < nkb; kb++) {
         if (!Wt || !Mk) continue;
         const int64_t k0 = kb * VL, kn = FC_MIN(VL, KO - k0);
-        const T *row[VL]; /* (lanes past KO repeat the last output channel: computed, not stored) */
-        for (int l = 0; l < VL; l++) row[l] = w + (k0 + FC_MIN(l, kn - 1)) * CR;
+        /* (lanes past KO repeat the last output channel: computed, not stored; the input gradient's
+         * output channel k is w's input channel, its filters 9 KO apart) */
+        const T *row[VL];
+        for (int l = 0; l < VL; l++) row[l] = w + (k0 + FC_MIN(l, kn - 1)) * (flip ? 9 : CR);
         for (int64_t c0 = 0; c0 < CI; c0 += cmax) {
             const int64_t cc = FC_MIN(cmax, CI - c0);
-            FCN(wgk_transpose)(Wt, row, 9 * c0, 9 * cc, CR);
-            FCN(wgk_weights)(m2, Ub, Wt, cc);
+            FCN(wgk_transpose)(Wt, row, 9 * c0, 9 * cc, CR, flip ? 9 * KO : 0);
+            FCN(wgk_weights)(m2, flip, Ub, Wt, cc);
             for (int g = 0; g < ng; g++) {
                 const int64_t tg = g0[g + 1] - g0[g];
                 prods[tg - 1](cc, Ub, Vk + CI * nx * g0[g] + c0 * nx * tg, Mk + nx * g0[g] * VL, c0 == 0);
@@ -293,36 +319,48 @@ static inline __attribute__((always_inline)) void FCN(wgk_units)(const int m2, T
 }
 
 /* (each kind a function of its own: the loops over positions unrolled) */
-static void FCN(wgk_units0)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, T *xp, T *Vk, int *err)
-{
-    FCN(wgk_units)(0, y, x, w, bias, q, xp, Vk, err);
-}
-static void FCN(wgk_units4)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, T *xp, T *Vk, int *err)
-{
-    FCN(wgk_units)(4, y, x, w, bias, q, xp, Vk, err);
-}
-static void FCN(wgk_units2)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, T *xp, T *Vk, int *err)
-{
-    FCN(wgk_units)(2, y, x, w, bias, q, xp, Vk, err);
-}
+#define WGK_UNITS(name, m2, flip)                                                                             \
+    static void FCN(name)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, T *xp, T *Vk,      \
+                          int *err)                                                                           \
+    {                                                                                                         \
+        FCN(wgk_units)(m2, flip, y, x, w, bias, q, xp, Vk, err);                                              \
+    }
+WGK_UNITS(wgk_units0, 0, 0)
+WGK_UNITS(wgk_units0f, 0, 1)
+WGK_UNITS(wgk_units4, 4, 0)
+WGK_UNITS(wgk_units2, 2, 0)
+#undef WGK_UNITS
 
 /* The forward's tile grid (stride 1: 4x4 tiles; stride 2: fc_wg2_size's m2 x m2) in q, and whether
  * it runs here: against the tiles' runs (two threads), at stride 1 1.1-1.2x faster over 32 to 64
  * tiles (ResNet-18's 512 @7 at batch 8 and 16, 256 @14 at batch 2 and 4, 128 @28 at batch 1),
  * 1.12x over 128 tiles of 256 channels, the same over 128 of 128 channels, 0.96x over 196 of 64 */
+static int FCN(wgk_grid)(fc_wg_geo *q, int m2)
+{
+    const int mo = m2 ? m2 : 4;
+    q->TH = FC_CEIL_DIV(q->OH, mo);
+    q->TW = FC_CEIL_DIV(q->OW, mo);
+    q->tiles = q->N * q->TH * q->TW;
+    return q->tiles <= 64 || (!m2 && q->tiles <= WGK_TILES && q->CI >= 256);
+}
 static int FCN(wgk_takes)(const fc_conv_geom *g, fc_wg_geo *q, int *m2)
 {
     *q = (fc_wg_geo){g->N, g->C, g->H, g->W, g->K, g->P, g->Q, g->pad_h, g->pad_w, 0, 0, 0};
     *m2 = g->stride_h == 2 ? fc_wg2_size(q->OH, q->OW) : 0;
-    const int mo = *m2 ? *m2 : 4;
-    q->TH = FC_CEIL_DIV(q->OH, mo);
-    q->TW = FC_CEIL_DIV(q->OW, mo);
-    q->tiles = q->N * q->TH * q->TW;
-    return q->tiles <= 64 || (!*m2 && q->tiles <= WGK_TILES && q->CI >= 256);
+    return FCN(wgk_grid)(q, *m2);
+}
+/* the input gradient of a stride-1 layer (fc_winograd_fits): the correlation of dy with the filters
+ * rotated and their channel axes swapped, padding 2 - pad (conv_winograd.c) */
+static int FCN(wgk_takes_input)(const fc_conv_geom *g, fc_wg_geo *q)
+{
+    *q = (fc_wg_geo){g->N, g->K, g->P, g->Q, g->C, g->H, g->W, 2 - g->pad_h, 2 - g->pad_w, 0, 0, 0};
+    return FCN(wgk_grid)(q, 0);
 }
 
+/* y = the forward (m2 from wgk_takes), or the input gradient of a stride-1 layer (flip: x is dy, y
+ * dx, every element stored; q from wgk_takes_input) */
 static int FCN(conv_winograd_k_forward)(T *y, const T *x, const T *w, const T *bias, const fc_wg_geo *q, int m2,
-                                        int nthreads)
+                                        int flip, int nthreads)
 {
     const int64_t nkb = FC_CEIL_DIV(q->KO, VL), nx = FCN(wgk_n1)(m2) * FCN(wgk_n1)(m2);
     const int nt = (int)FC_MIN((int64_t)fc_resolve_threads(nthreads), nkb);
@@ -337,6 +375,8 @@ static int FCN(conv_winograd_k_forward)(T *y, const T *x, const T *w, const T *b
         FC_TEAM(nt, FCN(wgk_units4)(y, x, w, bias, q, xp, xp + xe, &err));
     else if (m2 == 2)
         FC_TEAM(nt, FCN(wgk_units2)(y, x, w, bias, q, xp, xp + xe, &err));
+    else if (flip)
+        FC_TEAM(nt, FCN(wgk_units0f)(y, x, w, NULL, q, xp, xp + xe, &err));
     else
         FC_TEAM(nt, FCN(wgk_units0)(y, x, w, bias, q, xp, xp + xe, &err));
     return err;

@@ -34,7 +34,7 @@ static int FCN(conv2d_forward)(int algo, T *y, const T *x, const T *w, const T *
         fc_wg_geo q;
         int m2;
         if (FCN(wgk_takes)(&g, &q, &m2)) /* (few tiles: the output channels as the lanes) */
-            return FCN(conv_winograd_k_forward)(y, x, w, bias, &q, m2, nthreads);
+            return FCN(conv_winograd_k_forward)(y, x, w, bias, &q, m2, 0, nthreads);
         if (fc_winograd_fits(&g)) return FCN(conv_winograd_forward)(y, x, w, bias, &g, nthreads);
         return FCN(conv_winograd_s2_forward)(y, x, w, bias, &g, nthreads);
     }
@@ -55,6 +55,9 @@ static int FCN(conv2d_backward_input)(int algo, T *dx, const T *dy, const T *w, 
     if (algo == FC_ALGO_WINOGRAD && fc_winograd1d_grad_fits(&g)) /* (every element stored) */
         return FCN(conv_winograd1d_backward_input)(dx, dy, w, &g, nthreads);
     if (algo == FC_ALGO_WINOGRAD && fc_winograd_fits(&g)) {
+        fc_wg_geo q;
+        if (FCN(wgk_takes_input)(&g, &q)) /* (few tiles: every element stored) */
+            return FCN(conv_winograd_k_forward)(dx, dy, w, NULL, &q, 0, 1, nthreads);
         memset(dx, 0, bytes);
         return FCN(conv_winograd_backward_input)(dx, dy, w, &g, nthreads);
     }

@@ -158,10 +158,10 @@ def test_auto_takes_it_for_float32_only(monkeypatch):
     assert fastconv.ConvPlan((8, 256, 14, 14), (256, 256, 3, 3), np.float32, padding=1).algorithm == {
         "forward": "winograd", "grad_input": "winograd", "grad_weight": "im2col"}
     assert "winograd" not in fastconv.ConvPlan(shape, wshape, np.float64, padding=1).algorithm.values()
-    # few tiles (ResNet-18's 512 @7 at batch 1: 4 tiles): the forward by output channels, which
-    # pays from 4 tiles at 128 channels; not the gradients (the tiles' kernel, 2x slower there)
+    # few tiles (ResNet-18's 512 @7 at batch 1: 4 tiles): the forward and input gradient by output
+    # channels, which pay from 4 tiles at 128 channels; not the weight gradient
     assert fastconv.ConvPlan((1, 512, 7, 7), (512, 512, 3, 3), np.float32, padding=1).algorithm == {
-        "forward": "winograd", "grad_input": "im2col", "grad_weight": "im2col"}
+        "forward": "winograd", "grad_input": "winograd", "grad_weight": "im2col"}
     # one tile, 4 tiles of 64 channels, stride 3, few channels: not taken
     for args in [((1, 512, 4, 4), (512, 512, 3, 3), {}), ((1, 64, 7, 7), (64, 64, 3, 3), {}),
                  (shape, wshape, dict(stride=3)), ((32, 8, 28, 28), (8, 8, 3, 3), {})]:

@@ -104,12 +104,14 @@ def _winograd_wins(geom, op, dtype):
         # 1.8x at 64, 3.7x at 128, 4.2x at 256, 5.0x at 512), so from 256 channels, though faster
         # there (VGG 256 @56 batch 1: 9.6 against 20.6 ms), auto leaves it to direct / im2col
         return 64 <= min(C, K) and C * K <= 128 * 128 and tiles >= 32
-    if op == "forward" and tiles < _WINOGRAD_MIN_TILES:
-        # few tiles: the output channels as the lanes (csrc/conv_winograd.c, wgk), the weight
-        # transform in the registers.  Against auto's choice before (direct or im2col), 2 threads:
-        # 512 @7 batch 1 (4 tiles) 1.4x, batch 2 1.75x; 256 @7 batch 1 1.4x; 128 @7 batch 1 1.3x;
-        # 32 @7 batch 2 (8 tiles) 1.1x; but 64 @7 batch 1 0.94x, 128 @4 batch 2 (2 tiles) 1.06x,
-        # any one tile 0.5-0.6x (36 products per transformed weight do not pay for its transform)
+    if tiles < _WINOGRAD_MIN_TILES:
+        # few tiles: the output channels as the lanes (csrc/conv_winograd_k.c), the weight
+        # transform in the registers.  Against auto's choice before (direct or im2col), 2 threads,
+        # forward: 512 @7 batch 1 (4 tiles) 1.4x, batch 2 1.75x; 256 @7 batch 1 1.4x; 128 @7
+        # batch 1 1.3x; 32 @7 batch 2 (8 tiles) 1.1x; but 64 @7 batch 1 0.94x, 128 @4 batch 2 (2
+        # tiles) 1.06x, any one tile 0.5-0.6x (36 products per transformed weight do not pay for
+        # its transform).  Input gradient: 512 @7 batch 1 / 2 1.39 / 2.9x, 256 and 128 @7 batch 1
+        # 1.38 / 1.33x, 64 @7 batch 1 1.26x, 32 @7 batch 2 1.0x
         ch = min(C, K)
         return (tiles >= 8 and ch >= 32) or (tiles >= 4 and ch >= 128) or (tiles >= 2 and ch >= 256)
     # and enough work for the transforms to pay (16 channels over 32 tiles, 0.02 ms: 0.75x direct)
