@@ -20,9 +20,10 @@
  *            outputs, so V and M stay in the thread's cache (no full-size
  *            transformed tensor exists).
  * The transforms run along VL tiles at once (a tile's 6x6 inputs gathered
- * into lanes, its 4x4 outputs stored from them).  A forward over few tiles
- * (64 or fewer) runs in conv_winograd_k.c instead: output channels as the
- * lanes, the weights transformed in the registers.
+ * into lanes, its 4x4 outputs stored from them).  A forward or input
+ * gradient over few tiles (64 or fewer; 128 from 256 input channels) runs
+ * in conv_winograd_k.c instead: output channels as the lanes, the weights
+ * transformed in the registers (conv_winograd_k.c, wgk_takes).
  *
  * The input gradient of such a layer is the same correlation of dy with
  * the kernel rotated by 180 degrees and its channel axes swapped, with
