@@ -567,6 +567,18 @@ static void FCN(wip_tile_hx)(int64_t kb, const int64_t *idx, const T *const *wr,
  * idle */
 static int FCN(im2col_wip)(int64_t npix) { return 8 * (FC_ROUND_UP(npix, VL) - npix) <= npix; }
 
+/* Whether a plain 1x1 forward (not as pixel rows) reads W in place, col packed from x itself: a
+ * long reduction over few pixels, where packing W (once a call, 8 rows at a time transposed) is a
+ * large part of a product of few columns.  ResNet-50's 1024 -> 256 @14 at batch 1 0.55 -> 0.48 ms,
+ * 512 -> 512 @14 b1 and 2048 -> 512 @7 b8 9-10 % faster, float64 alike; it lost (2-14 %) over
+ * reductions of 24-144 channels (the tile's 16 sums stored after so few steps) and broke even from
+ * 3136 pixels. */
+static int FCN(im2col_wip_plain)(const fc_conv_geom *g)
+{
+    const int64_t Cg = g->C / g->G, npix = g->N * g->P * g->Q;
+    return fc_conv_plain_1x1(g) && Cg >= 256 && npix <= (Cg >= 512 ? 1568 : 784);
+}
+
 /* col's panel of the w <= GEMM_NR pixels at offsets po in the phase planes, rows [k0, k0 + kc) (or
  * the kc rows listed in rows), as the kernel reads it (the vectors it uses, no more).  A vector of
  * pixels whose windows lie within two vectors of the phase planes (16 pixels of a 7-wide map, rows
@@ -576,6 +588,10 @@ static int FCN(im2col_wip)(int64_t npix) { return 8 * (FC_ROUND_UP(npix, VL) - n
 static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, const int64_t *po, int64_t w, int64_t k0,
                           const int64_t *rows, int64_t kc)
 {
+    if (!cx->xs) { /* (no phase planes: a plain 1x1 layer's pixels from x, pixels in their order) */
+        FCN(pack_im2col)(cx, dst, j0, w, k0, kc);
+        return;
+    }
     const int nv = (int)FC_CEIL_DIV(w, VL);
 #if defined(__GNUC__) && !defined(__clang__) /* (__builtin_shuffle: GCC's) */
     /* each vector's lanes as at most two segments (the second from the next image, say), each
@@ -792,7 +808,7 @@ static int FCN(conv_wip_group)(T *y, const T *w, const T *bias, const FCN(im2col
     fc_wip_axis ra, ca;
     int64_t *kind = malloc((size_t)(P + Q) * sizeof(int64_t));
     if (!kind) return FC_ERR_NOMEM;
-    int grouped = by_pixels && pl.Kg >= 8 * WIP_MR &&
+    int grouped = by_pixels && cx->xs && pl.Kg >= 8 * WIP_MR &&
                   FCN(wip_axis)(&ra, kind, P, g->stride_h, g->pad_h, g->dil_h, g->H, g->R) &&
                   FCN(wip_axis)(&ca, kind + P, Q, g->stride_w, g->pad_w, g->dil_w, g->W, g->S);
     if (grouped) {
@@ -1243,9 +1259,11 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     const int fits = fc_phase_shape_init(&ps, g);
     const int rows = fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
     /* W in place: few pixels where the lanes fill (else pixels as rows), and strided layers with
-     * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even); its
-     * tiles are of one or two vectors of pixels (not for a tuning build's other panel widths) */
-    const int wip = GEMM_NV == 2 && (rows ? FCN(im2col_wip)(g->N * PQ) : FC_VBYTES == 64 && phased);
+     * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even), and
+     * plain 1x1 layers of long reductions over few pixels (im2col_wip_plain: col from x); its tiles
+     * are of one or two vectors of pixels (not for a tuning build's other panel widths) */
+    const int wip = GEMM_NV == 2 && (rows ? FCN(im2col_wip)(g->N * PQ)
+                                          : FC_VBYTES == 64 && (phased || FCN(im2col_wip_plain)(g)));
     T *yt = rows && !wip ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
     /* (the grouped pixel rows read x itself: the planes only if they fall back on the GEMM) */
     const int later = FC_GEMM_TALL && rows && !wip;

@@ -141,7 +141,7 @@ static inline __attribute__((always_inline)) void FCN(wgk_prod)(const int NX, co
                                                                 const T *restrict Vc, T *restrict Mk, int first)
 {
     for (int x0 = 0; x0 < NX; x0 += XG) {
-        V acc[WGK_ACC];
+        V acc[WGK_ACC >= 16 ? WGK_ACC : 16]; /* (AVX2 never runs the 13-16 tiles' kernels, but builds them) */
 #pragma GCC unroll 24
         for (int a = 0; a < XG * TT; a++) acc[a] = first ? (V){0} : *(const V *)(Mk + (x0 * TT + a) * VL);
         for (int64_t c = 0; c < cc; c++) {
