@@ -114,6 +114,38 @@ def test_bench_passes_keep_each_sides_minimum(monkeypatch):
     assert cli.main(["bench", "--passes", "0"]) == 2
 
 
+def test_bench_blocks_alternate_the_sides(monkeypatch):
+    """Each side of a row is timed in blocks that alternate with the peers' (a slow spell of the
+    shared host then falls on both sides), keeping each side's minimum; a peer that is not
+    installed is skipped and named."""
+    from fastconv._tools import bench, cli
+
+    order, times = [], iter([3.0, 4.0, 1.0, 5.0, 2.0, 2.0])
+
+    class Row:
+        id, rounds = "X1", 4
+
+    def unavailable():
+        raise bench.Unavailable("nothing")
+
+    def sides(wl, mode):
+        return "fc", {"torch": lambda: "peer", "absent": unavailable}
+
+    def fake_best_time(fn, rounds, warmup=2, budget=None, min_seconds=0.0):
+        order.append((fn, rounds, budget))
+        return next(times)
+
+    monkeypatch.setitem(bench.FAMILIES, "fake", ([Row()], sides, ("fwd",)))
+    monkeypatch.setattr(bench, "best_time", fake_best_time)
+    monkeypatch.setattr(bench, "_settle", lambda last: None)
+    rows = bench.run(("fake",), rounds_scale=1.0, log=None, peer_budget=3.0, blocks=3)
+    assert rows == [{"workload": "X1", "fastconv": 1.0, "peers": {"torch": 2.0}, "skipped": {"absent": "nothing"}}]
+    assert order == [("fc", 3, None), ("peer", 3, 1.0)] * 3  # 4 rounds in 3 blocks: 3 each (at least 3)
+    with pytest.raises(ValueError, match="blocks"):
+        bench.run(("fake",), blocks=0)
+    assert cli.main(["bench", "--blocks", "0"]) == 2
+
+
 def test_bench_lowers_blas_threads_never_raises(monkeypatch):
     """fastconv bench limits NumPy's BLAS to fastconv's threads only where it has more: raising it
     (OPENBLAS_NUM_THREADS=1, then 2) starts OpenBLAS's workers mid-run, and they spin beside

@@ -312,22 +312,26 @@ def _blas_limit(n):
 
 
 def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34, log=print, peer_budget=2.0,
-        passes=1):
+        passes=1, blocks=2):
     """Times every workload of the chosen families: a list of rows
     {"workload", "fastconv": seconds, "peers": {name: seconds}, "skipped": {name: reason}}.
     A peer's timed calls stop after peer_budget seconds (at least one call).
 
+    Within a row, each side's calls are timed in `blocks` blocks that alternate with the other
+    sides' (fastconv, torch, fastconv, torch, ...), and each side keeps its minimum: on a shared
+    host a core runs at about half speed for seconds at a time (another tenant on it), and a side
+    timed only then reads up to 2x slow; alternating, a slow spell falls on both sides of the row.
     passes > 1 times every row that many times, pass after pass over all of them, and keeps each
-    side's minimum: on a shared host a core runs at about half speed for seconds at a time
-    (another tenant on it), and a side timed only then reads up to 2x slow; passes minutes apart
-    give each side of a row as many chances at a quiet spell."""
+    side's minimum: passes minutes apart give each side of a row as many chances at a quiet spell."""
     if passes < 1:
         raise ValueError(f"passes must be at least 1; received {passes}")
+    if blocks < 1:
+        raise ValueError(f"blocks must be at least 1; received {blocks}")
     best = None
     for p in range(passes):
         if log and passes > 1:
             log(f"-- pass {p + 1} of {passes}")
-        rows = _run_pass(families, ids, rounds_scale, log, peer_budget)
+        rows = _run_pass(families, ids, rounds_scale, log, peer_budget, blocks)
         if best is None:
             best = rows
             continue
@@ -342,31 +346,35 @@ def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34,
 MIN_SECONDS = 0.05
 
 
-def _run_pass(families, ids, rounds_scale, log, peer_budget):
+def _run_pass(families, ids, rounds_scale, log, peer_budget, blocks=1):
     rows = []
-    last = None  # the peer timed last
+    last = None  # the side timed last
     with _blas_limit(_threads.get_num_threads()):
         for fam in families:
             workloads, sides, modes = FAMILIES[fam]
             for wl in workloads:
                 if ids and not any(wl.id == i or wl.id.split()[0] == i for i in ids):
                     continue
-                rounds = max(3, int(round(wl.rounds * rounds_scale)))
+                rounds = max(3, -(-max(3, int(round(wl.rounds * rounds_scale))) // blocks))
                 for mode in modes:
                     name = wl.id if len(modes) == 1 else f"{wl.id} {mode}"
                     fc, peers = sides(wl, mode)
-                    _settle(last)
-                    row = {"workload": name, "fastconv": best_time(fc, rounds, min_seconds=MIN_SECONDS),
-                           "peers": {}, "skipped": {}}
-                    last = "fastconv"
+                    row = {"workload": name, "fastconv": np.inf, "peers": {}, "skipped": {}}
+                    timed = [("fastconv", fc, None)]
                     for peer, build in peers.items():
                         try:
-                            _settle(last)
-                            row["peers"][peer] = best_time(build(), rounds, budget=peer_budget,
-                                                           min_seconds=MIN_SECONDS)
-                            last = peer
+                            timed.append((peer, build(), peer_budget / blocks))
                         except Unavailable as e:
                             row["skipped"][peer] = str(e)
+                    for _ in range(blocks):
+                        for side, fn, budget in timed:
+                            _settle(last)
+                            t = best_time(fn, rounds, budget=budget, min_seconds=MIN_SECONDS)
+                            last = side
+                            if side == "fastconv":
+                                row["fastconv"] = min(row["fastconv"], t)
+                            else:
+                                row["peers"][side] = min(row["peers"].get(side, np.inf), t)
                     rows.append(row)
                     if log:
                         log(format_row(row))

@@ -102,7 +102,10 @@ def cmd_bench(args):
     ids = args.workloads.split(",") if args.workloads else None
     print("fastconv bench: minimum of repeated calls, every library on the same threads; "
           "ratio = peer time / fastconv time (> 1: fastconv is faster)\n")
-    rows = _bench.run(families, ids, args.rounds_scale, passes=args.passes)
+    if args.blocks < 1:
+        print(f"fastconv bench: --blocks must be at least 1; received {args.blocks}", file=sys.stderr)
+        return 2
+    rows = _bench.run(families, ids, args.rounds_scale, passes=args.passes, blocks=args.blocks)
     if not rows:
         print("no workload matched", file=sys.stderr)
         return 2
@@ -151,6 +154,9 @@ def parser():
     s.add_argument("--passes", type=int, default=1,
                    help="time every row this many times, pass after pass, keeping each side's minimum "
                         "(a shared host: 2-3)")
+    s.add_argument("--blocks", type=int, default=2,
+                   help="time each side of a row in this many blocks, alternating with the other sides' "
+                        "and keeping each side's minimum")
     s.add_argument("--plot", default="fastconv-bench.png", help="PNG chart path ('' for none)")
     s.set_defaults(fn=cmd_bench)
     return p
