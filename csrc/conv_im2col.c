@@ -550,6 +550,44 @@ static void FCN(wip_tile_hx)(int64_t kb, const int64_t *idx, const T *const *wr,
 {
     FCN(wip_tile_half)(kb, idx, wr, b, out);
 }
+/* A panel of a vector and at most half one (49 pixels: 32 and 17) as a vector and a half vector,
+ * each weight broadcast once for both: 3.5 vectors' products for 49 pixels, not 4 */
+static inline __attribute__((always_inline)) void FCN(wip_tile_vhalf)(int64_t kb, const int64_t *idx,
+                                                                      const T *const *wr, const T *restrict b,
+                                                                      T *restrict out)
+{
+    V acc[WIP_MR];
+    FCN(hvec) acch[WIP_MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < WIP_MR; i++) {
+        acc[i] = (V){0};
+        acch[i] = (FCN(hvec)){0};
+    }
+    for (int64_t k = 0; k < kb; k++) {
+        const int64_t kk = idx ? idx[k] : k;
+        const V bv = FCN(loadu)(b + k * GEMM_NR);
+        const FCN(hvec) bh = *(const FCN(uhvec) *)(b + k * GEMM_NR + VL);
+#pragma GCC unroll 8
+        for (int i = 0; i < WIP_MR; i++) {
+            const T a = wr[i][kk];
+            acc[i] += FCN(splat)(a) * bv;
+            acch[i] += a * bh;
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < WIP_MR; i++) {
+        FCN(storeu)(out + i * WIP_LD, acc[i]);
+        *(FCN(uhvec) *)(out + i * WIP_LD + VL) = acch[i];
+    }
+}
+static void FCN(wip_tile_vh)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile_vhalf)(kb, NULL, wr, b, out);
+}
+static void FCN(wip_tile_vhx)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile_vhalf)(kb, idx, wr, b, out);
+}
 #define WIP_HALF (VL / 2)
 #else
 #define WIP_HALF 0 /* (not used: a vector of 16 bytes or 32 is one FMA) */
@@ -561,18 +599,28 @@ static void FCN(wip_tile_hx)(int64_t kb, const int64_t *idx, const T *const *wr,
 {
     FCN(wip_tile)(1, kb, idx, wr, b, out);
 }
+static void FCN(wip_tile_vh)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile)(2, kb, NULL, wr, b, out);
+}
+static void FCN(wip_tile_vhx)(int64_t kb, const int64_t *idx, const T *const *wr, const T *b, T *out)
+{
+    FCN(wip_tile)(2, kb, idx, wr, b, out);
+}
 #endif
 
 /* Whether the forward of npix pixels reads W in place (instead of the pixel-rows GEMM): few lanes
  * idle */
 static int FCN(im2col_wip)(int64_t npix) { return 8 * (FC_ROUND_UP(npix, VL) - npix) <= npix; }
 
-/* Whether a plain 1x1 forward (not as pixel rows) reads W in place, col packed from x itself: a
- * long reduction over few pixels, where packing W (once a call, 8 rows at a time transposed) is a
- * large part of a product of few columns.  ResNet-50's 1024 -> 256 @14 at batch 1 0.55 -> 0.48 ms,
- * 512 -> 512 @14 b1 and 2048 -> 512 @7 b8 9-10 % faster, float64 alike; it lost (2-14 %) over
- * reductions of 24-144 channels (the tile's 16 sums stored after so few steps) and broke even from
- * 3136 pixels. */
+/* Whether a plain 1x1 forward reads W in place, col packed from x itself (no phase planes, not as
+ * pixel rows): a long reduction over few pixels, where packing W (once a call, 8 rows at a time
+ * transposed; W^T for the pixel rows) is a large part of a product of few columns.  ResNet-50's
+ * 1024 -> 256 @14 at batch 1 0.55 -> 0.48 ms, 2048 -> 512 @7 b1 0.64 -> 0.54 (pixel rows before;
+ * torch 0.60-0.65), 512 -> 512 @14 b1 10 % faster, float64 alike; it lost (2-14 %) over reductions
+ * of 24-144 channels (the tile's 16 sums stored after so few steps) and broke even from 3136
+ * pixels.  Up to 5 panels of pixels the threads split W's rows (49 pixels: 0.55 against 0.60 ms
+ * with the panels split), from 6 the panels (2 % faster at 196). */
 static int FCN(im2col_wip_plain)(const fc_conv_geom *g)
 {
     const int64_t Cg = g->C / g->G, npix = g->N * g->P * g->Q;
@@ -703,11 +751,15 @@ static void FCN(wip_job)(T *y, const T *w, const T *bias, const FCN(im2col_ctx) 
                     const T *b = bp + (p - c0) * kc * GEMM_NR;
                     const int64_t *rows = pl->rows[pn->cls], *bf = pl->bfirst + pn->cls * (pl->nblk + 1);
                     if (rows) /* (the class's rows of the block, W's rows from their starts) */
-                        (wp <= WIP_HALF ? FCN(wip_tile_hx) : wp <= VL ? FCN(wip_tile_1x) : FCN(wip_tile_2x))(
-                            bf[blk + 1] - bf[blk], rows + bf[blk], wb, b, out);
+                        (wp <= WIP_HALF        ? FCN(wip_tile_hx)
+                         : wp <= VL            ? FCN(wip_tile_1x)
+                         : wp <= VL + WIP_HALF ? FCN(wip_tile_vhx)
+                                               : FCN(wip_tile_2x))(bf[blk + 1] - bf[blk], rows + bf[blk], wb, b, out);
                     else
-                        (wp <= WIP_HALF ? FCN(wip_tile_h) : wp <= VL ? FCN(wip_tile_1) : FCN(wip_tile_2))(
-                            kc, NULL, wr, b, out);
+                        (wp <= WIP_HALF        ? FCN(wip_tile_h)
+                         : wp <= VL            ? FCN(wip_tile_1)
+                         : wp <= VL + WIP_HALF ? FCN(wip_tile_vh)
+                                               : FCN(wip_tile_2))(kc, NULL, wr, b, out);
                     /* (a panel within one row of y: whole vectors of it; else pixel by pixel, masked
                      * vectors along the grouped border pixels' runs of 5 or 6 were 10 % slower, their
                      * stores read back too soon by the next run's loads, within 64 bytes) */
@@ -1257,13 +1309,13 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
      * grouped pixel rows from x itself), only where the planes are about the input's size */
     fc_phase_shape ps;
     const int fits = fc_phase_shape_init(&ps, g);
-    const int rows = fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
+    const int plain = GEMM_NV == 2 && FC_VBYTES == 64 && FCN(im2col_wip_plain)(g); /* (see there) */
+    const int rows = !plain && fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
     /* W in place: few pixels where the lanes fill (else pixels as rows), and strided layers with
      * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even), and
-     * plain 1x1 layers of long reductions over few pixels (im2col_wip_plain: col from x); its tiles
-     * are of one or two vectors of pixels (not for a tuning build's other panel widths) */
-    const int wip = GEMM_NV == 2 && (rows ? FCN(im2col_wip)(g->N * PQ)
-                                          : FC_VBYTES == 64 && (phased || FCN(im2col_wip_plain)(g)));
+     * plain 1x1 layers of long reductions over few pixels (col from x); its tiles are of one or two
+     * vectors of pixels (not for a tuning build's other panel widths) */
+    const int wip = plain || (GEMM_NV == 2 && (rows ? FCN(im2col_wip)(g->N * PQ) : FC_VBYTES == 64 && phased));
     T *yt = rows && !wip ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
     /* (the grouped pixel rows read x itself: the planes only if they fall back on the GEMM) */
     const int later = FC_GEMM_TALL && rows && !wip;
@@ -1288,7 +1340,7 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
         cx.pixoff = ct ? ct + CgRS : NULL;
         cx.xs = xs ? xs + gi * Cg * chan : NULL;
         if (wip) {
-            st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, !rows,
+            st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, plain ? g->N * PQ > 5 * GEMM_NR : !rows,
                                      fc_resolve_threads(nthreads));
             continue;
         }

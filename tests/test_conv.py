@@ -145,11 +145,15 @@ CASES = [
     Case(2, 1, 24, (14, 14), 20, (1, 1)),
     Case(2, 1, 10, (14, 14), 12, (3, 3), padding=1),
     # plain 1x1 layers of long reductions over few pixels, W read in place and col packed from x
-    # (im2col_wip_plain): panels across images and a last one of half a vector; two reduction
-    # blocks (1100 rows); groups of 256 channels
+    # (im2col_wip_plain), the threads splitting W's rows: panels across images and a last one of
+    # half a vector; two reduction blocks (1100 rows); groups of 256 channels; 49 pixels (a last
+    # panel of a vector and a half, a partial tile of W's rows); then 200 pixels, the threads
+    # splitting the panels
     Case(2, 2, 300, (5, 7), 40, (1, 1)),
     Case(2, 1, 1100, (9, 9), 20, (1, 1)),
     Case(2, 2, 512, (5, 6), 16, (1, 1), groups=2),
+    Case(2, 1, 256, (7, 7), 70, (1, 1)),
+    Case(2, 2, 300, (10, 10), 24, (1, 1)),
     # pixel rows grouped by the kinds of their row and column, gathered from x itself (no phase
     # planes): 36 pixels of 3 images, taps in the padding on both axes at the corners
     Case(2, 3, 12, (9, 8), 72, (5, 5), stride=2, padding=3, dilation=2),

@@ -112,6 +112,8 @@ CONV = [
     *_batches(lambda n: ConvLayer(f"resnet50 1x1 64-256 @56 b{n}", (n, 64, 56, 56), (256, 64, 1, 1)), (1, 4)),
     *_batches(lambda n: ConvLayer(f"resnet50 1x1 256-64 @56 b{n}", (n, 256, 56, 56), (64, 256, 1, 1)), (1, 4)),
     *_batches(lambda n: ConvLayer(f"resnet50 1x1 1024-256 @14 b{n}", (n, 1024, 14, 14), (256, 1024, 1, 1)), (1, 8)),
+    *_batches(lambda n: ConvLayer(f"resnet50 1x1 2048-512 @7 b{n}", (n, 2048, 7, 7), (512, 2048, 1, 1)), (1, 8)),
+    *_batches(lambda n: ConvLayer(f"resnet50 1x1 512-2048 @7 b{n}", (n, 512, 7, 7), (2048, 512, 1, 1)), (1, 8)),
     # VGG-16
     ConvLayer("vgg16 conv1_2 3x3 64 @224 b1", (1, 64, 224, 224), (64, 64, 3, 3), 1, 1),
     ConvLayer("vgg16 conv3_2 3x3 256 @56 b1", (1, 256, 56, 56), (256, 256, 3, 3), 1, 1),
