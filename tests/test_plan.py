@@ -45,6 +45,20 @@ def test_auto_strided_forward(x_shape, w_shape, expected, monkeypatch):
     assert plan.algorithm["forward"] == expected
 
 
+@pytest.mark.parametrize("dtype, x_shape, w_shape, expected", [
+    (np.float64, (8, 512, 7, 7), (512, 512, 3, 3), "im2col"),     # 2.4M weights: 1.5x direct
+    (np.float64, (8, 256, 14, 14), (512, 256, 3, 3), "im2col"),   # 1.2M
+    (np.float64, (8, 256, 14, 14), (256, 256, 3, 3), "direct"),   # 590K: direct's tiles
+    (np.float32, (8, 512, 7, 7), (512, 512, 3, 3), "direct"),     # float32: a tie, direct kept
+])
+def test_auto_float64_forward_of_a_million_weights(dtype, x_shape, w_shape, expected, monkeypatch):
+    # the measured rule (src/fastconv/_cpu/conv.py): in float64 direct's tiles hold half the lanes,
+    # and over a million weights the GEMM wins (without Winograd, which float32 would take here)
+    monkeypatch.setenv("FASTCONV_WINOGRAD", "0")
+    plan = fastconv.ConvPlan(x_shape, w_shape, dtype, padding=1)
+    assert plan.algorithm["forward"] == expected
+
+
 @pytest.mark.parametrize("pads", [((0, 1), (1, 2)),    # Keras 'same', even kernels
                                   ((0, 4), (3, 0)),    # trailing padding beyond the kernels' own reach
                                   ((2, 0), (0, 5))])

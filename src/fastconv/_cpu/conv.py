@@ -178,8 +178,13 @@ def choose_algorithm(geom, op, dtype=None):
         # transposes: 0.95-0.99 at batch 2-16; fewer weights lose (64 -> 128 @56 batch 8 0.96,
         # 16 -> 32 0.74-0.77)
         strided_wide = strided and pixels <= 4096 and weights >= (262144 if one_d else 524288)
+        # float64 layers of a million weights or more (512 -> 512 3x3): direct / im2col 1.27-1.80 at
+        # 512 @7 batch 2-32, 1.22-1.45 over 256-512 channels @14 batch 2-8, 1.30 over 384 @14 batch
+        # 8, 1.04 at 512 @28 batch 8; below (256 @14, 590K weights) direct wins (0.91-0.96).  In
+        # float32 they tie (0.96-1.01)
+        f64_wide = f64 and weights >= (1 << 20)
         return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or plain_pointwise or f64_single or \
-            strided_wide or single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
+            strided_wide or f64_wide or single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
         # 1-D (H = R = 1): direct, measured (100, 25, 19) k3 s2: 161 vs 216 us; batch 1: 1.2-2.2
         # an unpadded stride-1 1x1 layer onto 64+ channels: one GEMM over every image's pixels
