@@ -449,6 +449,22 @@ def test_auto_matches_explicit_algorithms(rng):
                                    rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype, shape", [(np.float32, (2, 40, 160, 161)), (np.float64, (1, 40, 160, 161))])
+def test_pointwise_gemm_over_an_input_beyond_the_caches(dtype, shape):
+    """A plain 1x1 layer whose input outgrows the caches (8 MB) packs its GEMM's panels step by step
+    along each channel's plane: panels within one image that way, a panel across two images (25760
+    pixels an image, not a multiple of the panels) as before; against a float64 reference."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((24, 40, 1, 1)).astype(dtype)
+    b = rng.standard_normal(24).astype(dtype)
+    y = fastconv.conv2d(x, w, b, algorithm="im2col")
+    expected = np.einsum("nchw,kc->nkhw", x.astype(np.float64), w[:, :, 0, 0].astype(np.float64)) + b[:, None, None]
+    bound = np.einsum("nchw,kc->nkhw", np.abs(x).astype(np.float64), np.abs(w[:, :, 0, 0]).astype(np.float64))
+    assert y.dtype == dtype
+    assert np.all(np.abs(y - expected) <= 4 * 40 * np.finfo(dtype).eps * (bound + np.abs(b)[:, None, None]))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, ksize, pads", [
     ((2, 5, 9, 11), (3, 3), ((1, 1), (1, 1))),
