@@ -1327,12 +1327,20 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     FCN(im2col_ctx) cx = {.g = g, .Cg = Cg};
     if (fc_tap_range_init(&cx.cols, g->S, g->W, g->Q, g->stride_w, g->pad_w, g->dil_w))
         return FC_ERR_NOMEM;
-    /* pixel rows (few output pixels) and strided layers' panels gather from the phase planes (the
-     * grouped pixel rows from x itself), only where the planes are about the input's size */
+    /* pixel rows (few output pixels) and the panels gather from the phase planes (the grouped
+     * pixel rows from x itself), only where the planes are about the input's size; but a plain
+     * 1x1 layer's from x itself (the planes a copy of it: MobileNetV2's pointwise layers 1.3-2x
+     * slower).  At stride 1 the planes are x zero-padded, a copy the run-by-run packing from x
+     * (a call per output row, tap and panel, bounds tested) does not need, but the W-in-place
+     * GEMM's tiles load a vector of pixels from them by two loads and a permute: ResNet-18's 256
+     * @14 at batch 1 1.24-1.38x faster, VGG's 512 @14 b1 1.24-1.40x, 512 @7 b8 1.29-1.39x, 64 @56
+     * b8 1.14-1.17x, 64 @224 b1 1.03 (float32) and 1.23x (float64); with AVX-512 only, as the
+     * strided layers' W-in-place tiles */
     fc_phase_shape ps;
     const int fits = fc_phase_shape_init(&ps, g);
     const int plain = GEMM_NV == 2 && FC_VBYTES == 64 && FCN(im2col_wip_plain)(g); /* (see there) */
-    const int rows = !plain && fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg), phased = fits && (rows || g->stride_w > 1);
+    const int rows = !plain && fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg);
+    const int phased = fits && (rows || g->stride_w > 1 || (FC_VBYTES == 64 && !fc_conv_plain_1x1(g)));
     /* W in place: few pixels where the lanes fill (else pixels as rows), and strided layers with
      * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even), and
      * plain 1x1 layers of long reductions over few pixels (col from x); its tiles are of one or two
@@ -1362,7 +1370,8 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
         cx.pixoff = ct ? ct + CgRS : NULL;
         cx.xs = xs ? xs + gi * Cg * chan : NULL;
         if (wip) {
-            st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, plain ? g->N * PQ > 5 * GEMM_NR : !rows,
+            const int by_pixels = plain ? g->N * PQ > 5 * GEMM_NR : !rows;
+            st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, by_pixels,
                                      fc_resolve_threads(nthreads));
             continue;
         }
