@@ -47,13 +47,16 @@ def test_auto_strided_forward(x_shape, w_shape, expected, monkeypatch):
 
 @pytest.mark.parametrize("dtype, x_shape, w_shape, expected", [
     (np.float64, (8, 512, 7, 7), (512, 512, 3, 3), "im2col"),     # 2.4M weights: 1.5x direct
-    (np.float64, (8, 256, 14, 14), (512, 256, 3, 3), "im2col"),   # 1.2M
-    (np.float64, (8, 256, 14, 14), (256, 256, 3, 3), "direct"),   # 590K: direct's tiles
-    (np.float32, (8, 512, 7, 7), (512, 512, 3, 3), "direct"),     # float32: a tie, direct kept
+    (np.float64, (32, 256, 14, 14), (256, 256, 3, 3), "im2col"),  # 590K, float64: any map
+    (np.float64, (8, 128, 28, 28), (128, 128, 3, 3), "direct"),   # 147K: direct's tiles
+    (np.float32, (8, 512, 7, 7), (512, 512, 3, 3), "im2col"),     # float32: 590K+ over few pixels
+    (np.float32, (8, 256, 14, 14), (256, 256, 3, 3), "im2col"),
+    (np.float32, (32, 256, 14, 14), (256, 256, 3, 3), "direct"),  # 6272 pixels: a tie, direct kept
 ])
-def test_auto_float64_forward_of_a_million_weights(dtype, x_shape, w_shape, expected, monkeypatch):
-    # the measured rule (src/fastconv/_cpu/conv.py): in float64 direct's tiles hold half the lanes,
-    # and over a million weights the GEMM wins (without Winograd, which float32 would take here)
+def test_auto_stride_one_forward_of_many_weights(dtype, x_shape, w_shape, expected, monkeypatch):
+    # the measured rule (src/fastconv/_cpu/conv.py): the GEMM reads W in place and the zero-padded
+    # input; in float64 (direct's tiles hold half the lanes) from 262144 weights over any map, in
+    # float32 from 524288 over at most 4096 pixels (without Winograd, which float32 would take here)
     monkeypatch.setenv("FASTCONV_WINOGRAD", "0")
     plan = fastconv.ConvPlan(x_shape, w_shape, dtype, padding=1)
     assert plan.algorithm["forward"] == expected

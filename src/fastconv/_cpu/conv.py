@@ -176,15 +176,17 @@ def choose_algorithm(geom, op, dtype=None):
         # on the 1-D k3/2 512 -> 512 layer at batch 2, 1.02 on the speech k11/2 128 -> 256 at batch
         # 4; 128 -> 256 @28 (295K weights) goes to direct since its weight packing became register
         # transposes: 0.95-0.99 at batch 2-16; fewer weights lose (64 -> 128 @56 batch 8 0.96,
-        # 16 -> 32 0.74-0.77)
-        strided_wide = strided and pixels <= 4096 and weights >= (262144 if one_d else 524288)
-        # float64 layers of a million weights or more (512 -> 512 3x3): direct / im2col 1.27-1.80 at
-        # 512 @7 batch 2-32, 1.22-1.45 over 256-512 channels @14 batch 2-8, 1.30 over 384 @14 batch
-        # 8, 1.04 at 512 @28 batch 8; below (256 @14, 590K weights) direct wins (0.91-0.96).  In
-        # float32 they tie (0.96-1.01)
-        f64_wide = f64 and weights >= (1 << 20)
+        # 16 -> 32 0.74-0.77).  2-D stride-1 layers too since their GEMM reads W in place from the
+        # zero-padded input (float32, Winograd off): 256 @14 batch 2 / 8 1.08 / 1.11, 512 @7 b8
+        # 1.46, DeepLab's d2 512 @28 b2 1.59; from 6272 pixels a tie (256 @14 b32 0.97, @28 b8 0.99)
+        wide = (strided or not one_d) and pixels <= 4096 and weights >= (262144 if one_d else 524288)
+        # float64 2-D stride-1 layers of 262144 weights or more: direct's tiles hold half the lanes;
+        # direct / im2col 1.27-1.80 at 512 @7 batch 2-32, 1.27 / 1.10 / 1.01 at 256 @14 b2 / b8 /
+        # b32, 1.04 at 256 @28 b8, 1.05 over 128 -> 256 @28 b4 (295K); 192 @28 (332K) 0.99, 128 @28
+        # (147K) 0.97 at batch 8.  (Strided: 3x3/2 128 -> 256 @28 b8 0.79, left to `wide`)
+        f64_wide = f64 and not one_d and not strided and weights >= 262144
         return _core.ALGO_IM2COL if strided and pointwise_big or few_pixels or plain_pointwise or f64_single or \
-            strided_wide or f64_wide or single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
+            wide or f64_wide or single and weights >= (4096 if one_d else 65536) else _core.ALGO_DIRECT
     if op == "backward_input":
         # 1-D (H = R = 1): direct, measured (100, 25, 19) k3 s2: 161 vs 216 us; batch 1: 1.2-2.2
         # an unpadded stride-1 1x1 layer onto 64+ channels: one GEMM over every image's pixels
