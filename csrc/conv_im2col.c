@@ -1341,10 +1341,10 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     const int plain = GEMM_NV == 2 && FC_VBYTES == 64 && FCN(im2col_wip_plain)(g); /* (see there) */
     const int rows = !plain && fits && FCN(im2col_pixel_rows)(g->N * PQ, Kg);
     const int phased = fits && (rows || g->stride_w > 1 || (FC_VBYTES == 64 && !fc_conv_plain_1x1(g)));
-    /* W in place: few pixels where the lanes fill (else pixels as rows), and strided layers with
-     * AVX-512 (the phase planes' panels; 5-8 % faster than the packed GEMM, with AVX2 even), and
-     * plain 1x1 layers of long reductions over few pixels (col from x); its tiles are of one or two
-     * vectors of pixels (not for a tuning build's other panel widths) */
+    /* W in place: few pixels where the lanes fill (else pixels as rows), and with AVX-512 every
+     * layer on the phase planes (strided layers: 5-8 % faster than the packed GEMM, with AVX2 even)
+     * and plain 1x1 layers of long reductions over few pixels (col from x); its tiles are of one or
+     * two vectors of pixels and halves (not for a tuning build's other panel widths) */
     const int wip = plain || (GEMM_NV == 2 && (rows ? FCN(im2col_wip)(g->N * PQ) : FC_VBYTES == 64 && phased));
     T *yt = rows && !wip ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
     /* (the grouped pixel rows read x itself: the planes only if they fall back on the GEMM) */

@@ -346,7 +346,7 @@ def run(families=("conv", "pool", "rnn", "filter"), ids=None, rounds_scale=0.34,
 MIN_SECONDS = 0.05
 
 
-def _run_pass(families, ids, rounds_scale, log, peer_budget, blocks=1):
+def _run_pass(families, ids, rounds_scale, log, peer_budget, blocks):
     rows = []
     last = None  # the side timed last
     with _blas_limit(_threads.get_num_threads()):
@@ -355,7 +355,7 @@ def _run_pass(families, ids, rounds_scale, log, peer_budget, blocks=1):
             for wl in workloads:
                 if ids and not any(wl.id == i or wl.id.split()[0] == i for i in ids):
                     continue
-                rounds = max(3, -(-max(3, int(round(wl.rounds * rounds_scale))) // blocks))
+                rounds = max(3, math.ceil(max(3, round(wl.rounds * rounds_scale)) / blocks))  # a block's
                 for mode in modes:
                     name = wl.id if len(modes) == 1 else f"{wl.id} {mode}"
                     fc, peers = sides(wl, mode)
