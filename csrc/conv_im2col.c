@@ -76,6 +76,9 @@ typedef struct FCN(im2col_ctx) {
      * window origin in them */
     const T *xs;
     const int64_t *ct, *pixoff;
+    /* xs is x itself (a 1x1 layer of stride 2: wip_strided_1x1), its pixels stride_w apart along q,
+     * xlen elements from xs readable (no slack of zeros past the end); 0: phase planes */
+    int64_t xlen;
 } FCN(im2col_ctx);
 
 /* Copies input row `row` (or zeros when ih is outside the input) read at the
@@ -456,6 +459,36 @@ static int64_t FCN(im2col_phases)(const fc_conv_geom *g, const fc_phase_shape *p
     return chan;
 }
 
+/* A 1x1 layer of stride 2 along rows without padding whose W-in-place tiles read x itself: each
+ * vector of pixels two vectors of an input row, permuted (wip_pack), where the phase planes were a
+ * copy of the one plane of four the layer reads (a quarter of ResNet-18's layer2 1x1/2 at batch 8):
+ * that layer 8-9 % faster at batch 8 (float64 1.31 -> 1.21 ms), 12-19 % at batch 1, ResNet-50's
+ * 1x1/2 layers 0-14 %.  Packing the panels a channel at a time across 16 of them (each plane read
+ * in order) ran no faster, nor did prefetching along the rows.  AVX-512 with GCC's shuffles only. */
+static int FCN(wip_strided_1x1)(const fc_conv_geom *g)
+{
+#if FC_VBYTES == 64 && defined(__GNUC__) && !defined(__clang__)
+    return GEMM_NV == 2 && g->R == 1 && g->S == 1 && g->pad_h == 0 && g->pad_w == 0 && g->stride_w == 2;
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
+/* ct and pixoff (im2col_ctx) of x itself for wip_strided_1x1: channel c at c H W, output pixel j's
+ * input pixel; returns H W (the elements a channel), 0 if out of memory */
+static int64_t FCN(im2col_x_offsets)(const fc_conv_geom *g, int64_t **ct_out)
+{
+    const int64_t Cg = g->C / g->G, PQ = g->P * g->Q, HW = g->H * g->W;
+    int64_t *ct = malloc((size_t)(Cg + g->N * PQ) * sizeof(int64_t));
+    if (!ct) return 0;
+    for (int64_t c = 0; c < Cg; c++) ct[c] = c * HW;
+    for (int64_t j = 0; j < g->N * PQ; j++)
+        ct[Cg + j] = j / PQ * g->C * HW + (j % PQ) / g->Q * g->stride_h * g->W + j % g->Q * g->stride_w;
+    *ct_out = ct;
+    return HW;
+}
+
 /* B of the forward from the phase planes: each panel's runs along output rows are contiguous
  * pieces (a strided layer's columns, gathered one by one from x, were a fifth of its time) */
 static void FCN(pack_im2col_phased)(const void *ctx, T *dst, int64_t j0, int64_t n, int64_t k0, int64_t kc)
@@ -649,12 +682,68 @@ static int FCN(im2col_wip_plain)(const fc_conv_geom *g)
     return fc_conv_plain_1x1(g) && Cg >= 256 && npix <= (Cg >= 512 ? 1568 : 784);
 }
 
+#if defined(__GNUC__) && !defined(__clang__) /* (__builtin_shuffle: GCC's) */
+/* A panel's vectors of pixels as two vectors of the planes each, permuted: each vector's lanes as
+ * at most two segments (the second from the next image, say), each within two vectors of the
+ * planes from its base; lanes in seg2 take the second's */
+typedef struct FCN(wip_shuf) {
+    IV idx[GEMM_NV][2], seg2[GEMM_NV];
+    int64_t base[GEMM_NV][2];
+    int nv, two;
+} FCN(wip_shuf);
+
+/* sh for the w pixels at offsets po; 0 where they do not fit it, or (lim > 0) where a base's two
+ * vectors reach lim */
+static int FCN(wip_shuf_init)(FCN(wip_shuf) *sh, const int64_t *po, int64_t w, int64_t lim)
+{
+    int ok = 1;
+    sh->nv = (int)FC_CEIL_DIV(w, VL);
+    sh->two = 0;
+    for (int v = 0; v < sh->nv && ok; v++) {
+        const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
+        const int64_t *pv = po + v * VL;
+        int sg = 0;
+        sh->base[v][0] = sh->base[v][1] = pv[0];
+        for (int64_t t = 0; t < VL; t++) {
+            int64_t d = t < n ? pv[t] - sh->base[v][sg] : 0;
+            if (t < n && (d < 0 || d >= 2 * VL) && sg == 0) { /* the second segment starts here */
+                sg = 1;
+                sh->base[v][1] = pv[t];
+                d = 0;
+            }
+            ok &= d >= 0 && d < 2 * VL;
+            sh->idx[v][0][t] = (__typeof__(sh->idx[v][0][t]))(sg ? 0 : d);
+            sh->idx[v][1][t] = (__typeof__(sh->idx[v][1][t]))(sg ? d : 0);
+            sh->seg2[v][t] = sg ? -1 : 0;
+        }
+        sh->two |= sg;
+        if (lim > 0) ok &= FC_MAX(sh->base[v][0], sh->base[v][1]) + 2 * VL <= lim;
+    }
+    return ok;
+}
+
+/* d[0 .. nv VL) = the panel's w pixels of the planes' row at s (zeros past w) */
+static inline __attribute__((always_inline)) void FCN(wip_shuf_row)(const FCN(wip_shuf) *sh, const T *s, T *d,
+                                                                    int64_t w)
+{
+    for (int v = 0; v < sh->nv; v++) {
+        const int64_t n = FC_MIN((int64_t)VL, w - v * VL), b0 = sh->base[v][0], b1 = sh->base[v][1];
+        V r = __builtin_shuffle(FCN(loadu)(s + b0), FCN(loadu)(s + b0 + VL), sh->idx[v][0]);
+        if (sh->two && b1 != b0)
+            r = FCN(select)(sh->seg2[v], __builtin_shuffle(FCN(loadu)(s + b1), FCN(loadu)(s + b1 + VL), sh->idx[v][1]),
+                            r);
+        FCN(storeu)(d + v * VL, n < VL ? FCN(keep_lanes)(r, (int)n) : r);
+    }
+}
+#endif
+
 /* col's panel of the w <= GEMM_NR pixels at offsets po in the phase planes, rows [k0, k0 + kc) (or
  * the kc rows listed in rows), as the kernel reads it (the vectors it uses, no more).  A vector of
  * pixels whose windows lie within two vectors of the phase planes (16 pixels of a 7-wide map, rows
- * 9 apart padded) is those two vectors loaded and permuted at every row, the runs' copies (a call
- * each, then a masked move each) having been most of the packing; others are packed as the strided
- * GEMM packs them (pixels in their order from j0), or pixel by pixel (pixels in another order). */
+ * 9 apart padded) is those two vectors loaded and permuted at every row (wip_shuf), the runs'
+ * copies (a call each, then a masked move each) having been most of the packing; others are packed
+ * as the strided GEMM packs them (pixels in their order from j0), or pixel by pixel (pixels in
+ * another order, or x itself). */
 static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, const int64_t *po, int64_t w, int64_t k0,
                           const int64_t *rows, int64_t kc)
 {
@@ -662,53 +751,21 @@ static void FCN(wip_pack)(const FCN(im2col_ctx) *cx, T *dst, int64_t j0, const i
         FCN(pack_im2col)(cx, dst, j0, w, k0, kc);
         return;
     }
-    const int nv = (int)FC_CEIL_DIV(w, VL);
-#if defined(__GNUC__) && !defined(__clang__) /* (__builtin_shuffle: GCC's) */
-    /* each vector's lanes as at most two segments (the second from the next image, say), each
-     * within two vectors of the planes from its base; lanes in seg2 take the second's */
-    IV idx[GEMM_NV][2], seg2[GEMM_NV];
-    int64_t base[GEMM_NV][2];
-    int ok = 1, two = 0;
-    for (int v = 0; v < nv && ok; v++) {
-        const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
-        const int64_t *pv = po + v * VL;
-        int sg = 0;
-        base[v][0] = base[v][1] = pv[0];
-        for (int64_t t = 0; t < VL; t++) {
-            int64_t d = t < n ? pv[t] - base[v][sg] : 0;
-            if (t < n && (d < 0 || d >= 2 * VL) && sg == 0) { /* the second segment starts here */
-                sg = 1;
-                base[v][1] = pv[t];
-                d = 0;
-            }
-            ok &= d >= 0 && d < 2 * VL;
-            idx[v][0][t] = (__typeof__(idx[v][0][t]))(sg ? 0 : d);
-            idx[v][1][t] = (__typeof__(idx[v][1][t]))(sg ? d : 0);
-            seg2[v][t] = sg ? -1 : 0;
-        }
-        two |= sg;
-    }
-    if (ok) {
-        for (int64_t kk = 0; kk < kc; kk++) {
-            const T *s = cx->xs + cx->ct[rows ? rows[kk] : k0 + kk];
-            for (int v = 0; v < nv; v++) {
-                const int64_t n = FC_MIN((int64_t)VL, w - v * VL);
-                V r = __builtin_shuffle(FCN(loadu)(s + base[v][0]), FCN(loadu)(s + base[v][0] + VL), idx[v][0]);
-                if (two && base[v][1] != base[v][0]) {
-                    const V r2 =
-                        __builtin_shuffle(FCN(loadu)(s + base[v][1]), FCN(loadu)(s + base[v][1] + VL), idx[v][1]);
-                    r = FCN(select)(seg2[v], r2, r);
-                }
-                FCN(storeu)(dst + kk * GEMM_NR + v * VL, n < VL ? FCN(keep_lanes)(r, (int)n) : r);
-            }
-        }
+    if (kc <= 0) return;
+#if defined(__GNUC__) && !defined(__clang__)
+    FCN(wip_shuf) sh;
+    /* (x itself: the last row's two vectors from each base inside x; the planes end in zeros) */
+    if (FCN(wip_shuf_init)(&sh, po, w, cx->xlen ? cx->xlen - cx->ct[rows ? rows[kc - 1] : k0 + kc - 1] : 0)) {
+        for (int64_t kk = 0; kk < kc; kk++)
+            FCN(wip_shuf_row)(&sh, cx->xs + cx->ct[rows ? rows[kk] : k0 + kk], dst + kk * GEMM_NR, w);
         return;
     }
 #endif
-    if (!rows && po == cx->pixoff + j0) {
+    if (!rows && po == cx->pixoff + j0 && !cx->xlen) {
         FCN(pack_im2col_phased)(cx, dst, j0, w, k0, kc);
         return;
     }
+    const int64_t nv = FC_CEIL_DIV(w, VL);
     for (int64_t kk = 0; kk < kc; kk++) { /* (a gather instruction a vector: no faster) */
         const T *s = cx->xs + cx->ct[rows ? rows[kk] : k0 + kk];
         T *d = dst + kk * GEMM_NR;
@@ -1349,8 +1406,10 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
     T *yt = rows && !wip ? malloc((size_t)(g->N * PQ * Kg) * sizeof(T)) : NULL, *xs = NULL;
     /* (the grouped pixel rows read x itself: the planes only if they fall back on the GEMM) */
     const int later = FC_GEMM_TALL && rows && !wip;
+    const int xself = wip && !rows && !plain && FCN(wip_strided_1x1)(g); /* (x itself as the planes) */
     int64_t *ct = NULL;
-    int64_t chan = phased && !later ? FCN(im2col_phases)(g, &ps, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
+    int64_t chan = xself ? FCN(im2col_x_offsets)(g, &ct)
+                   : phased && !later ? FCN(im2col_phases)(g, &ps, x, &xs, &ct, fc_resolve_threads(nthreads)) : 0;
     int st = (rows && !wip && !yt) || (phased && !later && !chan) ? FC_ERR_NOMEM : FC_OK;
     for (int64_t gi = 0; gi < g->G && st == FC_OK; gi++) {
         cx.x = x + gi * Cg * g->H * g->W;
@@ -1368,7 +1427,8 @@ static int FCN(conv_im2col_forward)(T *y, const T *x, const T *w, const T *bias,
 #endif
         cx.ct = ct;
         cx.pixoff = ct ? ct + CgRS : NULL;
-        cx.xs = xs ? xs + gi * Cg * chan : NULL;
+        cx.xs = xself ? cx.x : xs ? xs + gi * Cg * chan : NULL;
+        cx.xlen = xself ? (g->N * g->C - gi * Cg) * chan : 0;
         if (wip) {
             const int by_pixels = plain ? g->N * PQ > 5 * GEMM_NR : !rows;
             st = FCN(conv_wip_group)(y + gi * Kg * PQ, w + gi * Kg * CgRS, bias ? bias + gi * Kg : NULL, &cx, by_pixels,

@@ -465,6 +465,62 @@ def test_pointwise_gemm_over_an_input_beyond_the_caches(dtype, shape):
     assert np.all(np.abs(y - expected) <= 4 * 40 * np.finfo(dtype).eps * (bound + np.abs(b)[:, None, None]))
 
 
+def _ending_at_a_guard_page(a):
+    """A copy of a whose last byte ends a page followed by one that cannot be read (Linux): a read
+    past its end is a segmentation fault, not a read of whatever follows.  Returns (copy, mapping);
+    None where mprotect is not available."""
+    import ctypes
+    import mmap
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        mprotect = libc.mprotect
+    except (OSError, AttributeError):
+        return None
+    page = mmap.PAGESIZE
+    data = -(-a.nbytes // page) * page
+    mm = mmap.mmap(-1, data + page)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+    mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    if mprotect(ctypes.c_void_p(addr + data), page, 0) != 0:
+        return None
+    b = np.frombuffer(mm, dtype=a.dtype, count=a.size, offset=data - a.nbytes).reshape(a.shape)
+    b[...] = a
+    return b, mm
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, K, stride, groups", [
+    ((1, 3, 3, 40), 24, 2, 1),          # the last vector of pixels near x's end: packed pixel by pixel
+    ((3, 5, 9, 56), 24, 2, 1),          # vectors across output rows (two segments), images after images
+    ((2, 4, 7, 64), 40, 2, 1),
+    ((2, 3, 10, 50), 24, (3, 2), 1),
+    ((1, 2, 5, 33), 24, (1, 2), 1),
+    ((2, 8, 5, 40), 24, 2, 2),          # the second group's channels read up to x's end
+])
+def test_strided_pointwise_reads_x_itself(shape, K, stride, groups, dtype):
+    """A 1x1 layer of stride 2 along rows, unpadded, runs on the W-in-place tiles reading x itself
+    (no phase planes): each vector of pixels two vectors of an input row, permuted, where that
+    stays inside x, else pixel by pixel.  x ends at a page that cannot be read, so a read past its
+    end crashes the test; against a float64 reference."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((K, shape[1] // groups, 1, 1)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    guarded = _ending_at_a_guard_page(x)
+    if guarded is not None:
+        x = guarded[0]
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    xs = x.astype(np.float64)[:, :, ::sh, ::sw].reshape(shape[0], groups, -1, *x[:, :, ::sh, ::sw].shape[2:])
+    wg = w[:, :, 0, 0].astype(np.float64).reshape(groups, K // groups, -1)
+    expected = np.einsum("ngchw,gkc->ngkhw", xs, wg).reshape(shape[0], K, *xs.shape[3:]) + b[:, None, None]
+    bound = np.einsum("ngchw,gkc->ngkhw", np.abs(xs), np.abs(wg)).reshape(expected.shape) + np.abs(b)[:, None, None]
+    for algorithm in ("im2col", "auto"):
+        y = fastconv.conv2d(x, w, b, stride=stride, groups=groups, algorithm=algorithm)
+        assert y.dtype == dtype
+        assert_close(y, expected, bound, shape[1] // groups + 1, dtype)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, ksize, pads", [
     ((2, 5, 9, 11), (3, 3), ((1, 1), (1, 1))),
